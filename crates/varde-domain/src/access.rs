@@ -1,0 +1,88 @@
+//! Roles and what they may do. Permissions are the unit checked in code;
+//! roles only name bundles of them, so later roles (problem manager, change
+//! manager, CAB member, configuration manager) are new bundles, not new checks.
+
+use serde::{Deserialize, Serialize};
+
+use crate::DomainError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Requester,
+    Agent,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Report incidents and follow one's own (and shared) records.
+    UsePortal,
+    /// Read every record and work on it: assign, reply, note, change state.
+    WorkRecords,
+    /// Read the directory of users and groups (to assign and to pick callers).
+    ReadDirectory,
+    /// Create and change users, groups, organisations.
+    ManageUsers,
+    /// Change categories, services, the priority matrix and settings.
+    ManageConfiguration,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Requester, Role::Agent, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Requester => "requester",
+            Role::Agent => "agent",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| DomainError::field(field, "must be requester, agent or admin"))
+    }
+
+    pub fn permissions(self) -> &'static [Permission] {
+        use Permission::*;
+        match self {
+            Role::Requester => &[UsePortal],
+            Role::Agent => &[UsePortal, WorkRecords, ReadDirectory],
+            Role::Admin => &[
+                UsePortal,
+                WorkRecords,
+                ReadDirectory,
+                ManageUsers,
+                ManageConfiguration,
+            ],
+        }
+    }
+
+    pub fn can(self, p: Permission) -> bool {
+        self.permissions().contains(&p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requester_cannot_work_records() {
+        assert!(!Role::Requester.can(Permission::WorkRecords));
+        assert!(Role::Agent.can(Permission::WorkRecords));
+        assert!(!Role::Agent.can(Permission::ManageUsers));
+        assert!(Role::Admin.can(Permission::ManageConfiguration));
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse("role", r.as_str()).unwrap(), r);
+        }
+        assert!(Role::parse("role", "root").is_err());
+    }
+}
