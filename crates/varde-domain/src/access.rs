@@ -51,13 +51,7 @@ impl Role {
         match self {
             Role::Requester => &[UsePortal],
             Role::Agent => &[UsePortal, WorkRecords, ReadDirectory],
-            Role::Admin => &[
-                UsePortal,
-                WorkRecords,
-                ReadDirectory,
-                ManageUsers,
-                ManageConfiguration,
-            ],
+            Role::Admin => &[UsePortal, WorkRecords, ReadDirectory, ManageUsers, ManageConfiguration],
         }
     }
 

@@ -9,10 +9,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -24,10 +21,7 @@ pub enum DomainError {
     Invalid(Vec<FieldError>),
     /// The record's state machine does not allow this step.
     #[error("cannot go from {from} to {to}")]
-    Transition {
-        from: &'static str,
-        to: &'static str,
-    },
+    Transition { from: &'static str, to: &'static str },
 }
 
 impl DomainError {

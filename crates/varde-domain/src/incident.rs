@@ -19,14 +19,8 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 6] = [
-        State::New,
-        State::InProgress,
-        State::OnHold,
-        State::Resolved,
-        State::Closed,
-        State::Cancelled,
-    ];
+    pub const ALL: [State; 6] =
+        [State::New, State::InProgress, State::OnHold, State::Resolved, State::Closed, State::Cancelled];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,15 +34,9 @@ impl State {
     }
 
     pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
-        State::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                DomainError::field(
-                    field,
-                    "must be new, in_progress, on_hold, resolved, closed or cancelled",
-                )
-            })
+        State::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            DomainError::field(field, "must be new, in_progress, on_hold, resolved, closed or cancelled")
+        })
     }
 
     /// Open means someone still has work to do on it.
@@ -88,11 +76,8 @@ pub enum HoldReason {
 }
 
 impl HoldReason {
-    pub const ALL: [HoldReason; 3] = [
-        HoldReason::AwaitingCaller,
-        HoldReason::AwaitingSupplier,
-        HoldReason::AwaitingChange,
-    ];
+    pub const ALL: [HoldReason; 3] =
+        [HoldReason::AwaitingCaller, HoldReason::AwaitingSupplier, HoldReason::AwaitingChange];
     pub fn as_str(self) -> &'static str {
         match self {
             HoldReason::AwaitingCaller => "awaiting_caller",
@@ -104,12 +89,7 @@ impl HoldReason {
         HoldReason::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                DomainError::field(
-                    field,
-                    "must be awaiting_caller, awaiting_supplier or awaiting_change",
-                )
-            })
+            .ok_or_else(|| DomainError::field(field, "must be awaiting_caller, awaiting_supplier or awaiting_change"))
     }
 }
 
@@ -145,7 +125,10 @@ impl ResolutionCode {
     }
     pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
         ResolutionCode::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
-            DomainError::field(field, "must be fixed, workaround, not_reproducible, user_error, duplicate or resolved_by_caller")
+            DomainError::field(
+                field,
+                "must be fixed, workaround, not_reproducible, user_error, duplicate or resolved_by_caller",
+            )
         })
     }
 }
@@ -219,10 +202,7 @@ impl Step {
             State::InProgress if from == State::Resolved => Step::Reopen,
             State::InProgress => Step::Start,
             State::OnHold => match hold_reason {
-                Some(r) => problems
-                    .check(HoldReason::parse("hold_reason", r))
-                    .map(Step::Hold)
-                    .unwrap_or(Step::Cancel),
+                Some(r) => problems.check(HoldReason::parse("hold_reason", r)).map(Step::Hold).unwrap_or(Step::Cancel),
                 None => {
                     problems.push("hold_reason", "is required to put an incident on hold");
                     Step::Cancel
@@ -255,10 +235,7 @@ impl Step {
 }
 
 fn transition(from: State, to: State) -> DomainError {
-    DomainError::Transition {
-        from: from.as_str(),
-        to: to.as_str(),
-    }
+    DomainError::Transition { from: from.as_str(), to: to.as_str() }
 }
 
 /// Applies a step. `passed_on` says whether the incident was ever
@@ -278,8 +255,7 @@ pub fn apply(current: &Lifecycle, step: Step, passed_on: bool) -> Result<Lifecyc
         Step::Resolve { code, notes } => {
             next.resolution_code = Some(code);
             next.resolution_notes = Some(notes);
-            next.first_contact =
-                current.state == State::New && !passed_on && current.reopen_count == 0;
+            next.first_contact = current.state == State::New && !passed_on && current.reopen_count == 0;
         }
         Step::Reopen => {
             next.reopen_count += 1;
@@ -298,10 +274,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn resolve() -> Step {
-        Step::Resolve {
-            code: ResolutionCode::Fixed,
-            notes: "Restarted the spooler".into(),
-        }
+        Step::Resolve { code: ResolutionCode::Fixed, notes: "Restarted the spooler".into() }
     }
 
     #[test]
@@ -341,20 +314,11 @@ mod tests {
     #[test]
     fn from_parts_demands_what_a_step_needs() {
         assert!(Step::from_parts(State::New, State::OnHold, None, None, None).is_err());
-        match Step::from_parts(
-            State::New,
-            State::Resolved,
-            None,
-            Some("nonsense"),
-            Some(" "),
-        ) {
+        match Step::from_parts(State::New, State::Resolved, None, Some("nonsense"), Some(" ")) {
             Err(DomainError::Invalid(errs)) => assert_eq!(errs.len(), 2),
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            Step::from_parts(State::Resolved, State::InProgress, None, None, None).unwrap(),
-            Step::Reopen
-        );
+        assert_eq!(Step::from_parts(State::Resolved, State::InProgress, None, None, None).unwrap(), Step::Reopen);
         assert!(Step::from_parts(State::InProgress, State::New, None, None, None).is_err());
     }
 
@@ -362,10 +326,8 @@ mod tests {
         prop_oneof![
             Just(Step::Start),
             prop::sample::select(HoldReason::ALL.to_vec()).prop_map(Step::Hold),
-            prop::sample::select(ResolutionCode::ALL.to_vec()).prop_map(|code| Step::Resolve {
-                code,
-                notes: "n".into()
-            }),
+            prop::sample::select(ResolutionCode::ALL.to_vec())
+                .prop_map(|code| Step::Resolve { code, notes: "n".into() }),
             Just(Step::Close),
             Just(Step::Cancel),
             Just(Step::Reopen),
@@ -466,13 +428,7 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 5] = [
-        Channel::Portal,
-        Channel::Phone,
-        Channel::Email,
-        Channel::WalkIn,
-        Channel::Api,
-    ];
+    pub const ALL: [Channel; 5] = [Channel::Portal, Channel::Phone, Channel::Email, Channel::WalkIn, Channel::Api];
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Portal => "portal",
@@ -486,8 +442,251 @@ impl Channel {
         Channel::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| {
-                DomainError::field(field, "must be portal, phone, email, walk_in or api")
-            })
+            .ok_or_else(|| DomainError::field(field, "must be portal, phone, email, walk_in or api"))
+    }
+}
+
+/// A change an agent asks for; `None` leaves a field as it is, and
+/// `Some(None)` clears an optional reference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Patch {
+    pub short_description: Option<String>,
+    pub description: Option<String>,
+    pub impact: Option<i64>,
+    pub urgency: Option<i64>,
+    pub category_id: Option<Option<i64>>,
+    pub service_id: Option<Option<i64>>,
+    pub assignment_group_id: Option<Option<i64>>,
+    pub assignee_id: Option<Option<i64>>,
+    pub major: Option<bool>,
+    pub state: Option<String>,
+    pub hold_reason: Option<String>,
+    pub resolution_code: Option<String>,
+    pub resolution_notes: Option<String>,
+}
+
+impl Patch {
+    pub fn is_empty(&self) -> bool {
+        *self == Patch::default()
+    }
+}
+
+/// Applies a patch to an incident, or says everything that is wrong with it.
+/// References (group, assignee, category, service) are checked for
+/// existence by the store, which alone can see them.
+pub fn apply_patch(
+    old: &Incident,
+    p: Patch,
+    matrix: &crate::priority::PriorityMatrix,
+    now: i64,
+) -> Result<Incident, DomainError> {
+    use crate::priority::Level;
+    let mut problems = crate::error::Problems::new();
+    let mut new = old.clone();
+    let edits_fields = p.short_description.is_some()
+        || p.description.is_some()
+        || p.impact.is_some()
+        || p.urgency.is_some()
+        || p.category_id.is_some()
+        || p.service_id.is_some()
+        || p.assignment_group_id.is_some()
+        || p.assignee_id.is_some()
+        || p.major.is_some();
+    if edits_fields && old.lifecycle.state.is_final() {
+        return Err(DomainError::field("state", format!("a {} incident cannot be changed", old.lifecycle.state.as_str())));
+    }
+    if let Some(s) = &p.short_description {
+        if let Some(v) = problems.check(text::line("short_description", s, text::SHORT_DESCRIPTION_MAX)) {
+            new.short_description = v;
+        }
+    }
+    if let Some(d) = &p.description {
+        if let Some(v) = problems.check(text::body("description", d, text::LONG_TEXT_MAX)) {
+            new.description = v;
+        }
+    }
+    if let Some(i) = p.impact {
+        if let Some(v) = problems.check(Level::new("impact", i)) {
+            new.impact = v;
+        }
+    }
+    if let Some(u) = p.urgency {
+        if let Some(v) = problems.check(Level::new("urgency", u)) {
+            new.urgency = v;
+        }
+    }
+    new.priority = matrix.priority(new.impact, new.urgency);
+    if let Some(c) = p.category_id {
+        new.category_id = c;
+    }
+    if let Some(s) = p.service_id {
+        new.service_id = s;
+    }
+    if let Some(g) = p.assignment_group_id {
+        new.assignment_group_id = g;
+        // The assignee belongs to the old group; a new group starts unassigned
+        // unless the same patch names a person in it.
+        if g != old.assignment_group_id && p.assignee_id.is_none() {
+            new.assignee_id = None;
+        }
+    }
+    if let Some(a) = p.assignee_id {
+        new.assignee_id = a;
+    }
+    if new.assignee_id.is_some() && new.assignment_group_id.is_none() {
+        problems.push("assignee_id", "needs an assignment group: assign to a group first, then to a person in it");
+    }
+    if let Some(m) = p.major {
+        new.major = m;
+    }
+    let handed_over = (old.assignment_group_id.is_some() && new.assignment_group_id != old.assignment_group_id)
+        || (old.assignee_id.is_some() && new.assignee_id.is_some() && new.assignee_id != old.assignee_id);
+    if handed_over {
+        new.reassignment_count += 1;
+    }
+    if let Some(s) = &p.state {
+        if let Some(to) = problems.check(State::parse("state", s)) {
+            if to != old.lifecycle.state {
+                let step = problems.check(Step::from_parts(
+                    old.lifecycle.state,
+                    to,
+                    p.hold_reason.as_deref(),
+                    p.resolution_code.as_deref(),
+                    p.resolution_notes.as_deref(),
+                ));
+                if let Some(step) = step {
+                    match apply(&old.lifecycle, step, new.reassignment_count > 0) {
+                        Ok(l) => {
+                            match l.state {
+                                State::Resolved => new.resolved_at = Some(now),
+                                State::InProgress if old.lifecycle.state == State::Resolved => new.resolved_at = None,
+                                State::Closed | State::Cancelled => new.closed_at = Some(now),
+                                _ => {}
+                            }
+                            new.lifecycle = l;
+                        }
+                        Err(e) => {
+                            problems.check::<()>(Err(e));
+                        }
+                    }
+                }
+            } else if to == State::OnHold {
+                // Changing only the reason of an incident already on hold.
+                if let Some(r) = &p.hold_reason {
+                    if let Some(r) = problems.check(HoldReason::parse("hold_reason", r)) {
+                        new.lifecycle.hold_reason = Some(r);
+                    }
+                }
+            }
+        }
+    }
+    problems.into_result()?;
+    if new != *old {
+        new.updated_at = now;
+    }
+    Ok(new)
+}
+
+#[cfg(test)]
+mod patch_tests {
+    use super::*;
+    use crate::priority::{Level, PriorityMatrix};
+
+    fn incident() -> Incident {
+        let m = PriorityMatrix::default();
+        Incident {
+            id: 1,
+            number: "INC0000001".into(),
+            version: 1,
+            short_description: "Printer jams".into(),
+            description: String::new(),
+            requester_id: 10,
+            created_by: 10,
+            assignment_group_id: None,
+            assignee_id: None,
+            impact: Level::LOW,
+            urgency: Level::LOW,
+            priority: m.priority(Level::LOW, Level::LOW),
+            category_id: None,
+            service_id: None,
+            lifecycle: Lifecycle::new(),
+            reassignment_count: 0,
+            major: false,
+            channel: Channel::Portal,
+            created_at: 0,
+            updated_at: 0,
+            resolved_at: None,
+            closed_at: None,
+        }
+    }
+
+    #[test]
+    fn priority_follows_matrix() {
+        let p = Patch { impact: Some(1), urgency: Some(1), ..Patch::default() };
+        let n = apply_patch(&incident(), p, &PriorityMatrix::default(), 5).unwrap();
+        assert_eq!(n.priority.get(), 1);
+        assert_eq!(n.updated_at, 5);
+    }
+
+    #[test]
+    fn all_errors_at_once_and_nothing_changes() {
+        let p = Patch {
+            short_description: Some("".into()),
+            impact: Some(7),
+            state: Some("resolved".into()),
+            ..Patch::default()
+        };
+        match apply_patch(&incident(), p, &PriorityMatrix::default(), 5) {
+            Err(DomainError::Invalid(errs)) => {
+                let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+                assert!(fields.contains(&"short_description"));
+                assert!(fields.contains(&"impact"));
+                assert!(fields.contains(&"resolution_code"));
+                assert!(fields.contains(&"resolution_notes"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn group_change_counts_as_reassignment_and_clears_assignee() {
+        let mut i = incident();
+        i.assignment_group_id = Some(1);
+        i.assignee_id = Some(5);
+        let n = apply_patch(&i, Patch { assignment_group_id: Some(Some(2)), ..Patch::default() }, &PriorityMatrix::default(), 1)
+            .unwrap();
+        assert_eq!(n.assignee_id, None);
+        assert_eq!(n.reassignment_count, 1);
+        let first = apply_patch(&incident(), Patch { assignment_group_id: Some(Some(2)), ..Patch::default() }, &PriorityMatrix::default(), 1)
+            .unwrap();
+        assert_eq!(first.reassignment_count, 0, "a first assignment is no re-assignment");
+    }
+
+    #[test]
+    fn assignee_needs_group() {
+        assert!(apply_patch(&incident(), Patch { assignee_id: Some(Some(3)), ..Patch::default() }, &PriorityMatrix::default(), 1)
+            .is_err());
+    }
+
+    #[test]
+    fn resolve_then_close_sets_instants_and_freezes() {
+        let p = Patch {
+            state: Some("resolved".into()),
+            resolution_code: Some("fixed".into()),
+            resolution_notes: Some("Cleared the jam".into()),
+            ..Patch::default()
+        };
+        let r = apply_patch(&incident(), p, &PriorityMatrix::default(), 7).unwrap();
+        assert_eq!(r.resolved_at, Some(7));
+        assert!(r.lifecycle.first_contact);
+        let c = apply_patch(&r, Patch { state: Some("closed".into()), ..Patch::default() }, &PriorityMatrix::default(), 9).unwrap();
+        assert_eq!(c.closed_at, Some(9));
+        assert!(apply_patch(&c, Patch { major: Some(true), ..Patch::default() }, &PriorityMatrix::default(), 10).is_err());
+    }
+
+    #[test]
+    fn empty_patch_changes_nothing() {
+        let i = incident();
+        assert_eq!(apply_patch(&i, Patch::default(), &PriorityMatrix::default(), 99).unwrap(), i);
     }
 }

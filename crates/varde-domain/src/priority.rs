@@ -19,10 +19,7 @@ impl Level {
         if (1..=3).contains(&v) {
             Ok(Level(v as u8))
         } else {
-            Err(DomainError::field(
-                field,
-                "must be 1 (high), 2 (medium) or 3 (low)",
-            ))
+            Err(DomainError::field(field, "must be 1 (high), 2 (medium) or 3 (low)"))
         }
     }
     pub fn get(self) -> i64 {
@@ -98,9 +95,7 @@ impl Default for PriorityMatrix {
     /// ITIL's customary 3x3 table.
     fn default() -> Self {
         let p = |v| Priority(v);
-        PriorityMatrix {
-            cells: [[p(1), p(2), p(3)], [p(2), p(3), p(4)], [p(3), p(4), p(5)]],
-        }
+        PriorityMatrix { cells: [[p(1), p(2), p(3)], [p(2), p(3), p(4)], [p(3), p(4), p(5)]] }
     }
 }
 

@@ -79,11 +79,7 @@ pub enum LinkKind {
 }
 
 impl LinkKind {
-    pub const ALL: [LinkKind; 3] = [
-        LinkKind::RelatesTo,
-        LinkKind::DuplicateOf,
-        LinkKind::CausedBy,
-    ];
+    pub const ALL: [LinkKind; 3] = [LinkKind::RelatesTo, LinkKind::DuplicateOf, LinkKind::CausedBy];
     pub fn as_str(self) -> &'static str {
         match self {
             LinkKind::RelatesTo => "relates_to",
@@ -95,9 +91,7 @@ impl LinkKind {
         LinkKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                DomainError::field(field, "must be relates_to, duplicate_of or caused_by")
-            })
+            .ok_or_else(|| DomainError::field(field, "must be relates_to, duplicate_of or caused_by"))
     }
 }
 
@@ -115,12 +109,7 @@ pub struct FieldChange {
 pub struct ChangeSet(pub Vec<FieldChange>);
 
 impl ChangeSet {
-    pub fn record<T: ToString + PartialEq>(
-        &mut self,
-        field: &'static str,
-        old: &Option<T>,
-        new: &Option<T>,
-    ) {
+    pub fn record<T: ToString + PartialEq>(&mut self, field: &'static str, old: &Option<T>, new: &Option<T>) {
         if old != new {
             self.0.push(FieldChange {
                 field,

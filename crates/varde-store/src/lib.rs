@@ -1,1 +1,27 @@
+//! Varde's storage: the only code that knows SQL.
+//!
+//! One [`Store`] serves SQLite (embedded default) and PostgreSQL (scale-out)
+//! through sqlx's `Any` driver, with portable SQL written once. Engine
+//! differences stay in this crate: numbering, full-text search, job claiming
+//! and how writes are committed (see [`db`]).
+
+pub mod audit;
+pub mod catalog;
+mod db;
+pub mod directory;
+pub mod error;
+pub mod idempotency;
+pub mod incidents;
+pub mod jobs;
+mod schema;
+mod sql;
+pub mod testing;
+
+pub use db::{Engine, Store, StoreOptions};
+pub use error::StoreError;
+
+/// Microseconds since the Unix epoch, UTC: how every instant is stored.
+pub fn now_micros() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}
 

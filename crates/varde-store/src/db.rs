@@ -1,0 +1,285 @@
+//! Connections and the write path.
+//!
+//! SQLite allows one writer at a time and pays one fsync per commit, so on
+//! SQLite every write goes through a single writer task that commits many
+//! callers' writes in one transaction (group commit), each inside its own
+//! savepoint so that one caller's failure does not undo another's. A caller
+//! is answered only after the shared COMMIT is durable.
+//!
+//! PostgreSQL group-commits by itself, so there each write is simply its own
+//! transaction on the pool, and any number of nodes may share the database.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// `sqlite://path` or `postgres://...`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    /// Never print the database password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions").field("url", &redact(&self.url)).finish()
+    }
+}
+
+/// The URL with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl StoreOptions {
+    pub fn sqlite_file(path: &Path) -> Self {
+        StoreOptions { url: format!("sqlite://{}?mode=rwc", path.display()), max_connections: 8 }
+    }
+}
+
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+struct Done {
+    ok: bool,
+    finish: Finish,
+}
+type Job = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Done> + Send>;
+
+/// The database, shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    pool: AnyPool,
+    /// Only on SQLite: the queue of the single writer task.
+    writer: Option<mpsc::Sender<Job>>,
+    sqlite_path: Option<PathBuf>,
+}
+
+/// Most writes one group commit takes; more wait for the next.
+const MAX_BATCH: usize = 512;
+
+impl Store {
+    /// Connects, migrates the schema to the newest version, and starts the
+    /// writer task on SQLite.
+    pub async fn open(opts: &StoreOptions) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let engine = if opts.url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else if opts.url.starts_with("postgres:") || opts.url.starts_with("postgresql:") {
+            Engine::Postgres
+        } else {
+            return Err(StoreError::Database(format!(
+                "unsupported database URL {}: use sqlite://PATH or postgres://...",
+                redact(&opts.url)
+            )));
+        };
+        let connect: AnyConnectOptions = opts.url.parse().map_err(|e: sqlx::Error| StoreError::Database(e.to_string()))?;
+        let connect = connect.disable_statement_logging();
+        match engine {
+            Engine::Sqlite => {
+                let mut writer_conn = AnyConnection::connect_with(&connect).await?;
+                sqlite_pragmas(&mut writer_conn).await?;
+                crate::schema::migrate(&mut writer_conn, engine).await?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(opts.max_connections.max(2))
+                    .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn).await.map_err(into_sqlx) }))
+                    .connect_with(connect)
+                    .await?;
+                let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
+                tokio::spawn(sqlite_writer(writer_conn, rx));
+                let sqlite_path = opts.url.trim_start_matches("sqlite://").split('?').next().map(PathBuf::from);
+                Ok(Store { inner: Arc::new(Inner { engine, pool, writer: Some(tx), sqlite_path }) })
+            }
+            Engine::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(opts.max_connections.max(2))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(connect)
+                    .await?;
+                let mut conn = pool.acquire().await?;
+                crate::schema::migrate(&mut conn, engine).await?;
+                drop(conn);
+                Ok(Store { inner: Arc::new(Inner { engine, pool, writer: None, sqlite_path: None }) })
+            }
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.inner.engine
+    }
+
+    /// The pool for reads. On SQLite, readers see the last committed group.
+    pub fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    /// Runs `f` as one atomic write. `f` succeeding means its changes are
+    /// durably committed when this returns; `f` failing means none of them are.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        match &self.inner.writer {
+            Some(queue) => {
+                let (tx, rx) = oneshot::channel::<Result<T, StoreError>>();
+                let job: Job = Box::new(move |conn| {
+                    Box::pin(async move {
+                        let result = f(conn).await;
+                        let ok = result.is_ok();
+                        let finish: Finish = Box::new(move |commit| {
+                            let _ = tx.send(commit.and(result));
+                        });
+                        Done { ok, finish }
+                    })
+                });
+                queue.send(job).await.map_err(|_| StoreError::Database("the writer has stopped".into()))?;
+                rx.await.map_err(|_| StoreError::Database("the write was abandoned".into()))?
+            }
+            None => {
+                let mut tx = self.inner.pool.begin().await?;
+                match f(&mut tx).await {
+                    Ok(v) => {
+                        tx.commit().await?;
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        tx.rollback().await?;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers whether the database can be reached.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.inner.pool).await?;
+        Ok(())
+    }
+
+    /// A consistent copy of the SQLite database, taken while the server runs.
+    pub async fn backup_to(&self, target: &Path) -> Result<(), StoreError> {
+        if self.inner.engine != Engine::Sqlite {
+            return Err(StoreError::Database("online backup is for SQLite; use pg_dump for PostgreSQL".into()));
+        }
+        if target.exists() {
+            return Err(StoreError::Database(format!("{} exists already; choose a new file", target.display())));
+        }
+        let t = target.to_str().ok_or_else(|| StoreError::Database("backup path must be UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1").bind(t).execute(&self.inner.pool).await?;
+        Ok(())
+    }
+
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        self.inner.sqlite_path.as_deref()
+    }
+
+    /// Stops accepting writes and waits for those queued to commit.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+}
+
+fn into_sqlx(e: StoreError) -> sqlx::Error {
+    sqlx::Error::Protocol(e.to_string())
+}
+
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    // WAL lets readers work beside the writer; synchronous=FULL makes every
+    // COMMIT durable before it returns, which is what an acknowledged
+    // create promises.
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = FULL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    Ok(())
+}
+
+async fn sqlite_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+            tracing::error!(error = %e, "cannot begin a write transaction; dropping {} writes", batch.len());
+            batch.clear();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        let mut done = Vec::with_capacity(batch.len());
+        let mut broken: Option<String> = None;
+        for job in batch.drain(..) {
+            if broken.is_some() {
+                drop(job);
+                continue;
+            }
+            if let Err(e) = conn.execute("SAVEPOINT w").await {
+                broken = Some(e.to_string());
+                drop(job);
+                continue;
+            }
+            let d = job(&mut conn).await;
+            let end: &[&str] = if d.ok { &["RELEASE w"] } else { &["ROLLBACK TO w", "RELEASE w"] };
+            for stmt in end {
+                if let Err(e) = conn.execute(*stmt).await {
+                    broken = Some(e.to_string());
+                }
+            }
+            done.push(d);
+        }
+        let commit = match broken {
+            None => conn.execute("COMMIT").await.map(|_| ()).map_err(|e| e.to_string()),
+            Some(e) => Err(e),
+        };
+        match commit {
+            Ok(()) => {
+                for d in done {
+                    (d.finish)(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; {} writes rolled back", done.len());
+                let _ = conn.execute("ROLLBACK").await;
+                for d in done {
+                    (d.finish)(Err(StoreError::Database(format!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://varde:s3cret@db:5432/varde"), "postgres://varde:***@db:5432/varde");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

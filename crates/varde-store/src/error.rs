@@ -1,0 +1,48 @@
+use varde_domain::DomainError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The record changed since the caller read it (optimistic concurrency).
+    #[error("the record was changed by someone else (version {current})")]
+    Conflict { current: i64 },
+    /// A unique value is taken; `field` names the input field it came from.
+    #[error("{field} is already in use")]
+    Duplicate { field: &'static str },
+    /// A referenced row does not exist.
+    #[error("{field} refers to nothing")]
+    UnknownReference { field: &'static str },
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("database: {0}")]
+    Database(String),
+    /// Stored data that the program cannot read back: a bug or tampering.
+    #[error("corrupt data in {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to the field it protects.
+    pub(crate) fn unique(e: sqlx::Error, field: &'static str) -> StoreError {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return StoreError::Duplicate { field };
+            }
+        }
+        e.into()
+    }
+
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt(what.to_string())
+    }
+}

@@ -1,0 +1,68 @@
+//! `Idempotency-Key` on creates: a retried create returns what the first one
+//! made, never a duplicate. The key is remembered in the same transaction as
+//! the record it made, so a crash can never leave one without the other.
+
+use sqlx::AnyConnection;
+use varde_domain::DomainError;
+
+use crate::{now_micros, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub user_id: i64,
+    pub key: String,
+    /// A digest of the request body: the same key with another body is a
+    /// client bug, refused rather than silently answered with the old result.
+    pub request_hash: String,
+}
+
+/// The id the key already made, if any.
+pub(crate) async fn recall(conn: &mut AnyConnection, k: &IdempotencyKey) -> Result<Option<i64>, StoreError> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT request_hash, location FROM idempotency WHERE user_id = $1 AND key = $2")
+            .bind(k.user_id)
+            .bind(&k.key)
+            .fetch_optional(conn)
+            .await?;
+    match row {
+        None => Ok(None),
+        Some((hash, _)) if hash != k.request_hash => Err(DomainError::field(
+            "Idempotency-Key",
+            "was already used for a different request; use a new key for a new request",
+        )
+        .into()),
+        Some((_, loc)) => loc.and_then(|l| l.parse().ok()).map(Some).ok_or_else(|| StoreError::corrupt("idempotency")),
+    }
+}
+
+pub(crate) async fn remember(conn: &mut AnyConnection, k: &IdempotencyKey, id: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO idempotency (user_id, key, request_hash, status, location, body, created_at) VALUES ($1, $2, $3, 201, $4, '', $5)",
+    )
+    .bind(k.user_id)
+    .bind(&k.key)
+    .bind(&k.request_hash)
+    .bind(id.to_string())
+    .bind(now_micros())
+    .execute(conn)
+    .await
+    .map_err(|e| StoreError::unique(e, "Idempotency-Key"))?;
+    Ok(())
+}
+
+impl Store {
+    /// Forgets keys older than `before`, so the table does not grow forever.
+    pub async fn forget_idempotency_before(&self, before: i64) -> Result<u64, StoreError> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                Ok(sqlx::query("DELETE FROM idempotency WHERE created_at < $1").bind(before).execute(conn).await?.rows_affected())
+            })
+        })
+        .await
+    }
+
+    pub async fn recall_idempotency(&self, k: &IdempotencyKey) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        recall(&mut conn, k).await
+    }
+}

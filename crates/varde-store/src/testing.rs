@@ -1,0 +1,57 @@
+//! Fresh databases for tests, on every engine the machine has.
+//!
+//! SQLite always; PostgreSQL when `VARDE_TEST_POSTGRES_URL` names a server
+//! whose user may create databases. Under CI (`CI=true`) a missing
+//! PostgreSQL is an error, so the conformance suite can never pass by
+//! quietly testing one engine.
+
+use crate::{Store, StoreOptions};
+
+pub struct TestDb {
+    pub engine: &'static str,
+    pub store: Store,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A new, empty, migrated SQLite database in a temporary directory.
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = StoreOptions::sqlite_file(&dir.path().join("varde.db"));
+    let store = Store::open(&opts).await.expect("open sqlite");
+    TestDb { engine: "sqlite", store, url: opts.url, _dir: Some(dir) }
+}
+
+/// The URL of a new, empty PostgreSQL database, if a server is configured.
+pub async fn postgres_url() -> Option<String> {
+    let base = match std::env::var("VARDE_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+                panic!("CI=true but VARDE_TEST_POSTGRES_URL is not set: the PostgreSQL half of the tests would be skipped");
+            }
+            return None;
+        }
+    };
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let name = format!("varde_t_{}_{}", std::process::id(), rand::random::<u32>());
+    let mut admin = sqlx::AnyConnection::connect(&base).await.expect("connect to VARDE_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+    let _ = admin.close().await;
+    let (head, _) = base.rsplit_once('/').expect("URL with a database name");
+    Some(format!("{head}/{name}"))
+}
+
+pub async fn postgres() -> Option<TestDb> {
+    let url = postgres_url().await?;
+    let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 8 }).await.expect("open postgres");
+    Some(TestDb { engine: "postgres", store, url, _dir: None })
+}
+
+/// One fresh database per available engine.
+pub async fn databases() -> Vec<TestDb> {
+    let mut out = vec![sqlite().await];
+    out.extend(postgres().await);
+    out
+}
