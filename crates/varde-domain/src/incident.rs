@@ -493,7 +493,10 @@ pub fn apply_patch(
         || p.assignee_id.is_some()
         || p.major.is_some();
     if edits_fields && old.lifecycle.state.is_final() {
-        return Err(DomainError::field("state", format!("a {} incident cannot be changed", old.lifecycle.state.as_str())));
+        return Err(DomainError::field(
+            "state",
+            format!("a {} incident cannot be changed", old.lifecycle.state.as_str()),
+        ));
     }
     if let Some(s) = &p.short_description {
         if let Some(v) = problems.check(text::line("short_description", s, text::SHORT_DESCRIPTION_MAX)) {
@@ -653,19 +656,34 @@ mod patch_tests {
         let mut i = incident();
         i.assignment_group_id = Some(1);
         i.assignee_id = Some(5);
-        let n = apply_patch(&i, Patch { assignment_group_id: Some(Some(2)), ..Patch::default() }, &PriorityMatrix::default(), 1)
-            .unwrap();
+        let n = apply_patch(
+            &i,
+            Patch { assignment_group_id: Some(Some(2)), ..Patch::default() },
+            &PriorityMatrix::default(),
+            1,
+        )
+        .unwrap();
         assert_eq!(n.assignee_id, None);
         assert_eq!(n.reassignment_count, 1);
-        let first = apply_patch(&incident(), Patch { assignment_group_id: Some(Some(2)), ..Patch::default() }, &PriorityMatrix::default(), 1)
-            .unwrap();
+        let first = apply_patch(
+            &incident(),
+            Patch { assignment_group_id: Some(Some(2)), ..Patch::default() },
+            &PriorityMatrix::default(),
+            1,
+        )
+        .unwrap();
         assert_eq!(first.reassignment_count, 0, "a first assignment is no re-assignment");
     }
 
     #[test]
     fn assignee_needs_group() {
-        assert!(apply_patch(&incident(), Patch { assignee_id: Some(Some(3)), ..Patch::default() }, &PriorityMatrix::default(), 1)
-            .is_err());
+        assert!(apply_patch(
+            &incident(),
+            Patch { assignee_id: Some(Some(3)), ..Patch::default() },
+            &PriorityMatrix::default(),
+            1
+        )
+        .is_err());
     }
 
     #[test]
@@ -679,9 +697,13 @@ mod patch_tests {
         let r = apply_patch(&incident(), p, &PriorityMatrix::default(), 7).unwrap();
         assert_eq!(r.resolved_at, Some(7));
         assert!(r.lifecycle.first_contact);
-        let c = apply_patch(&r, Patch { state: Some("closed".into()), ..Patch::default() }, &PriorityMatrix::default(), 9).unwrap();
+        let c =
+            apply_patch(&r, Patch { state: Some("closed".into()), ..Patch::default() }, &PriorityMatrix::default(), 9)
+                .unwrap();
         assert_eq!(c.closed_at, Some(9));
-        assert!(apply_patch(&c, Patch { major: Some(true), ..Patch::default() }, &PriorityMatrix::default(), 10).is_err());
+        assert!(
+            apply_patch(&c, Patch { major: Some(true), ..Patch::default() }, &PriorityMatrix::default(), 10).is_err()
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use varde_domain::priority::PriorityMatrix;
 use crate::audit::{self, Entity};
 use crate::{now_micros, Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Service {
     pub id: i64,
     pub name: String,
@@ -18,7 +18,7 @@ pub struct Service {
     pub active: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Category {
     pub id: i64,
     /// 0 for a top-level category.
@@ -57,7 +57,9 @@ impl Store {
     }
 
     pub async fn services(&self) -> Result<Vec<Service>, StoreError> {
-        Ok(sqlx::query_as("SELECT id, name, description, active FROM services ORDER BY name").fetch_all(self.pool()).await?)
+        Ok(sqlx::query_as("SELECT id, name, description, active FROM services ORDER BY name")
+            .fetch_all(self.pool())
+            .await?)
     }
 
     pub async fn create_category(&self, parent_id: i64, name: String) -> Result<Category, StoreError> {
@@ -109,8 +111,17 @@ impl Store {
                     }
                 }
                 let show = |m: &PriorityMatrix| serde_json::to_string(&m.cells()).unwrap_or_default();
-                audit::write(conn, Entity::Configuration, 0, Some(actor), now, "priority_matrix", Some(&show(&old)), Some(&show(&m)))
-                    .await
+                audit::write(
+                    conn,
+                    Entity::Configuration,
+                    0,
+                    Some(actor),
+                    now,
+                    "priority_matrix",
+                    Some(&show(&old)),
+                    Some(&show(&m)),
+                )
+                .await
             }
             .boxed()
         })
@@ -118,7 +129,10 @@ impl Store {
     }
 
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(self.pool()).await?)
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     pub async fn set_setting(&self, key: String, value: String, actor: i64) -> Result<(), StoreError> {
@@ -129,11 +143,29 @@ impl Store {
                     .fetch_optional(&mut *conn)
                     .await?;
                 if old.is_some() {
-                    sqlx::query("UPDATE settings SET value = $1 WHERE key = $2").bind(&value).bind(&key).execute(&mut *conn).await?;
+                    sqlx::query("UPDATE settings SET value = $1 WHERE key = $2")
+                        .bind(&value)
+                        .bind(&key)
+                        .execute(&mut *conn)
+                        .await?;
                 } else {
-                    sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2)").bind(&key).bind(&value).execute(&mut *conn).await?;
+                    sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2)")
+                        .bind(&key)
+                        .bind(&value)
+                        .execute(&mut *conn)
+                        .await?;
                 }
-                audit::write(conn, Entity::Configuration, 0, Some(actor), now_micros(), &key, old.as_deref(), Some(&value)).await
+                audit::write(
+                    conn,
+                    Entity::Configuration,
+                    0,
+                    Some(actor),
+                    now_micros(),
+                    &key,
+                    old.as_deref(),
+                    Some(&value),
+                )
+                .await
             }
             .boxed()
         })

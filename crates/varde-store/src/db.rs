@@ -99,7 +99,8 @@ impl Store {
                 redact(&opts.url)
             )));
         };
-        let connect: AnyConnectOptions = opts.url.parse().map_err(|e: sqlx::Error| StoreError::Database(e.to_string()))?;
+        let connect: AnyConnectOptions =
+            opts.url.parse().map_err(|e: sqlx::Error| StoreError::Database(e.to_string()))?;
         let connect = connect.disable_statement_logging();
         match engine {
             Engine::Sqlite => {

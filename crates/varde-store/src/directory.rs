@@ -72,14 +72,14 @@ pub struct UserChanges {
     pub organisation_id: Option<Option<i64>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Organisation {
     pub id: i64,
     pub name: String,
     pub parent_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
 pub struct Group {
     pub id: i64,
     pub name: String,
@@ -97,7 +97,8 @@ pub struct ApiToken {
 
 async fn org_exists(conn: &mut AnyConnection, id: Option<i64>) -> Result<(), StoreError> {
     if let Some(id) = id {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organisations WHERE id = $1").bind(id).fetch_one(conn).await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM organisations WHERE id = $1").bind(id).fetch_one(conn).await?;
         if n == 0 {
             return Err(StoreError::UnknownReference { field: "organisation_id" });
         }
@@ -157,8 +158,10 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let hash: Option<String> =
-            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1").bind(row.id).fetch_one(self.pool()).await?;
+        let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(row.id)
+            .fetch_one(self.pool())
+            .await?;
         Ok(Some((row.try_into()?, hash)))
     }
 
@@ -189,11 +192,13 @@ impl Store {
                 .await?
             }
             None => {
-                sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2"))
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(self.pool())
-                    .await?
+                sqlx::query_as::<_, UserRow>(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE id > $1 ORDER BY id LIMIT $2"
+                ))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?
             }
         };
         rows.into_iter().map(User::try_from).collect()
@@ -260,7 +265,12 @@ impl Store {
     }
 
     /// Sets a new password hash and ends the user's other sessions.
-    pub async fn set_password(&self, user_id: i64, hash: String, keep_session: Option<String>) -> Result<(), StoreError> {
+    pub async fn set_password(
+        &self,
+        user_id: i64,
+        hash: String,
+        keep_session: Option<String>,
+    ) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
                 let n = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
@@ -278,8 +288,17 @@ impl Store {
                     .bind(keep_session.unwrap_or_default())
                     .execute(&mut *conn)
                     .await?;
-                audit::write(conn, Entity::User, user_id, Some(user_id), now_micros(), "password", None, Some("changed"))
-                    .await
+                audit::write(
+                    conn,
+                    Entity::User,
+                    user_id,
+                    Some(user_id),
+                    now_micros(),
+                    "password",
+                    None,
+                    Some("changed"),
+                )
+                .await
             }
             .boxed()
         })
@@ -358,11 +377,12 @@ impl Store {
                     return Err(StoreError::NotFound);
                 }
                 user_in(conn, user_id).await.map_err(|_| StoreError::UnknownReference { field: "user_id" })?;
-                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2")
-                    .bind(group_id)
-                    .bind(user_id)
-                    .fetch_one(&mut *conn)
-                    .await?;
+                let n: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2")
+                        .bind(group_id)
+                        .bind(user_id)
+                        .fetch_one(&mut *conn)
+                        .await?;
                 if n == 0 {
                     sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2)")
                         .bind(group_id)
@@ -417,7 +437,13 @@ impl Store {
 
     // --- sessions ---
 
-    pub async fn create_session(&self, token_hash: String, user_id: i64, csrf: String, expires_at: i64) -> Result<(), StoreError> {
+    pub async fn create_session(
+        &self,
+        token_hash: String,
+        user_id: i64,
+        csrf: String,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
                 let now = now_micros();
@@ -449,11 +475,12 @@ impl Store {
             user_id: i64,
             csrf_token: String,
         }
-        let s: Option<S> = sqlx::query_as("SELECT user_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > $2")
-            .bind(token_hash)
-            .bind(now_micros())
-            .fetch_optional(self.pool())
-            .await?;
+        let s: Option<S> =
+            sqlx::query_as("SELECT user_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+                .bind(token_hash)
+                .bind(now_micros())
+                .fetch_optional(self.pool())
+                .await?;
         let Some(s) = s else { return Ok(None) };
         let user = self.user(s.user_id).await?;
         Ok(user.active.then_some((user, s.csrf_token)))

@@ -55,7 +55,11 @@ impl Store {
     pub async fn forget_idempotency_before(&self, before: i64) -> Result<u64, StoreError> {
         self.write(move |conn| {
             Box::pin(async move {
-                Ok(sqlx::query("DELETE FROM idempotency WHERE created_at < $1").bind(before).execute(conn).await?.rows_affected())
+                Ok(sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
+                    .bind(before)
+                    .execute(conn)
+                    .await?
+                    .rows_affected())
             })
         })
         .await

@@ -180,7 +180,12 @@ impl TryFrom<IncidentRow> for Incident {
         Ok(Incident {
             lifecycle: Lifecycle {
                 state: State::parse("state", &r.state).map_err(|_| bad("state"))?,
-                hold_reason: r.hold_reason.as_deref().map(|h| HoldReason::parse("", h)).transpose().map_err(|_| bad("hold_reason"))?,
+                hold_reason: r
+                    .hold_reason
+                    .as_deref()
+                    .map(|h| HoldReason::parse("", h))
+                    .transpose()
+                    .map_err(|_| bad("hold_reason"))?,
                 resolution_code: r
                     .resolution_code
                     .as_deref()
@@ -256,7 +261,9 @@ async fn check_references(
         }
     }
     if let Some(a) = assignee {
-        let user = crate::directory::user_in(conn, a).await.map_err(|_| StoreError::UnknownReference { field: "assignee_id" })?;
+        let user = crate::directory::user_in(conn, a)
+            .await
+            .map_err(|_| StoreError::UnknownReference { field: "assignee_id" })?;
         if user.role == varde_domain::access::Role::Requester || !user.active {
             return Err(DomainError::field("assignee_id", "must be an active agent").into());
         }
@@ -280,17 +287,22 @@ async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<()
             .bind(id)
             .fetch_one(&mut *conn)
             .await?;
-    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM journal WHERE record_id = $1 AND kind <> 'system' ORDER BY id")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let bodies: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM journal WHERE record_id = $1 AND kind <> 'system' ORDER BY id")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
     let mut parts: Vec<&str> = vec![&number, &short, &desc];
     parts.extend(bodies.iter().map(String::as_str));
     let doc = search::document(&parts);
     match engine {
         Engine::Sqlite => {
             sqlx::query("DELETE FROM record_search WHERE rowid = $1").bind(id).execute(&mut *conn).await?;
-            sqlx::query("INSERT INTO record_search (rowid, document) VALUES ($1, $2)").bind(id).bind(doc).execute(&mut *conn).await?;
+            sqlx::query("INSERT INTO record_search (rowid, document) VALUES ($1, $2)")
+                .bind(id)
+                .bind(doc)
+                .execute(&mut *conn)
+                .await?;
         }
         Engine::Postgres => {
             sqlx::query("UPDATE records SET search = to_tsvector('simple', $1) WHERE id = $2")
@@ -320,7 +332,11 @@ fn diff(old: &Incident, new: &Incident) -> ChangeSet {
     cs.record("description", &Some(&old.description), &Some(&new.description));
     cs.record("state", &Some(l(old).state.as_str()), &Some(l(new).state.as_str()));
     cs.record("hold_reason", &l(old).hold_reason.map(|h| h.as_str()), &l(new).hold_reason.map(|h| h.as_str()));
-    cs.record("resolution_code", &l(old).resolution_code.map(|c| c.as_str()), &l(new).resolution_code.map(|c| c.as_str()));
+    cs.record(
+        "resolution_code",
+        &l(old).resolution_code.map(|c| c.as_str()),
+        &l(new).resolution_code.map(|c| c.as_str()),
+    );
     cs.record("resolution_notes", &l(old).resolution_notes, &l(new).resolution_notes);
     cs.record("reopen_count", &Some(l(old).reopen_count), &Some(l(new).reopen_count));
     cs.record("first_contact", &Some(l(old).first_contact), &Some(l(new).first_contact));
@@ -605,7 +621,9 @@ impl Store {
             match self.engine() {
                 Engine::Sqlite => {
                     let m = terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" AND ");
-                    q.push(" AND r.id IN (SELECT rowid FROM record_search WHERE record_search MATCH ").bind(Arg::Text(m)).push(")");
+                    q.push(" AND r.id IN (SELECT rowid FROM record_search WHERE record_search MATCH ")
+                        .bind(Arg::Text(m))
+                        .push(")");
                 }
                 Engine::Postgres => {
                     let m = terms.iter().map(|t| format!("{t}:*")).collect::<Vec<_>>().join(" & ");
@@ -660,7 +678,13 @@ impl Store {
 
     // --- journal ---
 
-    pub async fn add_journal(&self, record_id: i64, author: i64, kind: JournalKind, body: String) -> Result<JournalEntry, StoreError> {
+    pub async fn add_journal(
+        &self,
+        record_id: i64,
+        author: i64,
+        kind: JournalKind,
+        body: String,
+    ) -> Result<JournalEntry, StoreError> {
         let engine = self.engine();
         self.write(move |conn| {
             async move {
@@ -815,15 +839,26 @@ impl Store {
     pub async fn remove_link(&self, record_id: i64, link_id: i64, actor: i64) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
-                let link: Option<(i64, i64, String)> =
-                    sqlx::query_as("SELECT from_id, to_id, kind FROM record_links WHERE id = $1 AND (from_id = $2 OR to_id = $2)")
-                        .bind(link_id)
-                        .bind(record_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
+                let link: Option<(i64, i64, String)> = sqlx::query_as(
+                    "SELECT from_id, to_id, kind FROM record_links WHERE id = $1 AND (from_id = $2 OR to_id = $2)",
+                )
+                .bind(link_id)
+                .bind(record_id)
+                .fetch_optional(&mut *conn)
+                .await?;
                 let (from, to, kind) = link.ok_or(StoreError::NotFound)?;
                 sqlx::query("DELETE FROM record_links WHERE id = $1").bind(link_id).execute(&mut *conn).await?;
-                audit::write(conn, Entity::Record, from, Some(actor), now_micros(), "link", Some(&format!("{kind} {to}")), None).await
+                audit::write(
+                    conn,
+                    Entity::Record,
+                    from,
+                    Some(actor),
+                    now_micros(),
+                    "link",
+                    Some(&format!("{kind} {to}")),
+                    None,
+                )
+                .await
             }
             .boxed()
         })
@@ -868,8 +903,17 @@ impl Store {
                         .bind(user_id)
                         .execute(&mut *conn)
                         .await?;
-                    audit::write(conn, Entity::Record, record_id, Some(actor), now_micros(), "watcher", None, Some(&user_id.to_string()))
-                        .await?;
+                    audit::write(
+                        conn,
+                        Entity::Record,
+                        record_id,
+                        Some(actor),
+                        now_micros(),
+                        "watcher",
+                        None,
+                        Some(&user_id.to_string()),
+                    )
+                    .await?;
                 }
                 Ok(())
             }
@@ -890,8 +934,17 @@ impl Store {
                 if n == 0 {
                     return Err(StoreError::NotFound);
                 }
-                audit::write(conn, Entity::Record, record_id, Some(actor), now_micros(), "watcher", Some(&user_id.to_string()), None)
-                    .await
+                audit::write(
+                    conn,
+                    Entity::Record,
+                    record_id,
+                    Some(actor),
+                    now_micros(),
+                    "watcher",
+                    Some(&user_id.to_string()),
+                    None,
+                )
+                .await
             }
             .boxed()
         })

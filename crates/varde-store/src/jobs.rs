@@ -34,21 +34,31 @@ pub(crate) async fn enqueue_in(
             return Ok(());
         }
     }
-    sqlx::query("INSERT INTO jobs (kind, payload, run_at, attempts, dedupe_key, created_at) VALUES ($1, $2, $3, 0, $4, $5)")
-        .bind(kind)
-        .bind(payload)
-        .bind(run_at)
-        .bind(dedupe_key)
-        .bind(now_micros())
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO jobs (kind, payload, run_at, attempts, dedupe_key, created_at) VALUES ($1, $2, $3, 0, $4, $5)",
+    )
+    .bind(kind)
+    .bind(payload)
+    .bind(run_at)
+    .bind(dedupe_key)
+    .bind(now_micros())
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 impl Store {
-    pub async fn enqueue(&self, kind: String, payload: String, run_at: i64, dedupe_key: Option<String>) -> Result<(), StoreError> {
-        self.write(move |conn| async move { enqueue_in(conn, &kind, &payload, run_at, dedupe_key.as_deref()).await }.boxed())
-            .await
+    pub async fn enqueue(
+        &self,
+        kind: String,
+        payload: String,
+        run_at: i64,
+        dedupe_key: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            async move { enqueue_in(conn, &kind, &payload, run_at, dedupe_key.as_deref()).await }.boxed()
+        })
+        .await
     }
 
     /// Leases up to `limit` due jobs to `node` for `lease_micros`.
@@ -95,12 +105,14 @@ impl Store {
     pub async fn fail_job(&self, id: i64, error: String, retry_at: i64) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
-                sqlx::query("UPDATE jobs SET locked_until = NULL, locked_by = NULL, last_error = $1, run_at = $2 WHERE id = $3")
-                    .bind(&error)
-                    .bind(retry_at)
-                    .bind(id)
-                    .execute(conn)
-                    .await?;
+                sqlx::query(
+                    "UPDATE jobs SET locked_until = NULL, locked_by = NULL, last_error = $1, run_at = $2 WHERE id = $3",
+                )
+                .bind(&error)
+                .bind(retry_at)
+                .bind(id)
+                .execute(conn)
+                .await?;
                 Ok(())
             }
             .boxed()

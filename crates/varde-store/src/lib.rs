@@ -24,4 +24,3 @@ pub use error::StoreError;
 pub fn now_micros() -> i64 {
     jiff::Timestamp::now().as_microsecond()
 }
-

@@ -63,7 +63,8 @@ async fn apply(conn: &mut AnyConnection, engine: Engine, upto: i64) -> Result<()
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&mut *conn).await?;
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&mut *conn).await?;
     let current = current.unwrap_or(0);
     let newest = MIGRATIONS.last().map(|m| m.version).unwrap_or(0);
     if current > newest {

@@ -28,7 +28,9 @@ pub async fn postgres_url() -> Option<String> {
         Ok(u) if !u.is_empty() => u,
         _ => {
             if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-                panic!("CI=true but VARDE_TEST_POSTGRES_URL is not set: the PostgreSQL half of the tests would be skipped");
+                panic!(
+                    "CI=true but VARDE_TEST_POSTGRES_URL is not set: the PostgreSQL half of the tests would be skipped"
+                );
             }
             return None;
         }

@@ -46,17 +46,28 @@ async fn users_are_unique_by_email_and_versioned() {
         let id = user(s, "ann@example.org", Role::Agent).await;
         let dup = s
             .create_user(
-                NewUser { email: "ann@example.org".into(), name: "x".into(), role: Role::Agent, organisation_id: None, password_hash: None },
+                NewUser {
+                    email: "ann@example.org".into(),
+                    name: "x".into(),
+                    role: Role::Agent,
+                    organisation_id: None,
+                    password_hash: None,
+                },
                 None,
             )
             .await;
         assert!(matches!(dup, Err(StoreError::Duplicate { field: "email" })), "{}: {dup:?}", db.engine);
-        let u = s.update_user(id, Some(1), UserChanges { name: Some("Ann".into()), ..Default::default() }, id).await.unwrap();
+        let u = s
+            .update_user(id, Some(1), UserChanges { name: Some("Ann".into()), ..Default::default() }, id)
+            .await
+            .unwrap();
         assert_eq!((u.name.as_str(), u.version), ("Ann", 2), "{}", db.engine);
-        let stale = s.update_user(id, Some(1), UserChanges { name: Some("Bob".into()), ..Default::default() }, id).await;
+        let stale =
+            s.update_user(id, Some(1), UserChanges { name: Some("Bob".into()), ..Default::default() }, id).await;
         assert!(matches!(stale, Err(StoreError::Conflict { current: 2 })), "{}: {stale:?}", db.engine);
         assert_eq!(s.user(id).await.unwrap().name, "Ann");
-        let bad_org = s.update_user(id, None, UserChanges { organisation_id: Some(Some(999)), ..Default::default() }, id).await;
+        let bad_org =
+            s.update_user(id, None, UserChanges { organisation_id: Some(Some(999)), ..Default::default() }, id).await;
         assert!(matches!(bad_org, Err(StoreError::UnknownReference { .. })), "{}", db.engine);
     }
 }
@@ -128,7 +139,8 @@ async fn invalid_changes_write_nothing() {
         s.add_member(g.id, agent).await.unwrap();
         let (i, _) = s.create_incident(new_incident(req, "Mail"), None).await.unwrap();
 
-        let bad = s.update_incident(i.id, None, Patch { state: Some("closed".into()), ..Patch::default() }, agent).await;
+        let bad =
+            s.update_incident(i.id, None, Patch { state: Some("closed".into()), ..Patch::default() }, agent).await;
         assert!(matches!(bad, Err(StoreError::Domain(_))), "{}: {bad:?}", db.engine);
         let p = Patch { assignment_group_id: Some(Some(g.id)), assignee_id: Some(Some(outsider)), ..Patch::default() };
         let bad = s.update_incident(i.id, None, p, agent).await;
@@ -170,10 +182,19 @@ async fn life_cycle_and_auto_close_timer() {
         assert_eq!(jobs.len(), 1, "{}", db.engine);
         assert_eq!(jobs[0].kind, "close_incident");
         assert_eq!(jobs[0].payload, i.id.to_string());
-        let reopened = s.update_incident(i.id, None, Patch { state: Some("in_progress".into()), ..Patch::default() }, req).await.unwrap();
+        let reopened = s
+            .update_incident(i.id, None, Patch { state: Some("in_progress".into()), ..Patch::default() }, req)
+            .await
+            .unwrap();
         assert_eq!(reopened.lifecycle.reopen_count, 1);
         assert_eq!(reopened.resolved_at, None);
-        assert!(s.list_incidents(Scope::All, &Filter { open: Some(true), ..Filter::default() }, Sort::Newest, None, 10).await.unwrap().len() == 1);
+        assert!(
+            s.list_incidents(Scope::All, &Filter { open: Some(true), ..Filter::default() }, Sort::Newest, None, 10)
+                .await
+                .unwrap()
+                .len()
+                == 1
+        );
     }
 }
 
@@ -240,7 +261,9 @@ async fn search_finds_the_same_records_on_every_engine() {
         }
         s.add_journal(ids[2], req, JournalKind::Reply, "Toner cartridge replaced".into()).await.unwrap();
         let mut found = Vec::new();
-        for q in ["vpn", "VPN drops", "outl", "example", "ærø", "toner", "INC0000003", "won't", "<script>", "\"'*)", "zzz"] {
+        for q in
+            ["vpn", "VPN drops", "outl", "example", "ærø", "toner", "INC0000003", "won't", "<script>", "\"'*)", "zzz"]
+        {
             let f = Filter { text: Some(q.into()), ..Filter::default() };
             let hits = s.list_incidents(Scope::All, &f, Sort::Oldest, None, 50).await.unwrap();
             let pos: Vec<usize> = hits.iter().map(|h| ids.iter().position(|i| *i == h.id).unwrap()).collect();
@@ -294,14 +317,20 @@ async fn journal_attachments_links() {
         assert!(matches!(s.add_journal(9999, agent, JournalKind::Reply, "x".into()).await, Err(StoreError::NotFound)));
 
         let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-        let m = s.add_attachment(a.id, "dump.bin".into(), "application/octet-stream".into(), data.clone(), agent).await.unwrap();
+        let m = s
+            .add_attachment(a.id, "dump.bin".into(), "application/octet-stream".into(), data.clone(), agent)
+            .await
+            .unwrap();
         let (meta, back) = s.attachment(m.id).await.unwrap();
         assert_eq!(back, data, "{}: attachment bytes", db.engine);
         assert_eq!(meta.size, 70_000);
         assert_eq!(meta.sha256.len(), 64);
 
         let l = s.add_link(a.id, b.id, LinkKind::DuplicateOf, agent).await.unwrap();
-        assert!(matches!(s.add_link(a.id, b.id, LinkKind::DuplicateOf, agent).await, Err(StoreError::Duplicate { .. })));
+        assert!(matches!(
+            s.add_link(a.id, b.id, LinkKind::DuplicateOf, agent).await,
+            Err(StoreError::Duplicate { .. })
+        ));
         assert!(s.add_link(a.id, a.id, LinkKind::RelatesTo, agent).await.is_err());
         assert_eq!(s.links(b.id).await.unwrap().len(), 1, "links show from both ends");
         s.remove_link(b.id, l.id, agent).await.unwrap();

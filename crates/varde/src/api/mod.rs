@@ -1,0 +1,167 @@
+//! The REST API under `/api/v1`: JSON in and out, RFC 9457 problems on
+//! errors, ETag/If-Match on records, Idempotency-Key on creates, keyset
+//! pagination, and the OpenAPI document made from this code.
+
+mod directory;
+mod incidents;
+pub mod openapi;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{header, HeaderMap};
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use varde_store::incidents::Cursor;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let upload_limit = state.config.max_attachment_bytes + 256 * 1024;
+    Router::new()
+        .route("/incidents", get(incidents::list).post(incidents::create))
+        .route("/incidents/{id}", get(incidents::read).patch(incidents::update))
+        .route("/incidents/{id}/journal", get(incidents::journal).post(incidents::add_journal))
+        .route(
+            "/incidents/{id}/attachments",
+            get(incidents::attachments).post(incidents::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/incidents/{id}/links", get(incidents::links).post(incidents::add_link))
+        .route("/incidents/{id}/links/{link_id}", delete(incidents::remove_link))
+        .route("/incidents/{id}/watchers", get(incidents::watchers))
+        .route("/incidents/{id}/watchers/{user_id}", put(incidents::add_watcher).delete(incidents::remove_watcher))
+        .route("/incidents/{id}/history", get(incidents::history))
+        .route("/attachments/{id}", get(incidents::download))
+        .route("/users", get(directory::list_users).post(directory::create_user))
+        .route("/users/me", get(directory::me))
+        .route("/users/me/password", post(directory::change_password))
+        .route("/users/me/tokens", get(directory::tokens).post(directory::create_token))
+        .route("/users/me/tokens/{id}", delete(directory::revoke_token))
+        .route("/users/{id}", get(directory::read_user).patch(directory::update_user))
+        .route("/groups", get(directory::groups).post(directory::create_group))
+        .route("/groups/{id}", get(directory::read_group))
+        .route("/groups/{id}/members", get(directory::members))
+        .route("/groups/{id}/members/{user_id}", put(directory::add_member).delete(directory::remove_member))
+        .route("/organisations", get(directory::organisations).post(directory::create_organisation))
+        .route("/services", get(directory::services).post(directory::create_service))
+        .route("/categories", get(directory::categories).post(directory::create_category))
+        .route("/priority-matrix", get(directory::matrix).put(directory::set_matrix))
+        .fallback(|| async { AppError::NotFound })
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+}
+
+/// A JSON request body, with the raw bytes kept for idempotency digests.
+/// Every way a body can be wrong becomes a problem response: wrong content
+/// type (415), too big (413), not JSON or not UTF-8 (400), and wrong or
+/// unknown fields (422, naming the field).
+pub struct ApiJson<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if mime != "application/json" && mime != "application/merge-patch+json" {
+            return Err(AppError::UnsupportedMediaType("send the body as application/json".into()));
+        }
+        let raw = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::TooLarge("the request body is too large".into())
+            } else {
+                AppError::BadRequest(format!("cannot read the body: {e}"))
+            }
+        })?;
+        let value = parse_json(&raw)?;
+        Ok(ApiJson { value, raw })
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
+    let de = &mut serde_json::Deserializer::from_slice(raw);
+    let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() {
+            let msg = inner.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            let field = if path == "." {
+                // serde names an unknown field only in its message.
+                msg.split('`').nth(1).unwrap_or("body").to_string()
+            } else {
+                path
+            };
+            AppError::field(&field, &msg)
+        } else {
+            AppError::BadRequest(format!("the body is not valid JSON: {inner}"))
+        }
+    })?;
+    Ok(value)
+}
+
+/// `If-Match: "3"` as a version; absent means "whatever is current".
+pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
+    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let s = v.to_str().map_err(|_| AppError::BadRequest("If-Match is not readable".into()))?.trim();
+    if s == "*" {
+        return Ok(None);
+    }
+    s.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(Some)
+        .map_err(|_| AppError::BadRequest("If-Match must be an ETag this server gave, like \"3\"".into()))
+}
+
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+pub fn encode_cursor(c: Cursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", c.key, c.id))
+}
+
+pub fn decode_cursor(s: &str) -> Result<Cursor, AppError> {
+    let bad = || AppError::field("cursor", "is not a cursor this server gave");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (k, i) = text.split_once(':').ok_or_else(bad)?;
+    Ok(Cursor { key: k.parse().map_err(|_| bad())?, id: i.parse().map_err(|_| bad())? })
+}
+
+pub const MAX_LIMIT: i64 = 200;
+
+pub fn limit(v: Option<&str>) -> Result<i64, AppError> {
+    match v {
+        None => Ok(50),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(AppError::field("limit", "must be a whole number from 1 to 200")),
+        },
+    }
+}
+
+/// A page of results and where the next one starts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<T: utoipa::ToSchema> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// An RFC 3339 instant from stored microseconds.
+pub fn instant(micros: i64) -> String {
+    jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_default()
+}
+
+pub fn parse_instant(field: &str, s: &str) -> Result<i64, AppError> {
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.as_microsecond())
+        .map_err(|_| AppError::field(field, "must be an RFC 3339 instant like 2026-11-23T08:00:00Z"))
+}

@@ -1,0 +1,43 @@
+//! The OpenAPI 3 document, assembled from the handlers' annotations.
+
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{directory, incidents};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Varde", description = "IT service management: the REST API. Errors are RFC 9457 problem details."),
+    paths(
+        incidents::list, incidents::create, incidents::read, incidents::update,
+        incidents::journal, incidents::add_journal, incidents::attachments, incidents::upload, incidents::download,
+        incidents::links, incidents::add_link, incidents::remove_link,
+        incidents::watchers, incidents::add_watcher, incidents::remove_watcher, incidents::history,
+        directory::list_users, directory::create_user, directory::me, directory::read_user, directory::update_user,
+        directory::change_password, directory::tokens, directory::create_token, directory::revoke_token,
+        directory::groups, directory::create_group, directory::read_group, directory::members,
+        directory::add_member, directory::remove_member, directory::organisations, directory::create_organisation,
+        directory::services, directory::create_service, directory::categories, directory::create_category,
+        directory::matrix, directory::set_matrix,
+    ),
+    modifiers(&Bearer),
+    security(("bearer" = [])),
+    tags((name = "incidents", description = "Incident management on the record kernel"),
+         (name = "directory", description = "People, groups, organisations and API tokens"),
+         (name = "configuration", description = "Services, categories and the priority matrix")),
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,74 @@
+//! The job runner: claims due jobs from the durable job table and runs
+//! them, with retries and backoff. Every node runs one; the store's leases
+//! keep two nodes from running the same job.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use varde_store::jobs::Job;
+use varde_store::{now_micros, Store};
+
+use crate::error::AppError;
+
+/// How long a claimed job is ours before another node may retry it.
+const LEASE_MICROS: i64 = 5 * 60 * 1_000_000;
+const POLL: Duration = Duration::from_secs(1);
+const MAX_ATTEMPTS: i64 = 10;
+
+pub async fn run(store: Store, mut stop: watch::Receiver<bool>) {
+    let node = format!("{}-{}", std::process::id(), crate::auth::random_token().get(..8).unwrap_or("node"));
+    let mut last_sweep = 0i64;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match store.claim_jobs(node.clone(), LEASE_MICROS, 20).await {
+            Ok(jobs) => {
+                for job in jobs {
+                    run_one(&store, job).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot claim jobs"),
+        }
+        let now = now_micros();
+        if now - last_sweep > 3_600_000_000 {
+            last_sweep = now;
+            if let Err(e) = store.forget_idempotency_before(now - 24 * 3_600_000_000).await {
+                tracing::warn!(error = %e, "cannot sweep idempotency keys");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {},
+            _ = stop.changed() => {},
+        }
+    }
+}
+
+async fn run_one(store: &Store, job: Job) {
+    let result = match job.kind.as_str() {
+        "close_incident" => match job.payload.parse::<i64>() {
+            Ok(id) => crate::service::incidents::auto_close(store, id).await.or_else(|e| match e {
+                AppError::NotFound => Ok(()),
+                other => Err(other),
+            }),
+            Err(_) => Err(AppError::Internal(format!("bad payload {:?}", job.payload))),
+        },
+        other => Err(AppError::Internal(format!("unknown job kind {other}"))),
+    };
+    let done = match result {
+        Ok(()) => store.complete_job(job.id).await,
+        Err(e) if job.attempts >= MAX_ATTEMPTS => {
+            tracing::error!(job = job.id, kind = %job.kind, error = %e, "job failed for good");
+            store.complete_job(job.id).await
+        }
+        Err(e) => {
+            // Exponential backoff: 2, 4, 8, ... seconds, at most an hour.
+            let delay = (1i64 << job.attempts.min(11)).min(3600) * 1_000_000;
+            tracing::warn!(job = job.id, kind = %job.kind, error = %e, attempt = job.attempts, "job failed; will retry");
+            store.fail_job(job.id, e.to_string(), now_micros() + delay).await
+        }
+    };
+    if let Err(e) = done {
+        tracing::warn!(job = job.id, error = %e, "cannot record the job's outcome; its lease will expire and it will run again");
+    }
+}
