@@ -294,10 +294,22 @@ async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<()
             .await?;
     let mut parts: Vec<&str> = vec![&number, &short, &desc];
     parts.extend(bodies.iter().map(String::as_str));
-    let doc = search::document(&parts);
+    index_document(conn, engine, id, &search::document(&parts), true).await
+}
+
+/// Stores a record's search document; `replace` when one may exist already.
+async fn index_document(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    id: i64,
+    doc: &str,
+    replace: bool,
+) -> Result<(), StoreError> {
     match engine {
         Engine::Sqlite => {
-            sqlx::query("DELETE FROM record_search WHERE rowid = $1").bind(id).execute(&mut *conn).await?;
+            if replace {
+                sqlx::query("DELETE FROM record_search WHERE rowid = $1").bind(id).execute(&mut *conn).await?;
+            }
             sqlx::query("INSERT INTO record_search (rowid, document) VALUES ($1, $2)")
                 .bind(id)
                 .bind(doc)
@@ -406,11 +418,38 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
                 audit::created(conn, Entity::Record, id, Some(new.created_by), now).await?;
-                reindex(conn, engine, id).await?;
+                // A new record has no journal yet: its document is its own text.
+                let doc = search::document(&[&number, &new.short_description, &new.description]);
+                index_document(conn, engine, id, &doc, false).await?;
                 if let Some(k) = &idem {
                     idempotency::remember(conn, k, id).await?;
                 }
-                Ok((incident_in(conn, id).await?, false))
+                // Everything is known here; reading it back would only cost a query.
+                let incident = Incident {
+                    id,
+                    number,
+                    version: 1,
+                    short_description: new.short_description,
+                    description: new.description,
+                    requester_id: new.requester_id,
+                    created_by: new.created_by,
+                    assignment_group_id: new.assignment_group_id,
+                    assignee_id: new.assignee_id,
+                    impact: new.impact,
+                    urgency: new.urgency,
+                    priority,
+                    category_id: new.category_id,
+                    service_id: new.service_id,
+                    lifecycle: Lifecycle::new(),
+                    reassignment_count: 0,
+                    major: new.major,
+                    channel: new.channel,
+                    created_at: now,
+                    updated_at: now,
+                    resolved_at: None,
+                    closed_at: None,
+                };
+                Ok((incident, false))
             }
             .boxed()
         })

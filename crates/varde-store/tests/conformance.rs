@@ -104,6 +104,7 @@ async fn incidents_are_numbered_audited_and_versioned() {
         let (a, replay) = s.create_incident(new_incident(req, "Printer jams"), None).await.unwrap();
         let (b, _) = s.create_incident(new_incident(req, "VPN down"), None).await.unwrap();
         assert!(!replay);
+        assert_eq!(s.incident(a.id).await.unwrap(), a, "{}: what create returns is what is stored", db.engine);
         assert_eq!(a.number, "INC0000001", "{}", db.engine);
         assert_eq!(b.number, "INC0000002", "{}", db.engine);
         assert_eq!(a.priority.get(), 3);
