@@ -1,7 +1,7 @@
 //! The web UI: server-rendered pages that work without JavaScript and get
 //! better with htmx.
 
-//mod admin;
+mod admin;
 mod assets;
 mod auth;
 mod errors;
@@ -44,15 +44,15 @@ pub fn router() -> Router<AppState> {
         .route("/portal/tickets/{number}", get(portal::ticket))
         .route("/portal/tickets/{number}/reply", post(portal::reply))
         .route("/portal/tickets/{number}/decision", post(portal::decide))
-        //        .route("/admin", get(admin::home))
-        //        .route("/admin/users", post(admin::create_user))
-        //        .route("/admin/users/{id}", post(admin::update_user))
-        //        .route("/admin/groups", post(admin::create_group))
-        //        .route("/admin/groups/{id}/members", post(admin::add_member))
-        //        .route("/admin/groups/{id}/members/{user}/remove", post(admin::remove_member))
-        //        .route("/admin/categories", post(admin::create_category))
-        //        .route("/admin/services", post(admin::create_service))
-        //        .route("/admin/matrix", post(admin::set_matrix))
+        .route("/admin", get(admin::home))
+        .route("/admin/users", post(admin::create_user))
+        .route("/admin/users/{id}", post(admin::update_user))
+        .route("/admin/groups", post(admin::create_group))
+        .route("/admin/groups/{id}/members", post(admin::add_member))
+        .route("/admin/groups/{id}/members/{user}/remove", post(admin::remove_member))
+        .route("/admin/categories", post(admin::create_category))
+        .route("/admin/services", post(admin::create_service))
+        .route("/admin/matrix", post(admin::set_matrix))
         .fallback(errors::not_found)
         .layer(axum::middleware::from_fn(errors::html_errors))
 }
