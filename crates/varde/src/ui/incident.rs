@@ -644,7 +644,7 @@ pub async fn create(State(st): State<AppState>, f: Form<NewForm>) -> Result<Resp
         category_id: opt_id(&mut errors, "category_id", &form.category_id),
         service_id: opt_id(&mut errors, "service_id", &form.service_id),
         assignment_group_id: opt_id(&mut errors, "assignment_group_id", &form.assignment_group_id),
-        channel: Some(form.channel.clone()),
+        channel: (!form.channel.trim().is_empty()).then(|| form.channel.clone()),
         ..CreateIncident::default()
     };
     let result = if errors.is_empty() {
