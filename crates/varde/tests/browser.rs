@@ -157,6 +157,7 @@ async fn requester_and_agent_resolve_an_incident_in_a_real_browser() {
         let (base, state) = serve(&db).await;
         user(&state, "rita@example.org", "Rita Requester", "requester").await;
         user(&state, "alex@example.org", "Alex Agent", "agent").await;
+        user(&state, "ada@example.org", "Ada Admin", "admin").await;
         let profile = tempfile::tempdir().unwrap();
         let c = browser(&driver, profile.path()).await;
 
@@ -192,6 +193,8 @@ async fn requester_and_agent_resolve_an_incident_in_a_real_browser() {
         click(&c, "button[value='resolve']").await;
         wait_for(&c, ".state-resolved").await;
         screenshot(&c, "incident").await;
+        let history = wait_for(&c, "#history").await.screenshot().await.unwrap();
+        std::fs::write("/tmp/varde-history.png", history).unwrap();
         logout(&c).await;
 
         // The requester sees the reply and the resolution, and confirms.
@@ -204,6 +207,14 @@ async fn requester_and_agent_resolve_an_incident_in_a_real_browser() {
         screenshot(&c, "portal-ticket").await;
         click(&c, "button[value='confirm']").await;
         wait_for(&c, ".state-closed").await;
+        logout(&c).await;
+
+        // The administrator's page renders with what the journey created.
+        login(&c, &base, "ada@example.org").await;
+        c.goto(&format!("{base}/admin")).await.unwrap();
+        wait_for(&c, "#matrix input#c00").await;
+        assert!(c.source().await.unwrap().contains("rita@example.org"));
+        screenshot(&c, "admin").await;
         c.close().await.unwrap();
 
         let incident = state.store.incident_by_number(&number).await.unwrap();
