@@ -312,3 +312,194 @@ async fn queues_answer_htmx_with_the_table_only() {
         assert_eq!(ui.get("/queue/nonsense", &cookie).await.status, StatusCode::NOT_FOUND);
     }
 }
+
+#[tokio::test]
+async fn repeated_login_failures_are_throttled_with_a_message() {
+    let db = varde_store::testing::sqlite().await;
+    let ui = Ui::new(&db);
+    ui.user("agent@example.org", "agent").await;
+    for _ in 0..5 {
+        let r = ui.post("/login", "", &[("email", "agent@example.org"), ("password", "guess")]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // Now even the right password is refused until the window passes.
+    let r = ui.post("/login", "", &[("email", "agent@example.org"), ("password", "correct horse battery")]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.cookie.is_none());
+    assert!(r.body.contains("Too many failed attempts. Try again in"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn error_pages_are_html_with_the_request_id() {
+    let db = varde_store::testing::sqlite().await;
+    let ui = Ui::new(&db);
+    ui.user("agent@example.org", "agent").await;
+    let cookie = ui.login("agent@example.org").await;
+    for path in ["/no/such/page", "/incidents/INC9999999"] {
+        let r = ui.get(path, &cookie).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(r.content_type.starts_with("text/html"), "{path}: {}", r.content_type);
+        assert!(r.body.contains("Request id"), "{path}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn the_requester_can_reopen_and_then_confirm_a_resolution() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("req@example.org", "requester").await;
+        ui.user("agent@example.org", "agent").await;
+        let req = ui.login("req@example.org").await;
+        let agent = ui.login("agent@example.org").await;
+        let rc = ui.csrf(&req).await;
+        let ac = ui.csrf(&agent).await;
+        let made =
+            ui.post("/portal", &req, &[("_csrf", &rc), ("short_description", "Mail is slow"), ("urgency", "2")]).await;
+        let number = made.location.rsplit('/').next().unwrap().to_string();
+        let resolve = |version: String| {
+            vec![
+                ("_csrf".to_string(), ac.clone()),
+                ("version".to_string(), version),
+                ("action".to_string(), "resolve".to_string()),
+                ("resolution_code".to_string(), "fixed".to_string()),
+                ("resolution_notes".to_string(), "Mailbox moved.".to_string()),
+            ]
+        };
+        let version = hidden(&ui.get(&format!("/incidents/{number}"), &agent).await.body, "version");
+        let r = ui.post(&format!("/incidents/{number}/state"), &agent, &as_refs(&resolve(version))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+        // Work notes never reach the portal.
+        let note = [("_csrf", ac.as_str()), ("kind", "work_note"), ("body", "internal: user is VIP")];
+        assert_eq!(ui.post(&format!("/incidents/{number}/journal"), &agent, &note).await.status, StatusCode::SEE_OTHER);
+
+        let ticket = format!("/portal/tickets/{number}");
+        let page = ui.get(&ticket, &req).await;
+        assert!(page.body.contains("Mailbox moved."));
+        assert!(!page.body.contains("user is VIP"), "{}: a work note is shown to the requester", db.engine);
+        let version = hidden(&page.body, "version");
+        let reopen = [("_csrf", rc.as_str()), ("version", version.as_str()), ("decision", "reopen")];
+        assert_eq!(ui.post(&format!("{ticket}/decision"), &req, &reopen).await.status, StatusCode::SEE_OTHER);
+        let now = ui.state.store.incident_by_number(&number).await.unwrap();
+        assert_eq!(now.lifecycle.state.as_str(), "in_progress", "{}", db.engine);
+        assert_eq!(now.lifecycle.reopen_count, 1);
+        // No confirm button on an open ticket, and confirming is refused.
+        let page = ui.get(&ticket, &req).await;
+        assert!(!page.body.contains("value=\"confirm\""));
+        let v = now.version.to_string();
+        let confirm = [("_csrf", rc.as_str()), ("version", v.as_str()), ("decision", "confirm")];
+        let r = ui.post(&format!("{ticket}/decision"), &req, &confirm).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", db.engine);
+
+        let version = hidden(&ui.get(&format!("/incidents/{number}"), &agent).await.body, "version");
+        ui.post(&format!("/incidents/{number}/state"), &agent, &as_refs(&resolve(version))).await;
+        let version = hidden(&ui.get(&ticket, &req).await.body, "version");
+        let confirm = [("_csrf", rc.as_str()), ("version", version.as_str()), ("decision", "confirm")];
+        assert_eq!(ui.post(&format!("{ticket}/decision"), &req, &confirm).await.status, StatusCode::SEE_OTHER);
+        let now = ui.state.store.incident_by_number(&number).await.unwrap();
+        assert_eq!(now.lifecycle.state.as_str(), "closed", "{}", db.engine);
+    }
+}
+
+#[tokio::test]
+async fn attachments_upload_with_the_token_and_download_with_rights() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        ui.user("other@example.org", "requester").await;
+        let agent = ui.login("agent@example.org").await;
+        let other = ui.login("other@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let made = ui
+            .post(
+                "/incidents/new",
+                &agent,
+                &[("_csrf", &csrf), ("short_description", "Logs"), ("impact", "3"), ("urgency", "3")],
+            )
+            .await;
+        let path = made.location.clone();
+        let upload = |token: &str| {
+            let body = format!(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{token}\r\n--XyZ\r\n\
+                 Content-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\nContent-Type: text/plain\r\n\r\n\
+                 hello from the log\r\n--XyZ--\r\n"
+            );
+            Request::post(format!("{path}/attachments"))
+                .header(header::COOKIE, &agent)
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XyZ")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        assert_eq!(ui.send(upload("wrong")).await.status, StatusCode::FORBIDDEN, "{}", db.engine);
+        let ok = ui.send(upload(&csrf)).await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let page = ui.get(&path, &agent).await;
+        let start = page.body.find("href=\"/attachments/").expect("a download link") + "href=\"".len();
+        let href = page.body[start..].split('"').next().unwrap().to_string();
+        assert!(page.body.contains("notes.txt"));
+        let file = ui.get(&href, &agent).await;
+        assert_eq!(file.status, StatusCode::OK);
+        assert_eq!(file.body, "hello from the log");
+        // Someone who may not see the incident may not fetch its files.
+        assert_eq!(ui.get(&href, &other).await.status, StatusCode::NOT_FOUND, "{}", db.engine);
+    }
+}
+
+#[tokio::test]
+async fn admin_forms_validate_and_saved_filters_round_trip() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("ada@example.org", "admin").await;
+        let admin = ui.login("ada@example.org").await;
+        let csrf = ui.csrf(&admin).await;
+        let before = ui.state.store.priority_matrix().await.unwrap().cells();
+        // A lower impact may not give a higher priority.
+        let mut bad: Vec<(String, String)> = vec![("_csrf".into(), csrf.clone())];
+        for i in 0..3 {
+            for u in 0..3 {
+                bad.push((format!("c{i}{u}"), if i == 2 && u == 2 { "1" } else { "3" }.into()));
+            }
+        }
+        let r = ui.post("/admin/matrix", &admin, &as_refs(&bad)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(r.body.contains("lower impact or urgency must never give a higher priority"), "{}", r.body);
+        assert_eq!(ui.state.store.priority_matrix().await.unwrap().cells(), before, "a refused matrix was saved");
+        let mut junk = bad.clone();
+        junk[1].1 = "x".into();
+        let r = ui.post("/admin/matrix", &admin, &as_refs(&junk)).await;
+        assert!(r.body.contains("aria-describedby=\"c00-error\""), "{}", r.body);
+
+        let r =
+            ui.post("/admin/groups", &admin, &[("_csrf", &csrf), ("name", "Service desk"), ("description", "")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let dup =
+            ui.post("/admin/groups", &admin, &[("_csrf", &csrf), ("name", "Service desk"), ("description", "")]).await;
+        assert_eq!(dup.status, StatusCode::CONFLICT, "{}", db.engine);
+        let user = ui
+            .post(
+                "/admin/users",
+                &admin,
+                &[("_csrf", &csrf), ("email", "not-an-email"), ("name", "X"), ("role", "agent"), ("password", "")],
+            )
+            .await;
+        assert_eq!(user.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(user.body.contains("id=\"email-error\""), "{}", user.body);
+
+        // Saved filters: only queue views, listed in the sidebar, deletable.
+        let evil = ui
+            .post("/queue/filters", &admin, &[("_csrf", &csrf), ("name", "x"), ("query", "https://evil.example")])
+            .await;
+        assert_eq!(evil.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let query = "/queue/open?priority=1";
+        let saved =
+            ui.post("/queue/filters", &admin, &[("_csrf", &csrf), ("name", "Critical"), ("query", query)]).await;
+        assert_eq!((saved.status, saved.location.as_str()), (StatusCode::SEE_OTHER, query));
+        let page = ui.get("/queue/mine", &admin).await;
+        assert!(page.body.contains("href=\"/queue/open?priority=1\">Critical</a>"), "{}", page.body);
+        let filters = ui.state.store.saved_filters(1).await.unwrap();
+        assert_eq!(filters.len(), 1, "{}", db.engine);
+        let del = ui.post(&format!("/queue/filters/{}/delete", filters[0].id), &admin, &[("_csrf", &csrf)]).await;
+        assert_eq!(del.status, StatusCode::SEE_OTHER);
+        assert!(ui.state.store.saved_filters(1).await.unwrap().is_empty());
+    }
+}

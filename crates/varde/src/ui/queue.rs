@@ -49,6 +49,11 @@ pub struct Results {
     pub rows: Vec<Row>,
     pub next: Option<String>,
     pub first: Option<String>,
+    /// This view's address without the page cursor, for "save this filter".
+    pub view: String,
+    /// Rendered for htmx: the "save this filter" field is updated out of band,
+    /// since the sidebar holding it is not swapped.
+    pub fragment: bool,
 }
 
 pub struct QueueLink {
@@ -74,8 +79,6 @@ struct QueuePage {
     group: String,
     q: String,
     sort: String,
-    /// This view's address without the page cursor, for "save this filter".
-    view: String,
 }
 
 #[derive(askama::Template)]
@@ -148,7 +151,10 @@ pub async fn page(
     }
     let path = format!("/queue/{kind}");
     let mut errors = Errors::none();
-    let mut r = Results { rows: Vec::new(), next: None, first: None };
+    let view_params: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "cursor").cloned().collect();
+    let view = if view_params.is_empty() { path.clone() } else { format!("{path}?{}", encode(&view_params)) };
+    let fragment = is_htmx(&headers);
+    let mut r = Results { rows: Vec::new(), next: None, first: None, view, fragment };
     match filter_from(&q, v.caller.id()) {
         Ok((mut filter, sort, cursor, limit)) => {
             if kind == "groups" {
@@ -175,11 +181,10 @@ pub async fn page(
         Err(e) => errors = Errors::from_app(e, &v.chrome.tr)?,
     }
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    if is_htmx(&headers) && errors.is_empty() {
+    if fragment && errors.is_empty() {
         return render_status(status, &QueueFragment { p: v.chrome("queue"), r });
     }
-    let view_params: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "cursor").cloned().collect();
-    let view = if view_params.is_empty() { path.clone() } else { format!("{path}?{}", encode(&view_params)) };
+    r.fragment = false;
     let page = QueuePage {
         p: v.chrome("queue"),
         r,
@@ -197,7 +202,6 @@ pub async fn page(
         q: opt("q").unwrap_or_default(),
         sort: opt("sort").unwrap_or_else(|| "newest".into()),
         path,
-        view,
     };
     render_status(status, &page)
 }
