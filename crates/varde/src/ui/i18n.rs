@@ -252,7 +252,7 @@ pub static EN: &[(&str, &str)] = &[
     ("incident.reply", "Public reply"),
     ("incident.work_note", "Internal work note"),
     ("incident.system", "System"),
-    ("incident.add_reply", "Send reply"),
+    ("incident.add_reply", "Add to journal"),
     ("incident.add_work_note", "Add work note"),
     ("incident.no_journal", "No entries yet."),
     ("incident.history", "History"),
