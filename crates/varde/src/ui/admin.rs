@@ -186,7 +186,7 @@ pub async fn update_user(
 ) -> Result<Response, AppError> {
     require_admin(&f.viewer)?;
     let mut errors = Errors::none();
-    let version = num(&mut errors, "version", &f.value.version);
+    let version = num(&mut errors, &f.viewer.chrome.tr, "version", &f.value.version);
     if !errors.is_empty() {
         return show(&st, &f.viewer, StatusCode::UNPROCESSABLE_ENTITY, errors, false, None).await;
     }
@@ -225,7 +225,9 @@ pub async fn add_member(
     require_admin(&f.viewer)?;
     let r = match st.store.user_by_email(&f.value.email.trim().to_lowercase()).await {
         Ok(u) => dir::add_member(&st.store, &f.viewer.caller, group, u.id).await,
-        Err(varde_store::StoreError::NotFound) => Err(AppError::field("email", "no user has this e-mail")),
+        Err(varde_store::StoreError::NotFound) => {
+            Err(AppError::field("email", f.viewer.chrome.tr.t("error.unknown_email")))
+        }
         Err(e) => Err(e.into()),
     };
     done(&st, &f.viewer, r, "groups").await
@@ -252,7 +254,7 @@ pub struct CategoryForm {
 pub async fn create_category(State(st): State<AppState>, f: Form<CategoryForm>) -> Result<Response, AppError> {
     require_admin(&f.viewer)?;
     let mut errors = Errors::none();
-    let parent_id = opt_id(&mut errors, "parent_id", &f.value.parent_id);
+    let parent_id = opt_id(&mut errors, &f.viewer.chrome.tr, "parent_id", &f.value.parent_id);
     if !errors.is_empty() {
         return show(&st, &f.viewer, StatusCode::UNPROCESSABLE_ENTITY, errors, false, None).await;
     }
@@ -279,7 +281,7 @@ pub async fn set_matrix(
     for i in 0..3 {
         for u in 0..3 {
             let v = f.value.get(&format!("c{i}{u}")).cloned().unwrap_or_default();
-            cells[i][u] = num(&mut errors, &format!("cells[{i}][{u}]"), &v);
+            cells[i][u] = num(&mut errors, &f.viewer.chrome.tr, &format!("cells[{i}][{u}]"), &v);
             typed[i][u] = v;
         }
     }

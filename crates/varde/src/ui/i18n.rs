@@ -90,6 +90,9 @@ impl Tr {
     pub fn level(&self, l: i64) -> &'static str {
         self.dynamic("level.", &l.to_string())
     }
+    pub fn channel(&self, c: &str) -> &'static str {
+        self.dynamic("channel.", c)
+    }
     pub fn field(&self, f: &str) -> &'static str {
         self.dynamic("field.", f)
     }
@@ -313,6 +316,16 @@ pub static EN: &[(&str, &str)] = &[
     ("error.other", "The request could not be completed."),
     ("error.request_id", "Request id"),
     ("error.home", "Go to the start page"),
+    ("error.duplicate", "is already in use"),
+    ("error.choose", "must be chosen from the list"),
+    ("error.number", "must be a number"),
+    ("error.unknown_email", "no user has this e-mail"),
+    ("error.queue_view", "must be a queue view"),
+    ("channel.portal", "Portal"),
+    ("channel.phone", "Phone"),
+    ("channel.email", "E-mail"),
+    ("channel.walk_in", "Walk-in"),
+    ("channel.api", "API"),
 ];
 
 #[cfg(test)]

@@ -336,7 +336,7 @@ pub async fn update(
     v.require_agent()?;
     let current = svc::get(&st.store, &v.caller, &number).await?;
     let mut errors = Errors::none();
-    let version = super::web::num(&mut errors, "version", &f.value.version);
+    let version = super::web::num(&mut errors, &v.chrome.tr, "version", &f.value.version);
     let form = f.value.values;
     let before = EditValues::of(&current);
     let mut change = UpdateIncident::default();
@@ -347,22 +347,23 @@ pub async fn update(
         change.description = Some(form.description.clone());
     }
     if form.impact != before.impact {
-        change.impact = Some(super::web::num(&mut errors, "impact", &form.impact));
+        change.impact = Some(super::web::num(&mut errors, &v.chrome.tr, "impact", &form.impact));
     }
     if form.urgency != before.urgency {
-        change.urgency = Some(super::web::num(&mut errors, "urgency", &form.urgency));
+        change.urgency = Some(super::web::num(&mut errors, &v.chrome.tr, "urgency", &form.urgency));
     }
     if form.category_id != before.category_id {
-        change.category_id = Some(opt_id(&mut errors, "category_id", &form.category_id));
+        change.category_id = Some(opt_id(&mut errors, &v.chrome.tr, "category_id", &form.category_id));
     }
     if form.service_id != before.service_id {
-        change.service_id = Some(opt_id(&mut errors, "service_id", &form.service_id));
+        change.service_id = Some(opt_id(&mut errors, &v.chrome.tr, "service_id", &form.service_id));
     }
     if form.assignment_group_id != before.assignment_group_id {
-        change.assignment_group_id = Some(opt_id(&mut errors, "assignment_group_id", &form.assignment_group_id));
+        change.assignment_group_id =
+            Some(opt_id(&mut errors, &v.chrome.tr, "assignment_group_id", &form.assignment_group_id));
     }
     if form.assignee_id != before.assignee_id {
-        change.assignee_id = Some(opt_id(&mut errors, "assignee_id", &form.assignee_id));
+        change.assignee_id = Some(opt_id(&mut errors, &v.chrome.tr, "assignee_id", &form.assignee_id));
     }
     if form.is_major() != before.is_major() {
         change.major = Some(form.is_major());
@@ -432,7 +433,7 @@ pub async fn change_state(
     let v = &f.viewer;
     v.require_agent()?;
     let mut errors = Errors::none();
-    let version = super::web::num(&mut errors, "version", &f.value.version);
+    let version = super::web::num(&mut errors, &v.chrome.tr, "version", &f.value.version);
     let target = match f.value.action.as_str() {
         "start" | "reopen" => IncidentState::InProgress,
         "hold" => IncidentState::OnHold,
@@ -639,11 +640,11 @@ pub async fn create(State(st): State<AppState>, f: Form<NewForm>) -> Result<Resp
         short_description: form.short_description.clone(),
         description: Some(form.description.clone()),
         requester_id,
-        impact: Some(super::web::num(&mut errors, "impact", &form.impact)),
-        urgency: Some(super::web::num(&mut errors, "urgency", &form.urgency)),
-        category_id: opt_id(&mut errors, "category_id", &form.category_id),
-        service_id: opt_id(&mut errors, "service_id", &form.service_id),
-        assignment_group_id: opt_id(&mut errors, "assignment_group_id", &form.assignment_group_id),
+        impact: Some(super::web::num(&mut errors, &v.chrome.tr, "impact", &form.impact)),
+        urgency: Some(super::web::num(&mut errors, &v.chrome.tr, "urgency", &form.urgency)),
+        category_id: opt_id(&mut errors, &v.chrome.tr, "category_id", &form.category_id),
+        service_id: opt_id(&mut errors, &v.chrome.tr, "service_id", &form.service_id),
+        assignment_group_id: opt_id(&mut errors, &v.chrome.tr, "assignment_group_id", &form.assignment_group_id),
         channel: (!form.channel.trim().is_empty()).then(|| form.channel.clone()),
         ..CreateIncident::default()
     };

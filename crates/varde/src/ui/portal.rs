@@ -65,7 +65,7 @@ pub async fn create(State(st): State<AppState>, f: Form<ReportForm>) -> Result<R
     let v = &f.viewer;
     let form = f.value.clone();
     let mut errors = Errors::none();
-    let urgency = num(&mut errors, "urgency", &form.urgency);
+    let urgency = num(&mut errors, &v.chrome.tr, "urgency", &form.urgency);
     let input = CreateIncident {
         short_description: form.short_description.clone(),
         description: Some(form.description.clone()),
@@ -198,7 +198,7 @@ pub async fn decide(
         _ => return Err(AppError::BadRequest("unknown decision".into())),
     };
     let mut errors = Errors::none();
-    let version = num(&mut errors, "version", &f.value.version);
+    let version = num(&mut errors, &v.chrome.tr, "version", &f.value.version);
     if !errors.is_empty() {
         return ticket_page(&st, v, &number, errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     }

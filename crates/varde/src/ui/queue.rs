@@ -268,7 +268,7 @@ pub async fn save_filter(State(st): State<AppState>, f: Form<SaveFilterForm>) ->
     // Only queue views can be saved: the link is shown back as-is.
     let valid = query.starts_with("/queue/") && !query.contains("//") && query.len() <= 1000;
     if !valid {
-        return Err(AppError::field("query", "must be a queue view"));
+        return Err(AppError::field("query", f.viewer.chrome.tr.t("error.queue_view")));
     }
     let name = varde_domain::text::line("name", &f.value.name, 100)?;
     st.store.save_filter(f.viewer.caller.id(), name, query.clone()).await?;

@@ -212,7 +212,7 @@ impl Errors {
                     out.push(&field, &message);
                 }
             }
-            AppError::Duplicate { field } => out.push(&field, "is already in use"),
+            AppError::Duplicate { field } => out.push(&field, tr.t("error.duplicate")),
             AppError::Transition(m) | AppError::BadRequest(m) | AppError::TooLarge(m) => out.general.push(m),
             AppError::UnsupportedMediaType(m) => out.general.push(m),
             AppError::TooManyRequests { retry_after } => out.general.push(tr.f("login.throttled", &retry_after)),
@@ -259,7 +259,7 @@ impl Errors {
 }
 
 /// An optional numeric id from a form field: empty means none.
-pub fn opt_id(errors: &mut Errors, field: &str, v: &str) -> Option<i64> {
+pub fn opt_id(errors: &mut Errors, tr: &Tr, field: &str, v: &str) -> Option<i64> {
     let v = v.trim();
     if v.is_empty() {
         return None;
@@ -267,18 +267,18 @@ pub fn opt_id(errors: &mut Errors, field: &str, v: &str) -> Option<i64> {
     match v.parse::<i64>() {
         Ok(n) if n > 0 => Some(n),
         _ => {
-            errors.push(field, "must be chosen from the list");
+            errors.push(field, tr.t("error.choose"));
             None
         }
     }
 }
 
 /// A number from a form field that must be there.
-pub fn num(errors: &mut Errors, field: &str, v: &str) -> i64 {
+pub fn num(errors: &mut Errors, tr: &Tr, field: &str, v: &str) -> i64 {
     match v.trim().parse::<i64>() {
         Ok(n) => n,
         Err(_) => {
-            errors.push(field, "must be a number");
+            errors.push(field, tr.t("error.number"));
             0
         }
     }
