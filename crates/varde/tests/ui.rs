@@ -503,3 +503,89 @@ async fn admin_forms_validate_and_saved_filters_round_trip() {
         assert!(ui.state.store.saved_filters(1).await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn queues_page_with_a_cursor() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let cookie = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&cookie).await;
+        for n in 0..27 {
+            let text = format!("Case number {n:02}");
+            let form =
+                [("_csrf", csrf.as_str()), ("short_description", text.as_str()), ("impact", "3"), ("urgency", "3")];
+            assert_eq!(ui.post("/incidents/new", &cookie, &form).await.status, StatusCode::SEE_OTHER);
+        }
+        let first = ui.get("/queue/open?sort=oldest", &cookie).await;
+        assert!(first.body.contains("Case number 00") && first.body.contains("Case number 24"));
+        assert!(!first.body.contains("Case number 25"), "{}: the page is not limited", db.engine);
+        let rel = first.body.find("rel=\"next\"").expect("a next page link");
+        let tag = first.body[..rel].rfind("<a ").unwrap();
+        let href = first.body[tag..].split("href=\"").nth(1).unwrap().split('"').next().unwrap();
+        let next = href.replace("&#38;", "&").replace("&amp;", "&");
+        assert!(next.starts_with("/queue/open?sort=oldest&cursor="), "{next}");
+        let second = ui.get(&next, &cookie).await;
+        assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+        assert!(second.body.contains("Case number 25") && second.body.contains("Case number 26"));
+        assert!(!second.body.contains("Case number 24"), "{}: pages overlap", db.engine);
+        assert!(!second.body.contains("rel=\"next\""), "the last page offers no next page");
+        // A forged cursor is an error the person can read, not a crash.
+        let bad = ui.get("/queue/open?cursor=garbage", &cookie).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
+
+#[tokio::test]
+async fn changing_the_password_checks_the_current_one() {
+    let db = varde_store::testing::sqlite().await;
+    let ui = Ui::new(&db);
+    ui.user("ann@example.org", "requester").await;
+    let cookie = ui.login("ann@example.org").await;
+    let csrf = ui.csrf(&cookie).await;
+    let wrong = [("_csrf", csrf.as_str()), ("current_password", "nope"), ("new_password", "a much better passphrase")];
+    let r = ui.post("/account/password", &cookie, &wrong).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("id=\"current_password-error\""), "{}", r.body);
+    let right = [
+        ("_csrf", csrf.as_str()),
+        ("current_password", "correct horse battery"),
+        ("new_password", "a much better passphrase"),
+    ];
+    let r = ui.post("/account/password", &cookie, &right).await;
+    assert_eq!((r.status, r.location.as_str()), (StatusCode::SEE_OTHER, "/account/password?done=1"));
+    let old = ui.post("/login", "", &[("email", "ann@example.org"), ("password", "correct horse battery")]).await;
+    assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let new = ui.post("/login", "", &[("email", "ann@example.org"), ("password", "a much better passphrase")]).await;
+    assert_eq!(new.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_create_form_resolves_the_requester_by_email() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let rita = ui.user("rita@example.org", "requester").await;
+        let cookie = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&cookie).await;
+        let form = |email: &'static str| {
+            vec![
+                ("_csrf".to_string(), csrf.clone()),
+                ("requester_email".to_string(), email.to_string()),
+                ("short_description".to_string(), "Phone call: no VPN".to_string()),
+                ("impact".to_string(), "1".to_string()),
+                ("urgency".to_string(), "1".to_string()),
+                ("channel".to_string(), "phone".to_string()),
+            ]
+        };
+        let bad = ui.post("/incidents/new", &cookie, &as_refs(&form("nobody@example.org"))).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(bad.body.contains("no user has this e-mail"));
+        assert!(bad.body.contains("value=\"Phone call: no VPN\""), "what was typed is kept");
+        let ok = ui.post("/incidents/new", &cookie, &as_refs(&form("Rita@Example.org"))).await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let number = ok.location.rsplit('/').next().unwrap();
+        let i = ui.state.store.incident_by_number(number).await.unwrap();
+        assert_eq!((i.requester_id, i.priority.get()), (rita, 1), "{}", db.engine);
+    }
+}
