@@ -341,6 +341,10 @@ async fn error_pages_are_html_with_the_request_id() {
         assert!(r.content_type.starts_with("text/html"), "{path}: {}", r.content_type);
         assert!(r.body.contains("Request id"), "{path}: {}", r.body);
     }
+    // The router's own refusals get a page too.
+    let r = ui.get("/logout", &cookie).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.content_type.starts_with("text/html") && r.body.contains("Request id"), "{}", r.body);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Error pages: the UI's routes answer errors with HTML, in the reader's
 //! language and with the request id to quote, never with problem+json.
 
+use axum::body::HttpBody as _;
 use axum::extract::Request;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -31,12 +32,14 @@ pub async fn html_errors(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/problem+json"));
     let status = res.status();
-    let empty_error = (status.is_client_error() || status.is_server_error())
-        && res.headers().get(header::CONTENT_LENGTH).is_some_and(|l| l == "0");
+    // Axum's own answers (405, 404 from a router) come with an empty body.
+    let empty_error =
+        (status.is_client_error() || status.is_server_error()) && res.body().size_hint().exact() == Some(0);
     if !is_problem && !empty_error {
         return res;
     }
     let retry = res.headers().get(header::RETRY_AFTER).cloned();
+    let allow = res.headers().get(header::ALLOW).cloned();
     let body = axum::body::to_bytes(res.into_body(), 64 * 1024).await.unwrap_or_default();
     let detail = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -45,6 +48,9 @@ pub async fn html_errors(req: Request, next: Next) -> Response {
     let mut out = page(lang, status, detail, request_id);
     if let Some(r) = retry {
         out.headers_mut().insert(header::RETRY_AFTER, r);
+    }
+    if let Some(a) = allow {
+        out.headers_mut().insert(header::ALLOW, a);
     }
     out
 }
