@@ -167,14 +167,13 @@ pub async fn page(
             } else {
                 svc::list(&st.store, &v.caller, &filter, sort, cursor, limit).await?
             };
-            let without_cursor: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "cursor").cloned().collect();
             r.next = next_cursor(&items, sort, limit).map(|c| {
-                let mut p = without_cursor.clone();
+                let mut p = view_params.clone();
                 p.push(("cursor".into(), encode_cursor(c)));
                 format!("{path}?{}", encode(&p))
             });
             if cursor.is_some() {
-                r.first = Some(format!("{path}?{}", encode(&without_cursor)));
+                r.first = Some(r.view.clone());
             }
             r.rows = rows(&st.store, &items).await?;
         }
