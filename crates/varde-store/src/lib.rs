@@ -10,6 +10,7 @@ pub mod catalog;
 mod db;
 pub mod directory;
 pub mod error;
+pub mod filters;
 pub mod idempotency;
 pub mod incidents;
 pub mod jobs;

@@ -500,3 +500,23 @@ async fn online_backup_is_a_consistent_readable_copy() {
     let (next, _) = copy.create_incident(new_incident(req, "after restore"), None).await.unwrap();
     assert_eq!(next.number, format!("INC{:07}", rows.len() + 1));
 }
+
+#[tokio::test]
+async fn saved_filters_are_per_user_and_unique_by_name() {
+    for db in databases().await {
+        let s = &db.store;
+        let ann = user(s, "ann@example.org", Role::Agent).await;
+        let bob = user(s, "bob@example.org", Role::Agent).await;
+        let f = s.save_filter(ann, "P1".into(), "/queue/open?priority=1".into()).await.unwrap();
+        let dup = s.save_filter(ann, "P1".into(), "/queue/all".into()).await;
+        assert!(matches!(dup, Err(StoreError::Duplicate { field: "name" })), "{}: {dup:?}", db.engine);
+        s.save_filter(bob, "P1".into(), "/queue/all".into()).await.unwrap();
+        let mine = s.saved_filters(ann).await.unwrap();
+        assert_eq!(mine.len(), 1, "{}", db.engine);
+        assert_eq!(mine[0].query, "/queue/open?priority=1");
+        assert!(matches!(s.delete_filter(bob, f.id).await, Err(StoreError::NotFound)), "{}", db.engine);
+        s.delete_filter(ann, f.id).await.unwrap();
+        assert!(s.saved_filters(ann).await.unwrap().is_empty());
+        assert_eq!(s.saved_filters(bob).await.unwrap().len(), 1);
+    }
+}

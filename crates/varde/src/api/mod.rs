@@ -3,7 +3,7 @@
 //! pagination, and the OpenAPI document made from this code.
 
 mod directory;
-mod incidents;
+pub mod incidents;
 pub mod openapi;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};

@@ -1,10 +1,58 @@
 //! The web UI: server-rendered pages that work without JavaScript and get
 //! better with htmx.
 
+mod admin;
+mod assets;
+mod auth;
+mod errors;
+pub mod i18n;
+mod incident;
+mod portal;
+mod queue;
+mod web;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(auth::home))
+        .route("/assets/htmx.min.js", get(assets::htmx))
+        .route("/assets/varde.css", get(assets::css))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/account/password", get(auth::password_page).post(auth::change_password))
+        .route("/queue/{kind}", get(queue::page))
+        .route("/queue/filters", post(queue::save_filter))
+        .route("/queue/filters/{id}/delete", post(queue::delete_filter))
+        .route("/incidents/new", get(incident::new_page).post(incident::create))
+        .route("/incidents/{number}", get(incident::page).post(incident::update))
+        .route("/incidents/{number}/state", post(incident::change_state))
+        .route("/incidents/{number}/journal", post(incident::add_journal))
+        .route(
+            "/incidents/{number}/attachments",
+            // The real limit is the configured one, checked by the service;
+            // this only stops bodies far beyond any sensible setting.
+            post(incident::upload).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
+        )
+        .route("/incidents/{number}/links", post(incident::add_link))
+        .route("/attachments/{id}", get(incident::download))
+        .route("/portal", get(portal::home).post(portal::create))
+        .route("/portal/tickets/{number}", get(portal::ticket))
+        .route("/portal/tickets/{number}/reply", post(portal::reply))
+        .route("/portal/tickets/{number}/decision", post(portal::decide))
+        .route("/admin", get(admin::home))
+        .route("/admin/users", post(admin::create_user))
+        .route("/admin/users/{id}", post(admin::update_user))
+        .route("/admin/groups", post(admin::create_group))
+        .route("/admin/groups/{id}/members", post(admin::add_member))
+        .route("/admin/groups/{id}/members/{user}/remove", post(admin::remove_member))
+        .route("/admin/categories", post(admin::create_category))
+        .route("/admin/services", post(admin::create_service))
+        .route("/admin/matrix", post(admin::set_matrix))
+        .fallback(errors::not_found)
+        .layer(axum::middleware::from_fn(errors::html_errors))
 }

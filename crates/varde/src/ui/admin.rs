@@ -1,0 +1,303 @@
+//! The administrator's area: users, groups and their members, the category
+//! tree, services and the priority matrix. Every change goes through
+//! `service::directory`, which checks the administrator's rights again.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use varde_domain::access::{Permission, Role};
+use varde_store::catalog::Service;
+use varde_store::directory::{Group, User};
+
+use super::incident::category_paths;
+use super::web::{num, opt_id, render_status, see_other, Chrome, Errors, Form, Viewer};
+use crate::error::AppError;
+use crate::service::directory::{
+    self as dir, CreateCategory, CreateGroup, CreateService, CreateUser, MatrixBody, UpdateUser,
+};
+use crate::state::AppState;
+
+pub struct GroupView {
+    pub group: Group,
+    pub members: Vec<User>,
+}
+
+/// One impact level's priorities, by urgency.
+pub struct MatrixRow {
+    pub level: i64,
+    pub cells: Vec<Cell>,
+}
+
+impl MatrixRow {
+    pub fn label(&self, tr: &super::i18n::Tr) -> &'static str {
+        tr.level(self.level)
+    }
+}
+
+pub struct Cell {
+    pub name: String,
+    pub value: String,
+    pub error: Option<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    p: Chrome,
+    errors: Errors,
+    saved: bool,
+    users: Vec<User>,
+    groups: Vec<GroupView>,
+    categories: Vec<(i64, String)>,
+    services: Vec<Service>,
+    matrix: Vec<MatrixRow>,
+}
+
+impl AdminPage {
+    fn roles(&self) -> [&'static str; 3] {
+        [Role::Requester.as_str(), Role::Agent.as_str(), Role::Admin.as_str()]
+    }
+    fn levels(&self) -> [i64; 3] {
+        [1, 2, 3]
+    }
+}
+
+fn require_admin(v: &Viewer) -> Result<(), AppError> {
+    v.caller.require(Permission::ManageUsers)?;
+    v.caller.require(Permission::ManageConfiguration)
+}
+
+/// The admin page; `matrix` keeps what was typed when the matrix was refused.
+async fn show(
+    st: &AppState,
+    v: &Viewer,
+    status: StatusCode,
+    errors: Errors,
+    saved: bool,
+    matrix: Option<[[String; 3]; 3]>,
+) -> Result<Response, AppError> {
+    require_admin(v)?;
+    let mut groups = Vec::new();
+    for g in st.store.groups().await? {
+        let members = st.store.members(g.id).await?;
+        groups.push(GroupView { group: g, members });
+    }
+    let cells = match matrix {
+        Some(m) => m,
+        None => st.store.priority_matrix().await?.cells().map(|row| row.map(|p| p.to_string())),
+    };
+    let matrix = cells
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let cells = row
+                .iter()
+                .enumerate()
+                .map(|(u, value)| Cell {
+                    name: format!("c{i}{u}"),
+                    value: value.clone(),
+                    error: errors.get(&format!("cells[{i}][{u}]")).map(str::to_string),
+                })
+                .collect();
+            MatrixRow { level: i as i64 + 1, cells }
+        })
+        .collect();
+    let page = AdminPage {
+        p: v.chrome("admin"),
+        errors,
+        saved,
+        users: st.store.list_users(0, 1000, None).await?,
+        groups,
+        categories: category_paths(st.store.categories().await?),
+        services: st.store.services().await?,
+        matrix,
+    };
+    render_status(status, &page)
+}
+
+#[derive(Deserialize, Default)]
+pub struct SavedQuery {
+    saved: Option<String>,
+}
+
+pub async fn home(
+    State(st): State<AppState>,
+    v: Viewer,
+    axum::extract::Query(q): axum::extract::Query<SavedQuery>,
+) -> Result<Response, AppError> {
+    show(&st, &v, StatusCode::OK, Errors::none(), q.saved.is_some(), None).await
+}
+
+/// After a change: back to the page on success, or the page with the
+/// errors when the input was refused.
+async fn done(st: &AppState, v: &Viewer, result: Result<(), AppError>, anchor: &str) -> Result<Response, AppError> {
+    match result {
+        Ok(()) => Ok(see_other(&format!("/admin?saved=1#{anchor}"))),
+        Err(e) => {
+            let status = e.status();
+            let errors = Errors::from_app(e, &v.chrome.tr)?;
+            show(st, v, status, errors, false, None).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewUserForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn create_user(State(st): State<AppState>, f: Form<NewUserForm>) -> Result<Response, AppError> {
+    require_admin(&f.viewer)?;
+    let u = f.value;
+    let input = CreateUser {
+        email: u.email,
+        name: u.name,
+        role: u.role,
+        organisation_id: None,
+        password: (!u.password.is_empty()).then_some(u.password),
+    };
+    let r = dir::create_user(&st.store, Some(&f.viewer.caller), input).await.map(|_| ());
+    done(&st, &f.viewer, r, "users").await
+}
+
+#[derive(Deserialize)]
+pub struct UpdateUserForm {
+    #[serde(default)]
+    role: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    active: Option<String>,
+    #[serde(default)]
+    version: String,
+}
+
+pub async fn update_user(
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+    f: Form<UpdateUserForm>,
+) -> Result<Response, AppError> {
+    require_admin(&f.viewer)?;
+    let mut errors = Errors::none();
+    let version = num(&mut errors, &f.viewer.chrome.tr, "version", &f.value.version);
+    if !errors.is_empty() {
+        return show(&st, &f.viewer, StatusCode::UNPROCESSABLE_ENTITY, errors, false, None).await;
+    }
+    let change =
+        UpdateUser { role: Some(f.value.role), active: Some(f.value.active.is_some()), ..UpdateUser::default() };
+    let r = dir::update_user(&st.store, &f.viewer.caller, id, Some(version), change).await.map(|_| ());
+    done(&st, &f.viewer, r, "users").await
+}
+
+#[derive(Deserialize)]
+pub struct NewGroupForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+pub async fn create_group(State(st): State<AppState>, f: Form<NewGroupForm>) -> Result<Response, AppError> {
+    require_admin(&f.viewer)?;
+    let input = CreateGroup { name: f.value.name, description: f.value.description };
+    let r = dir::create_group(&st.store, &f.viewer.caller, input).await.map(|_| ());
+    done(&st, &f.viewer, r, "groups").await
+}
+
+#[derive(Deserialize)]
+pub struct MemberForm {
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn add_member(
+    State(st): State<AppState>,
+    Path(group): Path<i64>,
+    f: Form<MemberForm>,
+) -> Result<Response, AppError> {
+    require_admin(&f.viewer)?;
+    let r = match st.store.user_by_email(&f.value.email.trim().to_lowercase()).await {
+        Ok(u) => dir::add_member(&st.store, &f.viewer.caller, group, u.id).await,
+        Err(varde_store::StoreError::NotFound) => {
+            Err(AppError::field("email", f.viewer.chrome.tr.t("error.unknown_email")))
+        }
+        Err(e) => Err(e.into()),
+    };
+    done(&st, &f.viewer, r, "groups").await
+}
+
+pub async fn remove_member(
+    State(st): State<AppState>,
+    Path((group, user)): Path<(i64, i64)>,
+    f: Form<super::auth::Empty>,
+) -> Result<Response, AppError> {
+    require_admin(&f.viewer)?;
+    let r = dir::remove_member(&st.store, &f.viewer.caller, group, user).await;
+    done(&st, &f.viewer, r, "groups").await
+}
+
+#[derive(Deserialize)]
+pub struct CategoryForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    parent_id: String,
+}
+
+pub async fn create_category(State(st): State<AppState>, f: Form<CategoryForm>) -> Result<Response, AppError> {
+    require_admin(&f.viewer)?;
+    let mut errors = Errors::none();
+    let parent_id = opt_id(&mut errors, &f.viewer.chrome.tr, "parent_id", &f.value.parent_id);
+    if !errors.is_empty() {
+        return show(&st, &f.viewer, StatusCode::UNPROCESSABLE_ENTITY, errors, false, None).await;
+    }
+    let input = CreateCategory { name: f.value.name, parent_id };
+    let r = dir::create_category(&st.store, &f.viewer.caller, input).await.map(|_| ());
+    done(&st, &f.viewer, r, "categories").await
+}
+
+pub async fn create_service(State(st): State<AppState>, f: Form<NewGroupForm>) -> Result<Response, AppError> {
+    require_admin(&f.viewer)?;
+    let input = CreateService { name: f.value.name, description: f.value.description };
+    let r = dir::create_service(&st.store, &f.viewer.caller, input).await.map(|_| ());
+    done(&st, &f.viewer, r, "services").await
+}
+
+pub async fn set_matrix(
+    State(st): State<AppState>,
+    f: Form<std::collections::HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    require_admin(&f.viewer)?;
+    let mut errors = Errors::none();
+    let mut typed: [[String; 3]; 3] = Default::default();
+    let mut cells = [[0i64; 3]; 3];
+    for i in 0..3 {
+        for u in 0..3 {
+            let v = f.value.get(&format!("c{i}{u}")).cloned().unwrap_or_default();
+            cells[i][u] = num(&mut errors, &f.viewer.chrome.tr, &format!("cells[{i}][{u}]"), &v);
+            typed[i][u] = v;
+        }
+    }
+    let result = if errors.is_empty() {
+        dir::set_matrix(&st.store, &f.viewer.caller, MatrixBody { cells }).await.map(|_| ())
+    } else {
+        Err(AppError::Invalid(Vec::new()))
+    };
+    match result {
+        Ok(()) => Ok(see_other("/admin?saved=1#matrix")),
+        Err(e) => {
+            let status = e.status();
+            for (field, msg) in Errors::from_app(e, &f.viewer.chrome.tr)?.fields() {
+                errors.push(field, msg);
+            }
+            show(&st, &f.viewer, status, errors, false, Some(typed)).await
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Every string a person reads in the web UI. Templates never hold text:
+//! they ask `tr.t("key")`, so a language is added here, as one more table,
+//! without touching a template.
+
+use axum::http::{header, HeaderMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+}
+
+impl Lang {
+    /// The languages Varde speaks, with their BCP 47 tags.
+    const ALL: [(Lang, &'static str); 1] = [(Lang::En, "en")];
+
+    pub fn tag(self) -> &'static str {
+        Lang::ALL.iter().find(|(l, _)| *l == self).map(|(_, t)| *t).unwrap_or("en")
+    }
+
+    /// The first language in `Accept-Language` that Varde speaks, by the
+    /// caller's q-weights; English when none matches.
+    pub fn from_headers(headers: &HeaderMap) -> Lang {
+        let Some(v) = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()) else { return Lang::En };
+        let mut wanted: Vec<(f32, &str)> = v
+            .split(',')
+            .filter_map(|part| {
+                let mut it = part.trim().split(';');
+                let tag = it.next()?.trim();
+                let q = it.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse().ok()).unwrap_or(1.0);
+                (!tag.is_empty() && q > 0.0).then_some((q, tag))
+            })
+            .collect();
+        wanted.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, tag) in wanted {
+            let primary = tag.split('-').next().unwrap_or("").to_ascii_lowercase();
+            if let Some((l, _)) = Lang::ALL.iter().find(|(_, t)| *t == primary) {
+                return *l;
+            }
+        }
+        Lang::En
+    }
+
+    fn table(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Lang::En => EN,
+        }
+    }
+}
+
+/// The translator handed to templates.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr {
+    pub lang: Lang,
+}
+
+impl Tr {
+    pub fn new(lang: Lang) -> Tr {
+        Tr { lang }
+    }
+
+    /// The text for `key`; a missing key falls back to English, then shows
+    /// the key itself, so a gap is visible instead of an empty label.
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
+        lookup(self.lang.table(), key).or_else(|| lookup(EN, key)).unwrap_or(key)
+    }
+
+    /// Text with `{}` replaced by `arg`.
+    pub fn f(&self, key: &str, arg: &dyn std::fmt::Display) -> String {
+        self.t(key).replacen("{}", &arg.to_string(), 1)
+    }
+
+    pub fn state(&self, s: &str) -> &'static str {
+        self.dynamic("state.", s)
+    }
+    pub fn hold(&self, s: &str) -> &'static str {
+        self.dynamic("hold.", s)
+    }
+    pub fn resolution(&self, s: &str) -> &'static str {
+        self.dynamic("resolution.", s)
+    }
+    pub fn role(&self, s: &str) -> &'static str {
+        self.dynamic("role.", s)
+    }
+    pub fn link_kind(&self, s: &str) -> &'static str {
+        self.dynamic("link.", s)
+    }
+    pub fn priority(&self, p: i64) -> &'static str {
+        self.dynamic("priority.", &p.to_string())
+    }
+    pub fn level(&self, l: i64) -> &'static str {
+        self.dynamic("level.", &l.to_string())
+    }
+    pub fn channel(&self, c: &str) -> &'static str {
+        self.dynamic("channel.", c)
+    }
+    pub fn field(&self, f: &str) -> &'static str {
+        self.dynamic("field.", f)
+    }
+
+    /// A label for a value from the domain (a state, a code): looked up as
+    /// `prefix` + value, falling back to the raw value's table entry.
+    fn dynamic(&self, prefix: &str, value: &str) -> &'static str {
+        let key = format!("{prefix}{value}");
+        self.lang.table().iter().chain(EN.iter()).find(|(k, _)| *k == key).map(|(_, v)| *v).unwrap_or("?")
+    }
+}
+
+fn lookup<'a>(table: &'static [(&'static str, &'static str)], key: &'a str) -> Option<&'a str> {
+    table.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+pub static EN: &[(&str, &str)] = &[
+    ("app.name", "Varde"),
+    ("nav.skip", "Skip to main content"),
+    ("nav.main", "Main"),
+    ("nav.queues", "Queues"),
+    ("nav.new_incident", "New incident"),
+    ("nav.portal", "My tickets"),
+    ("nav.report", "Report an incident"),
+    ("nav.admin", "Administration"),
+    ("nav.account", "Change password"),
+    ("nav.logout", "Log out"),
+    ("nav.signed_in_as", "Signed in as"),
+    // Login and account
+    ("login.title", "Log in"),
+    ("login.email", "E-mail"),
+    ("login.password", "Password"),
+    ("login.submit", "Log in"),
+    ("login.failed", "The e-mail or password is wrong."),
+    ("login.throttled", "Too many failed attempts. Try again in {} seconds."),
+    ("account.title", "Change password"),
+    ("account.current", "Current password"),
+    ("account.new", "New password"),
+    ("account.submit", "Change password"),
+    ("account.done", "Your password has been changed. Other sessions were logged out."),
+    // Queues
+    ("queue.mine", "Assigned to me"),
+    ("queue.groups", "My groups"),
+    ("queue.unassigned", "Unassigned"),
+    ("queue.open", "All open"),
+    ("queue.all", "All incidents"),
+    ("queue.filter", "Filter"),
+    ("queue.apply", "Apply"),
+    ("queue.text", "Text"),
+    ("queue.any", "Any"),
+    ("queue.sort", "Sort"),
+    ("sort.newest", "Newest first"),
+    ("sort.oldest", "Oldest first"),
+    ("sort.priority", "Priority"),
+    ("sort.updated", "Recently updated"),
+    ("queue.empty", "No incidents match."),
+    ("queue.next", "Next page"),
+    ("queue.first", "First page"),
+    ("queue.saved", "Saved filters"),
+    ("queue.save_as", "Save this view as"),
+    ("queue.save", "Save filter"),
+    ("queue.delete", "Delete"),
+    ("queue.no_saved", "No saved filters yet."),
+    ("queue.caption", "Incidents"),
+    ("queue.loading", "Loading…"),
+    // Incident fields
+    ("field.number", "Number"),
+    ("field.priority", "Priority"),
+    ("field.short_description", "Short description"),
+    ("field.description", "Description"),
+    ("field.state", "State"),
+    ("field.group", "Group"),
+    ("field.assignment_group_id", "Assignment group"),
+    ("field.assignee_id", "Assignee"),
+    ("field.requester", "Requester"),
+    ("field.requester_email", "Requester's e-mail"),
+    ("field.updated", "Updated"),
+    ("field.created", "Created"),
+    ("field.impact", "Impact"),
+    ("field.urgency", "Urgency"),
+    ("field.category_id", "Category"),
+    ("field.service_id", "Service"),
+    ("field.major", "Major incident"),
+    ("field.channel", "Channel"),
+    ("field.hold_reason", "Hold reason"),
+    ("field.resolution_code", "Resolution code"),
+    ("field.resolution_notes", "Resolution notes"),
+    ("field.resolved", "Resolved"),
+    ("field.closed", "Closed"),
+    ("field.reopen_count", "Times reopened"),
+    ("field.body", "Message"),
+    ("field.file", "File"),
+    ("field.to", "Other incident's number"),
+    ("field.kind", "Kind"),
+    ("field.name", "Name"),
+    ("field.email", "E-mail"),
+    ("field.role", "Role"),
+    ("field.active", "Active"),
+    ("field.password", "Password"),
+    ("field.parent_id", "Parent"),
+    ("field.cells", "Priorities"),
+    ("field.current_password", "Current password"),
+    ("field.new_password", "New password"),
+    ("field.version", "Version"),
+    ("field.query", "Filter"),
+    ("field.q", "Text"),
+    ("field.cursor", "Page"),
+    ("field.sort", "Sort"),
+    ("field.user", "User"),
+    ("field.description_group", "Description"),
+    ("none", "—"),
+    ("yes", "Yes"),
+    ("no", "No"),
+    ("unassigned", "Unassigned"),
+    ("state.new", "New"),
+    ("state.in_progress", "In progress"),
+    ("state.on_hold", "On hold"),
+    ("state.resolved", "Resolved"),
+    ("state.closed", "Closed"),
+    ("state.cancelled", "Cancelled"),
+    ("hold.awaiting_caller", "Awaiting caller"),
+    ("hold.awaiting_supplier", "Awaiting supplier"),
+    ("hold.awaiting_change", "Awaiting change"),
+    ("resolution.fixed", "Fixed"),
+    ("resolution.workaround", "Workaround"),
+    ("resolution.not_reproducible", "Not reproducible"),
+    ("resolution.user_error", "User error"),
+    ("resolution.duplicate", "Duplicate"),
+    ("resolution.resolved_by_caller", "Resolved by caller"),
+    ("priority.1", "1 – Critical"),
+    ("priority.2", "2 – High"),
+    ("priority.3", "3 – Moderate"),
+    ("priority.4", "4 – Low"),
+    ("priority.5", "5 – Planning"),
+    ("level.1", "1 – High"),
+    ("level.2", "2 – Medium"),
+    ("level.3", "3 – Low"),
+    ("role.requester", "Requester"),
+    ("role.agent", "Agent"),
+    ("role.admin", "Administrator"),
+    ("link.relates_to", "Relates to"),
+    ("link.duplicate_of", "Duplicate of"),
+    ("link.caused_by", "Caused by"),
+    // Incident page
+    ("incident.details", "Details"),
+    ("incident.edit", "Edit"),
+    ("incident.save", "Save changes"),
+    ("incident.saved", "Saved."),
+    ("incident.stale", "Someone else changed this incident while you were editing it. Your changes were NOT saved. The form now shows the current values; compare, then apply your changes again."),
+    ("incident.your_value", "Your value"),
+    ("incident.current_value", "Current value"),
+    ("incident.actions", "Actions"),
+    ("action.start", "Start work"),
+    ("action.hold", "Put on hold"),
+    ("action.resolve", "Resolve"),
+    ("action.close", "Close"),
+    ("action.cancel", "Cancel incident"),
+    ("action.reopen", "Reopen"),
+    ("incident.journal", "Journal"),
+    ("incident.reply", "Public reply"),
+    ("incident.work_note", "Internal work note"),
+    ("incident.system", "System"),
+    ("incident.add_reply", "Add to journal"),
+    ("incident.add_work_note", "Add work note"),
+    ("incident.no_journal", "No entries yet."),
+    ("incident.history", "History"),
+    ("incident.no_history", "No changes recorded."),
+    ("incident.attachments", "Attachments"),
+    ("incident.no_attachments", "No attachments."),
+    ("incident.upload", "Upload"),
+    ("incident.links", "Links"),
+    ("incident.no_links", "No links."),
+    ("incident.add_link", "Add link"),
+    ("incident.create", "Create incident"),
+    ("incident.new_title", "New incident"),
+    ("incident.unknown_requester", "no user has this e-mail"),
+    ("history.when", "When"),
+    ("history.who", "Who"),
+    ("history.field", "Field"),
+    ("history.old", "Old value"),
+    ("history.new", "New value"),
+    ("journal.by", "by"),
+    ("size.bytes", "bytes"),
+    ("errors.summary", "Please correct the following:"),
+    // Portal
+    ("portal.title", "My tickets"),
+    ("portal.report", "Report an incident"),
+    ("portal.submit", "Send"),
+    ("portal.none", "You have no tickets."),
+    ("portal.conversation", "Conversation"),
+    ("portal.reply", "Reply"),
+    ("portal.resolved_note", "We think this is resolved. Is it?"),
+    ("portal.confirm", "Confirm resolution"),
+    ("portal.reopen", "Reopen — it is not solved"),
+    ("portal.urgency_help", "How urgently do you need this fixed?"),
+    // Admin
+    ("admin.title", "Administration"),
+    ("admin.users", "Users"),
+    ("admin.groups", "Groups"),
+    ("admin.categories", "Categories"),
+    ("admin.services", "Services"),
+    ("admin.matrix", "Priority matrix"),
+    ("admin.create_user", "Create user"),
+    ("admin.update", "Update"),
+    ("admin.create_group", "Create group"),
+    ("admin.members", "Members"),
+    ("admin.add_member", "Add member by e-mail"),
+    ("admin.remove", "Remove"),
+    ("admin.create_category", "Create category"),
+    ("admin.top_level", "(top level)"),
+    ("admin.create_service", "Create service"),
+    ("admin.save_matrix", "Save matrix"),
+    ("admin.matrix_help", "Priority (1 critical to 5 planning) for each impact (rows) and urgency (columns)."),
+    ("admin.saved", "Saved."),
+    // Errors
+    ("error.title", "Error"),
+    ("error.404", "This page does not exist, or you may not see it."),
+    ("error.403", "You may not do this. If you submitted a form, reload the page and try again."),
+    ("error.401", "Please log in."),
+    ("error.500", "Something went wrong on our side. It has been logged."),
+    ("error.other", "The request could not be completed."),
+    ("error.request_id", "Request id"),
+    ("error.home", "Go to the start page"),
+    ("error.duplicate", "is already in use"),
+    ("error.choose", "must be chosen from the list"),
+    ("error.number", "must be a number"),
+    ("error.unknown_email", "no user has this e-mail"),
+    ("error.queue_view", "must be a queue view"),
+    ("channel.portal", "Portal"),
+    ("channel.phone", "Phone"),
+    ("channel.email", "E-mail"),
+    ("channel.walk_in", "Walk-in"),
+    ("channel.api", "API"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_a_spoken_language_or_english() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Lang::from_headers(&h), Lang::En);
+        h.insert(header::ACCEPT_LANGUAGE, "da-DK,da;q=0.9,en;q=0.5".parse().unwrap());
+        assert_eq!(Lang::from_headers(&h), Lang::En);
+        h.insert(header::ACCEPT_LANGUAGE, "garbage;;;".parse().unwrap());
+        assert_eq!(Lang::from_headers(&h), Lang::En);
+    }
+
+    #[test]
+    fn unknown_keys_show_themselves_and_args_are_filled() {
+        let tr = Tr::new(Lang::En);
+        assert_eq!(tr.t("login.title"), "Log in");
+        assert_eq!(tr.t("no.such.key"), "no.such.key");
+        assert_eq!(tr.f("login.throttled", &7), "Too many failed attempts. Try again in 7 seconds.");
+        assert_eq!(tr.state("on_hold"), "On hold");
+    }
+
+    /// Every `t("...")` a template asks for exists in the English table, so
+    /// no page shows a raw key.
+    #[test]
+    fn every_template_key_is_translated() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for part in text.split(".t(\"").skip(1) {
+                let key = part.split('"').next().unwrap();
+                if lookup(EN, key).is_none() {
+                    missing.push(key.to_string());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "untranslated keys: {missing:?}");
+    }
+}

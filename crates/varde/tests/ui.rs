@@ -1,0 +1,595 @@
+//! The web UI in-process: real routes, real store (SQLite, and PostgreSQL
+//! when configured), requests sent with `oneshot`.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use varde::config::Config;
+use varde::service::directory::{self, CreateUser};
+use varde::state::AppState;
+use varde_store::incidents::{Filter, Scope, Sort};
+use varde_store::testing::{databases, TestDb};
+use varde_store::StoreOptions;
+
+pub fn config(db: &TestDb) -> Config {
+    Config {
+        data_dir: std::env::temp_dir(),
+        store: StoreOptions { url: db.url.clone(), max_connections: 4 },
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_attachment_bytes: 1024 * 1024,
+        session_hours: 1,
+        secure_cookies: false,
+    }
+}
+
+struct Ui {
+    app: Router,
+    state: AppState,
+}
+
+struct Res {
+    status: StatusCode,
+    location: String,
+    cookie: Option<String>,
+    content_type: String,
+    body: String,
+}
+
+impl Ui {
+    fn new(db: &TestDb) -> Ui {
+        let state = AppState::new(db.store.clone(), config(db));
+        Ui { app: varde::server::app(state.clone()), state }
+    }
+
+    async fn user(&self, email: &str, role: &str) -> i64 {
+        let input = CreateUser {
+            email: email.into(),
+            name: format!("Name of {email}"),
+            role: role.into(),
+            organisation_id: None,
+            password: Some("correct horse battery".into()),
+        };
+        directory::create_user(&self.state.store, None, input).await.unwrap().id
+    }
+
+    async fn send(&self, req: Request<Body>) -> Res {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let h = res.headers();
+        let text = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let (status, location, content_type) = (res.status(), text(header::LOCATION), text(header::CONTENT_TYPE));
+        let cookie = h
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(|c| c.split(';').next().unwrap_or("").to_string());
+        let body = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).to_string();
+        Res { status, location, cookie, content_type, body }
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Res {
+        self.send(Request::get(path).header(header::COOKIE, cookie).body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Res {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        let req = Request::post(path)
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// Logs in through the form; returns the session cookie.
+    async fn login(&self, email: &str) -> String {
+        let r = self.post("/login", "", &[("email", email), ("password", "correct horse battery")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        r.cookie.expect("a session cookie")
+    }
+
+    /// The CSRF token the pages carry for this session.
+    async fn csrf(&self, cookie: &str) -> String {
+        let page = self.get("/account/password", cookie).await;
+        hidden(&page.body, "_csrf")
+    }
+}
+
+/// The value of the first hidden input named `name`.
+fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn login_succeeds_with_the_right_password_only() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        ui.user("req@example.org", "requester").await;
+
+        // Not signed in: sent to the login page, which remembers where to go back.
+        let r = ui.get("/queue/open?q=printer", "").await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location, "/login?next=%2Fqueue%2Fopen%3Fq%3Dprinter", "{}", db.engine);
+
+        let bad = ui.post("/login", "", &[("email", "agent@example.org"), ("password", "wrong password")]).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(bad.cookie.is_none());
+        assert!(bad.body.contains("The e-mail or password is wrong."), "{}", bad.body);
+        assert!(bad.body.contains("aria-describedby=\"email-error\""));
+
+        // A foreign `next` is ignored; a local one is followed.
+        let form = [("email", "agent@example.org"), ("password", "correct horse battery"), ("next", "//evil.example/")];
+        let ok = ui.post("/login", "", &form).await;
+        assert_eq!((ok.status, ok.location.as_str()), (StatusCode::SEE_OTHER, "/"), "{}", db.engine);
+        let cookie = ok.cookie.unwrap();
+        assert_eq!(ui.get("/", &cookie).await.location, "/queue/mine");
+        let queue = ui.get("/queue/mine", &cookie).await;
+        assert_eq!(queue.status, StatusCode::OK);
+        assert!(queue.body.contains("<html lang=\"en\">"));
+
+        let req = ui.login("req@example.org").await;
+        assert_eq!(ui.get("/", &req).await.location, "/portal");
+        // Agent pages are not for requesters.
+        assert_eq!(ui.get("/queue/open", &req).await.status, StatusCode::FORBIDDEN);
+
+        // Logging out ends the session.
+        let csrf = ui.csrf(&req).await;
+        let out = ui.post("/logout", &req, &[("_csrf", &csrf)]).await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER);
+        assert_eq!(ui.get("/portal", &req).await.status, StatusCode::SEE_OTHER, "{}", db.engine);
+    }
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        let id = ui.user("req@example.org", "requester").await;
+        let cookie = ui.login("req@example.org").await;
+        let form = [("short_description", "Printer on fire"), ("urgency", "2")];
+
+        let r = ui.post("/portal", &cookie, &form).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", db.engine);
+        assert!(r.content_type.starts_with("text/html"), "an HTML error page, not {}", r.content_type);
+        let wrong = [("_csrf", "not-the-token"), ("short_description", "Printer on fire"), ("urgency", "2")];
+        assert_eq!(ui.post("/portal", &cookie, &wrong).await.status, StatusCode::FORBIDDEN);
+        let none = ui.state.store.list_incidents(Scope::All, &Filter::default(), Sort::Newest, None, 10).await.unwrap();
+        assert!(none.is_empty(), "{}: a refused form created an incident", db.engine);
+
+        let csrf = ui.csrf(&cookie).await;
+        let ok = ui.post("/portal", &cookie, &[("_csrf", &csrf), form[0], form[1]]).await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let made = ui.state.store.list_incidents(Scope::All, &Filter::default(), Sort::Newest, None, 10).await.unwrap();
+        assert_eq!(made.len(), 1);
+        assert_eq!(made[0].requester_id, id);
+        assert_eq!(ok.location, format!("/portal/tickets/{}", made[0].number));
+    }
+}
+
+#[tokio::test]
+async fn a_requester_cannot_open_another_requesters_ticket() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("ann@example.org", "requester").await;
+        ui.user("bob@example.org", "requester").await;
+        let ann = ui.login("ann@example.org").await;
+        let bob = ui.login("bob@example.org").await;
+        let csrf = ui.csrf(&ann).await;
+        let made = ui
+            .post("/portal", &ann, &[("_csrf", &csrf), ("short_description", "Ann's laptop"), ("urgency", "3")])
+            .await;
+        let path = made.location;
+        assert!(path.starts_with("/portal/tickets/INC"), "{path}");
+
+        let own = ui.get(&path, &ann).await;
+        assert_eq!(own.status, StatusCode::OK);
+        assert!(own.body.contains("Ann&#39;s laptop") || own.body.contains("Ann&#x27;s laptop"), "{}", own.body);
+
+        let other = ui.get(&path, &bob).await;
+        assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", db.engine);
+        assert!(!other.body.contains("laptop"), "the 404 page leaks the ticket");
+        let bob_csrf = ui.csrf(&bob).await;
+        let reply = ui.post(&format!("{path}/reply"), &bob, &[("_csrf", &bob_csrf), ("body", "mine now")]).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        // Bob's list does not show it either.
+        assert!(!ui.get("/portal", &bob).await.body.contains("laptop"));
+    }
+}
+
+#[tokio::test]
+async fn user_text_is_escaped() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let cookie = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&cookie).await;
+        let evil = "<script>alert(1)</script>";
+        let made = ui
+            .post(
+                "/incidents/new",
+                &cookie,
+                &[
+                    ("_csrf", &csrf),
+                    ("short_description", evil),
+                    ("impact", "2"),
+                    ("urgency", "2"),
+                    ("channel", "phone"),
+                ],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+        for page in [ui.get(&made.location, &cookie).await, ui.get("/queue/all", &cookie).await] {
+            assert_eq!(page.status, StatusCode::OK);
+            assert!(!page.body.contains(evil), "{}: raw script tag in the page", db.engine);
+            let shown = ["&lt;script&gt;alert(1)&lt;/script&gt;", "&#60;script&#62;alert(1)&#60;/script&#62;"];
+            assert!(shown.iter().any(|s| page.body.contains(s)), "{}", page.body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stale_edit_shows_the_conflict_and_does_not_overwrite() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("ann@example.org", "agent").await;
+        ui.user("bob@example.org", "agent").await;
+        let ann = ui.login("ann@example.org").await;
+        let bob = ui.login("bob@example.org").await;
+        let csrf = ui.csrf(&ann).await;
+        let made = ui
+            .post(
+                "/incidents/new",
+                &ann,
+                &[("_csrf", &csrf), ("short_description", "VPN down"), ("impact", "2"), ("urgency", "2")],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+        let path = made.location.clone();
+
+        // Both open the edit form at the same version.
+        let ann_page = ui.get(&path, &ann).await;
+        let bob_page = ui.get(&path, &bob).await;
+        let (ann_version, bob_version) = (hidden(&ann_page.body, "version"), hidden(&bob_page.body, "version"));
+        assert_eq!(ann_version, bob_version);
+
+        let bob_csrf = ui.csrf(&bob).await;
+        let edit = |csrf: String, version: String, text: &'static str| {
+            vec![
+                ("_csrf".to_string(), csrf),
+                ("version".to_string(), version),
+                ("short_description".to_string(), text.to_string()),
+                ("description".to_string(), String::new()),
+                ("impact".to_string(), "2".to_string()),
+                ("urgency".to_string(), "2".to_string()),
+            ]
+        };
+        let bob_form = edit(bob_csrf, bob_version, "VPN down in Aarhus");
+        let saved = ui.post(&path, &bob, &as_refs(&bob_form)).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+
+        // Ann saves from her old form: refused, told why, shown both values.
+        let ann_form = edit(csrf, ann_version, "VPN is slow");
+        let stale = ui.post(&path, &ann, &as_refs(&ann_form)).await;
+        assert_eq!(stale.status, StatusCode::CONFLICT, "{}", db.engine);
+        assert!(stale.body.contains("Your changes were NOT saved"), "{}", stale.body);
+        assert!(stale.body.contains("VPN is slow"), "her value is shown");
+        assert!(stale.body.contains("VPN down in Aarhus"), "the current value is shown");
+
+        let number = path.rsplit('/').next().unwrap();
+        let now = ui.state.store.incident_by_number(number).await.unwrap();
+        assert_eq!(now.short_description, "VPN down in Aarhus", "{}: the stale edit overwrote", db.engine);
+    }
+}
+
+#[tokio::test]
+async fn queues_answer_htmx_with_the_table_only() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let cookie = ui.login("agent@example.org").await;
+        let full = ui.get("/queue/unassigned?state=new&priority=", &cookie).await;
+        assert_eq!(full.status, StatusCode::OK, "{}", full.body);
+        assert!(full.body.contains("<html"));
+        let req = Request::get("/queue/unassigned?state=new")
+            .header(header::COOKIE, &cookie)
+            .header("hx-request", "true")
+            .body(Body::empty())
+            .unwrap();
+        let frag = ui.send(req).await;
+        assert_eq!(frag.status, StatusCode::OK);
+        assert!(!frag.body.contains("<html") && frag.body.contains("id=\"results\""), "{}", frag.body);
+        // A bad filter is explained, not a crash.
+        let bad = ui.get("/queue/open?sort=sideways", &cookie).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(bad.body.contains("role=\"alert\""));
+        assert_eq!(ui.get("/queue/nonsense", &cookie).await.status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn repeated_login_failures_are_throttled_with_a_message() {
+    let db = varde_store::testing::sqlite().await;
+    let ui = Ui::new(&db);
+    ui.user("agent@example.org", "agent").await;
+    for _ in 0..5 {
+        let r = ui.post("/login", "", &[("email", "agent@example.org"), ("password", "guess")]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // Now even the right password is refused until the window passes.
+    let r = ui.post("/login", "", &[("email", "agent@example.org"), ("password", "correct horse battery")]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.cookie.is_none());
+    assert!(r.body.contains("Too many failed attempts. Try again in"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn error_pages_are_html_with_the_request_id() {
+    let db = varde_store::testing::sqlite().await;
+    let ui = Ui::new(&db);
+    ui.user("agent@example.org", "agent").await;
+    let cookie = ui.login("agent@example.org").await;
+    for path in ["/no/such/page", "/incidents/INC9999999"] {
+        let r = ui.get(path, &cookie).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(r.content_type.starts_with("text/html"), "{path}: {}", r.content_type);
+        assert!(r.body.contains("Request id"), "{path}: {}", r.body);
+    }
+    // The router's own refusals get a page too.
+    let r = ui.get("/logout", &cookie).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.content_type.starts_with("text/html") && r.body.contains("Request id"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn the_requester_can_reopen_and_then_confirm_a_resolution() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("req@example.org", "requester").await;
+        ui.user("agent@example.org", "agent").await;
+        let req = ui.login("req@example.org").await;
+        let agent = ui.login("agent@example.org").await;
+        let rc = ui.csrf(&req).await;
+        let ac = ui.csrf(&agent).await;
+        let made =
+            ui.post("/portal", &req, &[("_csrf", &rc), ("short_description", "Mail is slow"), ("urgency", "2")]).await;
+        let number = made.location.rsplit('/').next().unwrap().to_string();
+        let resolve = |version: String| {
+            vec![
+                ("_csrf".to_string(), ac.clone()),
+                ("version".to_string(), version),
+                ("action".to_string(), "resolve".to_string()),
+                ("resolution_code".to_string(), "fixed".to_string()),
+                ("resolution_notes".to_string(), "Mailbox moved.".to_string()),
+            ]
+        };
+        let version = hidden(&ui.get(&format!("/incidents/{number}"), &agent).await.body, "version");
+        let r = ui.post(&format!("/incidents/{number}/state"), &agent, &as_refs(&resolve(version))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+        // Work notes never reach the portal.
+        let note = [("_csrf", ac.as_str()), ("kind", "work_note"), ("body", "internal: user is VIP")];
+        assert_eq!(ui.post(&format!("/incidents/{number}/journal"), &agent, &note).await.status, StatusCode::SEE_OTHER);
+
+        let ticket = format!("/portal/tickets/{number}");
+        let page = ui.get(&ticket, &req).await;
+        assert!(page.body.contains("Mailbox moved."));
+        assert!(!page.body.contains("user is VIP"), "{}: a work note is shown to the requester", db.engine);
+        let version = hidden(&page.body, "version");
+        let reopen = [("_csrf", rc.as_str()), ("version", version.as_str()), ("decision", "reopen")];
+        assert_eq!(ui.post(&format!("{ticket}/decision"), &req, &reopen).await.status, StatusCode::SEE_OTHER);
+        let now = ui.state.store.incident_by_number(&number).await.unwrap();
+        assert_eq!(now.lifecycle.state.as_str(), "in_progress", "{}", db.engine);
+        assert_eq!(now.lifecycle.reopen_count, 1);
+        // No confirm button on an open ticket, and confirming is refused.
+        let page = ui.get(&ticket, &req).await;
+        assert!(!page.body.contains("value=\"confirm\""));
+        let v = now.version.to_string();
+        let confirm = [("_csrf", rc.as_str()), ("version", v.as_str()), ("decision", "confirm")];
+        let r = ui.post(&format!("{ticket}/decision"), &req, &confirm).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", db.engine);
+
+        let version = hidden(&ui.get(&format!("/incidents/{number}"), &agent).await.body, "version");
+        ui.post(&format!("/incidents/{number}/state"), &agent, &as_refs(&resolve(version))).await;
+        let version = hidden(&ui.get(&ticket, &req).await.body, "version");
+        let confirm = [("_csrf", rc.as_str()), ("version", version.as_str()), ("decision", "confirm")];
+        assert_eq!(ui.post(&format!("{ticket}/decision"), &req, &confirm).await.status, StatusCode::SEE_OTHER);
+        let now = ui.state.store.incident_by_number(&number).await.unwrap();
+        assert_eq!(now.lifecycle.state.as_str(), "closed", "{}", db.engine);
+    }
+}
+
+#[tokio::test]
+async fn attachments_upload_with_the_token_and_download_with_rights() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        ui.user("other@example.org", "requester").await;
+        let agent = ui.login("agent@example.org").await;
+        let other = ui.login("other@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let made = ui
+            .post(
+                "/incidents/new",
+                &agent,
+                &[("_csrf", &csrf), ("short_description", "Logs"), ("impact", "3"), ("urgency", "3")],
+            )
+            .await;
+        let path = made.location.clone();
+        let upload = |token: &str| {
+            let body = format!(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{token}\r\n--XyZ\r\n\
+                 Content-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\nContent-Type: text/plain\r\n\r\n\
+                 hello from the log\r\n--XyZ--\r\n"
+            );
+            Request::post(format!("{path}/attachments"))
+                .header(header::COOKIE, &agent)
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XyZ")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        assert_eq!(ui.send(upload("wrong")).await.status, StatusCode::FORBIDDEN, "{}", db.engine);
+        let ok = ui.send(upload(&csrf)).await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let page = ui.get(&path, &agent).await;
+        let start = page.body.find("href=\"/attachments/").expect("a download link") + "href=\"".len();
+        let href = page.body[start..].split('"').next().unwrap().to_string();
+        assert!(page.body.contains("notes.txt"));
+        let file = ui.get(&href, &agent).await;
+        assert_eq!(file.status, StatusCode::OK);
+        assert_eq!(file.body, "hello from the log");
+        // Someone who may not see the incident may not fetch its files.
+        assert_eq!(ui.get(&href, &other).await.status, StatusCode::NOT_FOUND, "{}", db.engine);
+    }
+}
+
+#[tokio::test]
+async fn admin_forms_validate_and_saved_filters_round_trip() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("ada@example.org", "admin").await;
+        let admin = ui.login("ada@example.org").await;
+        let csrf = ui.csrf(&admin).await;
+        let before = ui.state.store.priority_matrix().await.unwrap().cells();
+        // A lower impact may not give a higher priority.
+        let mut bad: Vec<(String, String)> = vec![("_csrf".into(), csrf.clone())];
+        for i in 0..3 {
+            for u in 0..3 {
+                bad.push((format!("c{i}{u}"), if i == 2 && u == 2 { "1" } else { "3" }.into()));
+            }
+        }
+        let r = ui.post("/admin/matrix", &admin, &as_refs(&bad)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(r.body.contains("lower impact or urgency must never give a higher priority"), "{}", r.body);
+        assert_eq!(ui.state.store.priority_matrix().await.unwrap().cells(), before, "a refused matrix was saved");
+        let mut junk = bad.clone();
+        junk[1].1 = "x".into();
+        let r = ui.post("/admin/matrix", &admin, &as_refs(&junk)).await;
+        assert!(r.body.contains("aria-describedby=\"c00-error\""), "{}", r.body);
+
+        let r =
+            ui.post("/admin/groups", &admin, &[("_csrf", &csrf), ("name", "Service desk"), ("description", "")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let dup =
+            ui.post("/admin/groups", &admin, &[("_csrf", &csrf), ("name", "Service desk"), ("description", "")]).await;
+        assert_eq!(dup.status, StatusCode::CONFLICT, "{}", db.engine);
+        let user = ui
+            .post(
+                "/admin/users",
+                &admin,
+                &[("_csrf", &csrf), ("email", "not-an-email"), ("name", "X"), ("role", "agent"), ("password", "")],
+            )
+            .await;
+        assert_eq!(user.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(user.body.contains("id=\"email-error\""), "{}", user.body);
+
+        // Saved filters: only queue views, listed in the sidebar, deletable.
+        let evil = ui
+            .post("/queue/filters", &admin, &[("_csrf", &csrf), ("name", "x"), ("query", "https://evil.example")])
+            .await;
+        assert_eq!(evil.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let query = "/queue/open?priority=1";
+        let saved =
+            ui.post("/queue/filters", &admin, &[("_csrf", &csrf), ("name", "Critical"), ("query", query)]).await;
+        assert_eq!((saved.status, saved.location.as_str()), (StatusCode::SEE_OTHER, query));
+        let page = ui.get("/queue/mine", &admin).await;
+        assert!(page.body.contains("href=\"/queue/open?priority=1\">Critical</a>"), "{}", page.body);
+        let filters = ui.state.store.saved_filters(1).await.unwrap();
+        assert_eq!(filters.len(), 1, "{}", db.engine);
+        let del = ui.post(&format!("/queue/filters/{}/delete", filters[0].id), &admin, &[("_csrf", &csrf)]).await;
+        assert_eq!(del.status, StatusCode::SEE_OTHER);
+        assert!(ui.state.store.saved_filters(1).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn queues_page_with_a_cursor() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let cookie = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&cookie).await;
+        for n in 0..27 {
+            let text = format!("Case number {n:02}");
+            let form =
+                [("_csrf", csrf.as_str()), ("short_description", text.as_str()), ("impact", "3"), ("urgency", "3")];
+            assert_eq!(ui.post("/incidents/new", &cookie, &form).await.status, StatusCode::SEE_OTHER);
+        }
+        let first = ui.get("/queue/open?sort=oldest", &cookie).await;
+        assert!(first.body.contains("Case number 00") && first.body.contains("Case number 24"));
+        assert!(!first.body.contains("Case number 25"), "{}: the page is not limited", db.engine);
+        let rel = first.body.find("rel=\"next\"").expect("a next page link");
+        let tag = first.body[..rel].rfind("<a ").unwrap();
+        let href = first.body[tag..].split("href=\"").nth(1).unwrap().split('"').next().unwrap();
+        let next = href.replace("&#38;", "&").replace("&amp;", "&");
+        assert!(next.starts_with("/queue/open?sort=oldest&cursor="), "{next}");
+        let second = ui.get(&next, &cookie).await;
+        assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+        assert!(second.body.contains("Case number 25") && second.body.contains("Case number 26"));
+        assert!(!second.body.contains("Case number 24"), "{}: pages overlap", db.engine);
+        assert!(!second.body.contains("rel=\"next\""), "the last page offers no next page");
+        // A forged cursor is an error the person can read, not a crash.
+        let bad = ui.get("/queue/open?cursor=garbage", &cookie).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
+
+#[tokio::test]
+async fn changing_the_password_checks_the_current_one() {
+    let db = varde_store::testing::sqlite().await;
+    let ui = Ui::new(&db);
+    ui.user("ann@example.org", "requester").await;
+    let cookie = ui.login("ann@example.org").await;
+    let csrf = ui.csrf(&cookie).await;
+    let wrong = [("_csrf", csrf.as_str()), ("current_password", "nope"), ("new_password", "a much better passphrase")];
+    let r = ui.post("/account/password", &cookie, &wrong).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("id=\"current_password-error\""), "{}", r.body);
+    let right = [
+        ("_csrf", csrf.as_str()),
+        ("current_password", "correct horse battery"),
+        ("new_password", "a much better passphrase"),
+    ];
+    let r = ui.post("/account/password", &cookie, &right).await;
+    assert_eq!((r.status, r.location.as_str()), (StatusCode::SEE_OTHER, "/account/password?done=1"));
+    let old = ui.post("/login", "", &[("email", "ann@example.org"), ("password", "correct horse battery")]).await;
+    assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let new = ui.post("/login", "", &[("email", "ann@example.org"), ("password", "a much better passphrase")]).await;
+    assert_eq!(new.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_create_form_resolves_the_requester_by_email() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let rita = ui.user("rita@example.org", "requester").await;
+        let cookie = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&cookie).await;
+        let form = |email: &'static str| {
+            vec![
+                ("_csrf".to_string(), csrf.clone()),
+                ("requester_email".to_string(), email.to_string()),
+                ("short_description".to_string(), "Phone call: no VPN".to_string()),
+                ("impact".to_string(), "1".to_string()),
+                ("urgency".to_string(), "1".to_string()),
+                ("channel".to_string(), "phone".to_string()),
+            ]
+        };
+        let bad = ui.post("/incidents/new", &cookie, &as_refs(&form("nobody@example.org"))).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(bad.body.contains("no user has this e-mail"));
+        assert!(bad.body.contains("value=\"Phone call: no VPN\""), "what was typed is kept");
+        let ok = ui.post("/incidents/new", &cookie, &as_refs(&form("Rita@Example.org"))).await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let number = ok.location.rsplit('/').next().unwrap();
+        let i = ui.state.store.incident_by_number(number).await.unwrap();
+        assert_eq!((i.requester_id, i.priority.get()), (rita, 1), "{}", db.engine);
+    }
+}
