@@ -10,7 +10,7 @@ use varde_store::catalog::{Category, Service};
 use varde_store::directory::{ApiToken, Group, Organisation, User};
 
 use super::incidents::parse_query;
-use super::{etag, if_match, instant, limit, ApiJson, Page};
+use super::{created, etag, if_match, instant, limit, ApiJson, Page};
 use crate::auth::Caller;
 use crate::error::{AppError, Problem};
 use crate::service::directory::{
@@ -162,9 +162,9 @@ pub async fn create_token(
     State(st): State<AppState>,
     caller: Caller,
     body: ApiJson<CreateToken>,
-) -> Result<(StatusCode, Json<TokenView>), AppError> {
+) -> Result<Response, AppError> {
     let (t, secret) = svc::create_token(&st.store, caller.id(), &body.value.name).await?;
-    Ok((StatusCode::CREATED, Json(TokenView::new(&t, Some(secret)))))
+    Ok(created(format!("/api/v1/users/me/tokens/{}", t.id), TokenView::new(&t, Some(secret))))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/me/tokens/{id}", tag = "directory", params(("id" = i64, Path)), responses((status = 204)))]
@@ -188,8 +188,9 @@ pub async fn create_group(
     State(st): State<AppState>,
     caller: Caller,
     body: ApiJson<CreateGroup>,
-) -> Result<(StatusCode, Json<Group>), AppError> {
-    Ok((StatusCode::CREATED, Json(svc::create_group(&st.store, &caller, body.value).await?)))
+) -> Result<Response, AppError> {
+    let g = svc::create_group(&st.store, &caller, body.value).await?;
+    Ok(created(format!("/api/v1/groups/{}", g.id), g))
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "directory", params(("id" = i64, Path)), responses((status = 200, body = Group)))]

@@ -11,7 +11,7 @@ use varde_store::audit::AuditEntry;
 use varde_store::idempotency::IdempotencyKey;
 use varde_store::incidents::{AttachmentMeta, Cursor, Filter, JournalEntry, Link, Sort};
 
-use super::{decode_cursor, encode_cursor, etag, if_match, instant, limit, parse_instant, ApiJson, Page};
+use super::{created, decode_cursor, encode_cursor, etag, if_match, instant, limit, parse_instant, ApiJson, Page};
 use crate::auth::Caller;
 use crate::error::{AppError, Problem};
 use crate::service::incidents::{self as svc, CreateIncident, NewJournalEntry, NewLink, UpdateIncident};
@@ -454,11 +454,12 @@ pub async fn upload(
     caller: Caller,
     Path(id): Path<String>,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<(StatusCode, Json<AttachmentView>), AppError> {
+) -> Result<Response, AppError> {
     let mp = mp.map_err(|e| AppError::UnsupportedMediaType(format!("send the file as multipart/form-data: {e}")))?;
     let (name, data) = read_upload(mp).await?;
     let meta = svc::add_attachment(&st.store, &caller, &id, &name, data, st.config.max_attachment_bytes).await?;
-    Ok((StatusCode::CREATED, Json(meta.into())))
+    let view = AttachmentView::from(meta);
+    Ok(created(view.href.clone(), view))
 }
 
 /// Serves an attachment as a download that the browser will not render
@@ -529,8 +530,9 @@ pub async fn add_link(
     caller: Caller,
     Path(id): Path<String>,
     body: ApiJson<NewLink>,
-) -> Result<(StatusCode, Json<LinkView>), AppError> {
-    Ok((StatusCode::CREATED, Json(svc::add_link(&st.store, &caller, &id, body.value).await?.into())))
+) -> Result<Response, AppError> {
+    let link = svc::add_link(&st.store, &caller, &id, body.value).await?;
+    Ok(created(format!("/api/v1/incidents/{}/links/{}", link.from_id, link.id), LinkView::from(link)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/incidents/{id}/links/{link_id}", tag = "incidents",

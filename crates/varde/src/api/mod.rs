@@ -83,6 +83,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
+    // serde lets a struct be read from an array of its fields in order, so
+    // `["x"]` would pass as `{"short_description": "x"}`. Every body this API
+    // takes is an object; anything else is refused before serde sees it.
+    if raw.trim_ascii_start().first() != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+            Ok(_) => AppError::field("body", "must be a JSON object"),
+            Err(e) => AppError::BadRequest(format!("the body is not valid JSON: {e}")),
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(raw);
     let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -116,6 +125,16 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
         .parse()
         .map(Some)
         .map_err(|_| AppError::BadRequest("If-Match must be an ETag this server gave, like \"3\"".into()))
+}
+
+/// A 201 Created answer with `Location` naming the new resource.
+pub fn created<T: Serialize>(location: String, body: T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut res = (axum::http::StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
 }
 
 pub fn etag(version: i64) -> String {

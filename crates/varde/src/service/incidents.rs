@@ -186,6 +186,11 @@ pub async fn update(
     let current = get(store, caller, key).await?;
     let patch: Patch = change.into();
     if patch.is_empty() {
+        // Nothing to write, but a stale version is still stale: answering 200
+        // would tell the client its copy is current when it is not.
+        if expected_version.is_some_and(|v| v != current.version) {
+            return Err(AppError::Stale { current: current.version });
+        }
         return Ok(current);
     }
     if !caller.can(Permission::WorkRecords) {
@@ -270,7 +275,14 @@ pub async fn list(
 /// Anything else is served as `application/octet-stream`.
 fn sniff(data: &[u8], filename: &str) -> String {
     if let Some(kind) = infer::get(data) {
-        return kind.mime_type().to_string();
+        use infer::MatcherType::*;
+        // `infer` also recognises markup (HTML, XML): that must never be
+        // offered as what it is, since a browser would run its scripts.
+        let mime = kind.mime_type();
+        let binary = matches!(kind.matcher_type(), Image | Audio | Video | Archive | Doc | Book | Font);
+        if binary && !mime.contains("xml") && !mime.contains("html") && !mime.contains("svg") {
+            return mime.to_string();
+        }
     }
     if std::str::from_utf8(data).is_ok() {
         let lower = filename.to_lowercase();
