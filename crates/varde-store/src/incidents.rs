@@ -364,7 +364,7 @@ impl Store {
         self.write(move |conn| {
             async move {
                 if let Some(k) = &idem {
-                    if let Some(id) = idempotency::recall(conn, k).await? {
+                    if let Some(id) = idempotency::claim(conn, k).await? {
                         return Ok((incident_in(conn, id).await?, true));
                     }
                 }

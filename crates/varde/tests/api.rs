@@ -831,6 +831,33 @@ async fn a_retried_create_returns_the_first_incident() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_with_one_key_make_one_incident() {
+    each_engine(|env| async move {
+        // A client that times out and retries may have both attempts in
+        // flight at once; they must still make one incident between them.
+        for round in 0..5 {
+            let key = format!("race-{round}");
+            let body = json!({"short_description": format!("Race {round}")});
+            let calls = (0..6).map(|_| {
+                env.post("/api/v1/incidents", &env.agent1, body.clone()).header("idempotency-key", &key).send()
+            });
+            let answers = futures::future::join_all(calls).await;
+            let mut ids = Vec::new();
+            for r in &answers {
+                assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+                ids.push(id_of(&r.json()));
+            }
+            ids.dedup();
+            assert_eq!(ids.len(), 1, "round {round}: every attempt answers with the same incident");
+            assert_eq!(answers.iter().filter(|r| r.header("idempotent-replayed").is_none()).count(), 1);
+        }
+        let list = env.get("/api/v1/incidents?q=race", &env.admin).send().await.json();
+        assert_eq!(list["items"].as_array().unwrap().len(), 5);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_failed_create_does_not_use_up_its_key() {
     each_engine(|env| async move {
