@@ -116,6 +116,37 @@ async fn every_route_is_served_and_demands_authentication() {
     .await;
 }
 
+#[tokio::test]
+async fn every_client_error_is_a_problem_document() {
+    each_engine(|env| async move {
+        // Ids that are not numbers, where the route wants one.
+        for path in [
+            "/api/v1/attachments/abc",
+            "/api/v1/users/abc",
+            "/api/v1/users/99999999999999999999",
+            "/api/v1/groups/abc",
+            "/api/v1/groups/abc/members",
+        ] {
+            let p = env.get(path, &env.admin).send().await.problem(400);
+            assert_eq!(p["type"], "/problems/bad-request", "{path}");
+        }
+        env.delete("/api/v1/incidents/1/links/abc", &env.admin).send().await.problem(400);
+        env.put("/api/v1/incidents/1/watchers/abc", &env.admin).send().await.problem(400);
+        env.delete("/api/v1/users/me/tokens/abc", &env.admin).send().await.problem(400);
+        // Methods a route does not have.
+        for (m, path) in [
+            (Method::DELETE, "/api/v1/incidents"),
+            (Method::PUT, "/api/v1/incidents/1"),
+            (Method::POST, "/api/v1/priority-matrix"),
+        ] {
+            let r = env.req(m.clone(), path).bearer(&env.admin.token).send().await;
+            r.problem(405);
+            assert!(r.header("allow").is_some(), "{m} {path}: 405 must say what is allowed");
+        }
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------- authentication
 
 #[tokio::test]

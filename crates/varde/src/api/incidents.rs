@@ -1,6 +1,6 @@
 //! `/api/v1/incidents` and the record kernel's sub-resources.
 
-use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::extract::{Multipart, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,9 @@ use varde_store::audit::AuditEntry;
 use varde_store::idempotency::IdempotencyKey;
 use varde_store::incidents::{AttachmentMeta, Cursor, Filter, JournalEntry, Link, Sort};
 
-use super::{created, decode_cursor, encode_cursor, etag, if_match, instant, limit, parse_instant, ApiJson, Page};
+use super::{
+    created, decode_cursor, encode_cursor, etag, if_match, instant, limit, parse_instant, ApiJson, ApiPath, Page,
+};
 use crate::auth::Caller;
 use crate::error::{AppError, Problem};
 use crate::service::incidents::{self as svc, CreateIncident, NewJournalEntry, NewLink, UpdateIncident};
@@ -322,7 +324,7 @@ pub async fn create(
 pub async fn read(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let incident = svc::get(&st.store, &caller, &id).await?;
@@ -343,7 +345,7 @@ pub async fn read(
 pub async fn update(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     body: ApiJson<UpdateIncident>,
 ) -> Result<Response, AppError> {
@@ -372,7 +374,7 @@ impl From<JournalEntry> for JournalView {
 pub async fn journal(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<JournalView>>, AppError> {
     Ok(Json(svc::journal(&st.store, &caller, &id).await?.into_iter().map(JournalView::from).collect()))
 }
@@ -382,7 +384,7 @@ pub async fn journal(
 pub async fn add_journal(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: ApiJson<NewJournalEntry>,
 ) -> Result<(StatusCode, Json<JournalView>), AppError> {
     let e = svc::add_journal(&st.store, &caller, &id, body.value).await?;
@@ -421,7 +423,7 @@ impl From<AttachmentMeta> for AttachmentView {
 pub async fn attachments(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<AttachmentView>>, AppError> {
     Ok(Json(svc::attachments(&st.store, &caller, &id).await?.into_iter().map(AttachmentView::from).collect()))
 }
@@ -452,7 +454,7 @@ fn upload_error(e: axum::extract::multipart::MultipartError) -> AppError {
 pub async fn upload(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, AppError> {
     let mp = mp.map_err(|e| AppError::UnsupportedMediaType(format!("send the file as multipart/form-data: {e}")))?;
@@ -484,7 +486,11 @@ pub fn attachment_response(meta: &AttachmentMeta, data: Vec<u8>) -> Response {
 
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "incidents", params(("id" = i64, Path)),
     responses((status = 200, description = "The file"), (status = 404, body = Problem)))]
-pub async fn download(State(st): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Response, AppError> {
+pub async fn download(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, AppError> {
     let (meta, data) = svc::attachment(&st.store, &caller, id).await?;
     Ok(attachment_response(&meta, data))
 }
@@ -518,7 +524,7 @@ impl From<Link> for LinkView {
 pub async fn links(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<LinkView>>, AppError> {
     Ok(Json(svc::links(&st.store, &caller, &id).await?.into_iter().map(LinkView::from).collect()))
 }
@@ -528,7 +534,7 @@ pub async fn links(
 pub async fn add_link(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: ApiJson<NewLink>,
 ) -> Result<Response, AppError> {
     let link = svc::add_link(&st.store, &caller, &id, body.value).await?;
@@ -540,7 +546,7 @@ pub async fn add_link(
 pub async fn remove_link(
     State(st): State<AppState>,
     caller: Caller,
-    Path((id, link)): Path<(String, i64)>,
+    ApiPath((id, link)): ApiPath<(String, i64)>,
 ) -> Result<StatusCode, AppError> {
     svc::remove_link(&st.store, &caller, &id, link).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -551,7 +557,7 @@ pub async fn remove_link(
 pub async fn watchers(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<i64>>, AppError> {
     let incident = svc::get(&st.store, &caller, &id).await?;
     Ok(Json(st.store.watchers(incident.id).await?))
@@ -562,7 +568,7 @@ pub async fn watchers(
 pub async fn add_watcher(
     State(st): State<AppState>,
     caller: Caller,
-    Path((id, user)): Path<(String, i64)>,
+    ApiPath((id, user)): ApiPath<(String, i64)>,
 ) -> Result<StatusCode, AppError> {
     svc::add_watcher(&st.store, &caller, &id, user).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -573,7 +579,7 @@ pub async fn add_watcher(
 pub async fn remove_watcher(
     State(st): State<AppState>,
     caller: Caller,
-    Path((id, user)): Path<(String, i64)>,
+    ApiPath((id, user)): ApiPath<(String, i64)>,
 ) -> Result<StatusCode, AppError> {
     svc::remove_watcher(&st.store, &caller, &id, user).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -605,7 +611,7 @@ impl From<AuditEntry> for HistoryView {
 pub async fn history(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<HistoryView>>, AppError> {
     Ok(Json(svc::history(&st.store, &caller, &id).await?.into_iter().map(HistoryView::from).collect()))
 }

@@ -49,8 +49,28 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/services", get(directory::services).post(directory::create_service))
         .route("/categories", get(directory::categories).post(directory::create_category))
         .route("/priority-matrix", get(directory::matrix).put(directory::set_matrix))
+        // Set after every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(1024 * 1024))
+}
+
+/// Path parameters; one that does not parse (`/users/abc`) is a problem
+/// response like every other client error, not axum's plain-text one.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| AppError::BadRequest(e.body_text()))
+    }
 }
 
 /// A JSON request body, with the raw bytes kept for idempotency digests.
