@@ -1592,3 +1592,196 @@ async fn changing_ones_password() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------- edge cases
+
+#[tokio::test]
+async fn odd_but_well_formed_json_is_judged_field_by_field() {
+    each_engine(|env| async move {
+        let url = "/api/v1/incidents";
+        let send =
+            |body: &str| env.req(Method::POST, url).bearer(&env.agent1.token).raw("application/json", body.into());
+        send(r#"{"short_description": "a", "short_description": "b"}"#).send().await.invalid(&["short_description"]);
+        send(r#"{"short_description": "x", "impact": 99999999999999999999}"#).send().await.invalid(&["impact"]);
+        send(r#"{"short_description": "x", "impact": 1.5}"#).send().await.invalid(&["impact"]);
+        send(r#"{"short_description": "x", "urgency": null}"#).send().await.status.is_success().then_some(()).unwrap();
+        send(r#"{"short_description": "nul\u0000byte"}"#).send().await.invalid(&["short_description"]);
+        send(r#"{"short_description": "\ud800"}"#).send().await.problem(400);
+        send(r#"{"short_description": "x"} trailing"#).send().await.problem(400);
+        send("").send().await.problem(400);
+        // Over the text limit, under the body limit.
+        let long = "a".repeat(64 * 1024 + 1);
+        env.post(url, &env.agent1, json!({"short_description": "x", "description": long}))
+            .send()
+            .await
+            .invalid(&["description"]);
+
+        let i = env.incident(&env.agent1, json!({"short_description": "x"})).await;
+        let id = id_of(&i);
+        let purl = format!("{url}/{id}");
+        env.patch(&purl, &env.agent1, json!({"colour": "red"})).send().await.invalid(&["colour"]);
+        env.patch(&purl, &env.agent1, json!({"impact": "1"})).send().await.invalid(&["impact"]);
+        env.patch(&purl, &env.agent1, json!([])).send().await.invalid(&["body"]);
+        env.req(Method::PATCH, &purl)
+            .bearer(&env.agent1.token)
+            .raw("text/plain", b"{}".to_vec())
+            .send()
+            .await
+            .problem(415);
+        // JSON merge patch is the documented media type for PATCH.
+        let r = env
+            .req(Method::PATCH, &purl)
+            .bearer(&env.agent1.token)
+            .raw("application/merge-patch+json", br#"{"urgency": 1}"#.to_vec())
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(env.read(id).await["version"], 2, "only the good patch was applied");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn merge_patch_null_clears_and_absent_keeps() {
+    each_engine(|env| async move {
+        let (service, category) = service_and_category(&env).await;
+        let i = env
+            .incident(
+                &env.agent1,
+                json!({"short_description": "x", "service_id": service, "category_id": category,
+                       "assignment_group_id": env.group, "assignee_id": env.agent1.id}),
+            )
+            .await;
+        let id = id_of(&i);
+        let v = env.patch_ok(id, &env.agent1, json!({"service_id": null, "assignee_id": null})).await;
+        assert_eq!(v["service_id"], Value::Null);
+        assert_eq!(v["assignee_id"], Value::Null);
+        assert_eq!(v["category_id"], category, "absent fields stay");
+        assert_eq!(v["assignment_group_id"], env.group);
+        // Clearing the group with an assignee left would orphan the assignee.
+        let v = env.patch_ok(id, &env.agent1, json!({"assignee_id": env.agent2.id})).await;
+        assert_eq!(v["assignee_id"], env.agent2.id);
+        let v = env.patch_ok(id, &env.agent1, json!({"assignment_group_id": null})).await;
+        assert_eq!(v["assignee_id"], Value::Null, "a new group starts unassigned");
+        assert_eq!(v["reassignment_count"], 1);
+        // In a merge patch null means "remove"; what cannot be removed is
+        // refused, not silently ignored.
+        for field in ["short_description", "description", "impact", "urgency", "major", "state"] {
+            env.patch(&format!("/api/v1/incidents/{id}"), &env.agent1, json!({ field: null }))
+                .send()
+                .await
+                .invalid(&[field]);
+        }
+        env.patch(&format!("/api/v1/users/{}", env.agent1.id), &env.admin, json!({"name": null}))
+            .send()
+            .await
+            .invalid(&["name"]);
+        env.patch(&format!("/api/v1/incidents/{id}"), &env.agent1, json!({"short_description": " "}))
+            .send()
+            .await
+            .invalid(&["short_description"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_treats_accents_and_case_alike_on_every_engine() {
+    each_engine(|env| async move {
+        let i = env
+            .incident(&env.agent1, json!({"short_description": "Café CRÈME machine", "description": "Straße Ångström"}))
+            .await;
+        let id = id_of(&i);
+        for q in ["café", "CAFÉ", "crème", "CRÈME", "straße", "ÅNGSTRÖM", "caf", "café%20machine"] {
+            let r = env.get(&format!("/api/v1/incidents?q={q}"), &env.agent1).send().await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text());
+            let items = r.json()["items"].clone();
+            assert_eq!(items.as_array().unwrap().len(), 1, "{q} should find the incident: {items}");
+            assert_eq!(items[0]["id"], id);
+        }
+        // Query syntax of either engine is just text here.
+        for q in ["%22", "a%22b", "NEAR(x", "x%20OR%20y", "!x", "x%3A*", "%26%7C", "*", "-x", "AND"] {
+            let r = env.get(&format!("/api/v1/incidents?q={q}"), &env.agent1).send().await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text());
+        }
+        // Journal text is searchable too.
+        env.post(&format!("/api/v1/incidents/{id}/journal"), &env.agent1, json!({"body": "descaled with vinegar"}))
+            .send()
+            .await;
+        let r = env.get("/api/v1/incidents?q=vinegar", &env.agent1).send().await.json();
+        assert_eq!(r["items"].as_array().unwrap().len(), 1, "{r}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deactivated_users_lose_sessions_and_tokens() {
+    each_engine(|env| async move {
+        let cookie_value = varde::auth::start_session(&env.state, env.agent2.id).await.unwrap();
+        let cookie = format!("{}={cookie_value}", varde::auth::SESSION_COOKIE);
+        let r = env.req(Method::GET, "/api/v1/users/me").header("cookie", &cookie).send().await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r =
+            env.patch(&format!("/api/v1/users/{}", env.agent2.id), &env.admin, json!({"active": false})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        env.req(Method::GET, "/api/v1/users/me").header("cookie", &cookie).send().await.problem(401);
+        env.get("/api/v1/users/me", &env.agent2).send().await.problem(401);
+        // And they are no longer assignable.
+        env.post(
+            "/api/v1/incidents",
+            &env.agent1,
+            json!({"short_description": "x", "assignment_group_id": env.group, "assignee_id": env.agent2.id}),
+        )
+        .send()
+        .await
+        .invalid(&["assignee_id"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn download_names_are_safe_header_values() {
+    each_engine(|env| async move {
+        let i = env.incident(&env.agent1, json!({"short_description": "x"})).await;
+        let url = format!("/api/v1/incidents/{}/attachments", id_of(&i));
+        let name = "rapport d'été \\\"final\\\";.txt";
+        let r = env.req(Method::POST, &url).bearer(&env.agent1.token).multipart("file", name, b"hello").send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let a = r.json();
+        let dl = env.get(a["href"].as_str().unwrap(), &env.agent1).send().await;
+        assert_eq!(dl.status, StatusCode::OK);
+        let cd = dl.header("content-disposition").unwrap();
+        assert!(cd.starts_with("attachment; filename=\""), "{cd}");
+        // The quoted ASCII fallback holds no quote or semicolon to break out of.
+        let ascii = cd.split('"').nth(1).unwrap();
+        assert!(!ascii.contains(';') && !ascii.contains('\\'), "{cd}");
+        assert!(cd.contains("filename*=UTF-8''"), "{cd}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn links_can_be_removed_from_either_end_but_not_through_strangers() {
+    each_engine(|env| async move {
+        let a = id_of(&env.incident(&env.agent1, json!({"short_description": "A"})).await);
+        let b = id_of(&env.incident(&env.agent1, json!({"short_description": "B"})).await);
+        let c = id_of(&env.incident(&env.agent1, json!({"short_description": "C"})).await);
+        let r = env
+            .post(
+                &format!("/api/v1/incidents/{a}/links"),
+                &env.agent1,
+                json!({"to": b.to_string(), "kind": "caused_by"}),
+            )
+            .send()
+            .await;
+        let lid = id_of(&r.json());
+        // The link shows at both ends.
+        let at_b = env.get(&format!("/api/v1/incidents/{b}/links"), &env.agent1).send().await.json();
+        assert_eq!(at_b.as_array().unwrap().len(), 1, "{at_b}");
+        // An unrelated incident's URL cannot remove it.
+        env.delete(&format!("/api/v1/incidents/{c}/links/{lid}"), &env.agent1).send().await.problem(404);
+        let r = env.delete(&format!("/api/v1/incidents/{b}/links/{lid}"), &env.agent1).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        assert_eq!(env.get(&format!("/api/v1/incidents/{a}/links"), &env.agent1).send().await.json(), json!([]));
+    })
+    .await;
+}

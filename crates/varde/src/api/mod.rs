@@ -103,14 +103,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
+    // Syntax first, over the whole body: the typed pass below stops reading
+    // once it has its value, so `{...} trailing` would otherwise pass.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+        return Err(AppError::BadRequest(format!("the body is not valid JSON: {e}")));
+    }
     // serde lets a struct be read from an array of its fields in order, so
     // `["x"]` would pass as `{"short_description": "x"}`. Every body this API
-    // takes is an object; anything else is refused before serde sees it.
+    // takes is an object.
     if raw.trim_ascii_start().first() != Some(&b'{') {
-        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
-            Ok(_) => AppError::field("body", "must be a JSON object"),
-            Err(e) => AppError::BadRequest(format!("the body is not valid JSON: {e}")),
-        });
+        return Err(AppError::field("body", "must be a JSON object"));
     }
     let de = &mut serde_json::Deserializer::from_slice(raw);
     let value: T = serde_path_to_error::deserialize(de).map_err(|e| {

@@ -50,9 +50,13 @@ pub struct CreateIncident {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIncident {
+    #[serde(default, deserialize_with = "super::not_null")]
     pub short_description: Option<String>,
+    #[serde(default, deserialize_with = "super::not_null")]
     pub description: Option<String>,
+    #[serde(default, deserialize_with = "super::not_null")]
     pub impact: Option<i64>,
+    #[serde(default, deserialize_with = "super::not_null")]
     pub urgency: Option<i64>,
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<i64>)]
@@ -66,8 +70,10 @@ pub struct UpdateIncident {
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<i64>)]
     pub assignee_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "super::not_null")]
     pub major: Option<bool>,
     /// new, in_progress, on_hold, resolved, closed or cancelled.
+    #[serde(default, deserialize_with = "super::not_null")]
     pub state: Option<String>,
     pub hold_reason: Option<String>,
     pub resolution_code: Option<String>,
