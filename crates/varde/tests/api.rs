@@ -1785,3 +1785,58 @@ async fn links_can_be_removed_from_either_end_but_not_through_strangers() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn attachments_may_be_as_large_as_configured_even_above_the_json_limit() {
+    each_engine(|env| async move {
+        // The API caps JSON bodies at 1 MiB; uploads have their own,
+        // configured limit, which must win on the upload route.
+        let app = env.with_attachment_limit(3 * 1024 * 1024);
+        let i = env.incident(&env.agent1, json!({"short_description": "Big log"})).await;
+        let url = format!("/api/v1/incidents/{}/attachments", id_of(&i));
+        let data = vec![b'x'; 2 * 1024 * 1024];
+        let r = env
+            .req(Method::POST, &url)
+            .to(&app)
+            .bearer(&env.agent1.token)
+            .multipart("file", "big.log", &data)
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert_eq!(r.json()["size"], data.len());
+        let too_big = vec![b'x'; 3 * 1024 * 1024 + 1];
+        env.req(Method::POST, &url)
+            .to(&app)
+            .bearer(&env.agent1.token)
+            .multipart("file", "bigger.log", &too_big)
+            .send()
+            .await
+            .problem(413);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_watcher_may_follow_and_reply_but_not_close_someone_elses_incident() {
+    each_engine(|env| async move {
+        let i = env.incident(&env.req1, json!({"short_description": "Team drive"})).await;
+        let id = id_of(&i);
+        let url = format!("/api/v1/incidents/{id}");
+        let r = env.put(&format!("{url}/watchers/{}", env.req2.id), &env.req1).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = env.post(&format!("{url}/journal"), &env.req2, json!({"body": "Same here"})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        env.patch_ok(
+            id,
+            &env.agent1,
+            json!({"state": "resolved", "resolution_code": "fixed", "resolution_notes": "Quota raised"}),
+        )
+        .await;
+        // Confirming or disputing the resolution is the requester's call.
+        env.patch(&url, &env.req2, json!({"state": "closed"})).send().await.problem(403);
+        env.patch(&url, &env.req2, json!({"state": "in_progress"})).send().await.problem(403);
+        assert_eq!(env.read(id).await["state"], "resolved");
+        assert_eq!(env.patch_ok(id, &env.req1, json!({"state": "closed"})).await["state"], "closed");
+    })
+    .await;
+}

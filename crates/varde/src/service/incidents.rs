@@ -181,7 +181,7 @@ pub async fn get(store: &Store, caller: &Caller, key: &str) -> Result<Incident, 
 }
 
 /// Changes an incident. Agents may change anything the life cycle allows;
-/// requesters may only confirm a resolution (close) or reopen.
+/// the requester may only confirm a resolution (close) or reopen it.
 pub async fn update(
     store: &Store,
     caller: &Caller,
@@ -201,8 +201,11 @@ pub async fn update(
     }
     if !caller.can(Permission::WorkRecords) {
         let only_state = Patch { state: None, ..patch.clone() }.is_empty();
+        // Watchers see a shared incident, but confirming or disputing its
+        // resolution is for the person it was reported for.
         let allowed = matches!(patch.state.as_deref(), Some("in_progress") | Some("closed"))
-            && current.lifecycle.state == State::Resolved;
+            && current.lifecycle.state == State::Resolved
+            && current.requester_id == caller.id();
         if !(only_state && allowed) {
             return Err(AppError::Forbidden);
         }

@@ -98,8 +98,15 @@ impl Env {
         Env { engine: db.engine, state, app, admin, agent1, agent2, req1, req2, group, _db: db, _dir: dir }
     }
 
+    /// The same database behind a router configured with another attachment limit.
+    pub fn with_attachment_limit(&self, max: usize) -> Router {
+        let mut config = (*self.state.config).clone();
+        config.max_attachment_bytes = max;
+        varde::server::app(AppState::new(self.state.store.clone(), config))
+    }
+
     pub fn req(&self, method: Method, path: &str) -> Call<'_> {
-        Call { env: self, builder: Request::builder().method(method).uri(path), body: Body::empty() }
+        Call { env: self, app: None, builder: Request::builder().method(method).uri(path), body: Body::empty() }
     }
     pub fn get(&self, path: &str, who: &Person) -> Call<'_> {
         self.req(Method::GET, path).bearer(&who.token)
@@ -140,11 +147,17 @@ impl Env {
 
 pub struct Call<'a> {
     env: &'a Env,
+    app: Option<Router>,
     builder: http::request::Builder,
     body: Body,
 }
 
 impl Call<'_> {
+    /// Sends to another router than the environment's own.
+    pub fn to(mut self, app: &Router) -> Self {
+        self.app = Some(app.clone());
+        self
+    }
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.builder = self.builder.header(k, v);
         self
@@ -176,7 +189,8 @@ impl Call<'_> {
     }
     pub async fn send(self) -> Resp {
         let req = self.builder.body(self.body).expect("request");
-        let res = self.env.app.clone().oneshot(req).await.expect("infallible");
+        let app = self.app.unwrap_or_else(|| self.env.app.clone());
+        let res = app.oneshot(req).await.expect("infallible");
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.expect("body").to_bytes().to_vec();
