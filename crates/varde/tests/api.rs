@@ -1840,3 +1840,122 @@ async fn a_watcher_may_follow_and_reply_but_not_close_someone_elses_incident() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_final_incident_takes_no_new_attachments() {
+    each_engine(|env| async move {
+        let i = env.incident(&env.agent1, json!({"short_description": "Old"})).await;
+        let id = id_of(&i);
+        env.patch_ok(id, &env.agent1, json!({"state": "cancelled"})).await;
+        let url = format!("/api/v1/incidents/{id}/attachments");
+        env.req(Method::POST, &url)
+            .bearer(&env.agent1.token)
+            .multipart("file", "late.txt", b"late")
+            .send()
+            .await
+            .problem(422);
+        assert_eq!(env.get(&url, &env.agent1).send().await.json(), json!([]));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    each_engine(|env| async move {
+        // RFC 9110 section 11.1: auth schemes are case-insensitive.
+        for scheme in ["bearer", "BEARER", "Bearer"] {
+            let r = env
+                .req(Method::GET, "/api/v1/users/me")
+                .header("authorization", &format!("{scheme} {}", env.agent1.token))
+                .send()
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{scheme}: {}", r.text());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn csrf_guards_every_unsafe_method_for_cookie_callers() {
+    each_engine(|env| async move {
+        let i = env.incident(&env.agent1, json!({"short_description": "x"})).await;
+        let id = id_of(&i);
+        let cookie_value = varde::auth::start_session(&env.state, env.admin.id).await.unwrap();
+        let cookie = format!("{}={cookie_value}", varde::auth::SESSION_COOKIE);
+        let with_cookie = |m: Method, path: String| env.req(m, &path).header("cookie", &cookie);
+        with_cookie(Method::PUT, format!("/api/v1/incidents/{id}/watchers/{}", env.req2.id)).send().await.problem(403);
+        with_cookie(Method::DELETE, format!("/api/v1/groups/{}/members/{}", env.group, env.agent1.id))
+            .send()
+            .await
+            .problem(403);
+        with_cookie(Method::PUT, "/api/v1/priority-matrix".into())
+            .json(json!({"cells": [[1, 1, 1], [1, 1, 1], [1, 1, 1]]}))
+            .send()
+            .await
+            .problem(403);
+        with_cookie(Method::POST, "/api/v1/users/me/tokens".into())
+            .json(json!({"name": "stolen"}))
+            .send()
+            .await
+            .problem(403);
+        assert_eq!(env.get(&format!("/api/v1/incidents/{id}/watchers"), &env.admin).send().await.json(), json!([]));
+        assert_eq!(
+            env.get(&format!("/api/v1/groups/{}/members", env.group), &env.admin)
+                .send()
+                .await
+                .json()
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(env.get("/api/v1/users/me/tokens", &env.admin).send().await.json().as_array().unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_self_consistent() {
+    each_engine(|env| async move {
+        let doc = env.req(Method::GET, "/api/openapi.json").send().await.json();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        // Every $ref points at a schema the document defines.
+        fn refs(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, x) in m {
+                        if k == "$ref" {
+                            out.push(x.as_str().unwrap().to_string());
+                        } else {
+                            refs(x, out);
+                        }
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(!all.is_empty());
+        for r in all {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("odd ref {r}"));
+            assert!(schemas.contains_key(name), "dangling {r}");
+        }
+        // Every operation says what it answers, and every path parameter is declared.
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (m, op) in ops.as_object().unwrap() {
+                assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{m} {path}");
+                let declared: Vec<&str> = op["parameters"]
+                    .as_array()
+                    .map(|ps| ps.iter().filter(|p| p["in"] == "path").filter_map(|p| p["name"].as_str()).collect())
+                    .unwrap_or_default();
+                for seg in path.split('/').filter(|s| s.starts_with('{')) {
+                    let name = seg.trim_matches(|c| c == '{' || c == '}');
+                    assert!(declared.contains(&name), "{m} {path}: {name} undeclared");
+                }
+            }
+        }
+    })
+    .await;
+}

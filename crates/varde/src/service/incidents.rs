@@ -315,6 +315,13 @@ pub async fn add_attachment(
     max_bytes: usize,
 ) -> Result<AttachmentMeta, AppError> {
     let incident = get(store, caller, key).await?;
+    // Like the journal: a closed or cancelled record is frozen.
+    if incident.lifecycle.state.is_final() {
+        return Err(AppError::Transition(format!(
+            "a {} incident takes no new attachments",
+            incident.lifecycle.state.as_str()
+        )));
+    }
     if data.len() > max_bytes {
         return Err(AppError::TooLarge(format!("attachments may be at most {max_bytes} bytes")));
     }
