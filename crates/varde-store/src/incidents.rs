@@ -281,35 +281,60 @@ async fn check_references(
 }
 
 /// Rebuilds the search document of a record from its text and journal.
+/// Rebuilds a record's search entry. Two documents are kept: everything
+/// (for agents) and what the requester may read, without work notes (for
+/// requesters), so that a search cannot tell a requester what a work note
+/// says. SQLite keeps the requester's document as a second FTS row under
+/// the negated record id; PostgreSQL keeps one tsvector in which the
+/// requester's words carry weight A and words only in work notes weight D.
 async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<(), StoreError> {
     let (number, short, desc): (String, String, String) =
         sqlx::query_as("SELECT number, short_description, description FROM records WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *conn)
             .await?;
-    let bodies: Vec<String> =
-        sqlx::query_scalar("SELECT body FROM journal WHERE record_id = $1 AND kind <> 'system' ORDER BY id")
+    let entries: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, body FROM journal WHERE record_id = $1 AND kind <> 'system' ORDER BY id")
             .bind(id)
             .fetch_all(&mut *conn)
             .await?;
-    let mut parts: Vec<&str> = vec![&number, &short, &desc];
-    parts.extend(bodies.iter().map(String::as_str));
-    let doc = search::document(&parts);
+    let mut public: Vec<&str> = vec![&number, &short, &desc];
+    let mut notes: Vec<&str> = Vec::new();
+    for (kind, body) in &entries {
+        if kind == JournalKind::WorkNote.as_str() {
+            notes.push(body);
+        } else {
+            public.push(body);
+        }
+    }
+    let public_doc = search::document(&public);
+    let notes_doc = search::document(&notes);
     match engine {
         Engine::Sqlite => {
-            sqlx::query("DELETE FROM record_search WHERE rowid = $1").bind(id).execute(&mut *conn).await?;
-            sqlx::query("INSERT INTO record_search (rowid, document) VALUES ($1, $2)")
+            let full_doc = if notes_doc.is_empty() { public_doc.clone() } else { format!("{public_doc} {notes_doc}") };
+            sqlx::query("DELETE FROM record_search WHERE rowid = $1 OR rowid = $2")
                 .bind(id)
-                .bind(doc)
+                .bind(-id)
                 .execute(&mut *conn)
                 .await?;
+            for (rowid, doc) in [(id, full_doc), (-id, public_doc)] {
+                sqlx::query("INSERT INTO record_search (rowid, document) VALUES ($1, $2)")
+                    .bind(rowid)
+                    .bind(doc)
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
         Engine::Postgres => {
-            sqlx::query("UPDATE records SET search = to_tsvector('simple', $1) WHERE id = $2")
-                .bind(doc)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "UPDATE records SET search = setweight(to_tsvector('simple', $1), 'A') || setweight(to_tsvector('simple', $2), 'D')
+                 WHERE id = $3",
+            )
+            .bind(public_doc)
+            .bind(notes_doc)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
         }
     }
     Ok(())
@@ -618,15 +643,21 @@ impl Store {
                 // A query of punctuation only matches nothing, not everything.
                 return Ok(Vec::new());
             }
+            // A requester searches only what they may read (see `reindex`).
+            let requester = matches!(scope, Scope::Requester(_));
             match self.engine() {
                 Engine::Sqlite => {
                     let m = terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" AND ");
-                    q.push(" AND r.id IN (SELECT rowid FROM record_search WHERE record_search MATCH ")
-                        .bind(Arg::Text(m))
-                        .push(")");
+                    let (pick, rows) = if requester { ("-rowid", "rowid < 0") } else { ("rowid", "rowid > 0") };
+                    q.push(&format!(
+                        " AND r.id IN (SELECT {pick} FROM record_search WHERE {rows} AND record_search MATCH "
+                    ))
+                    .bind(Arg::Text(m))
+                    .push(")");
                 }
                 Engine::Postgres => {
-                    let m = terms.iter().map(|t| format!("{t}:*")).collect::<Vec<_>>().join(" & ");
+                    let weight = if requester { "A" } else { "" };
+                    let m = terms.iter().map(|t| format!("{t}:*{weight}")).collect::<Vec<_>>().join(" & ");
                     q.push(" AND r.search @@ to_tsquery('simple', ").bind(Arg::Text(m)).push(")");
                 }
             }

@@ -1959,3 +1959,40 @@ async fn the_openapi_document_is_self_consistent() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn searching_does_not_reveal_work_notes_to_requesters() {
+    each_engine(|env| async move {
+        let i = env.incident(&env.req1, json!({"short_description": "Laptop"})).await;
+        let id = id_of(&i);
+        let journal = format!("/api/v1/incidents/{id}/journal");
+        let r = env
+            .post(&journal, &env.agent1, json!({"kind": "work_note", "body": "Suspect zebrafish malware"}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let r = env.post(&journal, &env.agent1, json!({"body": "Please restart, giraffe"})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let found = |who: &common::Person, q: &'static str| {
+            let call = env.get(&format!("/api/v1/incidents?q={q}"), who);
+            async move { call.send().await.json()["items"].as_array().unwrap().iter().map(id_of).collect::<Vec<_>>() }
+        };
+        // Agents find work-note text; the requester must not, or a search
+        // would be an oracle for what the notes say.
+        assert_eq!(found(&env.agent2, "zebrafish").await, vec![id]);
+        assert_eq!(found(&env.req1, "zebrafish").await, Vec::<i64>::new());
+        assert_eq!(found(&env.req1, "zebra").await, Vec::<i64>::new());
+        assert_eq!(found(&env.req1, "laptop%20malware").await, Vec::<i64>::new());
+        // Replies and the incident's own text are theirs to search.
+        assert_eq!(found(&env.req1, "giraffe").await, vec![id]);
+        assert_eq!(found(&env.req1, "laptop").await, vec![id]);
+        // Words in both a reply and a note are found through the reply.
+        env.post(&journal, &env.agent1, json!({"kind": "work_note", "body": "giraffe again"})).send().await;
+        assert_eq!(found(&env.req1, "giraffe").await, vec![id]);
+        // A watcher is a requester too.
+        env.put(&format!("/api/v1/incidents/{id}/watchers/{}", env.req2.id), &env.req1).send().await;
+        assert_eq!(found(&env.req2, "zebrafish").await, Vec::<i64>::new());
+        assert_eq!(found(&env.req2, "giraffe").await, vec![id]);
+    })
+    .await;
+}
