@@ -548,6 +548,44 @@ impl Store {
         .await
     }
 
+    /// Rebuilds the search entries of records listed in `search_rebuild`
+    /// (by a migration that changed what is indexed), in batches. Cheap
+    /// when the list is empty, as it is on every start but the first after
+    /// such an upgrade. Several nodes may do this at once: rebuilding is
+    /// idempotent.
+    pub(crate) async fn rebuild_search(&self) -> Result<(), StoreError> {
+        let engine = self.engine();
+        loop {
+            let ids: Vec<i64> = sqlx::query_scalar("SELECT record_id FROM search_rebuild ORDER BY record_id LIMIT 200")
+                .fetch_all(self.pool())
+                .await?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            tracing::info!(records = ids.len(), "rebuilding search entries");
+            self.write(move |conn| {
+                async move {
+                    for id in ids {
+                        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE id = $1")
+                            .bind(id)
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        if exists > 0 {
+                            reindex(conn, engine, id).await?;
+                        }
+                        sqlx::query("DELETE FROM search_rebuild WHERE record_id = $1")
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await?;
+        }
+    }
+
     /// A page of incidents the scope may see, matching the filter, in `sort`
     /// order, after `cursor`. Keyset pagination: the cost of a page does not
     /// grow with how deep it is.

@@ -1996,3 +1996,30 @@ async fn searching_does_not_reveal_work_notes_to_requesters() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn user_search_matches_names_case_insensitively_beyond_ascii() {
+    each_engine(|env| async move {
+        let r = env
+            .post(
+                "/api/v1/users",
+                &env.admin,
+                json!({"email": "ez@example.org", "name": "Émile Zola", "role": "requester"}),
+            )
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let id = id_of(&r.json());
+        for q in ["%C3%A9mile", "%C3%89MILE", "%C3%89mile", "ez"] {
+            let found = env.get(&format!("/api/v1/users?q={q}"), &env.agent1).send().await.json();
+            let ids: Vec<i64> = found["items"].as_array().unwrap().iter().map(id_of).collect();
+            assert_eq!(ids, vec![id], "q={q}");
+        }
+        // Prefix search, not pattern matching.
+        for q in ["%25", "_", "mile"] {
+            let found = env.get(&format!("/api/v1/users?q={q}"), &env.agent1).send().await.json();
+            assert_eq!(found["items"], json!([]), "q={q}");
+        }
+    })
+    .await;
+}
