@@ -117,6 +117,7 @@ impl Store {
                 let sqlite_path = opts.url.trim_start_matches("sqlite://").split('?').next().map(PathBuf::from);
                 let store = Store { inner: Arc::new(Inner { engine, pool, writer: Some(tx), sqlite_path }) };
                 store.rebuild_search().await?;
+                store.fold_user_names().await?;
                 Ok(store)
             }
             Engine::Postgres => {
@@ -130,6 +131,7 @@ impl Store {
                 drop(conn);
                 let store = Store { inner: Arc::new(Inner { engine, pool, writer: None, sqlite_path: None }) };
                 store.rebuild_search().await?;
+                store.fold_user_names().await?;
                 Ok(store)
             }
         }

@@ -28,8 +28,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 2,
-        name: "search_scopes",
-        common: include_str!("../migrations/0002_search_scopes.sql"),
+        name: "search",
+        common: include_str!("../migrations/0002_search.sql"),
         sqlite: "",
         postgres: "",
     },

@@ -66,6 +66,12 @@ async fn old_search_entries_are_rebuilt_with_the_requesters_view() {
             .execute(&mut conn)
             .await
             .unwrap();
+        // And a user stored before names were folded for search.
+        sqlx::query("UPDATE users SET name = 'Émile', name_key = '' WHERE id = $1")
+            .bind(rita.id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.unwrap();
         assert_eq!(search(&db.store, me, "outlook").await, 0, "{engine}: the old entry lacks the requester's view");
 
@@ -73,6 +79,8 @@ async fn old_search_entries_are_rebuilt_with_the_requesters_view() {
         assert_eq!(search(&reopened, me, "outlook").await, 1, "{engine}: rebuilt on open");
         assert_eq!(search(&reopened, me, "corrupt").await, 0, "{engine}");
         assert_eq!(search(&reopened, Scope::All, "corrupt").await, 1, "{engine}");
+        let found = reopened.list_users(0, 10, Some("émile")).await.unwrap();
+        assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), vec![rita.id], "{engine}: names folded on open");
         reopened.close().await;
     }
 }
