@@ -2023,3 +2023,62 @@ async fn user_search_matches_names_case_insensitively_beyond_ascii() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sub_resources_have_stable_shapes() {
+    each_engine(|env| async move {
+        let i = env.incident(&env.req1, json!({"short_description": "Shapes"})).await;
+        let id = id_of(&i);
+        let keys = |v: &Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let r =
+            env.post(&format!("/api/v1/incidents/{id}/journal"), &env.agent1, json!({"body": "Hello"})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let j = r.json();
+        assert_eq!(keys(&j), vec!["author_id", "body", "created_at", "id", "kind"]);
+        assert_eq!(env.get(&format!("/api/v1/incidents/{id}/journal"), &env.req1).send().await.json(), json!([j]));
+
+        env.patch_ok(id, &env.agent1, json!({"urgency": 1, "assignment_group_id": env.group})).await;
+        let h = env.get(&format!("/api/v1/incidents/{id}/history"), &env.agent2).send().await.json();
+        let h = h.as_array().unwrap();
+        assert!(!h.is_empty());
+        for e in h {
+            assert_eq!(keys(e), vec!["actor_id", "at", "field", "new_value", "old_value"], "{e}");
+        }
+        let urgency = h.iter().find(|e| e["field"] == "urgency").expect("urgency change recorded");
+        assert_eq!((urgency["old_value"].as_str(), urgency["new_value"].as_str()), (Some("2"), Some("1")));
+        assert_eq!(urgency["actor_id"], env.agent1.id);
+
+        let u = env.get("/api/v1/users/me", &env.req1).send().await.json();
+        assert_eq!(keys(&u), vec!["active", "created_at", "email", "id", "name", "organisation_id", "role", "version"]);
+        let t = env.get("/api/v1/users/me/tokens", &env.req1).send().await.json();
+        assert_eq!(keys(&t[0]), vec!["created_at", "id", "name", "revoked"]);
+        let g = env.get(&format!("/api/v1/groups/{}", env.group), &env.agent1).send().await.json();
+        assert_eq!(keys(&g), vec!["description", "id", "name"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn user_organisation_can_be_set_and_cleared() {
+    each_engine(|env| async move {
+        let org = env.post("/api/v1/organisations", &env.admin, json!({"name": "Acme"})).send().await.json();
+        let url = format!("/api/v1/users/{}", env.req1.id);
+        let u = env.patch(&url, &env.admin, json!({"organisation_id": org["id"]})).send().await;
+        assert_eq!(u.status, StatusCode::OK, "{}", u.text());
+        assert_eq!(u.json()["organisation_id"], org["id"]);
+        env.patch(&url, &env.admin, json!({"organisation_id": 999})).send().await.invalid(&["organisation_id"]);
+        let u = env.patch(&url, &env.admin, json!({"organisation_id": null})).send().await;
+        assert_eq!(u.status, StatusCode::OK, "{}", u.text());
+        assert_eq!(u.json()["organisation_id"], Value::Null);
+        // Revoking twice: the second finds no live token.
+        let t = env.post("/api/v1/users/me/tokens", &env.req1, json!({"name": "x"})).send().await.json();
+        let turl = format!("/api/v1/users/me/tokens/{}", id_of(&t));
+        assert_eq!(env.delete(&turl, &env.req1).send().await.status, StatusCode::NO_CONTENT);
+        env.delete(&turl, &env.req1).send().await.problem(404);
+    })
+    .await;
+}
