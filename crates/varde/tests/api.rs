@@ -817,6 +817,8 @@ async fn if_none_match_saves_the_body() {
         assert_eq!(r.header("etag"), Some("\"1\""));
         let r = env.get(&url, &env.agent1).header("if-none-match", "\"7\", W/\"1\"").send().await;
         assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+        let r = env.get(&url, &env.agent1).header("if-none-match", "*").send().await;
+        assert_eq!(r.status, StatusCode::NOT_MODIFIED, "* matches any existing version");
         env.patch_ok(id_of(&i), &env.agent1, json!({"urgency": 1})).await;
         let r = env.get(&url, &env.agent1).header("if-none-match", "\"1\"").send().await;
         assert_eq!(r.status, StatusCode::OK, "a changed record is sent again");
