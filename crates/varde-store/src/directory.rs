@@ -42,6 +42,11 @@ fn name_key(name: &str) -> String {
 
 const USER_COLUMNS: &str = "id, email, name, role, organisation_id, active, created_at, updated_at, version";
 
+/// The user columns qualified by a table alias, for joins.
+fn prefixed(alias: &str) -> String {
+    USER_COLUMNS.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+}
+
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(r: UserRow) -> Result<User, StoreError> {
@@ -451,7 +456,7 @@ impl Store {
     pub async fn members(&self, group_id: i64) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query_as::<_, UserRow>(&format!(
             "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = $1 ORDER BY u.name",
-            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+            prefixed("u")
         ))
         .bind(group_id)
         .fetch_all(self.pool())
@@ -500,21 +505,24 @@ impl Store {
     }
 
     /// The active user of an unexpired session, and the session's CSRF token.
+    /// One query: this runs on every request from a browser.
     pub async fn session_user(&self, token_hash: &str) -> Result<Option<(User, String)>, StoreError> {
         #[derive(FromRow)]
         struct S {
-            user_id: i64,
+            #[sqlx(flatten)]
+            user: UserRow,
             csrf_token: String,
         }
-        let s: Option<S> =
-            sqlx::query_as("SELECT user_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > $2")
-                .bind(token_hash)
-                .bind(now_micros())
-                .fetch_optional(self.pool())
-                .await?;
-        let Some(s) = s else { return Ok(None) };
-        let user = self.user(s.user_id).await?;
-        Ok(user.active.then_some((user, s.csrf_token)))
+        let s: Option<S> = sqlx::query_as(&format!(
+            "SELECT {}, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
+            prefixed("u")
+        ))
+        .bind(token_hash)
+        .bind(now_micros())
+        .fetch_optional(self.pool())
+        .await?;
+        s.map(|s| Ok((s.user.try_into()?, s.csrf_token))).transpose()
     }
 
     pub async fn delete_session(&self, token_hash: String) -> Result<(), StoreError> {
@@ -552,16 +560,18 @@ impl Store {
         .await
     }
 
-    /// The active user owning an unrevoked token.
+    /// The active user owning an unrevoked token. One query: this runs on
+    /// every API request.
     pub async fn token_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
-        let uid: Option<i64> =
-            sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-                .bind(token_hash)
-                .fetch_optional(self.pool())
-                .await?;
-        let Some(uid) = uid else { return Ok(None) };
-        let user = self.user(uid).await?;
-        Ok(user.active.then_some(user))
+        let row: Option<UserRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM api_tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active = 1",
+            prefixed("u")
+        ))
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(User::try_from).transpose()
     }
 
     pub async fn tokens_of(&self, user_id: i64) -> Result<Vec<ApiToken>, StoreError> {

@@ -280,13 +280,10 @@ async fn check_references(
     Ok(())
 }
 
-/// Rebuilds the search document of a record from its text and journal.
-/// Rebuilds a record's search entry. Two documents are kept: everything
-/// (for agents) and what the requester may read, without work notes (for
-/// requesters), so that a search cannot tell a requester what a work note
-/// says. SQLite keeps the requester's document as a second FTS row under
-/// the negated record id; PostgreSQL keeps one tsvector in which the
-/// requester's words carry weight A and words only in work notes weight D.
+/// Rebuilds a record's search entry from its text and journal. Two
+/// documents are kept: everything (for agents) and what the requester may
+/// read, without work notes (for requesters), so that a search cannot tell
+/// a requester what a work note says.
 async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<(), StoreError> {
     let (number, short, desc): (String, String, String) =
         sqlx::query_as("SELECT number, short_description, description FROM records WHERE id = $1")
@@ -307,17 +304,33 @@ async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<()
             public.push(body);
         }
     }
-    let public_doc = search::document(&public);
-    let notes_doc = search::document(&notes);
+    index_document(conn, engine, id, &search::document(&public), &search::document(&notes), true).await
+}
+
+/// Stores a record's search entry from the requester's document (`public`)
+/// and the words of work notes (`notes`); `replace` when one may exist
+/// already. SQLite keeps the whole document under the record id and the
+/// requester's under the negated id; PostgreSQL keeps one tsvector in which
+/// the requester's words carry weight A and work-note words weight D.
+async fn index_document(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    id: i64,
+    public: &str,
+    notes: &str,
+    replace: bool,
+) -> Result<(), StoreError> {
     match engine {
         Engine::Sqlite => {
-            let full_doc = if notes_doc.is_empty() { public_doc.clone() } else { format!("{public_doc} {notes_doc}") };
-            sqlx::query("DELETE FROM record_search WHERE rowid = $1 OR rowid = $2")
-                .bind(id)
-                .bind(-id)
-                .execute(&mut *conn)
-                .await?;
-            for (rowid, doc) in [(id, full_doc), (-id, public_doc)] {
+            if replace {
+                sqlx::query("DELETE FROM record_search WHERE rowid = $1 OR rowid = $2")
+                    .bind(id)
+                    .bind(-id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let full = if notes.is_empty() { public.to_string() } else { format!("{public} {notes}") };
+            for (rowid, doc) in [(id, full.as_str()), (-id, public)] {
                 sqlx::query("INSERT INTO record_search (rowid, document) VALUES ($1, $2)")
                     .bind(rowid)
                     .bind(doc)
@@ -330,8 +343,8 @@ async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<()
                 "UPDATE records SET search = setweight(to_tsvector('simple', $1), 'A') || setweight(to_tsvector('simple', $2), 'D')
                  WHERE id = $3",
             )
-            .bind(public_doc)
-            .bind(notes_doc)
+            .bind(public)
+            .bind(notes)
             .bind(id)
             .execute(&mut *conn)
             .await?;
@@ -431,11 +444,38 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
                 audit::created(conn, Entity::Record, id, Some(new.created_by), now).await?;
-                reindex(conn, engine, id).await?;
+                // A new record has no journal yet: its document is its own text.
+                let doc = search::document(&[&number, &new.short_description, &new.description]);
+                index_document(conn, engine, id, &doc, "", false).await?;
                 if let Some(k) = &idem {
                     idempotency::remember(conn, k, id).await?;
                 }
-                Ok((incident_in(conn, id).await?, false))
+                // Everything is known here; reading it back would only cost a query.
+                let incident = Incident {
+                    id,
+                    number,
+                    version: 1,
+                    short_description: new.short_description,
+                    description: new.description,
+                    requester_id: new.requester_id,
+                    created_by: new.created_by,
+                    assignment_group_id: new.assignment_group_id,
+                    assignee_id: new.assignee_id,
+                    impact: new.impact,
+                    urgency: new.urgency,
+                    priority,
+                    category_id: new.category_id,
+                    service_id: new.service_id,
+                    lifecycle: Lifecycle::new(),
+                    reassignment_count: 0,
+                    major: new.major,
+                    channel: new.channel,
+                    created_at: now,
+                    updated_at: now,
+                    resolved_at: None,
+                    closed_at: None,
+                };
+                Ok((incident, false))
             }
             .boxed()
         })

@@ -57,3 +57,25 @@ pub async fn databases() -> Vec<TestDb> {
     out.extend(postgres().await);
     out
 }
+
+/// Brings a database at `url` to schema `version` only, as an older Varde
+/// would have left it, so upgrade tests can fill it with that version's data.
+pub async fn migrate_url_to(url: &str, version: i64) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let engine = if url.starts_with("sqlite:") { crate::Engine::Sqlite } else { crate::Engine::Postgres };
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("connect");
+    crate::schema::migrate_to(&mut conn, engine, version).await.expect("migrate");
+    let _ = conn.close().await;
+}
+
+/// A URL for a new, empty database on each engine, not yet migrated.
+pub async fn empty_urls() -> Vec<(&'static str, String, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = StoreOptions::sqlite_file(&dir.path().join("varde.db")).url;
+    let mut out = vec![("sqlite", sqlite, Some(dir))];
+    if let Some(pg) = postgres_url().await {
+        out.push(("postgres", pg, None));
+    }
+    out
+}
