@@ -115,7 +115,10 @@ impl Store {
                 let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
                 tokio::spawn(sqlite_writer(writer_conn, rx));
                 let sqlite_path = opts.url.trim_start_matches("sqlite://").split('?').next().map(PathBuf::from);
-                Ok(Store { inner: Arc::new(Inner { engine, pool, writer: Some(tx), sqlite_path }) })
+                let store = Store { inner: Arc::new(Inner { engine, pool, writer: Some(tx), sqlite_path }) };
+                store.rebuild_search().await?;
+                store.fold_user_names().await?;
+                Ok(store)
             }
             Engine::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -126,7 +129,10 @@ impl Store {
                 let mut conn = pool.acquire().await?;
                 crate::schema::migrate(&mut conn, engine).await?;
                 drop(conn);
-                Ok(Store { inner: Arc::new(Inner { engine, pool, writer: None, sqlite_path: None }) })
+                let store = Store { inner: Arc::new(Inner { engine, pool, writer: None, sqlite_path: None }) };
+                store.rebuild_search().await?;
+                store.fold_user_names().await?;
+                Ok(store)
             }
         }
     }

@@ -35,6 +35,11 @@ struct UserRow {
     version: i64,
 }
 
+/// How a name is matched in searches: the same case folding as the query's.
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 const USER_COLUMNS: &str = "id, email, name, role, organisation_id, active, created_at, updated_at, version";
 
 /// The user columns qualified by a table alias, for joins.
@@ -131,11 +136,12 @@ impl Store {
                 org_exists(conn, new.organisation_id).await?;
                 let now = now_micros();
                 let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO users (email, name, role, organisation_id, password_hash, active, created_at, updated_at, version)
-                     VALUES ($1, $2, $3, $4, $5, 1, $6, $6, 1) RETURNING id",
+                    "INSERT INTO users (email, name, name_key, role, organisation_id, password_hash, active, created_at, updated_at, version)
+                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, 1) RETURNING id",
                 )
                 .bind(&new.email)
                 .bind(&new.name)
+                .bind(name_key(&new.name))
                 .bind(new.role.as_str())
                 .bind(new.organisation_id)
                 .bind(new.password_hash.as_deref())
@@ -180,6 +186,30 @@ impl Store {
     }
 
     /// Users ordered by id, after `after`, optionally by a name or e-mail prefix.
+    /// Folds the names of users stored before `name_key` existed (see
+    /// migration 2). Cheap when there are none.
+    pub(crate) async fn fold_user_names(&self) -> Result<(), StoreError> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, name FROM users WHERE name_key = ''").fetch_all(self.pool()).await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            async move {
+                for (id, name) in rows {
+                    sqlx::query("UPDATE users SET name_key = $1 WHERE id = $2")
+                        .bind(name_key(&name))
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+    }
+
     pub async fn list_users(&self, after: i64, limit: i64, prefix: Option<&str>) -> Result<Vec<User>, StoreError> {
         let rows = match prefix {
             Some(p) => {
@@ -187,7 +217,7 @@ impl Store {
                 let lo = p.to_lowercase();
                 let hi = format!("{lo}\u{10FFFF}");
                 sqlx::query_as::<_, UserRow>(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE id > $1 AND ((email >= $2 AND email < $3) OR (LOWER(name) >= $2 AND LOWER(name) < $3)) ORDER BY id LIMIT $4"
+                    "SELECT {USER_COLUMNS} FROM users WHERE id > $1 AND ((email >= $2 AND email < $3) OR (name_key >= $2 AND name_key < $3)) ORDER BY id LIMIT $4"
                 ))
                 .bind(after)
                 .bind(lo)
@@ -248,9 +278,10 @@ impl Store {
                 }
                 let now = now_micros();
                 sqlx::query(
-                    "UPDATE users SET name = $1, role = $2, active = $3, organisation_id = $4, updated_at = $5, version = version + 1 WHERE id = $6",
+                    "UPDATE users SET name = $1, name_key = $2, role = $3, active = $4, organisation_id = $5, updated_at = $6, version = version + 1 WHERE id = $7",
                 )
                 .bind(&new.name)
+                .bind(name_key(&new.name))
                 .bind(new.role.as_str())
                 .bind(new.active as i64)
                 .bind(new.organisation_id)

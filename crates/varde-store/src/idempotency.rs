@@ -35,18 +35,38 @@ pub(crate) async fn recall(conn: &mut AnyConnection, k: &IdempotencyKey) -> Resu
     }
 }
 
-pub(crate) async fn remember(conn: &mut AnyConnection, k: &IdempotencyKey, id: i64) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO idempotency (user_id, key, request_hash, status, location, body, created_at) VALUES ($1, $2, $3, 201, $4, '', $5)",
+/// Claims the key for this transaction before anything is made, or says
+/// what an earlier request with it made. Claiming first matters on
+/// PostgreSQL: two retries in flight at once would otherwise both find no
+/// key, both create, and the second fail on the key's uniqueness. The
+/// insert waits for a concurrent claim to commit or roll back, so the loser
+/// then finds the winner's record (or takes over a key whose request failed).
+pub(crate) async fn claim(conn: &mut AnyConnection, k: &IdempotencyKey) -> Result<Option<i64>, StoreError> {
+    let n = sqlx::query(
+        "INSERT INTO idempotency (user_id, key, request_hash, status, location, body, created_at)
+         VALUES ($1, $2, $3, 201, NULL, '', $4) ON CONFLICT (user_id, key) DO NOTHING",
     )
     .bind(k.user_id)
     .bind(&k.key)
     .bind(&k.request_hash)
-    .bind(id.to_string())
     .bind(now_micros())
-    .execute(conn)
-    .await
-    .map_err(|e| StoreError::unique(e, "Idempotency-Key"))?;
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 1 {
+        return Ok(None);
+    }
+    recall(conn, k).await?.map(Some).ok_or_else(|| StoreError::corrupt("idempotency key without a result"))
+}
+
+/// Records what the claimed key made, in the transaction that made it.
+pub(crate) async fn remember(conn: &mut AnyConnection, k: &IdempotencyKey, id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE idempotency SET location = $1 WHERE user_id = $2 AND key = $3")
+        .bind(id.to_string())
+        .bind(k.user_id)
+        .bind(&k.key)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

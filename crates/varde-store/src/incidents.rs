@@ -280,48 +280,74 @@ async fn check_references(
     Ok(())
 }
 
-/// Rebuilds the search document of a record from its text and journal.
+/// Rebuilds a record's search entry from its text and journal. Two
+/// documents are kept: everything (for agents) and what the requester may
+/// read, without work notes (for requesters), so that a search cannot tell
+/// a requester what a work note says.
 async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<(), StoreError> {
     let (number, short, desc): (String, String, String) =
         sqlx::query_as("SELECT number, short_description, description FROM records WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *conn)
             .await?;
-    let bodies: Vec<String> =
-        sqlx::query_scalar("SELECT body FROM journal WHERE record_id = $1 AND kind <> 'system' ORDER BY id")
+    let entries: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, body FROM journal WHERE record_id = $1 AND kind <> 'system' ORDER BY id")
             .bind(id)
             .fetch_all(&mut *conn)
             .await?;
-    let mut parts: Vec<&str> = vec![&number, &short, &desc];
-    parts.extend(bodies.iter().map(String::as_str));
-    index_document(conn, engine, id, &search::document(&parts), true).await
+    let mut public: Vec<&str> = vec![&number, &short, &desc];
+    let mut notes: Vec<&str> = Vec::new();
+    for (kind, body) in &entries {
+        if kind == JournalKind::WorkNote.as_str() {
+            notes.push(body);
+        } else {
+            public.push(body);
+        }
+    }
+    index_document(conn, engine, id, &search::document(&public), &search::document(&notes), true).await
 }
 
-/// Stores a record's search document; `replace` when one may exist already.
+/// Stores a record's search entry from the requester's document (`public`)
+/// and the words of work notes (`notes`); `replace` when one may exist
+/// already. SQLite keeps the whole document under the record id and the
+/// requester's under the negated id; PostgreSQL keeps one tsvector in which
+/// the requester's words carry weight A and work-note words weight D.
 async fn index_document(
     conn: &mut AnyConnection,
     engine: Engine,
     id: i64,
-    doc: &str,
+    public: &str,
+    notes: &str,
     replace: bool,
 ) -> Result<(), StoreError> {
     match engine {
         Engine::Sqlite => {
             if replace {
-                sqlx::query("DELETE FROM record_search WHERE rowid = $1").bind(id).execute(&mut *conn).await?;
+                sqlx::query("DELETE FROM record_search WHERE rowid = $1 OR rowid = $2")
+                    .bind(id)
+                    .bind(-id)
+                    .execute(&mut *conn)
+                    .await?;
             }
-            sqlx::query("INSERT INTO record_search (rowid, document) VALUES ($1, $2)")
-                .bind(id)
-                .bind(doc)
-                .execute(&mut *conn)
-                .await?;
+            let full = if notes.is_empty() { public.to_string() } else { format!("{public} {notes}") };
+            for (rowid, doc) in [(id, full.as_str()), (-id, public)] {
+                sqlx::query("INSERT INTO record_search (rowid, document) VALUES ($1, $2)")
+                    .bind(rowid)
+                    .bind(doc)
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
         Engine::Postgres => {
-            sqlx::query("UPDATE records SET search = to_tsvector('simple', $1) WHERE id = $2")
-                .bind(doc)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "UPDATE records SET search = setweight(to_tsvector('simple', $1), 'A') || setweight(to_tsvector('simple', $2), 'D')
+                 WHERE id = $3",
+            )
+            .bind(public)
+            .bind(notes)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
         }
     }
     Ok(())
@@ -376,7 +402,7 @@ impl Store {
         self.write(move |conn| {
             async move {
                 if let Some(k) = &idem {
-                    if let Some(id) = idempotency::recall(conn, k).await? {
+                    if let Some(id) = idempotency::claim(conn, k).await? {
                         return Ok((incident_in(conn, id).await?, true));
                     }
                 }
@@ -420,7 +446,7 @@ impl Store {
                 audit::created(conn, Entity::Record, id, Some(new.created_by), now).await?;
                 // A new record has no journal yet: its document is its own text.
                 let doc = search::document(&[&number, &new.short_description, &new.description]);
-                index_document(conn, engine, id, &doc, false).await?;
+                index_document(conn, engine, id, &doc, "", false).await?;
                 if let Some(k) = &idem {
                     idempotency::remember(conn, k, id).await?;
                 }
@@ -562,6 +588,44 @@ impl Store {
         .await
     }
 
+    /// Rebuilds the search entries of records listed in `search_rebuild`
+    /// (by a migration that changed what is indexed), in batches. Cheap
+    /// when the list is empty, as it is on every start but the first after
+    /// such an upgrade. Several nodes may do this at once: rebuilding is
+    /// idempotent.
+    pub(crate) async fn rebuild_search(&self) -> Result<(), StoreError> {
+        let engine = self.engine();
+        loop {
+            let ids: Vec<i64> = sqlx::query_scalar("SELECT record_id FROM search_rebuild ORDER BY record_id LIMIT 200")
+                .fetch_all(self.pool())
+                .await?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            tracing::info!(records = ids.len(), "rebuilding search entries");
+            self.write(move |conn| {
+                async move {
+                    for id in ids {
+                        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE id = $1")
+                            .bind(id)
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        if exists > 0 {
+                            reindex(conn, engine, id).await?;
+                        }
+                        sqlx::query("DELETE FROM search_rebuild WHERE record_id = $1")
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await?;
+        }
+    }
+
     /// A page of incidents the scope may see, matching the filter, in `sort`
     /// order, after `cursor`. Keyset pagination: the cost of a page does not
     /// grow with how deep it is.
@@ -657,15 +721,21 @@ impl Store {
                 // A query of punctuation only matches nothing, not everything.
                 return Ok(Vec::new());
             }
+            // A requester searches only what they may read (see `reindex`).
+            let requester = matches!(scope, Scope::Requester(_));
             match self.engine() {
                 Engine::Sqlite => {
                     let m = terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" AND ");
-                    q.push(" AND r.id IN (SELECT rowid FROM record_search WHERE record_search MATCH ")
-                        .bind(Arg::Text(m))
-                        .push(")");
+                    let (pick, rows) = if requester { ("-rowid", "rowid < 0") } else { ("rowid", "rowid > 0") };
+                    q.push(&format!(
+                        " AND r.id IN (SELECT {pick} FROM record_search WHERE {rows} AND record_search MATCH "
+                    ))
+                    .bind(Arg::Text(m))
+                    .push(")");
                 }
                 Engine::Postgres => {
-                    let m = terms.iter().map(|t| format!("{t}:*")).collect::<Vec<_>>().join(" & ");
+                    let weight = if requester { "A" } else { "" };
+                    let m = terms.iter().map(|t| format!("{t}:*{weight}")).collect::<Vec<_>>().join(" & ");
                     q.push(" AND r.search @@ to_tsquery('simple', ").bind(Arg::Text(m)).push(")");
                 }
             }

@@ -57,6 +57,22 @@ async fn version_1_database_upgrades_and_reads_back() {
             .await
             .unwrap();
         assert_eq!(hits.len(), 1, "{engine}: search survives the upgrade");
+        // Version 2 gave requesters their own view of the index, rebuilt on
+        // open: Rita finds her incident by its text and replies, never by
+        // what a work note says.
+        let rita_finds = |text: &'static str| {
+            let store = store.clone();
+            async move {
+                let f = Filter { text: Some(text.into()), ..Filter::default() };
+                store.list_incidents(Scope::Requester(3), &f, Sort::Newest, None, 10).await.unwrap().len()
+            }
+        };
+        assert_eq!(rita_finds("outlook").await, 1, "{engine}");
+        assert_eq!(rita_finds("looking").await, 1, "{engine}: replies are hers to search");
+        assert_eq!(rita_finds("office").await, 0, "{engine}: work notes stay internal in search too");
+        // People are found by any-case name prefixes after the upgrade.
+        let found = store.list_users(0, 10, Some("RITA")).await.unwrap();
+        assert_eq!(found.iter().map(|u| u.id).collect::<Vec<_>>(), vec![3], "{engine}");
         // New records continue the numbering.
         let user = store.user_by_email("rita@example.org").await.unwrap();
         let (next, _) = store

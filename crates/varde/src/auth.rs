@@ -114,7 +114,12 @@ pub fn cookie_value<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Caller>, AppError> {
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
         let auth = auth.to_str().map_err(|_| AppError::Unauthorized)?;
-        let token = auth.strip_prefix("Bearer ").ok_or(AppError::Unauthorized)?.trim();
+        // The scheme is case-insensitive (RFC 9110 section 11.1).
+        let (scheme, token) = auth.split_once(' ').ok_or(AppError::Unauthorized)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AppError::Unauthorized);
+        }
+        let token = token.trim();
         let user = state.store.token_user(&token_hash(token)).await?.ok_or(AppError::Unauthorized)?;
         return Ok(Some(Caller { user, via: Via::Token }));
     }

@@ -21,6 +21,8 @@ pub enum AppError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    #[error("this resource does not allow that method; see the Allow header")]
+    MethodNotAllowed,
     #[error("the record was changed by someone else since you read it (now version {current})")]
     Stale { current: i64 },
     #[error("{field} is already in use")]
@@ -90,6 +92,7 @@ impl AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
             AppError::Duplicate { .. } => StatusCode::CONFLICT,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -107,6 +110,7 @@ impl AppError {
             AppError::Unauthorized => "/problems/unauthorized",
             AppError::Forbidden => "/problems/forbidden",
             AppError::NotFound => "/problems/not-found",
+            AppError::MethodNotAllowed => "/problems/method-not-allowed",
             AppError::Stale { .. } => "/problems/stale-version",
             AppError::Duplicate { .. } => "/problems/duplicate",
             AppError::TooLarge(_) => "/problems/too-large",

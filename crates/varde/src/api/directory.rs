@@ -1,6 +1,6 @@
 //! Users, groups, organisations, services, categories and the priority matrix.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,7 +10,7 @@ use varde_store::catalog::{Category, Service};
 use varde_store::directory::{ApiToken, Group, Organisation, User};
 
 use super::incidents::parse_query;
-use super::{etag, if_match, instant, limit, ApiJson, Page};
+use super::{created, etag, if_match, instant, limit, ApiJson, ApiPath, Page};
 use crate::auth::Caller;
 use crate::error::{AppError, Problem};
 use crate::service::directory::{
@@ -100,7 +100,11 @@ pub async fn me(caller: Caller) -> Response {
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "directory", params(("id" = i64, Path)), responses((status = 200, body = UserView)))]
-pub async fn read_user(State(st): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Response, AppError> {
+pub async fn read_user(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, AppError> {
     Ok(user_response(StatusCode::OK, &svc::get_user(&st.store, &caller, id).await?))
 }
 
@@ -109,7 +113,7 @@ pub async fn read_user(State(st): State<AppState>, caller: Caller, Path(id): Pat
 pub async fn update_user(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
     body: ApiJson<UpdateUser>,
 ) -> Result<Response, AppError> {
@@ -162,16 +166,16 @@ pub async fn create_token(
     State(st): State<AppState>,
     caller: Caller,
     body: ApiJson<CreateToken>,
-) -> Result<(StatusCode, Json<TokenView>), AppError> {
+) -> Result<Response, AppError> {
     let (t, secret) = svc::create_token(&st.store, caller.id(), &body.value.name).await?;
-    Ok((StatusCode::CREATED, Json(TokenView::new(&t, Some(secret)))))
+    Ok(created(format!("/api/v1/users/me/tokens/{}", t.id), TokenView::new(&t, Some(secret))))
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/me/tokens/{id}", tag = "directory", params(("id" = i64, Path)), responses((status = 204)))]
 pub async fn revoke_token(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, AppError> {
     st.store.revoke_token(caller.id(), id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -188,15 +192,16 @@ pub async fn create_group(
     State(st): State<AppState>,
     caller: Caller,
     body: ApiJson<CreateGroup>,
-) -> Result<(StatusCode, Json<Group>), AppError> {
-    Ok((StatusCode::CREATED, Json(svc::create_group(&st.store, &caller, body.value).await?)))
+) -> Result<Response, AppError> {
+    let g = svc::create_group(&st.store, &caller, body.value).await?;
+    Ok(created(format!("/api/v1/groups/{}", g.id), g))
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "directory", params(("id" = i64, Path)), responses((status = 200, body = Group)))]
 pub async fn read_group(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Group>, AppError> {
     caller.require(Permission::ReadDirectory)?;
     Ok(Json(st.store.group(id).await?))
@@ -206,7 +211,7 @@ pub async fn read_group(
 pub async fn members(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<UserView>>, AppError> {
     caller.require(Permission::ReadDirectory)?;
     st.store.group(id).await?;
@@ -217,7 +222,7 @@ pub async fn members(
 pub async fn add_member(
     State(st): State<AppState>,
     caller: Caller,
-    Path((g, u)): Path<(i64, i64)>,
+    ApiPath((g, u)): ApiPath<(i64, i64)>,
 ) -> Result<StatusCode, AppError> {
     svc::add_member(&st.store, &caller, g, u).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -227,7 +232,7 @@ pub async fn add_member(
 pub async fn remove_member(
     State(st): State<AppState>,
     caller: Caller,
-    Path((g, u)): Path<(i64, i64)>,
+    ApiPath((g, u)): ApiPath<(i64, i64)>,
 ) -> Result<StatusCode, AppError> {
     svc::remove_member(&st.store, &caller, g, u).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,6 +1,6 @@
 //! `/api/v1/incidents` and the record kernel's sub-resources.
 
-use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::extract::{Multipart, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,9 @@ use varde_store::audit::AuditEntry;
 use varde_store::idempotency::IdempotencyKey;
 use varde_store::incidents::{AttachmentMeta, Cursor, Filter, JournalEntry, Link, Sort};
 
-use super::{decode_cursor, encode_cursor, etag, if_match, instant, limit, parse_instant, ApiJson, Page};
+use super::{
+    created, decode_cursor, encode_cursor, etag, if_match, instant, limit, parse_instant, ApiJson, ApiPath, Page,
+};
 use crate::auth::Caller;
 use crate::error::{AppError, Problem};
 use crate::service::incidents::{self as svc, CreateIncident, NewJournalEntry, NewLink, UpdateIncident};
@@ -322,13 +324,14 @@ pub async fn create(
 pub async fn read(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let incident = svc::get(&st.store, &caller, &id).await?;
     // RFC 7232: a matching If-None-Match saves sending the body again.
     if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        if inm.split(',').any(|t| t.trim().trim_start_matches("W/") == etag(incident.version)) {
+        // `*` matches any current representation (RFC 9110 section 13.1.2).
+        if inm.split(',').any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == etag(incident.version)) {
             let mut res = StatusCode::NOT_MODIFIED.into_response();
             res.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag(incident.version)).expect("ascii"));
             return Ok(res);
@@ -343,7 +346,7 @@ pub async fn read(
 pub async fn update(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     body: ApiJson<UpdateIncident>,
 ) -> Result<Response, AppError> {
@@ -372,7 +375,7 @@ impl From<JournalEntry> for JournalView {
 pub async fn journal(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<JournalView>>, AppError> {
     Ok(Json(svc::journal(&st.store, &caller, &id).await?.into_iter().map(JournalView::from).collect()))
 }
@@ -382,7 +385,7 @@ pub async fn journal(
 pub async fn add_journal(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: ApiJson<NewJournalEntry>,
 ) -> Result<(StatusCode, Json<JournalView>), AppError> {
     let e = svc::add_journal(&st.store, &caller, &id, body.value).await?;
@@ -421,7 +424,7 @@ impl From<AttachmentMeta> for AttachmentView {
 pub async fn attachments(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<AttachmentView>>, AppError> {
     Ok(Json(svc::attachments(&st.store, &caller, &id).await?.into_iter().map(AttachmentView::from).collect()))
 }
@@ -452,13 +455,14 @@ fn upload_error(e: axum::extract::multipart::MultipartError) -> AppError {
 pub async fn upload(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<(StatusCode, Json<AttachmentView>), AppError> {
+) -> Result<Response, AppError> {
     let mp = mp.map_err(|e| AppError::UnsupportedMediaType(format!("send the file as multipart/form-data: {e}")))?;
     let (name, data) = read_upload(mp).await?;
     let meta = svc::add_attachment(&st.store, &caller, &id, &name, data, st.config.max_attachment_bytes).await?;
-    Ok((StatusCode::CREATED, Json(meta.into())))
+    let view = AttachmentView::from(meta);
+    Ok(created(view.href.clone(), view))
 }
 
 /// Serves an attachment as a download that the browser will not render
@@ -483,7 +487,11 @@ pub fn attachment_response(meta: &AttachmentMeta, data: Vec<u8>) -> Response {
 
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "incidents", params(("id" = i64, Path)),
     responses((status = 200, description = "The file"), (status = 404, body = Problem)))]
-pub async fn download(State(st): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<Response, AppError> {
+pub async fn download(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, AppError> {
     let (meta, data) = svc::attachment(&st.store, &caller, id).await?;
     Ok(attachment_response(&meta, data))
 }
@@ -517,7 +525,7 @@ impl From<Link> for LinkView {
 pub async fn links(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<LinkView>>, AppError> {
     Ok(Json(svc::links(&st.store, &caller, &id).await?.into_iter().map(LinkView::from).collect()))
 }
@@ -527,10 +535,11 @@ pub async fn links(
 pub async fn add_link(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: ApiJson<NewLink>,
-) -> Result<(StatusCode, Json<LinkView>), AppError> {
-    Ok((StatusCode::CREATED, Json(svc::add_link(&st.store, &caller, &id, body.value).await?.into())))
+) -> Result<Response, AppError> {
+    let link = svc::add_link(&st.store, &caller, &id, body.value).await?;
+    Ok(created(format!("/api/v1/incidents/{}/links/{}", link.from_id, link.id), LinkView::from(link)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/incidents/{id}/links/{link_id}", tag = "incidents",
@@ -538,7 +547,7 @@ pub async fn add_link(
 pub async fn remove_link(
     State(st): State<AppState>,
     caller: Caller,
-    Path((id, link)): Path<(String, i64)>,
+    ApiPath((id, link)): ApiPath<(String, i64)>,
 ) -> Result<StatusCode, AppError> {
     svc::remove_link(&st.store, &caller, &id, link).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -549,7 +558,7 @@ pub async fn remove_link(
 pub async fn watchers(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<i64>>, AppError> {
     let incident = svc::get(&st.store, &caller, &id).await?;
     Ok(Json(st.store.watchers(incident.id).await?))
@@ -560,7 +569,7 @@ pub async fn watchers(
 pub async fn add_watcher(
     State(st): State<AppState>,
     caller: Caller,
-    Path((id, user)): Path<(String, i64)>,
+    ApiPath((id, user)): ApiPath<(String, i64)>,
 ) -> Result<StatusCode, AppError> {
     svc::add_watcher(&st.store, &caller, &id, user).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -571,7 +580,7 @@ pub async fn add_watcher(
 pub async fn remove_watcher(
     State(st): State<AppState>,
     caller: Caller,
-    Path((id, user)): Path<(String, i64)>,
+    ApiPath((id, user)): ApiPath<(String, i64)>,
 ) -> Result<StatusCode, AppError> {
     svc::remove_watcher(&st.store, &caller, &id, user).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -603,7 +612,7 @@ impl From<AuditEntry> for HistoryView {
 pub async fn history(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<HistoryView>>, AppError> {
     Ok(Json(svc::history(&st.store, &caller, &id).await?.into_iter().map(HistoryView::from).collect()))
 }

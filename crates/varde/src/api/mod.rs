@@ -49,8 +49,28 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/services", get(directory::services).post(directory::create_service))
         .route("/categories", get(directory::categories).post(directory::create_category))
         .route("/priority-matrix", get(directory::matrix).put(directory::set_matrix))
+        // Set after every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(1024 * 1024))
+}
+
+/// Path parameters; one that does not parse (`/users/abc`) is a problem
+/// response like every other client error, not axum's plain-text one.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| AppError::BadRequest(e.body_text()))
+    }
 }
 
 /// A JSON request body, with the raw bytes kept for idempotency digests.
@@ -83,6 +103,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
+    // Syntax first, over the whole body: the typed pass below stops reading
+    // once it has its value, so `{...} trailing` would otherwise pass.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+        return Err(AppError::BadRequest(format!("the body is not valid JSON: {e}")));
+    }
+    // serde lets a struct be read from an array of its fields in order, so
+    // `["x"]` would pass as `{"short_description": "x"}`. Every body this API
+    // takes is an object.
+    if raw.trim_ascii_start().first() != Some(&b'{') {
+        return Err(AppError::field("body", "must be a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(raw);
     let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -116,6 +147,16 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
         .parse()
         .map(Some)
         .map_err(|_| AppError::BadRequest("If-Match must be an ETag this server gave, like \"3\"".into()))
+}
+
+/// A 201 Created answer with `Location` naming the new resource.
+pub fn created<T: Serialize>(location: String, body: T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut res = (axum::http::StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
 }
 
 pub fn etag(version: i64) -> String {

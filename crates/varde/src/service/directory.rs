@@ -30,8 +30,11 @@ pub struct CreateUser {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[serde(default, deserialize_with = "super::not_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "super::not_null")]
     pub role: Option<String>,
+    #[serde(default, deserialize_with = "super::not_null")]
     pub active: Option<bool>,
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<i64>)]

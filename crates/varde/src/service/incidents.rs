@@ -50,9 +50,13 @@ pub struct CreateIncident {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIncident {
+    #[serde(default, deserialize_with = "super::not_null")]
     pub short_description: Option<String>,
+    #[serde(default, deserialize_with = "super::not_null")]
     pub description: Option<String>,
+    #[serde(default, deserialize_with = "super::not_null")]
     pub impact: Option<i64>,
+    #[serde(default, deserialize_with = "super::not_null")]
     pub urgency: Option<i64>,
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<i64>)]
@@ -66,8 +70,10 @@ pub struct UpdateIncident {
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<i64>)]
     pub assignee_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "super::not_null")]
     pub major: Option<bool>,
     /// new, in_progress, on_hold, resolved, closed or cancelled.
+    #[serde(default, deserialize_with = "super::not_null")]
     pub state: Option<String>,
     pub hold_reason: Option<String>,
     pub resolution_code: Option<String>,
@@ -175,7 +181,7 @@ pub async fn get(store: &Store, caller: &Caller, key: &str) -> Result<Incident, 
 }
 
 /// Changes an incident. Agents may change anything the life cycle allows;
-/// requesters may only confirm a resolution (close) or reopen.
+/// the requester may only confirm a resolution (close) or reopen it.
 pub async fn update(
     store: &Store,
     caller: &Caller,
@@ -186,12 +192,20 @@ pub async fn update(
     let current = get(store, caller, key).await?;
     let patch: Patch = change.into();
     if patch.is_empty() {
+        // Nothing to write, but a stale version is still stale: answering 200
+        // would tell the client its copy is current when it is not.
+        if expected_version.is_some_and(|v| v != current.version) {
+            return Err(AppError::Stale { current: current.version });
+        }
         return Ok(current);
     }
     if !caller.can(Permission::WorkRecords) {
         let only_state = Patch { state: None, ..patch.clone() }.is_empty();
+        // Watchers see a shared incident, but confirming or disputing its
+        // resolution is for the person it was reported for.
         let allowed = matches!(patch.state.as_deref(), Some("in_progress") | Some("closed"))
-            && current.lifecycle.state == State::Resolved;
+            && current.lifecycle.state == State::Resolved
+            && current.requester_id == caller.id();
         if !(only_state && allowed) {
             return Err(AppError::Forbidden);
         }
@@ -270,7 +284,14 @@ pub async fn list(
 /// Anything else is served as `application/octet-stream`.
 fn sniff(data: &[u8], filename: &str) -> String {
     if let Some(kind) = infer::get(data) {
-        return kind.mime_type().to_string();
+        use infer::MatcherType::*;
+        // `infer` also recognises markup (HTML, XML): that must never be
+        // offered as what it is, since a browser would run its scripts.
+        let mime = kind.mime_type();
+        let binary = matches!(kind.matcher_type(), Image | Audio | Video | Archive | Doc | Book | Font);
+        if binary && !mime.contains("xml") && !mime.contains("html") && !mime.contains("svg") {
+            return mime.to_string();
+        }
     }
     if std::str::from_utf8(data).is_ok() {
         let lower = filename.to_lowercase();
@@ -294,6 +315,13 @@ pub async fn add_attachment(
     max_bytes: usize,
 ) -> Result<AttachmentMeta, AppError> {
     let incident = get(store, caller, key).await?;
+    // Like the journal: a closed or cancelled record is frozen.
+    if incident.lifecycle.state.is_final() {
+        return Err(AppError::Transition(format!(
+            "a {} incident takes no new attachments",
+            incident.lifecycle.state.as_str()
+        )));
+    }
     if data.len() > max_bytes {
         return Err(AppError::TooLarge(format!("attachments may be at most {max_bytes} bytes")));
     }

@@ -16,3 +16,17 @@ where
 {
     Option::<T>::deserialize(d).map(Some)
 }
+
+/// For JSON merge patch of a field that cannot be cleared: absent is `None`,
+/// a value is `Some`, and an explicit `null` (which in a merge patch means
+/// "remove") is refused rather than silently taken as "leave alone".
+pub fn not_null<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    match Option::<T>::deserialize(d)? {
+        Some(v) => Ok(Some(v)),
+        None => Err(serde::de::Error::custom("must not be null: this field cannot be cleared")),
+    }
+}
