@@ -11,6 +11,7 @@ mod db;
 pub mod directory;
 pub mod error;
 pub mod idempotency;
+pub mod import;
 pub mod incidents;
 pub mod jobs;
 mod schema;
