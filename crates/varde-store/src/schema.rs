@@ -18,13 +18,22 @@ pub(crate) struct Migration {
     pub postgres: &'static str,
 }
 
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    common: include_str!("../migrations/0001_foundation.sql"),
-    sqlite: include_str!("../migrations/0001_foundation.sqlite.sql"),
-    postgres: include_str!("../migrations/0001_foundation.postgres.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        common: include_str!("../migrations/0001_foundation.sql"),
+        sqlite: include_str!("../migrations/0001_foundation.sqlite.sql"),
+        postgres: include_str!("../migrations/0001_foundation.postgres.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "queue indexes",
+        common: include_str!("../migrations/0002_queue_indexes.sql"),
+        sqlite: "",
+        postgres: "",
+    },
+];
 
 fn render(sql: &str, engine: Engine) -> String {
     match engine {
