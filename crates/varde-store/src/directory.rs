@@ -523,13 +523,18 @@ impl Store {
 
     /// The active user owning an unrevoked token.
     pub async fn token_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
-        let uid: Option<i64> =
-            sqlx::query_scalar("SELECT user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-                .bind(token_hash)
-                .fetch_optional(self.pool())
-                .await?;
-        let Some(uid) = uid else { return Ok(None) };
-        let user = self.user(uid).await?;
+        // One query, not two: this runs on every API request, and on SQLite
+        // each statement is a round trip to the connection's own thread.
+        let columns = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+        let row = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {columns} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+        ))
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let user: User = row.try_into()?;
         Ok(user.active.then_some(user))
     }
 
