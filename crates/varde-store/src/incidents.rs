@@ -585,7 +585,18 @@ impl Store {
         cursor: Option<Cursor>,
         limit: i64,
     ) -> Result<Vec<Incident>, StoreError> {
-        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM {FROM} WHERE r.kind = 'incident'"));
+        // On SQLite a text search drives the query from the FTS5 table, in
+        // its rowid (= record id) order: FTS5 then yields matches newest
+        // first and the LIMIT stops it early. Written as `r.id IN (SELECT
+        // rowid ... MATCH)`, SQLite instead collected every match (85,000
+        // for "vpn" among a million incidents) and sorted them: seconds.
+        let fts = self.engine() == Engine::Sqlite && filter.text.is_some();
+        let (from, id_col) = if fts {
+            ("record_search s JOIN records r ON r.id = s.rowid JOIN incidents i ON i.record_id = r.id", "s.rowid")
+        } else {
+            (FROM, "r.id")
+        };
+        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM {from} WHERE r.kind = 'incident'"));
         if let Scope::Requester(uid) = scope {
             q.push(" AND (r.requester_id = ").bind(Arg::Int(uid));
             q.push(" OR r.id IN (SELECT record_id FROM watchers WHERE user_id = ").bind(Arg::Int(uid)).push("))");
@@ -672,9 +683,7 @@ impl Store {
             match self.engine() {
                 Engine::Sqlite => {
                     let m = terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" AND ");
-                    q.push(" AND r.id IN (SELECT rowid FROM record_search WHERE record_search MATCH ")
-                        .bind(Arg::Text(m))
-                        .push(")");
+                    q.push(" AND record_search MATCH ").bind(Arg::Text(m));
                 }
                 Engine::Postgres => {
                     let m = terms.iter().map(|t| format!("{t}:*")).collect::<Vec<_>>().join(" & ");
@@ -691,7 +700,7 @@ impl Store {
         if let Some(c) = cursor {
             let cmp = if dir == "DESC" { "<" } else { ">" };
             if key == "r.id" {
-                q.push(&format!(" AND r.id {cmp} ")).bind(Arg::Int(c.id));
+                q.push(&format!(" AND {id_col} {cmp} ")).bind(Arg::Int(c.id));
             } else {
                 // Row-value comparison spelled out: both engines use the index.
                 q.push(&format!(" AND ({key} {cmp} ")).bind(Arg::Int(c.key));
@@ -700,7 +709,7 @@ impl Store {
             }
         }
         if key == "r.id" {
-            q.push(&format!(" ORDER BY r.id {dir}"));
+            q.push(&format!(" ORDER BY {id_col} {dir}"));
         } else {
             q.push(&format!(" ORDER BY {key} {dir}, r.id {dir}"));
         }
