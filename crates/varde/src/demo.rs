@@ -587,7 +587,7 @@ pub async fn fill_with(store: &Store, incidents: usize, seed: u64, force: bool) 
 
 /// One step of working an incident.
 enum Action {
-    Patch(Patch, i64),
+    Patch(Box<Patch>, i64),
     Journal(JournalKind, String, i64),
 }
 
@@ -652,29 +652,33 @@ fn plan(rng: &mut StdRng, cat: &Catalogue, created_at: i64, now: i64) -> Plan {
             "Closing this as agreed: the caller no longer needs help.".into(),
             desk_agent,
         ));
-        actions.push(Action::Patch(state_patch(State::Cancelled), desk_agent));
+        actions.push(Action::Patch(Box::new(state_patch(State::Cancelled)), desk_agent));
         return Plan { raise, actions };
     }
     if stage >= 1 {
         let via_desk = rng.gen_bool(0.5);
         if via_desk {
             actions.push(Action::Patch(
-                Patch {
+                Box::new(Patch {
                     assignment_group_id: Some(Some(desk.1)),
                     assignee_id: Some(Some(desk_agent)),
                     ..Patch::default()
-                },
+                }),
                 desk_agent,
             ));
             actions.push(Action::Journal(JournalKind::WorkNote, format!("Routing to {}.", topic.group), desk_agent));
         }
         actions.push(Action::Patch(
-            Patch { assignment_group_id: Some(Some(target.1)), assignee_id: Some(Some(agent)), ..Patch::default() },
+            Box::new(Patch {
+                assignment_group_id: Some(Some(target.1)),
+                assignee_id: Some(Some(agent)),
+                ..Patch::default()
+            }),
             if via_desk { desk_agent } else { agent },
         ));
     }
     if stage >= 2 {
-        actions.push(Action::Patch(state_patch(State::InProgress), agent));
+        actions.push(Action::Patch(Box::new(state_patch(State::InProgress)), agent));
         let reply = topic.replies[rng.gen_range(0..topic.replies.len())];
         actions.push(Action::Journal(JournalKind::Reply, reply.into(), agent));
         if rng.gen_bool(0.6) {
@@ -688,7 +692,7 @@ fn plan(rng: &mut StdRng, cat: &Catalogue, created_at: i64, now: i64) -> Plan {
     if stage == 3 {
         let reason = ["awaiting_caller", "awaiting_supplier", "awaiting_change"][rng.gen_range(0..3)];
         actions.push(Action::Patch(
-            Patch { state: Some("on_hold".into()), hold_reason: Some(reason.into()), ..Patch::default() },
+            Box::new(Patch { state: Some("on_hold".into()), hold_reason: Some(reason.into()), ..Patch::default() }),
             agent,
         ));
     }
@@ -696,17 +700,17 @@ fn plan(rng: &mut StdRng, cat: &Catalogue, created_at: i64, now: i64) -> Plan {
         let notes = topic.resolutions[rng.gen_range(0..topic.resolutions.len())];
         let code = ["fixed", "fixed", "fixed", "workaround", "user_error", "not_reproducible"][rng.gen_range(0..6)];
         actions.push(Action::Patch(
-            Patch {
+            Box::new(Patch {
                 state: Some("resolved".into()),
                 resolution_code: Some(code.into()),
                 resolution_notes: Some(notes.into()),
                 ..Patch::default()
-            },
+            }),
             agent,
         ));
     }
     if stage == 5 {
-        actions.push(Action::Patch(state_patch(State::Closed), agent));
+        actions.push(Action::Patch(Box::new(state_patch(State::Closed)), agent));
     }
     Plan { raise, actions }
 }
@@ -715,7 +719,7 @@ async fn work(store: &Store, id: i64, plan: Plan) -> anyhow_lite::Result<()> {
     for a in plan.actions {
         match a {
             Action::Patch(p, actor) => {
-                store.update_incident(id, None, p, actor).await?;
+                store.update_incident(id, None, *p, actor).await?;
             }
             Action::Journal(kind, body, author) => {
                 store.add_journal(id, author, kind, body).await?;
