@@ -84,6 +84,23 @@ struct Inner {
 /// Most writes one group commit takes; more wait for the next.
 const MAX_BATCH: usize = 512;
 
+/// The group-commit size: [`MAX_BATCH`] unless `VARDE_SQLITE_MAX_BATCH`
+/// says otherwise. Setting it to 1 gives one transaction (one fsync) per
+/// write, the baseline BENCHMARKS.md compares group commit against; it is an
+/// operator knob for measurement, not something to tune in production.
+fn max_batch() -> usize {
+    match std::env::var("VARDE_SQLITE_MAX_BATCH") {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => n.min(MAX_BATCH * 8),
+            _ => {
+                tracing::warn!(value = %v, "VARDE_SQLITE_MAX_BATCH is not a positive number; using {MAX_BATCH}");
+                MAX_BATCH
+            }
+        },
+        Err(_) => MAX_BATCH,
+    }
+}
+
 impl Store {
     /// Connects, migrates the schema to the newest version, and starts the
     /// writer task on SQLite.
@@ -112,8 +129,9 @@ impl Store {
                     .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn).await.map_err(into_sqlx) }))
                     .connect_with(connect)
                     .await?;
+                let batch = max_batch();
                 let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
-                tokio::spawn(sqlite_writer(writer_conn, rx));
+                tokio::spawn(sqlite_writer(writer_conn, rx, batch));
                 let sqlite_path = opts.url.trim_start_matches("sqlite://").split('?').next().map(PathBuf::from);
                 let store = Store { inner: Arc::new(Inner { engine, pool, writer: Some(tx), sqlite_path }) };
                 store.rebuild_search().await?;
@@ -229,9 +247,9 @@ async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn sqlite_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+async fn sqlite_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
         if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
             tracing::error!(error = %e, "cannot begin a write transaction; dropping {} writes", batch.len());
             batch.clear();

@@ -12,6 +12,7 @@ pub mod directory;
 pub mod error;
 pub mod filters;
 pub mod idempotency;
+pub mod import;
 pub mod incidents;
 pub mod jobs;
 mod schema;

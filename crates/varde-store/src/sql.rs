@@ -2,13 +2,15 @@
 //! understand, and the bind values that go with it.
 
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::QueryAs;
+use sqlx::query::{Query, QueryAs};
 use sqlx::Any;
 
 #[derive(Debug, Clone)]
 pub enum Arg {
     Int(i64),
     Text(String),
+    /// An integer that may be NULL (optional references).
+    OptInt(Option<i64>),
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +43,18 @@ impl Sql {
             q = match a {
                 Arg::Int(v) => q.bind(*v),
                 Arg::Text(v) => q.bind(v.as_str()),
+                Arg::OptInt(v) => q.bind(*v),
+            };
+        }
+        q
+    }
+    pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.text);
+        for a in &self.args {
+            q = match a {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(v.as_str()),
+                Arg::OptInt(v) => q.bind(*v),
             };
         }
         q

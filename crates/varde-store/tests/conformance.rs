@@ -520,3 +520,45 @@ async fn saved_filters_are_per_user_and_unique_by_name() {
         assert_eq!(s.saved_filters(bob).await.unwrap().len(), 1);
     }
 }
+
+/// The bulk import (used to seed benchmarks and, later, migrations from
+/// other tools) leaves records exactly as usable as created ones.
+#[tokio::test]
+async fn imported_incidents_behave_like_created_ones() {
+    use varde_domain::incident::ResolutionCode;
+    use varde_store::import::ImportedIncident;
+    for db in databases().await {
+        let s = &db.store;
+        let req = user(s, "req@example.org", Role::Requester).await;
+        let other = user(s, "other@example.org", Role::Requester).await;
+        let (first, _) = s.create_incident(new_incident(req, "created before the import"), None).await.unwrap();
+        let batch: Vec<ImportedIncident> = (0..120)
+            .map(|n| ImportedIncident {
+                new: new_incident(if n % 2 == 0 { req } else { other }, &format!("imported printer fault {n}")),
+                created_at: 1_700_000_000_000_000 + n,
+                updated_at: 1_700_000_000_000_000 + n,
+                state: if n % 3 == 0 { State::Closed } else { State::New },
+                resolution: (n % 3 == 0).then(|| (ResolutionCode::Fixed, "Replaced the toner".to_string())),
+            })
+            .collect();
+        let ids = s.import_incidents(batch).await.unwrap();
+        assert_eq!(ids.len(), 120, "{}", db.engine);
+        let closed = s.incident(ids[0]).await.unwrap();
+        assert_eq!(closed.lifecycle.state, State::Closed, "{}", db.engine);
+        assert!(!closed.lifecycle.state.is_open());
+        let f = Filter { text: Some("printer".into()), ..Filter::default() };
+        let agent_hits = s.list_incidents(Scope::All, &f, Sort::Newest, None, 200).await.unwrap();
+        assert_eq!(agent_hits.len(), 120, "{}: agents find imported records", db.engine);
+        let mine = s.list_incidents(Scope::Requester(req), &f, Sort::Newest, None, 200).await.unwrap();
+        assert_eq!(mine.len(), 60, "{}: requesters find their own imported records", db.engine);
+        assert!(mine.iter().all(|i| i.requester_id == req));
+        let (after, _) = s.create_incident(new_incident(req, "after"), None).await.unwrap();
+        let mut numbers: Vec<String> = agent_hits.iter().map(|i| i.number.clone()).collect();
+        numbers.push(first.number.clone());
+        numbers.push(after.number.clone());
+        numbers.sort();
+        numbers.dedup();
+        assert_eq!(numbers.len(), 122, "{}: numbers stay unique across import and create", db.engine);
+        assert!(!s.audit_of(varde_store::audit::Entity::Record, ids[5]).await.unwrap().is_empty(), "{}", db.engine);
+    }
+}

@@ -47,6 +47,12 @@ pub enum Command {
         /// How many incidents to make.
         #[arg(long, default_value_t = 3000)]
         incidents: usize,
+        /// The random seed: the same seed makes the same desk.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Add the demo even if the database already has incidents.
+        #[arg(long)]
+        force: bool,
     },
     /// Ask a running server whether it is healthy (exit 0) or not (exit 1).
     Healthcheck {
@@ -190,9 +196,11 @@ async fn run(cli: Cli) -> anyhow_lite::Result<ExitCode> {
             eprintln!("backup written to {}", to.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { incidents } => {
+        Command::Demo { incidents, seed, force } => {
             let (store, _) = open(&cli.db).await?;
-            crate::demo::fill(&store, incidents).await?;
+            let desk = crate::demo::fill_with(&store, incidents, seed, force).await?;
+            crate::demo::print_logins(&desk);
+            store.close().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Healthcheck { url } => {
@@ -203,7 +211,7 @@ async fn run(cli: Cli) -> anyhow_lite::Result<ExitCode> {
             println!("{}", if ok { "healthy" } else { "unhealthy" });
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Bench(args) => crate::bench::run(args).await,
+        Command::Bench(args) => crate::bench::run(args, &cli.db).await,
     }
 }
 
