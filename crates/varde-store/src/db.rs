@@ -244,6 +244,10 @@ async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), StoreError> {
     conn.execute("PRAGMA synchronous = FULL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     conn.execute("PRAGMA busy_timeout = 10000").await?;
+    // Each group-committed write runs in its own savepoint, and SQLite
+    // journals the pages a savepoint changes; in memory that costs no
+    // system calls (profiled: `subjournalPageIfRequired` -> pwrite).
+    conn.execute("PRAGMA temp_store = MEMORY").await?;
     Ok(())
 }
 

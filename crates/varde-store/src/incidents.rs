@@ -330,13 +330,15 @@ async fn index_document(
                     .await?;
             }
             let full = if notes.is_empty() { public.to_string() } else { format!("{public} {notes}") };
-            for (rowid, doc) in [(id, full.as_str()), (-id, public)] {
-                sqlx::query("INSERT INTO record_search (rowid, document) VALUES ($1, $2)")
-                    .bind(rowid)
-                    .bind(doc)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            // One statement for both rows: on SQLite every statement is a
+            // round trip to the writer connection's thread.
+            sqlx::query("INSERT INTO record_search (rowid, document) VALUES ($1, $2), ($3, $4)")
+                .bind(id)
+                .bind(full.as_str())
+                .bind(-id)
+                .bind(public)
+                .execute(&mut *conn)
+                .await?;
         }
         Engine::Postgres => {
             sqlx::query(
