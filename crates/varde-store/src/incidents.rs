@@ -408,18 +408,20 @@ impl Store {
                         return Ok((incident_in(conn, id).await?, true));
                     }
                 }
-                crate::directory::user_in(conn, new.requester_id)
-                    .await
-                    .map_err(|_| StoreError::UnknownReference { field: "requester_id" })?;
                 check_references(conn, new.assignment_group_id, new.assignee_id, new.category_id, new.service_id).await?;
-                let matrix = matrix_in(conn).await?;
-                let priority = matrix.priority(new.impact, new.urgency);
                 let number = next_number(conn, engine, RecordKind::Incident).await?;
                 let now = now_micros();
-                let id: i64 = sqlx::query_scalar(
+                // The priority is the configured matrix's cell for impact and
+                // urgency (see `PriorityMatrix`), looked up in the insert itself,
+                // and the requester is checked by its foreign key (the other
+                // references were checked above): on SQLite every statement is
+                // a round trip to the single writer's thread.
+                let (id, priority): (i64, i64) = sqlx::query_as(
                     "INSERT INTO records (kind, number, version, state, is_open, short_description, description, requester_id, created_by,
                         assignment_group_id, assignee_id, priority, created_at, updated_at)
-                     VALUES ('incident', $1, 1, 'new', 1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+                     SELECT 'incident', $1, 1, 'new', 1, $2, $3, $4, $5, $6, $7, m.priority, $8, $8
+                     FROM priority_matrix m WHERE m.impact = $9 AND m.urgency = $10
+                     RETURNING id, priority",
                 )
                 .bind(&number)
                 .bind(&new.short_description)
@@ -428,10 +430,20 @@ impl Store {
                 .bind(new.created_by)
                 .bind(new.assignment_group_id)
                 .bind(new.assignee_id)
-                .bind(priority.get())
                 .bind(now)
-                .fetch_one(&mut *conn)
-                .await?;
+                .bind(new.impact.get())
+                .bind(new.urgency.get())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::ForeignKeyViolation => {
+                        StoreError::UnknownReference { field: "requester_id" }
+                    }
+                    _ => e.into(),
+                })?
+                .ok_or_else(|| StoreError::corrupt("priority_matrix"))?;
+                let priority = varde_domain::priority::Priority::new("priority", priority)
+                    .map_err(|_| StoreError::corrupt("priority_matrix"))?;
                 sqlx::query(
                     "INSERT INTO incidents (record_id, impact, urgency, category_id, service_id, channel, major)
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
