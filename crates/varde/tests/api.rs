@@ -49,6 +49,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/categories"),
     ("get", "/api/v1/priority-matrix"),
     ("put", "/api/v1/priority-matrix"),
+    ("get", "/api/v1/settings/incidents"),
+    ("put", "/api/v1/settings/incidents"),
 ];
 
 fn concrete(path: &str) -> String {
@@ -1562,6 +1564,30 @@ async fn the_priority_matrix_is_read_by_all_and_set_by_admins() {
         put(json!({"cells": [[1, 2], [2, 3]]})).send().await.invalid(&["cells[0]"]);
         put(json!({"rows": []})).send().await.invalid(&["rows"]);
         assert_eq!(env.get("/api/v1/priority-matrix", &env.agent1).send().await.json()["cells"], cells);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_auto_close_period_is_set_by_admins_within_bounds() {
+    each_engine(|env| async move {
+        let url = "/api/v1/settings/incidents";
+        let r = env.get(url, &env.agent1).send().await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json(), json!({"auto_close_days": 5}));
+        let put = |who: &common::Person, body: Value| env.req(Method::PUT, url).bearer(&who.token).json(body);
+        assert_eq!(put(&env.agent1, json!({"auto_close_days": 2})).send().await.status, StatusCode::FORBIDDEN);
+        put(&env.admin, json!({"auto_close_days": 366})).send().await.invalid(&["auto_close_days"]);
+        put(&env.admin, json!({"auto_close_days": -1})).send().await.invalid(&["auto_close_days"]);
+        put(&env.admin, json!({"auto_close_days": "two"})).send().await.invalid(&["auto_close_days"]);
+        assert_eq!(
+            env.get(url, &env.agent1).send().await.json(),
+            json!({"auto_close_days": 5}),
+            "refused changes change nothing"
+        );
+        let r = put(&env.admin, json!({"auto_close_days": 14})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(env.get(url, &env.req1).send().await.json(), json!({"auto_close_days": 14}));
     })
     .await;
 }

@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::error::{AppError, Problem};
 use crate::service::directory::{
     self as svc, ChangePassword, CreateCategory, CreateGroup, CreateOrganisation, CreateService, CreateToken,
-    CreateUser, MatrixBody, UpdateUser,
+    CreateUser, IncidentSettings, MatrixBody, UpdateUser,
 };
 use crate::state::AppState;
 
@@ -295,4 +295,22 @@ pub async fn set_matrix(
 ) -> Result<Json<MatrixBody>, AppError> {
     let m = svc::set_matrix(&st.store, &caller, body.value).await?;
     Ok(Json(MatrixBody { cells: m.cells() }))
+}
+
+#[utoipa::path(get, path = "/api/v1/settings/incidents", tag = "configuration", responses((status = 200, body = IncidentSettings)))]
+pub async fn incident_settings(
+    State(st): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<IncidentSettings>, AppError> {
+    Ok(Json(svc::incident_settings(&st.store).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/settings/incidents", tag = "configuration", request_body = IncidentSettings,
+    responses((status = 200, body = IncidentSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_incident_settings(
+    State(st): State<AppState>,
+    caller: Caller,
+    body: ApiJson<IncidentSettings>,
+) -> Result<Json<IncidentSettings>, AppError> {
+    Ok(Json(svc::set_incident_settings(&st.store, &caller, body.value).await?))
 }

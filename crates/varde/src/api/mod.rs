@@ -49,6 +49,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/services", get(directory::services).post(directory::create_service))
         .route("/categories", get(directory::categories).post(directory::create_category))
         .route("/priority-matrix", get(directory::matrix).put(directory::set_matrix))
+        .route("/settings/incidents", get(directory::incident_settings).put(directory::set_incident_settings))
         // Set after every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .fallback(|| async { AppError::NotFound })

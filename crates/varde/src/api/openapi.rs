@@ -18,7 +18,7 @@ use super::{directory, incidents};
         directory::groups, directory::create_group, directory::read_group, directory::members,
         directory::add_member, directory::remove_member, directory::organisations, directory::create_organisation,
         directory::services, directory::create_service, directory::categories, directory::create_category,
-        directory::matrix, directory::set_matrix,
+        directory::matrix, directory::set_matrix, directory::incident_settings, directory::set_incident_settings,
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),

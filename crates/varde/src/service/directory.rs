@@ -225,3 +225,34 @@ pub async fn set_matrix(store: &Store, caller: &Caller, input: MatrixBody) -> Re
     store.set_priority_matrix(m.clone(), caller.id()).await?;
     Ok(m)
 }
+
+/// How the desk runs incidents.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSettings {
+    /// Days a resolved incident waits for its requester to confirm or
+    /// reopen before it closes itself (0 to 365).
+    pub auto_close_days: i64,
+}
+
+pub const AUTO_CLOSE_DAYS_DEFAULT: i64 = 5;
+
+pub async fn incident_settings(store: &Store) -> Result<IncidentSettings, AppError> {
+    let days = store.setting("auto_close_days").await?.and_then(|d| d.parse().ok()).unwrap_or(AUTO_CLOSE_DAYS_DEFAULT);
+    Ok(IncidentSettings { auto_close_days: days })
+}
+
+/// Changes the settings. A new auto-close period applies to incidents
+/// resolved from now on; timers already running keep the period they had.
+pub async fn set_incident_settings(
+    store: &Store,
+    caller: &Caller,
+    input: IncidentSettings,
+) -> Result<IncidentSettings, AppError> {
+    caller.require(Permission::ManageConfiguration)?;
+    if !(0..=365).contains(&input.auto_close_days) {
+        return Err(AppError::field("auto_close_days", "must be a whole number of days from 0 to 365"));
+    }
+    store.set_setting("auto_close_days".into(), input.auto_close_days.to_string(), caller.id()).await?;
+    Ok(input)
+}

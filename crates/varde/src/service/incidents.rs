@@ -411,7 +411,7 @@ pub async fn history(
 /// disputed in time. Run by the job runner; a reopened incident is left alone.
 pub async fn auto_close(store: &Store, id: i64) -> Result<(), AppError> {
     let incident = store.incident(id).await?;
-    let days: i64 = store.setting("auto_close_days").await?.and_then(|d| d.parse().ok()).unwrap_or(5);
+    let days = super::directory::incident_settings(store).await?.auto_close_days;
     let due = incident.resolved_at.map(|r| r + days * 86_400_000_000);
     // A timer from an earlier resolution (before a reopen) finds a later
     // resolution that is not yet due, and leaves it to its own timer.
