@@ -450,6 +450,29 @@ async fn attachments_upload_with_the_token_and_download_with_rights() {
 }
 
 #[tokio::test]
+async fn admins_set_the_auto_close_period_and_bad_values_are_shown_not_saved() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("ada@example.org", "admin").await;
+        let admin = ui.login("ada@example.org").await;
+        let csrf = ui.csrf(&admin).await;
+        for bad in ["400", "soon", "-2"] {
+            let r = ui.post("/admin/settings", &admin, &[("_csrf", &csrf), ("auto_close_days", bad)]).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {bad}", db.engine);
+            assert!(r.body.contains("id=\"auto-close-days-error\""), "{}", r.body);
+            assert!(r.body.contains(&format!("value=\"{bad}\"")), "what was typed is kept: {}", r.body);
+        }
+        assert_eq!(ui.state.store.setting("auto_close_days").await.unwrap().as_deref(), Some("5"), "{}", db.engine);
+        let r = ui.post("/admin/settings", &admin, &[("_csrf", &csrf), ("auto_close_days", "10")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", db.engine);
+        assert_eq!(ui.state.store.setting("auto_close_days").await.unwrap().as_deref(), Some("10"));
+        let no_csrf = ui.post("/admin/settings", &admin, &[("auto_close_days", "1")]).await;
+        assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+        assert_eq!(ui.state.store.setting("auto_close_days").await.unwrap().as_deref(), Some("10"));
+    }
+}
+
+#[tokio::test]
 async fn admin_forms_validate_and_saved_filters_round_trip() {
     for db in databases().await {
         let ui = Ui::new(&db);

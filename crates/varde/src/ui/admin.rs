@@ -14,7 +14,7 @@ use super::incident::category_paths;
 use super::web::{num, opt_id, render_status, see_other, Chrome, Errors, Form, Viewer};
 use crate::error::AppError;
 use crate::service::directory::{
-    self as dir, CreateCategory, CreateGroup, CreateService, CreateUser, MatrixBody, UpdateUser,
+    self as dir, CreateCategory, CreateGroup, CreateService, CreateUser, IncidentSettings, MatrixBody, UpdateUser,
 };
 use crate::state::AppState;
 
@@ -52,6 +52,8 @@ struct AdminPage {
     categories: Vec<(i64, String)>,
     services: Vec<Service>,
     matrix: Vec<MatrixRow>,
+    /// The auto-close period as shown in its field (what was typed, if refused).
+    auto_close_days: String,
 }
 
 impl AdminPage {
@@ -76,6 +78,18 @@ async fn show(
     errors: Errors,
     saved: bool,
     matrix: Option<[[String; 3]; 3]>,
+) -> Result<Response, AppError> {
+    show_with(st, v, status, errors, saved, matrix, None).await
+}
+
+async fn show_with(
+    st: &AppState,
+    v: &Viewer,
+    status: StatusCode,
+    errors: Errors,
+    saved: bool,
+    matrix: Option<[[String; 3]; 3]>,
+    auto_close_days: Option<String>,
 ) -> Result<Response, AppError> {
     require_admin(v)?;
     let mut groups = Vec::new();
@@ -112,6 +126,10 @@ async fn show(
         categories: category_paths(st.store.categories().await?),
         services: st.store.services().await?,
         matrix,
+        auto_close_days: match auto_close_days {
+            Some(typed) => typed,
+            None => dir::incident_settings(&st.store).await?.auto_close_days.to_string(),
+        },
     };
     render_status(status, &page)
 }
@@ -298,6 +316,35 @@ pub async fn set_matrix(
                 errors.push(field, msg);
             }
             show(&st, &f.viewer, status, errors, false, Some(typed)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    auto_close_days: String,
+}
+
+pub async fn set_settings(State(st): State<AppState>, f: Form<SettingsForm>) -> Result<Response, AppError> {
+    require_admin(&f.viewer)?;
+    let mut errors = Errors::none();
+    let days = num(&mut errors, &f.viewer.chrome.tr, "auto_close_days", &f.value.auto_close_days);
+    let result = if errors.is_empty() {
+        dir::set_incident_settings(&st.store, &f.viewer.caller, IncidentSettings { auto_close_days: days })
+            .await
+            .map(|_| ())
+    } else {
+        Err(AppError::Invalid(Vec::new()))
+    };
+    match result {
+        Ok(()) => Ok(see_other("/admin?saved=1#settings")),
+        Err(e) => {
+            let status = e.status();
+            for (field, msg) in Errors::from_app(e, &f.viewer.chrome.tr)?.fields() {
+                errors.push(field, msg);
+            }
+            show_with(&st, &f.viewer, status, errors, false, None, Some(f.value.auto_close_days.clone())).await
         }
     }
 }

@@ -307,6 +307,10 @@ pub static EN: &[(&str, &str)] = &[
     ("admin.save_matrix", "Save matrix"),
     ("admin.matrix_help", "Priority (1 critical to 5 planning) for each impact (rows) and urgency (columns)."),
     ("admin.saved", "Saved."),
+    ("admin.settings", "Incident settings"),
+    ("admin.auto_close_days", "Days before a resolved incident closes itself"),
+    ("admin.auto_close_help", "The requester can confirm or reopen until then. 0 to 365; applies to incidents resolved from now on."),
+    ("admin.save_settings", "Save settings"),
     // Errors
     ("error.title", "Error"),
     ("error.404", "This page does not exist, or you may not see it."),

@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/categories", post(admin::create_category))
         .route("/admin/services", post(admin::create_service))
         .route("/admin/matrix", post(admin::set_matrix))
+        .route("/admin/settings", post(admin::set_settings))
         .fallback(errors::not_found)
         .layer(axum::middleware::from_fn(errors::html_errors))
 }
