@@ -126,6 +126,10 @@ impl Store {
                 crate::schema::migrate(&mut writer_conn, engine).await?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(opts.max_connections.max(2))
+                    // A ping before every acquire is one more round trip to the
+                    // connection's thread per query (profiled on the read path);
+                    // a local file does not go away between queries.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn).await.map_err(into_sqlx) }))
                     .connect_with(connect)
                     .await?;
@@ -142,6 +146,10 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .max_connections(opts.max_connections.max(2))
                     .acquire_timeout(Duration::from_secs(10))
+                    // No ping (a network round trip) before every query: a
+                    // connection that broke fails its query, sqlx drops it,
+                    // and the next acquire opens a fresh one.
+                    .test_before_acquire(false)
                     .connect_with(connect)
                     .await?;
                 let mut conn = pool.acquire().await?;
