@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
@@ -213,6 +214,9 @@ impl Store {
 
     /// Answers whether the database can be reached.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        if self.inner.writer.as_ref().is_some_and(|w| w.is_closed()) {
+            return Err(StoreError::Database("the writer has stopped".into()));
+        }
         sqlx::query("SELECT 1").execute(&self.inner.pool).await?;
         Ok(())
     }
@@ -280,14 +284,24 @@ async fn sqlite_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>, max
                 drop(job);
                 continue;
             }
-            let d = job(&mut conn).await;
-            let end: &[&str] = if d.ok { &["RELEASE w"] } else { &["ROLLBACK TO w", "RELEASE w"] };
+            // A panic in one write must not take the writer (and with it every
+            // later write) down: its changes are rolled back to its savepoint
+            // and its caller, whose answer is dropped, hears the write was
+            // abandoned.
+            let d = std::panic::AssertUnwindSafe(job(&mut conn)).catch_unwind().await;
+            if d.is_err() {
+                tracing::error!("a write panicked; its changes are rolled back");
+            }
+            let ok = matches!(&d, Ok(d) if d.ok);
+            let end: &[&str] = if ok { &["RELEASE w"] } else { &["ROLLBACK TO w", "RELEASE w"] };
             for stmt in end {
                 if let Err(e) = conn.execute(*stmt).await {
                     broken = Some(e.to_string());
                 }
             }
-            done.push(d);
+            if let Ok(d) = d {
+                done.push(d);
+            }
         }
         let commit = match broken {
             None => conn.execute("COMMIT").await.map(|_| ()).map_err(|e| e.to_string()),

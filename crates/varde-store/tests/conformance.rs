@@ -562,3 +562,33 @@ async fn imported_incidents_behave_like_created_ones() {
         assert!(!s.audit_of(varde_store::audit::Entity::Record, ids[5]).await.unwrap().is_empty(), "{}", db.engine);
     }
 }
+
+/// A bug that panics inside one write loses that write only: the writer
+/// keeps serving everyone else, and nothing of the panicking write remains.
+#[tokio::test]
+async fn a_panicking_write_is_rolled_back_and_the_writer_lives_on() {
+    use futures::FutureExt;
+    for db in databases().await {
+        let s = db.store.clone();
+        // On SQLite the write runs on the writer task, which catches the
+        // panic and answers with an error; on PostgreSQL it runs in the
+        // caller's task, so the panic reaches the caller (the server turns it
+        // into a 500) and the dropped transaction rolls back.
+        let r = std::panic::AssertUnwindSafe(s.write(|conn| {
+            async move {
+                sqlx::query("INSERT INTO settings (key, value) VALUES ('half', 'written')").execute(&mut *conn).await?;
+                if std::hint::black_box(true) {
+                    panic!("a bug in a write");
+                }
+                Ok(())
+            }
+            .boxed()
+        }))
+        .catch_unwind()
+        .await;
+        assert!(matches!(r, Err(_) | Ok(Err(_))), "{}: the panicking write reported success", db.engine);
+        assert_eq!(s.setting("half").await.unwrap(), None, "{}: half a write stayed", db.engine);
+        s.ping().await.unwrap();
+        user(&s, "after@example.org", Role::Agent).await;
+    }
+}
