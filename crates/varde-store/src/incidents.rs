@@ -671,27 +671,13 @@ impl Store {
             q.push(" OR r.id IN (SELECT record_id FROM watchers WHERE user_id = ").bind(Arg::Int(uid)).push("))");
         }
         if !filter.states.is_empty() {
-            q.push(" AND r.state IN (");
-            for (n, s) in filter.states.iter().enumerate() {
-                if n > 0 {
-                    q.push(", ");
-                }
-                q.bind(Arg::Text(s.as_str().into()));
-            }
-            q.push(")");
+            q.push(" AND r.state IN ").bind_list(filter.states.iter().map(|s| Arg::Text(s.as_str().into())));
         }
         if let Some(o) = filter.open {
             q.push(" AND r.is_open = ").bind(Arg::Int(o as i64));
         }
         if !filter.priorities.is_empty() {
-            q.push(" AND r.priority IN (");
-            for (n, p) in filter.priorities.iter().enumerate() {
-                if n > 0 {
-                    q.push(", ");
-                }
-                q.bind(Arg::Int(*p));
-            }
-            q.push(")");
+            q.push(" AND r.priority IN ").bind_list(filter.priorities.iter().map(|p| Arg::Int(*p)));
         }
         match filter.assignment_group_id {
             Some(Some(g)) => {
@@ -703,14 +689,8 @@ impl Store {
             None => {}
         }
         if !filter.assignment_groups_any.is_empty() {
-            q.push(" AND r.assignment_group_id IN (");
-            for (n, g) in filter.assignment_groups_any.iter().enumerate() {
-                if n > 0 {
-                    q.push(", ");
-                }
-                q.bind(Arg::Int(*g));
-            }
-            q.push(")");
+            q.push(" AND r.assignment_group_id IN ")
+                .bind_list(filter.assignment_groups_any.iter().map(|g| Arg::Int(*g)));
         }
         match filter.assignee_id {
             Some(Some(a)) => {
@@ -1008,14 +988,8 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = Sql::new("SELECT id, number, short_description FROM records WHERE id IN (");
-        for (n, id) in ids.iter().enumerate() {
-            if n > 0 {
-                q.push(", ");
-            }
-            q.bind(Arg::Int(*id));
-        }
-        q.push(")");
+        let mut q = Sql::new("SELECT id, number, short_description FROM records WHERE id IN ");
+        q.bind_list(ids.iter().map(|id| Arg::Int(*id)));
         Ok(q.query_as().fetch_all(self.pool()).await?)
     }
 
