@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, FromRow};
 use varde_domain::priority::PriorityMatrix;
 
 use crate::audit::{self, Entity};
+use crate::sql::exists;
 use crate::{now_micros, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow, utoipa::ToSchema)]
@@ -26,12 +27,6 @@ pub struct Category {
     pub name: String,
     #[serde(skip)]
     pub active: i64,
-}
-
-pub(crate) async fn exists(conn: &mut AnyConnection, table: &str, id: i64) -> Result<bool, StoreError> {
-    let n: i64 =
-        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE id = $1")).bind(id).fetch_one(conn).await?;
-    Ok(n > 0)
 }
 
 impl Store {

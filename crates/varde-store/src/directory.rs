@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, FromRow};
 use varde_domain::access::Role;
 
 use crate::audit::{self, Entity};
+use crate::sql::{exists, found, insert_pair};
 use crate::{now_micros, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,14 +107,12 @@ pub struct ApiToken {
 }
 
 async fn org_exists(conn: &mut AnyConnection, id: Option<i64>) -> Result<(), StoreError> {
-    if let Some(id) = id {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM organisations WHERE id = $1").bind(id).fetch_one(conn).await?;
-        if n == 0 {
-            return Err(StoreError::UnknownReference { field: "organisation_id" });
+    match id {
+        Some(id) if !exists(conn, "organisations", id).await? => {
+            Err(StoreError::UnknownReference { field: "organisation_id" })
         }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 pub(crate) async fn user_in(conn: &mut AnyConnection, id: i64) -> Result<User, StoreError> {
@@ -316,9 +315,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                found(n)?;
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
                     .bind(user_id)
                     .bind(keep_session.unwrap_or_default())
@@ -405,27 +402,13 @@ impl Store {
     pub async fn add_member(&self, group_id: i64, user_id: i64) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
-                let g: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assignment_groups WHERE id = $1")
-                    .bind(group_id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                if g == 0 {
+                if !exists(conn, "assignment_groups", group_id).await? {
                     return Err(StoreError::NotFound);
                 }
-                user_in(conn, user_id).await.map_err(|_| StoreError::UnknownReference { field: "user_id" })?;
-                let n: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2")
-                        .bind(group_id)
-                        .bind(user_id)
-                        .fetch_one(&mut *conn)
-                        .await?;
-                if n == 0 {
-                    sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES ($1, $2)")
-                        .bind(group_id)
-                        .bind(user_id)
-                        .execute(&mut *conn)
-                        .await?;
+                if !exists(conn, "users", user_id).await? {
+                    return Err(StoreError::UnknownReference { field: "user_id" });
                 }
+                insert_pair(conn, "group_members", ("group_id", "user_id"), group_id, user_id).await?;
                 Ok(())
             }
             .boxed()
@@ -442,11 +425,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
-                if n == 0 {
-                    Err(StoreError::NotFound)
-                } else {
-                    Ok(())
-                }
+                found(n)
             }
             .boxed()
         })
@@ -595,11 +574,7 @@ impl Store {
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
-                if n == 0 {
-                    Err(StoreError::NotFound)
-                } else {
-                    Ok(())
-                }
+                found(n)
             }
             .boxed()
         })

@@ -52,10 +52,7 @@ impl Store {
                     .bind(user_id)
                     .execute(&mut *conn)
                     .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Ok(())
+                crate::sql::found(done.rows_affected())
             }
             .boxed()
         })

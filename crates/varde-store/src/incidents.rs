@@ -12,10 +12,10 @@ use varde_domain::record::{ChangeSet, JournalKind, LinkKind, RecordKind};
 use varde_domain::{search, DomainError};
 
 use crate::audit::{self, Entity};
-use crate::catalog::{exists, matrix_in};
+use crate::catalog::matrix_in;
 use crate::idempotency::{self, IdempotencyKey};
 use crate::jobs;
-use crate::sql::{Arg, Sql};
+use crate::sql::{exists, found, insert_pair, Arg, Sql};
 use crate::{now_micros, Engine, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -813,9 +813,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                found(n)?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO journal (record_id, author_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 )
@@ -1004,17 +1002,7 @@ impl Store {
                 if !exists(conn, "users", user_id).await? {
                     return Err(StoreError::UnknownReference { field: "user_id" });
                 }
-                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM watchers WHERE record_id = $1 AND user_id = $2")
-                    .bind(record_id)
-                    .bind(user_id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                if n == 0 {
-                    sqlx::query("INSERT INTO watchers (record_id, user_id) VALUES ($1, $2)")
-                        .bind(record_id)
-                        .bind(user_id)
-                        .execute(&mut *conn)
-                        .await?;
+                if insert_pair(conn, "watchers", ("record_id", "user_id"), record_id, user_id).await? {
                     audit::write(
                         conn,
                         Entity::Record,
@@ -1043,9 +1031,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::NotFound);
-                }
+                found(n)?;
                 audit::write(
                     conn,
                     Entity::Record,

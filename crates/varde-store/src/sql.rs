@@ -3,7 +3,51 @@
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::{Query, QueryAs};
-use sqlx::Any;
+use sqlx::{Any, AnyConnection};
+
+use crate::StoreError;
+
+/// Whether a row with this id exists in `table` (one of our own table names).
+pub(crate) async fn exists(conn: &mut AnyConnection, table: &str, id: i64) -> Result<bool, StoreError> {
+    let n: i64 =
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE id = $1")).bind(id).fetch_one(conn).await?;
+    Ok(n > 0)
+}
+
+/// An update or delete that touched no row found nothing to act on.
+pub(crate) fn found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// Adds the pair `(a, b)` to a two-column membership table (group members,
+/// watchers) unless it is there; says whether it was added. Both engines,
+/// no `ON CONFLICT` dialect needed: writes to one record are serialised.
+pub(crate) async fn insert_pair(
+    conn: &mut AnyConnection,
+    table: &str,
+    (col_a, col_b): (&str, &str),
+    a: i64,
+    b: i64,
+) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {col_a} = $1 AND {col_b} = $2"))
+        .bind(a)
+        .bind(b)
+        .fetch_one(&mut *conn)
+        .await?;
+    if n > 0 {
+        return Ok(false);
+    }
+    sqlx::query(&format!("INSERT INTO {table} ({col_a}, {col_b}) VALUES ($1, $2)"))
+        .bind(a)
+        .bind(b)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
 
 #[derive(Debug, Clone)]
 pub enum Arg {
