@@ -106,14 +106,7 @@ async fn import_in(
     let pairs: HashSet<(i64, i64)> =
         batch.iter().filter_map(|i| Some((i.new.assignment_group_id?, i.new.assignee_id?))).collect();
     for (g, a) in pairs {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2")
-            .bind(g)
-            .bind(a)
-            .fetch_one(&mut *conn)
-            .await?;
-        if n == 0 {
-            return Err(DomainError::field("assignee_id", "is not a member of the assignment group").into());
-        }
+        crate::incidents::ensure_member(conn, g, a).await?;
     }
     let matrix = matrix_in(conn).await?;
     let numbers = allocate_numbers(conn, engine, batch.len()).await?;

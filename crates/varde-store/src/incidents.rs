@@ -268,14 +268,20 @@ async fn check_references(
             return Err(DomainError::field("assignee_id", "must be an active agent").into());
         }
         let g = group.ok_or_else(|| DomainError::field("assignee_id", "needs an assignment group"))?;
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2")
-            .bind(g)
-            .bind(a)
-            .fetch_one(&mut *conn)
-            .await?;
-        if n == 0 {
-            return Err(DomainError::field("assignee_id", "is not a member of the assignment group").into());
-        }
+        ensure_member(conn, g, a).await?;
+    }
+    Ok(())
+}
+
+/// An assignee must belong to the assignment group.
+pub(crate) async fn ensure_member(conn: &mut AnyConnection, group: i64, assignee: i64) -> Result<(), StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 AND user_id = $2")
+        .bind(group)
+        .bind(assignee)
+        .fetch_one(&mut *conn)
+        .await?;
+    if n == 0 {
+        return Err(DomainError::field("assignee_id", "is not a member of the assignment group").into());
     }
     Ok(())
 }
