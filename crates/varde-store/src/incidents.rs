@@ -470,6 +470,8 @@ impl Store {
                 if let Some(k) = &idem {
                     idempotency::remember(conn, k, id).await?;
                 }
+                // SLA clocks start with the record, in the same transaction.
+                crate::sla::clocks::evaluate_in(conn, id, now).await?;
                 // Everything is known here; reading it back would only cost a query.
                 let incident = Incident {
                     id,
@@ -601,6 +603,8 @@ impl Store {
                     let key = format!("close_incident:{id}:{}", new.lifecycle.reopen_count);
                     jobs::enqueue_in(conn, "close_incident", &id.to_string(), now + days * 86_400_000_000, Some(&key)).await?;
                 }
+                // SLA clocks follow the change, in the same transaction.
+                crate::sla::clocks::evaluate_in(conn, id, now).await?;
                 incident_in(conn, id).await
             }
             .boxed()
@@ -832,6 +836,10 @@ impl Store {
                 .await?;
                 if kind != JournalKind::System {
                     reindex(conn, engine, record_id).await?;
+                }
+                if kind == JournalKind::Reply {
+                    // An agent's first reply may be the response an SLA measures.
+                    crate::sla::clocks::evaluate_in(conn, record_id, now).await?;
                 }
                 Ok(JournalEntry { id, record_id, author_id: author, kind: kind.as_str().into(), body, created_at: now })
             }

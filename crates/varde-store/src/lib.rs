@@ -16,6 +16,7 @@ pub mod import;
 pub mod incidents;
 pub mod jobs;
 mod schema;
+pub mod sla;
 mod sql;
 pub mod testing;
 

@@ -40,6 +40,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration { version: 7, name: "sla", common: include_str!("../migrations/0007_sla.sql"), sqlite: "", postgres: "" },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

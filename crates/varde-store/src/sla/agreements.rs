@@ -1,0 +1,237 @@
+//! Agreements (SLA, OLA, UC) and suppliers.
+
+use futures::FutureExt;
+use serde::Serialize;
+use sqlx::{AnyConnection, FromRow};
+use varde_domain::sla::agreement::{Agreement, AgreementSpec, Kind};
+use varde_domain::DomainError;
+
+use crate::audit::{self, Entity};
+use crate::sql::exists;
+use crate::{now_micros, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct Supplier {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SupplierInput {
+    pub name: String,
+}
+
+#[derive(FromRow)]
+struct AgreementRow {
+    id: i64,
+    version: i64,
+    spec: String,
+}
+
+fn parse(r: AgreementRow) -> Result<Agreement, StoreError> {
+    let spec: AgreementSpec =
+        serde_json::from_str(&r.spec).map_err(|e| StoreError::corrupt(format!("agreement {}: {e}", r.id)))?;
+    Ok(Agreement { id: r.id, version: r.version, spec })
+}
+
+/// Every active agreement, in id order: what clock evaluation plans from.
+pub(crate) async fn active_in(conn: &mut AnyConnection) -> Result<Vec<Agreement>, StoreError> {
+    let rows: Vec<AgreementRow> =
+        sqlx::query_as("SELECT id, version, spec FROM slas WHERE active = 1 ORDER BY id").fetch_all(conn).await?;
+    rows.into_iter().map(parse).collect()
+}
+
+pub(crate) async fn agreement_in(conn: &mut AnyConnection, id: i64) -> Result<Agreement, StoreError> {
+    let row: AgreementRow = sqlx::query_as("SELECT id, version, spec FROM slas WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    parse(row)
+}
+
+/// Checks what only the database can: that every referenced row exists.
+async fn check_references(conn: &mut AnyConnection, spec: &AgreementSpec) -> Result<(), StoreError> {
+    if let Some(o) = spec.customer_organisation_id {
+        if !exists(conn, "organisations", o).await? {
+            return Err(StoreError::UnknownReference { field: "customer_organisation_id" });
+        }
+    }
+    for o in &spec.conditions.organisations {
+        if !exists(conn, "organisations", *o).await? {
+            return Err(StoreError::UnknownReference { field: "conditions.organisations" });
+        }
+    }
+    for s in spec.service_ids.iter().chain(&spec.conditions.services) {
+        if !exists(conn, "services", *s).await? {
+            return Err(StoreError::UnknownReference { field: "service_ids" });
+        }
+    }
+    if let Some(g) = spec.group_id {
+        if !exists(conn, "assignment_groups", g).await? {
+            return Err(StoreError::UnknownReference { field: "group_id" });
+        }
+    }
+    if let Some(s) = spec.supplier_id {
+        if !exists(conn, "suppliers", s).await? {
+            return Err(StoreError::UnknownReference { field: "supplier_id" });
+        }
+    }
+    for t in &spec.targets {
+        if let Some(c) = t.calendar_id {
+            if !super::worktime::exists_in(conn, c).await? {
+                return Err(StoreError::UnknownReference { field: "targets.calendar_id" });
+            }
+        }
+        if let Some(s) = t.service_id {
+            if !exists(conn, "services", s).await? {
+                return Err(StoreError::UnknownReference { field: "targets.service_id" });
+            }
+        }
+        if let Some(c) = t.category_id {
+            if !exists(conn, "categories", c).await? {
+                return Err(StoreError::UnknownReference { field: "targets.category_id" });
+            }
+        }
+    }
+    for th in &spec.thresholds {
+        for a in &th.actions {
+            if let varde_domain::sla::agreement::Action::Reassign { group_id } = a {
+                if !exists(conn, "assignment_groups", *group_id).await? {
+                    return Err(StoreError::UnknownReference { field: "thresholds.actions.group_id" });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    pub async fn create_agreement(&self, spec: AgreementSpec, actor: i64) -> Result<Agreement, StoreError> {
+        spec.validate()?;
+        self.write(move |conn| {
+            async move {
+                check_references(conn, &spec).await?;
+                let now = now_micros();
+                let json = serde_json::to_string(&spec).map_err(|e| StoreError::Database(e.to_string()))?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO slas (name, kind, active, spec, version, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING id",
+                )
+                .bind(spec.name.trim())
+                .bind(spec.kind.as_str())
+                .bind(spec.active as i64)
+                .bind(&json)
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| StoreError::unique(e, "name"))?;
+                audit::created(conn, Entity::Configuration, id, Some(actor), now).await?;
+                Ok(Agreement { id, version: 1, spec })
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Replaces an agreement's spec. Open clocks under it pick up its new
+    /// targets, thresholds and calendars through the recompute job queued
+    /// here, in the same transaction.
+    pub async fn update_agreement(
+        &self,
+        id: i64,
+        expected_version: Option<i64>,
+        spec: AgreementSpec,
+        actor: i64,
+    ) -> Result<Agreement, StoreError> {
+        spec.validate()?;
+        self.write(move |conn| {
+            async move {
+                let old = agreement_in(conn, id).await?;
+                if expected_version.is_some_and(|v| v != old.version) {
+                    return Err(StoreError::Conflict { current: old.version });
+                }
+                if old.spec.kind != spec.kind {
+                    return Err(DomainError::field("kind", "cannot change: create a new agreement instead").into());
+                }
+                check_references(conn, &spec).await?;
+                let now = now_micros();
+                let json = serde_json::to_string(&spec).map_err(|e| StoreError::Database(e.to_string()))?;
+                let n = sqlx::query(
+                    "UPDATE slas SET name = $1, active = $2, spec = $3, version = version + 1, updated_at = $4
+                     WHERE id = $5 AND version = $6",
+                )
+                .bind(spec.name.trim())
+                .bind(spec.active as i64)
+                .bind(&json)
+                .bind(now)
+                .bind(id)
+                .bind(old.version)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| StoreError::unique(e, "name"))?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::Conflict { current: old.version + 1 });
+                }
+                let old_json = serde_json::to_string(&old.spec).unwrap_or_default();
+                audit::write(conn, Entity::Configuration, id, Some(actor), now, "sla", Some(&old_json), Some(&json)).await?;
+                super::timers::queue_recompute_in(conn, &format!("agreement:{id}"), now).await?;
+                Ok(Agreement { id, version: old.version + 1, spec })
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn agreement(&self, id: i64) -> Result<Agreement, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        agreement_in(&mut conn, id).await
+    }
+
+    /// Agreements in id order after `after`, optionally of one kind.
+    pub async fn agreements(&self, kind: Option<Kind>, after: i64, limit: i64) -> Result<Vec<Agreement>, StoreError> {
+        let rows: Vec<AgreementRow> = match kind {
+            Some(k) => {
+                sqlx::query_as("SELECT id, version, spec FROM slas WHERE kind = $1 AND id > $2 ORDER BY id LIMIT $3")
+                    .bind(k.as_str())
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query_as("SELECT id, version, spec FROM slas WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?
+            }
+        };
+        rows.into_iter().map(parse).collect()
+    }
+
+    pub async fn create_supplier(&self, input: SupplierInput) -> Result<Supplier, StoreError> {
+        let name = varde_domain::text::line("name", &input.name, 200)?;
+        self.write(move |conn| {
+            async move {
+                let now = now_micros();
+                let id: i64 =
+                    sqlx::query_scalar("INSERT INTO suppliers (name, created_at) VALUES ($1, $2) RETURNING id")
+                        .bind(&name)
+                        .bind(now)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(|e| StoreError::unique(e, "name"))?;
+                Ok(Supplier { id, name, created_at: now })
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn suppliers(&self) -> Result<Vec<Supplier>, StoreError> {
+        Ok(sqlx::query_as("SELECT id, name, created_at FROM suppliers ORDER BY name").fetch_all(self.pool()).await?)
+    }
+}

@@ -1,0 +1,476 @@
+//! Clocks on records. [`evaluate_in`] runs inside the transaction of every
+//! record write that can move a clock (create, update, agent reply, supplier
+//! change), so a clock is never behind the record it measures, and nothing
+//! is lost on a restart: the clock is its stored spans.
+
+use futures::FutureExt;
+use serde::Serialize;
+use sqlx::{AnyConnection, FromRow};
+use varde_domain::incident::{HoldReason, State};
+use varde_domain::sla::agreement::{self, Agreement, Facts, Kind, Planned};
+use varde_domain::sla::clock::{self, Clock, ClockState, Event, Span, WorkingTime};
+
+use super::agreements::active_in;
+use super::worktime::{self, Calendars};
+use crate::sql::{Arg, Sql};
+use crate::{now_micros, Store, StoreError};
+
+#[derive(Debug, Clone, FromRow)]
+pub(crate) struct ClockRow {
+    pub id: i64,
+    pub record_id: i64,
+    pub clock_key: String,
+    pub kind: String,
+    pub party_id: i64,
+    pub target_name: String,
+    pub agreement_id: i64,
+    pub target_us: i64,
+    pub calendar_id: Option<i64>,
+    pub state: String,
+    pub spans: String,
+    pub running_since: Option<i64>,
+    pub stopped_at: Option<i64>,
+    pub cancelled: i64,
+    pub elapsed_us: i64,
+    pub due_at: Option<i64>,
+    pub started_at: i64,
+    pub fired: String,
+    pub version: i64,
+    pub updated_at: i64,
+}
+
+pub(crate) const CLOCK_COLUMNS: &str = "id, record_id, clock_key, kind, party_id, target_name, agreement_id, target_us, \
+    calendar_id, state, spans, running_since, stopped_at, cancelled, elapsed_us, due_at, started_at, fired, version, updated_at";
+
+impl ClockRow {
+    pub(crate) fn clock(&self) -> Result<Clock, StoreError> {
+        let spans: Vec<(i64, i64)> = serde_json::from_str(&self.spans)
+            .map_err(|e| StoreError::corrupt(format!("spans of clock {}: {e}", self.id)))?;
+        Ok(Clock {
+            spans: spans.into_iter().map(|(start, end)| Span { start, end }).collect(),
+            running_since: self.running_since,
+            stopped_at: self.stopped_at,
+            cancelled: self.cancelled != 0,
+        })
+    }
+    pub(crate) fn fired(&self) -> Vec<i64> {
+        self.fired.split(',').filter_map(|p| p.parse().ok()).collect()
+    }
+}
+
+pub(crate) fn spans_json(c: &Clock) -> String {
+    let v: Vec<(i64, i64)> = c.spans.iter().map(|s| (s.start, s.end)).collect();
+    serde_json::to_string(&v).expect("spans serialise")
+}
+
+pub(crate) fn fired_text(f: &[i64]) -> String {
+    f.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// Figures derived from a clock at `now`, as stored beside its spans.
+pub(crate) struct Derived {
+    pub state: ClockState,
+    pub elapsed_us: i64,
+    pub due_at: Option<i64>,
+}
+
+pub(crate) fn derive(c: &Clock, cal: &dyn WorkingTime, target: i64, now: i64) -> Derived {
+    let due_at = if c.is_running() && !c.is_stopped() && !c.cancelled { c.instant_at(cal, target) } else { None };
+    let at = c.stopped_at.unwrap_or(now);
+    Derived { state: c.state(cal, target, now), elapsed_us: c.elapsed(cal, at), due_at }
+}
+
+/// A clock as callers see it, with live figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlaClock {
+    pub id: i64,
+    pub record_id: i64,
+    pub kind: String,
+    pub party_id: i64,
+    pub target_name: String,
+    pub agreement_id: i64,
+    pub agreement_name: String,
+    pub target_us: i64,
+    pub calendar_id: Option<i64>,
+    pub state: String,
+    pub running: bool,
+    pub due_at: Option<i64>,
+    pub elapsed_us: i64,
+    pub remaining_us: i64,
+    pub started_at: i64,
+    pub stopped_at: Option<i64>,
+    pub fired: Vec<i64>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct ClockEventRow {
+    pub id: i64,
+    pub clock_id: i64,
+    pub record_id: i64,
+    pub at: i64,
+    pub event: String,
+    pub detail: String,
+}
+
+/// The fields of a record the agreements look at; `None` for a record that
+/// is not an incident.
+pub(crate) async fn facts_in(conn: &mut AnyConnection, record_id: i64) -> Result<Option<Facts>, StoreError> {
+    #[allow(clippy::type_complexity)]
+    let row: Option<(String, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<String>, Option<i64>, Option<i64>, i64)> =
+        sqlx::query_as(
+            "SELECT r.state, r.priority, r.assignment_group_id, r.assignee_id, i.service_id, i.category_id, i.hold_reason,
+                i.supplier_id, u.organisation_id,
+                (SELECT COUNT(*) FROM journal j JOIN users a ON a.id = j.author_id
+                 WHERE j.record_id = r.id AND j.kind = 'reply' AND a.role <> 'requester')
+             FROM records r JOIN incidents i ON i.record_id = r.id JOIN users u ON u.id = r.requester_id
+             WHERE r.id = $1",
+        )
+        .bind(record_id)
+        .fetch_optional(conn)
+        .await?;
+    let Some((state, priority, group, assignee, service, category, hold, supplier, org, replies)) = row else {
+        return Ok(None);
+    };
+    let bad = |w: &str| StoreError::corrupt(format!("{w} of record {record_id}"));
+    Ok(Some(Facts {
+        record_type: "incident",
+        organisation_id: org,
+        service_id: service,
+        category_id: category,
+        priority,
+        state: State::parse("", &state).map_err(|_| bad("state"))?,
+        hold_reason: hold.as_deref().map(|h| HoldReason::parse("", h)).transpose().map_err(|_| bad("hold_reason"))?,
+        group_id: group,
+        supplier_id: supplier,
+        assigned: assignee.is_some(),
+        replied: replies > 0,
+    }))
+}
+
+pub(crate) async fn event_in(
+    conn: &mut AnyConnection,
+    clock_id: i64,
+    record_id: i64,
+    at: i64,
+    event: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO sla_clock_events (clock_id, record_id, at, event, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(clock_id)
+        .bind(record_id)
+        .bind(at)
+        .bind(event)
+        .bind(detail)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Brings the record's clocks in line with its fields as they are now (in
+/// this transaction). Called by every record write that can move a clock.
+pub(crate) async fn evaluate_in(conn: &mut AnyConnection, record_id: i64, now: i64) -> Result<(), StoreError> {
+    let agreements = active_in(conn).await?;
+    let rows: Vec<ClockRow> =
+        sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE record_id = $1 ORDER BY id"))
+            .bind(record_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    if agreements.is_empty() && rows.is_empty() {
+        return Ok(());
+    }
+    let Some(facts) = facts_in(conn, record_id).await? else { return Ok(()) };
+    apply_plan(conn, record_id, &facts, &agreements, rows, now).await
+}
+
+pub(crate) async fn apply_plan(
+    conn: &mut AnyConnection,
+    record_id: i64,
+    facts: &Facts,
+    agreements: &[Agreement],
+    rows: Vec<ClockRow>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let keys: Vec<String> = rows.iter().map(|r| r.clock_key.clone()).collect();
+    let planned = agreement::plan(agreements, facts, &keys);
+    let mut cal_ids: Vec<i64> = planned.iter().filter_map(|p| p.target.calendar_id).collect();
+    cal_ids.extend(rows.iter().filter_map(|r| r.calendar_id));
+    let cals = worktime::load_in(conn, &cal_ids).await?;
+    let mut dues: Vec<i64> = Vec::new();
+    for p in &planned {
+        let row = rows.iter().find(|r| r.clock_key == p.key);
+        let due = match row {
+            Some(row) => update_clock(conn, row, Some(p), agreements, &cals, now).await?,
+            None => insert_clock(conn, record_id, p, agreements, &cals, now).await?,
+        };
+        dues.extend(due);
+    }
+    for row in rows.iter().filter(|r| !planned.iter().any(|p| p.key == r.clock_key)) {
+        update_clock(conn, row, None, agreements, &cals, now).await?;
+    }
+    let due = dues.into_iter().min();
+    sqlx::query("UPDATE incidents SET sla_due = $1 WHERE record_id = $2")
+        .bind(due)
+        .bind(record_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn thresholds_of(agreements: &[Agreement], id: i64) -> Vec<i64> {
+    agreements.iter().find(|a| a.id == id).map(|a| a.spec.thresholds.iter().map(|t| t.percent).collect()).unwrap_or_default()
+}
+
+fn agreement_name(agreements: &[Agreement], id: i64) -> String {
+    agreements.iter().find(|a| a.id == id).map(|a| a.spec.name.clone()).unwrap_or_else(|| format!("#{id}"))
+}
+
+async fn insert_clock(
+    conn: &mut AnyConnection,
+    record_id: i64,
+    p: &Planned,
+    agreements: &[Agreement],
+    cals: &Calendars,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let mut c = Clock::new();
+    let events = clock::steps(&c, p.want);
+    for e in &events {
+        c.apply(*e, now);
+    }
+    let target = p.target.micros();
+    let cal = cals.get(p.target.calendar_id);
+    let d = derive(&c, cal.as_ref(), target, now);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO sla_clocks (record_id, clock_key, kind, party_id, target_name, agreement_id, target_us, calendar_id,
+            state, spans, running_since, stopped_at, cancelled, elapsed_us, due_at, started_at, fired, version, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, '', 1, $16) RETURNING id",
+    )
+    .bind(record_id)
+    .bind(&p.key)
+    .bind(p.kind.as_str())
+    .bind(p.party)
+    .bind(&p.target.name)
+    .bind(p.agreement_id)
+    .bind(target)
+    .bind(p.target.calendar_id)
+    .bind(d.state.as_str())
+    .bind(spans_json(&c))
+    .bind(c.running_since)
+    .bind(c.stopped_at)
+    .bind(c.cancelled as i64)
+    .bind(d.elapsed_us)
+    .bind(d.due_at)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let detail = format!("{} ({} min)", agreement_name(agreements, p.agreement_id), p.target.minutes);
+    event_in(conn, id, record_id, now, "attach", &detail).await?;
+    for e in &events {
+        event_in(conn, id, record_id, now, e.as_str(), "").await?;
+    }
+    let percents = thresholds_of(agreements, p.agreement_id);
+    super::timers::schedule_in(conn, id, 1, &c, cal.as_ref(), target, &percents, &[]).await?;
+    Ok(d.due_at)
+}
+
+/// Moves an existing clock to its planned condition (or cancels it when
+/// `p` is `None`); writes only when something changed.
+async fn update_clock(
+    conn: &mut AnyConnection,
+    row: &ClockRow,
+    p: Option<&Planned>,
+    agreements: &[Agreement],
+    cals: &Calendars,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let mut c = row.clock()?;
+    let want = match p {
+        Some(p) => p.want,
+        None => clock::Wanted { applies: false, stopped: false, running: false, restart_on_reopen: false },
+    };
+    let events = clock::steps(&c, want);
+    let (agreement_id, target, calendar_id) = match p {
+        Some(p) => (p.agreement_id, p.target.micros(), p.target.calendar_id),
+        None => (row.agreement_id, row.target_us, row.calendar_id),
+    };
+    let retarget = agreement_id != row.agreement_id || target != row.target_us || calendar_id != row.calendar_id;
+    let cal = cals.get(calendar_id);
+    if events.is_empty() && !retarget {
+        return Ok(if c.is_running() && !c.is_stopped() { row.due_at } else { None });
+    }
+    let mut fired = row.fired();
+    for e in &events {
+        c.apply(*e, now);
+        if *e == Event::Restart {
+            fired.clear();
+        }
+    }
+    let d = derive(&c, cal.as_ref(), target, now);
+    let version = row.version + 1;
+    sqlx::query(
+        "UPDATE sla_clocks SET agreement_id = $1, target_us = $2, calendar_id = $3, state = $4, spans = $5,
+            running_since = $6, stopped_at = $7, cancelled = $8, elapsed_us = $9, due_at = $10, fired = $11,
+            version = $12, updated_at = $13
+         WHERE id = $14",
+    )
+    .bind(agreement_id)
+    .bind(target)
+    .bind(calendar_id)
+    .bind(d.state.as_str())
+    .bind(spans_json(&c))
+    .bind(c.running_since)
+    .bind(c.stopped_at)
+    .bind(c.cancelled as i64)
+    .bind(d.elapsed_us)
+    .bind(d.due_at)
+    .bind(fired_text(&fired))
+    .bind(version)
+    .bind(now)
+    .bind(row.id)
+    .execute(&mut *conn)
+    .await?;
+    if retarget {
+        let detail = format!(
+            "{} ({} min) -> {} ({} min)",
+            agreement_name(agreements, row.agreement_id),
+            row.target_us / 60_000_000,
+            agreement_name(agreements, agreement_id),
+            target / 60_000_000
+        );
+        event_in(conn, row.id, row.record_id, now, "retarget", &detail).await?;
+    }
+    for e in &events {
+        event_in(conn, row.id, row.record_id, now, e.as_str(), "").await?;
+    }
+    let percents = thresholds_of(agreements, agreement_id);
+    super::timers::schedule_in(conn, row.id, version, &c, cal.as_ref(), target, &percents, &fired).await?;
+    Ok(d.due_at)
+}
+
+pub(crate) fn view(row: &ClockRow, cal: &dyn WorkingTime, agreement_name: String, now: i64) -> Result<SlaClock, StoreError> {
+    let c = row.clock()?;
+    let d = derive(&c, cal, row.target_us, now);
+    Ok(SlaClock {
+        id: row.id,
+        record_id: row.record_id,
+        kind: row.kind.clone(),
+        party_id: row.party_id,
+        target_name: row.target_name.clone(),
+        agreement_id: row.agreement_id,
+        agreement_name,
+        target_us: row.target_us,
+        calendar_id: row.calendar_id,
+        state: d.state.as_str().into(),
+        running: c.is_running() && !c.is_stopped() && !c.cancelled,
+        due_at: d.due_at,
+        elapsed_us: d.elapsed_us,
+        remaining_us: row.target_us - d.elapsed_us,
+        started_at: row.started_at,
+        stopped_at: c.stopped_at,
+        fired: row.fired(),
+        version: row.version,
+    })
+}
+
+/// Parses the kind column of a clock.
+pub(crate) fn kind_of(row: &ClockRow) -> Kind {
+    Kind::parse("", &row.kind).unwrap_or(Kind::Sla)
+}
+
+impl Store {
+    /// The record's clocks with their figures as of now.
+    pub async fn clocks(&self, record_id: i64) -> Result<Vec<SlaClock>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        let rows: Vec<ClockRow> =
+            sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE record_id = $1 ORDER BY kind, party_id, target_name"))
+                .bind(record_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        let ids: Vec<i64> = rows.iter().filter_map(|r| r.calendar_id).collect();
+        let cals = worktime::load_in(&mut conn, &ids).await?;
+        let mut names: Vec<(i64, String)> = Vec::new();
+        if !rows.is_empty() {
+            let mut q = Sql::new("SELECT id, name FROM slas WHERE id IN ");
+            q.bind_list(rows.iter().map(|r| Arg::Int(r.agreement_id)));
+            names = q.query_as().fetch_all(&mut *conn).await?;
+        }
+        let now = now_micros();
+        rows.iter()
+            .map(|r| {
+                let name = names.iter().find(|(id, _)| *id == r.agreement_id).map(|(_, n)| n.clone()).unwrap_or_default();
+                view(r, cals.get(r.calendar_id).as_ref(), name, now)
+            })
+            .collect()
+    }
+
+    /// Every clock event of the record, oldest first: the clock history.
+    pub async fn clock_events(&self, record_id: i64) -> Result<Vec<ClockEventRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, clock_id, record_id, at, event, detail FROM sla_clock_events WHERE record_id = $1 ORDER BY id",
+        )
+        .bind(record_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The supplier an incident is with, and whether it is escalated.
+    pub async fn sla_flags(&self, record_id: i64) -> Result<(Option<i64>, bool), StoreError> {
+        let row: Option<(Option<i64>, i64)> =
+            sqlx::query_as("SELECT supplier_id, escalated FROM incidents WHERE record_id = $1")
+                .bind(record_id)
+                .fetch_optional(self.pool())
+                .await?;
+        let (s, e) = row.ok_or(StoreError::NotFound)?;
+        Ok((s, e != 0))
+    }
+
+    /// Sets (or clears) the supplier an incident is with, re-evaluating its
+    /// clocks in the same transaction (a UC clock runs while the incident
+    /// awaits its supplier).
+    pub async fn set_supplier(&self, record_id: i64, supplier_id: Option<i64>, actor: i64) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            async move {
+                let old: Option<Option<i64>> =
+                    sqlx::query_scalar("SELECT supplier_id FROM incidents WHERE record_id = $1")
+                        .bind(record_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                let old = old.ok_or(StoreError::NotFound)?;
+                if old == supplier_id {
+                    return Ok(());
+                }
+                if let Some(s) = supplier_id {
+                    if !crate::sql::exists(conn, "suppliers", s).await? {
+                        return Err(StoreError::UnknownReference { field: "supplier_id" });
+                    }
+                }
+                let now = now_micros();
+                sqlx::query("UPDATE incidents SET supplier_id = $1 WHERE record_id = $2")
+                    .bind(supplier_id)
+                    .bind(record_id)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("UPDATE records SET version = version + 1, updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(record_id)
+                    .execute(&mut *conn)
+                    .await?;
+                crate::audit::write(
+                    conn,
+                    crate::audit::Entity::Record,
+                    record_id,
+                    Some(actor),
+                    now,
+                    "supplier_id",
+                    old.map(|v| v.to_string()).as_deref(),
+                    supplier_id.map(|v| v.to_string()).as_deref(),
+                )
+                .await?;
+                evaluate_in(conn, record_id, now).await
+            }
+            .boxed()
+        })
+        .await
+    }
+}

@@ -1,0 +1,396 @@
+//! Warning and escalation timers: one durable job per clock in the job
+//! table, due when the clock's next unfired threshold is reached. A fired
+//! threshold is written to the clock in the same transaction as its actions
+//! and the clock's version is checked, so a threshold fires once even when
+//! a job runs twice (a node died after committing) or two nodes share one
+//! PostgreSQL (claims use SKIP LOCKED; a stale job finds a newer version and
+//! does nothing).
+
+use futures::FutureExt;
+use sqlx::AnyConnection;
+use varde_domain::priority::Level;
+use varde_domain::record::ChangeSet;
+use varde_domain::sla::agreement::{Action, Recipient};
+use varde_domain::sla::clock::{self, Clock, WorkingTime};
+
+use super::agreements::{active_in, agreement_in};
+use super::clocks::{derive, event_in, evaluate_in, fired_text, ClockRow, CLOCK_COLUMNS};
+use super::worktime;
+use crate::audit::{self, Entity};
+use crate::jobs::enqueue_in;
+use crate::{now_micros, Store, StoreError};
+
+pub const TIMER_JOB: &str = "sla_timer";
+pub const RECOMPUTE_JOB: &str = "sla_recompute";
+
+/// Two nodes' clocks may differ a little; a job claimed a moment "early" by
+/// another node's reckoning still fires what is due.
+const SKEW_US: i64 = 2_000_000;
+
+fn timer_key(clock_id: i64) -> String {
+    format!("sla_timer:{clock_id}")
+}
+
+/// Replaces the clock's timer job with one for its next unfired threshold,
+/// if it has one. Runs in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn schedule_in(
+    conn: &mut AnyConnection,
+    clock_id: i64,
+    version: i64,
+    c: &Clock,
+    cal: &dyn WorkingTime,
+    target: i64,
+    percents: &[i64],
+    fired: &[i64],
+) -> Result<(), StoreError> {
+    let key = timer_key(clock_id);
+    let next = clock::next_threshold(c, cal, target, percents, fired);
+    // An unchanged timer is moved in place; a new one is added; one no
+    // longer wanted is removed.
+    match next {
+        Some((_, at)) => {
+            let payload = format!("{clock_id}:{version}");
+            let n = sqlx::query(
+                "UPDATE jobs SET run_at = $1, payload = $2, attempts = 0, locked_until = NULL, locked_by = NULL
+                 WHERE dedupe_key = $3",
+            )
+            .bind(at)
+            .bind(&payload)
+            .bind(&key)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                enqueue_in(conn, TIMER_JOB, &payload, at, Some(&key)).await?;
+            }
+        }
+        None => {
+            sqlx::query("DELETE FROM jobs WHERE dedupe_key = $1").bind(&key).execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Queues a recompute of open clocks: `calendar:ID`, `agreement:ID` or `all`.
+pub(crate) async fn queue_recompute_in(conn: &mut AnyConnection, scope: &str, now: i64) -> Result<(), StoreError> {
+    enqueue_in(conn, RECOMPUTE_JOB, scope, now, None).await
+}
+
+/// Adds an in-app notification unless this one (by key) was made already.
+pub(crate) async fn notify_in(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    record_id: i64,
+    kind: &str,
+    body: &str,
+    key: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE dedupe_key = $1")
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?;
+    if n == 0 {
+        sqlx::query(
+            "INSERT INTO notifications (user_id, record_id, kind, body, dedupe_key, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user_id)
+        .bind(record_id)
+        .bind(kind)
+        .bind(body)
+        .bind(key)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// What a firing changed on the record.
+#[derive(Debug, Default)]
+pub struct Fired {
+    pub percents: Vec<i64>,
+    pub record_changed: bool,
+}
+
+async fn run_action(
+    conn: &mut AnyConnection,
+    row: &ClockRow,
+    percent: i64,
+    action: &Action,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let (number, state, group, assignee): (String, String, Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT number, state, assignment_group_id, assignee_id FROM records WHERE id = $1")
+            .bind(row.record_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let open = matches!(state.as_str(), "new" | "in_progress" | "on_hold");
+    let kind = if percent >= 100 { "sla_breach" } else { "sla_warning" };
+    let body = format!("{number} · {} · {percent}%", row.target_name);
+    match action {
+        Action::Notify { to } => {
+            let users: Vec<i64> = match to {
+                Recipient::Assignee => assignee.into_iter().collect(),
+                Recipient::Group => match group {
+                    Some(g) => sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id")
+                        .bind(g)
+                        .fetch_all(&mut *conn)
+                        .await?,
+                    None => Vec::new(),
+                },
+            };
+            for u in users {
+                let key = format!("sla:{}:{}:{percent}:{u}", row.id, row.version);
+                notify_in(conn, u, row.record_id, kind, &body, &key, now).await?;
+            }
+            Ok(false)
+        }
+        Action::Reassign { group_id } => {
+            if !open || group == Some(*group_id) {
+                return Ok(false);
+            }
+            sqlx::query(
+                "UPDATE records SET assignment_group_id = $1, assignee_id = NULL, version = version + 1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(group_id)
+            .bind(now)
+            .bind(row.record_id)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("UPDATE incidents SET reassignment_count = reassignment_count + 1 WHERE record_id = $1")
+                .bind(row.record_id)
+                .execute(&mut *conn)
+                .await?;
+            let mut cs = ChangeSet::default();
+            cs.record("assignment_group_id", &group, &Some(*group_id));
+            cs.record("assignee_id", &assignee, &None);
+            audit::changes(conn, Entity::Record, row.record_id, None, now, &cs).await?;
+            Ok(true)
+        }
+        Action::RaisePriority => {
+            if !open {
+                return Ok(false);
+            }
+            let (impact, urgency, priority): (i64, i64, i64) = sqlx::query_as(
+                "SELECT i.impact, i.urgency, r.priority FROM incidents i JOIN records r ON r.id = i.record_id WHERE i.record_id = $1",
+            )
+            .bind(row.record_id)
+            .fetch_one(&mut *conn)
+            .await?;
+            let (ni, nu) = if urgency > 1 { (impact, urgency - 1) } else { (impact.max(2) - 1, urgency) };
+            if (ni, nu) == (impact, urgency) {
+                return Ok(false);
+            }
+            let matrix = crate::catalog::matrix_in(conn).await?;
+            let lvl = |v: i64| Level::new("", v).map_err(|_| StoreError::corrupt("impact/urgency"));
+            let np = matrix.priority(lvl(ni)?, lvl(nu)?).get();
+            sqlx::query("UPDATE incidents SET impact = $1, urgency = $2 WHERE record_id = $3")
+                .bind(ni)
+                .bind(nu)
+                .bind(row.record_id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("UPDATE records SET priority = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+                .bind(np)
+                .bind(now)
+                .bind(row.record_id)
+                .execute(&mut *conn)
+                .await?;
+            let mut cs = ChangeSet::default();
+            cs.record("impact", &Some(impact), &Some(ni));
+            cs.record("urgency", &Some(urgency), &Some(nu));
+            cs.record("priority", &Some(priority), &Some(np));
+            audit::changes(conn, Entity::Record, row.record_id, None, now, &cs).await?;
+            Ok(true)
+        }
+        Action::Escalate => {
+            let n = sqlx::query("UPDATE incidents SET escalated = 1 WHERE record_id = $1 AND escalated = 0")
+                .bind(row.record_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                sqlx::query("UPDATE records SET version = version + 1, updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(row.record_id)
+                    .execute(&mut *conn)
+                    .await?;
+                audit::write(conn, Entity::Record, row.record_id, None, now, "escalated", Some("false"), Some("true"))
+                    .await?;
+            }
+            Ok(n > 0)
+        }
+    }
+}
+
+/// Fires what is due of the clock's thresholds, once. `payload` is
+/// `CLOCK_ID:VERSION` as [`schedule_in`] wrote it.
+pub(crate) async fn fire_in(conn: &mut AnyConnection, payload: &str, now: i64) -> Result<Fired, StoreError> {
+    let (id, version) = payload
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?)))
+        .ok_or_else(|| StoreError::corrupt(format!("timer payload {payload:?}")))?;
+    let row: Option<ClockRow> = sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(Fired::default()) };
+    if row.version != version {
+        // The clock moved since this timer was set; its newer timer rules.
+        return Ok(Fired::default());
+    }
+    let agreement = agreement_in(conn, row.agreement_id).await?;
+    let cals = worktime::load_in(conn, &row.calendar_id.into_iter().collect::<Vec<_>>()).await?;
+    let cal = cals.get(row.calendar_id);
+    let c = row.clock()?;
+    let mut fired = row.fired();
+    let mut thresholds = agreement.spec.thresholds.clone();
+    thresholds.sort_by_key(|t| t.percent);
+    let mut out = Fired::default();
+    let mut due_now = Vec::new();
+    for th in &thresholds {
+        if fired.contains(&th.percent) || c.is_stopped() || c.cancelled {
+            continue;
+        }
+        match c.instant_at(cal.as_ref(), clock::threshold_amount(row.target_us, th.percent)) {
+            Some(at) if at <= now + SKEW_US => due_now.push(th.clone()),
+            _ => {}
+        }
+    }
+    let new_version = row.version + 1;
+    for th in &due_now {
+        fired.push(th.percent);
+    }
+    let d = derive(&c, cal.as_ref(), row.target_us, now);
+    let n = sqlx::query("UPDATE sla_clocks SET fired = $1, state = $2, version = $3, updated_at = $4 WHERE id = $5 AND version = $6")
+        .bind(fired_text(&fired))
+        .bind(d.state.as_str())
+        .bind(new_version)
+        .bind(now)
+        .bind(row.id)
+        .bind(row.version)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::Conflict { current: row.version + 1 });
+    }
+    for th in &due_now {
+        let what = if th.percent >= 100 { "breach".to_string() } else { format!("warning {}%", th.percent) };
+        event_in(conn, row.id, row.record_id, now, "threshold", &what).await?;
+        for a in &th.actions {
+            out.record_changed |= run_action(conn, &row, th.percent, a, now).await?;
+        }
+        out.percents.push(th.percent);
+    }
+    let percents: Vec<i64> = thresholds.iter().map(|t| t.percent).collect();
+    let fresh = ClockRow { version: new_version, fired: fired_text(&fired), ..row.clone() };
+    schedule_in(conn, fresh.id, new_version, &c, cal.as_ref(), row.target_us, &percents, &fired).await?;
+    if out.record_changed {
+        evaluate_in(conn, row.record_id, now).await?;
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Runs one timer job. Returns the thresholds that fired.
+    pub async fn fire_sla_timer(&self, payload: String) -> Result<Fired, StoreError> {
+        self.write(move |conn| async move { fire_in(conn, &payload, now_micros()).await }.boxed()).await
+    }
+
+    /// Recomputes open clocks after a calendar or agreement changed. Works in
+    /// batches, each its own transaction; returns how many clocks it visited.
+    pub async fn recompute_clocks(&self, scope: String) -> Result<u64, StoreError> {
+        let (what, id) = match scope.split_once(':') {
+            Some((w, i)) => (w.to_string(), i.parse::<i64>().map_err(|_| StoreError::corrupt(format!("scope {scope}")))?),
+            None if scope == "all" => ("all".to_string(), 0),
+            None => return Err(StoreError::corrupt(format!("scope {scope}"))),
+        };
+        let mut after = 0i64;
+        let mut visited = 0u64;
+        loop {
+            let filter = match what.as_str() {
+                "calendar" => "calendar_id = $1",
+                "agreement" => "agreement_id = $1",
+                _ => "$1 = $1",
+            };
+            let batch: Vec<ClockRow> = sqlx::query_as(&format!(
+                "SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE {filter} AND stopped_at IS NULL AND cancelled = 0 AND id > $2
+                 ORDER BY id LIMIT 2000"
+            ))
+            .bind(id)
+            .bind(after)
+            .fetch_all(self.pool())
+            .await?;
+            let Some(last) = batch.last() else { return Ok(visited) };
+            after = last.id;
+            visited += batch.len() as u64;
+            let by_calendar = what == "calendar";
+            self.write(move |conn| {
+                async move {
+                    let now = now_micros();
+                    if by_calendar {
+                        recompute_figures_in(conn, &batch, now).await
+                    } else {
+                        let mut records: Vec<i64> = batch.iter().map(|r| r.record_id).collect();
+                        records.dedup();
+                        for r in records {
+                            evaluate_in(conn, r, now).await?;
+                        }
+                        Ok(())
+                    }
+                }
+                .boxed()
+            })
+            .await?;
+        }
+    }
+}
+
+/// A calendar changed under these (open) clocks: their spans stand, their
+/// figures and timers are recomputed on the calendar as it is now.
+async fn recompute_figures_in(conn: &mut AnyConnection, rows: &[ClockRow], now: i64) -> Result<(), StoreError> {
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.calendar_id).collect();
+    let cals = worktime::load_in(conn, &ids).await?;
+    let agreements = active_in(conn).await?;
+    let mut records: Vec<i64> = Vec::new();
+    for row in rows {
+        let c = row.clock()?;
+        let cal = cals.get(row.calendar_id);
+        let d = derive(&c, cal.as_ref(), row.target_us, now);
+        if d.due_at == row.due_at && d.state.as_str() == row.state && d.elapsed_us == row.elapsed_us {
+            continue;
+        }
+        let version = row.version + 1;
+        sqlx::query("UPDATE sla_clocks SET state = $1, elapsed_us = $2, due_at = $3, version = $4, updated_at = $5 WHERE id = $6")
+            .bind(d.state.as_str())
+            .bind(d.elapsed_us)
+            .bind(d.due_at)
+            .bind(version)
+            .bind(now)
+            .bind(row.id)
+            .execute(&mut *conn)
+            .await?;
+        let percents: Vec<i64> = agreements
+            .iter()
+            .find(|a| a.id == row.agreement_id)
+            .map(|a| a.spec.thresholds.iter().map(|t| t.percent).collect())
+            .unwrap_or_default();
+        schedule_in(conn, row.id, version, &c, cal.as_ref(), row.target_us, &percents, &row.fired()).await?;
+        records.push(row.record_id);
+    }
+    records.sort_unstable();
+    records.dedup();
+    for r in records {
+        sqlx::query(
+            "UPDATE incidents SET sla_due = (SELECT MIN(due_at) FROM sla_clocks WHERE record_id = $1 AND due_at IS NOT NULL)
+             WHERE record_id = $1",
+        )
+        .bind(r)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
