@@ -10,6 +10,7 @@ pub mod incident;
 pub mod priority;
 pub mod record;
 pub mod search;
+pub mod sla;
 pub mod text;
 
 pub use error::{DomainError, FieldError};
