@@ -1,4 +1,9 @@
-//! Service level management: business calendars, agreements and clocks.
+//! Service level management: business calendars (and, beside them, agreements and clocks).
+//!
+//! The business-time arithmetic lives here, in the pure domain, so that it can be tested
+//! exhaustively and gives the same answer on every server whatever its time zone.
+
+pub mod calendar;
 
 pub mod agreement;
 pub mod clock;
