@@ -14,6 +14,7 @@ use crate::error::AppError;
 const LEASE_MICROS: i64 = 5 * 60 * 1_000_000;
 const POLL: Duration = Duration::from_secs(1);
 const MAX_ATTEMPTS: i64 = 10;
+const BATCH: i64 = 20;
 
 pub async fn run(store: Store, mut stop: watch::Receiver<bool>) {
     let node = format!("{}-{}", std::process::id(), crate::auth::random_token().get(..8).unwrap_or("node"));
@@ -22,13 +23,21 @@ pub async fn run(store: Store, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        match store.claim_jobs(node.clone(), LEASE_MICROS, 20).await {
+        let mut full = false;
+        match store.claim_jobs(node.clone(), LEASE_MICROS, BATCH).await {
             Ok(jobs) => {
+                // A full batch means more are due now: claim again at once
+                // rather than after the poll interval, so that many timers due
+                // in the same minute are not fired a batch per second.
+                full = jobs.len() as i64 == BATCH;
                 for job in jobs {
                     run_one(&store, job).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot claim jobs"),
+        }
+        if full {
+            continue;
         }
         let now = now_micros();
         if now - last_sweep > 3_600_000_000 {
@@ -53,6 +62,10 @@ async fn run_one(store: &Store, job: Job) {
             }),
             Err(_) => Err(AppError::Internal(format!("bad payload {:?}", job.payload))),
         },
+        varde_store::sla::timers::TIMER_JOB => store.fire_sla_timer(job.payload.clone()).await.map(|_| ()).map_err(AppError::from),
+        varde_store::sla::timers::RECOMPUTE_JOB => {
+            store.recompute_clocks(job.payload.clone()).await.map(|_| ()).map_err(AppError::from)
+        }
         other => Err(AppError::Internal(format!("unknown job kind {other}"))),
     };
     let done = match result {

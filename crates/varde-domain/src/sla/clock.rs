@@ -33,6 +33,23 @@ impl WorkingTime for Always {
     }
 }
 
+/// Microsecond instants as the store keeps them, over the business calendar.
+impl WorkingTime for crate::sla::calendar::Calendar {
+    fn add_us(&self, start: i64, business_us: i64) -> i64 {
+        let Ok(t) = jiff::Timestamp::from_microsecond(start) else { return start };
+        self.add(t, jiff::SignedDuration::from_micros(business_us)).as_microsecond()
+    }
+    fn between_us(&self, from: i64, to: i64) -> i64 {
+        if to <= from {
+            return 0;
+        }
+        match (jiff::Timestamp::from_microsecond(from), jiff::Timestamp::from_microsecond(to)) {
+            (Ok(a), Ok(b)) => self.between(a, b).as_micros() as i64,
+            _ => 0,
+        }
+    }
+}
+
 /// A span during which the clock ran: `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Span {
@@ -533,6 +550,35 @@ mod tests {
             if elapsed > target {
                 prop_assert!(stop > due);
             }
+        }
+
+        /// The same on a real business calendar (Copenhagen office hours with a
+        /// lunch break, across DST changes): a pause shifts the due instant by
+        /// the business time it covered, and the due instant is working time.
+        #[test]
+        fn pause_shift_on_a_business_calendar(
+            start in 1_700_000_000_000_000i64..1_800_000_000_000_000, target in 1..(40 * H),
+            pause_at in 0..(10 * DAY), span in 1..(5 * DAY),
+        ) {
+            let cal = crate::sla::calendar::Calendar::compile(&crate::sla::calendar::CalendarSpec::weekdays(
+                "Europe/Copenhagen",
+                &[("08:00", "12:00"), ("12:30", "16:00")],
+            ))
+            .unwrap();
+            let mut plain = Clock::new();
+            plain.apply(Event::Start, start);
+            let due = plain.instant_at(&cal, target).unwrap();
+            prop_assert_eq!(plain.elapsed(&cal, due), target);
+            let p = start + pause_at;
+            prop_assume!(p < due && cal.between_us(start, p) < target);
+            let mut paused = plain.clone();
+            paused.apply(Event::Pause, p);
+            paused.apply(Event::Resume, p + span);
+            let due2 = paused.instant_at(&cal, target).unwrap();
+            prop_assert_eq!(cal.between_us(due, due2), cal.between_us(p, p + span));
+            prop_assert_eq!(paused.elapsed(&cal, due2), target);
+            let t = jiff::Timestamp::from_microsecond(due2 - 1).unwrap();
+            prop_assert!(cal.is_working(t));
         }
 
         /// Elapsed time never runs backwards and never grows while paused.

@@ -7,7 +7,7 @@ use futures::FutureExt;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 use varde_domain::incident::{HoldReason, State};
-use varde_domain::sla::agreement::{self, Agreement, Facts, Kind, Planned};
+use varde_domain::sla::agreement::{self, Agreement, Facts, Planned};
 use varde_domain::sla::clock::{self, Clock, ClockState, Event, Span, WorkingTime};
 
 use super::agreements::active_in;
@@ -36,11 +36,10 @@ pub(crate) struct ClockRow {
     pub started_at: i64,
     pub fired: String,
     pub version: i64,
-    pub updated_at: i64,
 }
 
 pub(crate) const CLOCK_COLUMNS: &str = "id, record_id, clock_key, kind, party_id, target_name, agreement_id, target_us, \
-    calendar_id, state, spans, running_since, stopped_at, cancelled, elapsed_us, due_at, started_at, fired, version, updated_at";
+    calendar_id, state, spans, running_since, stopped_at, cancelled, elapsed_us, due_at, started_at, fired, version";
 
 impl ClockRow {
     pub(crate) fn clock(&self) -> Result<Clock, StoreError> {
@@ -371,11 +370,6 @@ pub(crate) fn view(row: &ClockRow, cal: &dyn WorkingTime, agreement_name: String
         fired: row.fired(),
         version: row.version,
     })
-}
-
-/// Parses the kind column of a clock.
-pub(crate) fn kind_of(row: &ClockRow) -> Kind {
-    Kind::parse("", &row.kind).unwrap_or(Kind::Sla)
 }
 
 impl Store {

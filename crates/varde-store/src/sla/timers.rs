@@ -23,9 +23,6 @@ use crate::{now_micros, Store, StoreError};
 pub const TIMER_JOB: &str = "sla_timer";
 pub const RECOMPUTE_JOB: &str = "sla_recompute";
 
-/// Two nodes' clocks may differ a little; a job claimed a moment "early" by
-/// another node's reckoning still fires what is due.
-const SKEW_US: i64 = 2_000_000;
 
 fn timer_key(clock_id: i64) -> String {
     format!("sla_timer:{clock_id}")
@@ -46,28 +43,12 @@ pub(crate) async fn schedule_in(
 ) -> Result<(), StoreError> {
     let key = timer_key(clock_id);
     let next = clock::next_threshold(c, cal, target, percents, fired);
-    // An unchanged timer is moved in place; a new one is added; one no
-    // longer wanted is removed.
-    match next {
-        Some((_, at)) => {
-            let payload = format!("{clock_id}:{version}");
-            let n = sqlx::query(
-                "UPDATE jobs SET run_at = $1, payload = $2, attempts = 0, locked_until = NULL, locked_by = NULL
-                 WHERE dedupe_key = $3",
-            )
-            .bind(at)
-            .bind(&payload)
-            .bind(&key)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                enqueue_in(conn, TIMER_JOB, &payload, at, Some(&key)).await?;
-            }
-        }
-        None => {
-            sqlx::query("DELETE FROM jobs WHERE dedupe_key = $1").bind(&key).execute(&mut *conn).await?;
-        }
+    // Always a new row, never the old one moved: the old one may be claimed
+    // by a runner right now, which deletes it by id when done and would
+    // take a moved timer with it.
+    sqlx::query("DELETE FROM jobs WHERE dedupe_key = $1").bind(&key).execute(&mut *conn).await?;
+    if let Some((_, at)) = next {
+        enqueue_in(conn, TIMER_JOB, &format!("{clock_id}:{version}"), at, Some(&key)).await?;
     }
     Ok(())
 }
@@ -255,7 +236,10 @@ pub(crate) async fn fire_in(conn: &mut AnyConnection, payload: &str, now: i64) -
             continue;
         }
         match c.instant_at(cal.as_ref(), clock::threshold_amount(row.target_us, th.percent)) {
-            Some(at) if at <= now + SKEW_US => due_now.push(th.clone()),
+            // Only what is due by this node's clock: a job claimed a moment
+            // early (another node's clock runs ahead) fires nothing and is
+            // set again for the same instant below.
+            Some(at) if at <= now => due_now.push(th.clone()),
             _ => {}
         }
     }

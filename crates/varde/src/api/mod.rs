@@ -5,6 +5,7 @@
 mod directory;
 pub mod incidents;
 pub mod openapi;
+pub mod sla;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{header, HeaderMap};
@@ -50,6 +51,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/categories", get(directory::categories).post(directory::create_category))
         .route("/priority-matrix", get(directory::matrix).put(directory::set_matrix))
         .route("/settings/incidents", get(directory::incident_settings).put(directory::set_incident_settings))
+        .route("/slas", get(sla::list).post(sla::create))
+        .route("/slas/{id}", get(sla::read).patch(sla::update))
+        .route("/suppliers", get(sla::suppliers).post(sla::create_supplier))
+        .route("/incidents/{id}/sla", get(sla::record))
+        .route("/incidents/{id}/supplier", put(sla::set_supplier))
+        .route("/notifications", get(sla::notifications))
+        .route("/notifications/count", get(sla::notification_count))
+        .route("/notifications/read", post(sla::read_all_notifications))
+        .route("/notifications/{id}/read", post(sla::read_notification))
         // Set after every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .fallback(|| async { AppError::NotFound })

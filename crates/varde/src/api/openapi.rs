@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, incidents};
+use super::{directory, incidents, sla};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,12 +19,16 @@ use super::{directory, incidents};
         directory::add_member, directory::remove_member, directory::organisations, directory::create_organisation,
         directory::services, directory::create_service, directory::categories, directory::create_category,
         directory::matrix, directory::set_matrix, directory::incident_settings, directory::set_incident_settings,
+        sla::list, sla::create, sla::read, sla::update, sla::suppliers, sla::create_supplier, sla::record,
+        sla::set_supplier, sla::notifications, sla::notification_count, sla::read_notification,
+        sla::read_all_notifications,
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),
     tags((name = "incidents", description = "Incident management on the record kernel"),
          (name = "directory", description = "People, groups, organisations and API tokens"),
-         (name = "configuration", description = "Services, categories and the priority matrix")),
+         (name = "configuration", description = "Services, categories and the priority matrix"),
+         (name = "sla", description = "Service level agreements, clocks, notifications and reports")),
 )]
 pub struct ApiDoc;
 

@@ -4,6 +4,7 @@
 
 pub mod directory;
 pub mod incidents;
+pub mod sla;
 
 use serde::{Deserialize, Deserializer};
 

@@ -1,0 +1,140 @@
+//! Service level management as callers see it: who may configure
+//! agreements and suppliers, read clocks, set an incident's supplier, read
+//! their notifications, and run reports and what-if simulations.
+
+use serde_json::Value;
+use varde_domain::access::Permission;
+use varde_domain::sla::agreement::{Agreement, AgreementSpec, Kind};
+use varde_store::sla::clocks::{ClockEventRow, SlaClock};
+use varde_store::sla::notifications::Notification;
+use varde_store::sla::{Supplier, SupplierInput};
+use varde_store::Store;
+
+use crate::auth::Caller;
+use crate::error::AppError;
+
+pub async fn create_agreement(store: &Store, caller: &Caller, spec: AgreementSpec) -> Result<Agreement, AppError> {
+    caller.require(Permission::ManageConfiguration)?;
+    Ok(store.create_agreement(spec, caller.id()).await?)
+}
+
+pub async fn agreement(store: &Store, caller: &Caller, id: i64) -> Result<Agreement, AppError> {
+    caller.require(Permission::WorkRecords)?;
+    Ok(store.agreement(id).await?)
+}
+
+pub async fn agreements(
+    store: &Store,
+    caller: &Caller,
+    kind: Option<Kind>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Agreement>, AppError> {
+    caller.require(Permission::WorkRecords)?;
+    Ok(store.agreements(kind, after, limit).await?)
+}
+
+/// RFC 7386 JSON merge patch: objects merge member by member, `null`
+/// removes, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// Applies a JSON merge patch to an agreement.
+pub async fn update_agreement(
+    store: &Store,
+    caller: &Caller,
+    id: i64,
+    expected_version: Option<i64>,
+    patch: Value,
+) -> Result<Agreement, AppError> {
+    caller.require(Permission::ManageConfiguration)?;
+    let current = store.agreement(id).await?;
+    if !patch.is_object() {
+        return Err(AppError::field("body", "must be a JSON object"));
+    }
+    let mut doc = serde_json::to_value(&current.spec).map_err(|e| AppError::Internal(e.to_string()))?;
+    merge_patch(&mut doc, &patch);
+    let raw = serde_json::to_vec(&doc).map_err(|e| AppError::Internal(e.to_string()))?;
+    let spec: AgreementSpec = crate::api::parse_json(&raw)?;
+    Ok(store.update_agreement(id, expected_version, spec, caller.id()).await?)
+}
+
+pub async fn create_supplier(store: &Store, caller: &Caller, name: String) -> Result<Supplier, AppError> {
+    caller.require(Permission::ManageConfiguration)?;
+    Ok(store.create_supplier(SupplierInput { name }).await?)
+}
+
+pub async fn suppliers(store: &Store, caller: &Caller) -> Result<Vec<Supplier>, AppError> {
+    caller.require(Permission::WorkRecords)?;
+    Ok(store.suppliers().await?)
+}
+
+/// An incident's SLA picture: its clocks now, their history, its supplier
+/// and whether it is escalated. Agents only: clocks are the desk's business.
+pub struct RecordSla {
+    pub record_id: i64,
+    pub supplier_id: Option<i64>,
+    pub escalated: bool,
+    pub clocks: Vec<SlaClock>,
+    pub events: Vec<ClockEventRow>,
+}
+
+pub async fn record_sla(store: &Store, caller: &Caller, key: &str) -> Result<RecordSla, AppError> {
+    let incident = crate::service::incidents::get(store, caller, key).await?;
+    caller.require(Permission::WorkRecords)?;
+    let (supplier_id, escalated) = store.sla_flags(incident.id).await?;
+    Ok(RecordSla {
+        record_id: incident.id,
+        supplier_id,
+        escalated,
+        clocks: store.clocks(incident.id).await?,
+        events: store.clock_events(incident.id).await?,
+    })
+}
+
+pub async fn set_supplier(store: &Store, caller: &Caller, key: &str, supplier: Option<i64>) -> Result<(), AppError> {
+    let incident = crate::service::incidents::get(store, caller, key).await?;
+    caller.require(Permission::WorkRecords)?;
+    if incident.lifecycle.state.is_final() {
+        return Err(AppError::Transition(format!("a {} incident cannot be changed", incident.lifecycle.state.as_str())));
+    }
+    Ok(store.set_supplier(incident.id, supplier, caller.id()).await?)
+}
+
+pub async fn notifications(
+    store: &Store,
+    caller: &Caller,
+    unread_only: bool,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Notification>, AppError> {
+    Ok(store.notifications(caller.id(), unread_only, before, limit).await?)
+}
+
+pub async fn unread_count(store: &Store, caller: &Caller) -> Result<i64, AppError> {
+    Ok(store.unread_notifications(caller.id()).await?)
+}
+
+pub async fn mark_read(store: &Store, caller: &Caller, id: Option<i64>) -> Result<u64, AppError> {
+    let n = store.mark_notifications_read(caller.id(), id).await?;
+    if id.is_some() && n == 0 {
+        // Someone else's, already read, or none at all: nothing to say which.
+        let mine = store.notifications(caller.id(), false, id.map(|i| i + 1), 1).await?;
+        if mine.first().map(|n| Some(n.id)) != Some(id) {
+            return Err(AppError::NotFound);
+        }
+    }
+    Ok(n)
+}

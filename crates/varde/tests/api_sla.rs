@@ -1,0 +1,349 @@
+//! Service level agreements through the REST API, on every engine: agreements
+//! and their validation, clocks started, paused, stopped and retargeted by
+//! the incident writes that move them, and the warning timers.
+
+mod common;
+
+use common::{each_engine, id_of, Env};
+use http::StatusCode;
+use serde_json::{json, Value};
+
+fn micros(v: &Value) -> i64 {
+    v.as_str().unwrap_or_else(|| panic!("not an instant: {v}")).parse::<jiff::Timestamp>().unwrap().as_microsecond()
+}
+
+async fn organisation(env: &Env, name: &str) -> i64 {
+    let r = env.post("/api/v1/organisations", &env.admin, json!({ "name": name })).send().await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    id_of(&r.json())
+}
+
+async fn agreement(env: &Env, body: Value) -> Value {
+    let r = env.post("/api/v1/slas", &env.admin, body).send().await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert!(r.header("location").is_some_and(|l| l.starts_with("/api/v1/slas/")));
+    r.json()
+}
+
+async fn sla(env: &Env, id: i64) -> Value {
+    let r = env.get(&format!("/api/v1/incidents/{id}/sla"), &env.agent1).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+fn clock<'a>(s: &'a Value, kind: &str, target: &str) -> &'a Value {
+    s["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == kind && c["target"] == target)
+        .unwrap_or_else(|| panic!("no {kind} {target} clock in {s}"))
+}
+
+fn events(s: &Value, clock_id: &Value) -> Vec<(String, i64)> {
+    s["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| &e["clock_id"] == clock_id)
+        .map(|e| (e["event"].as_str().unwrap().to_string(), micros(&e["at"])))
+        .collect()
+}
+
+fn basic(name: &str, resolution_minutes: i64) -> Value {
+    json!({
+        "name": name,
+        "kind": "sla",
+        "targets": [
+            { "name": "response", "minutes": 30 },
+            { "name": "resolution", "minutes": resolution_minutes }
+        ]
+    })
+}
+
+#[tokio::test]
+async fn agreements_are_validated_and_patched() {
+    each_engine(|env| async move {
+        // Every problem at once, each naming its field.
+        let r = env
+            .post(
+                "/api/v1/slas",
+                &env.admin,
+                json!({ "name": " ", "kind": "ola", "targets": [{ "name": "resolution", "minutes": 0, "priority": 9 }],
+                        "thresholds": [{ "percent": 0 }, { "percent": 0 }] }),
+            )
+            .send()
+            .await;
+        r.invalid(&["name", "group_id", "targets[0].minutes", "targets[0].priority", "thresholds[0].percent", "thresholds[1].percent"]);
+        env.post("/api/v1/slas", &env.admin, json!({ "name": "x", "kind": "gold", "targets": [] }))
+            .send()
+            .await
+            .invalid(&["kind"]);
+        env.post("/api/v1/slas", &env.admin, json!({ "name": "x", "kind": "uc", "supplier_id": 999, "targets": [{"name": "resolution", "minutes": 5}] }))
+            .send()
+            .await
+            .invalid(&["supplier_id"]);
+        env.post("/api/v1/slas", &env.admin, json!({ "name": "x", "kind": "sla", "targets": [{"name": "resolution", "minutes": 5, "calendar_id": 4242}] }))
+            .send()
+            .await
+            .invalid(&["targets.calendar_id"]);
+        env.post("/api/v1/slas", &env.agent1, basic("Agent made", 60)).send().await.problem(403);
+        let a = agreement(&env, basic("Gold", 240)).await;
+        assert_eq!(a["kind"], "sla");
+        assert_eq!(a["response_on"], "either");
+        assert_eq!(a["thresholds"].as_array().unwrap().len(), 3, "default thresholds 75, 90, 100: {a}");
+        env.post("/api/v1/slas", &env.admin, basic("Gold", 60)).send().await.problem(409);
+        let id = id_of(&a);
+        let path = format!("/api/v1/slas/{id}");
+        // A merge patch changes what it names and keeps the rest.
+        let r = env.patch(&path, &env.admin, json!({ "reopen": "restart", "name": "Gold 2" })).header("if-match", "\"1\"").send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let b = r.json();
+        assert_eq!((b["reopen"].as_str(), b["name"].as_str(), b["version"].as_i64()), (Some("restart"), Some("Gold 2"), Some(2)));
+        assert_eq!(b["targets"], a["targets"]);
+        env.patch(&path, &env.admin, json!({ "name": "Gold 3" })).header("if-match", "\"1\"").send().await.problem(412);
+        env.patch(&path, &env.admin, json!({ "kind": "ola", "group_id": env.group })).send().await.invalid(&["kind"]);
+        env.patch(&path, &env.admin, json!({ "targets": [{ "name": "resolution" }] })).send().await.problem(422);
+        assert_eq!(env.read_agreement(id).await["name"], "Gold 2", "a refused patch changes nothing");
+        let list = env.get("/api/v1/slas?kind=sla", &env.agent1).send().await.json();
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
+        env.get("/api/v1/slas", &env.req1).send().await.problem(403);
+    })
+    .await;
+}
+
+trait ReadAgreement {
+    async fn read_agreement(&self, id: i64) -> Value;
+}
+
+impl ReadAgreement for Env {
+    async fn read_agreement(&self, id: i64) -> Value {
+        let r = self.get(&format!("/api/v1/slas/{id}"), &self.admin).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()
+    }
+}
+
+#[tokio::test]
+async fn clocks_start_pause_stop_and_reopen_with_the_incident() {
+    each_engine(|env| async move {
+        agreement(&env, basic("Standard", 240)).await;
+        let inc = env.incident(&env.agent1, json!({ "short_description": "Mail is down" })).await;
+        let id = id_of(&inc);
+        let created = micros(&inc["created_at"]);
+        let s = sla(&env, id).await;
+        let res = clock(&s, "sla", "resolution");
+        assert_eq!(res["state"], "running");
+        assert_eq!(res["target_seconds"], 240 * 60);
+        // 24x7: due exactly the target after creation, to the microsecond.
+        assert_eq!(micros(&res["due_at"]), created + 240 * 60_000_000);
+        let resp = clock(&s, "sla", "response");
+        assert_eq!(resp["state"], "running");
+
+        // The first agent reply is the response.
+        let r = env.post(&format!("/api/v1/incidents/{id}/journal"), &env.agent1, json!({ "body": "Looking at it" })).send().await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let s = sla(&env, id).await;
+        assert_eq!(clock(&s, "sla", "response")["state"], "met");
+        assert!(clock(&s, "sla", "response")["due_at"].is_null());
+
+        // On hold awaiting the caller pauses; resuming shifts the due instant
+        // by exactly the paused time.
+        env.patch_ok(id, &env.agent1, json!({ "state": "on_hold", "hold_reason": "awaiting_caller" })).await;
+        let s = sla(&env, id).await;
+        let res = clock(&s, "sla", "resolution");
+        assert_eq!(res["state"], "paused");
+        assert!(res["due_at"].is_null());
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        env.patch_ok(id, &env.agent1, json!({ "state": "in_progress" })).await;
+        let s = sla(&env, id).await;
+        let res = clock(&s, "sla", "resolution");
+        let ev = events(&s, &res["id"]);
+        let names: Vec<&str> = ev.iter().map(|(e, _)| e.as_str()).collect();
+        assert_eq!(names, ["attach", "start", "pause", "resume"], "{s}");
+        let paused = ev[3].1 - ev[2].1;
+        assert!(paused > 0);
+        assert_eq!(micros(&res["due_at"]), created + 240 * 60_000_000 + paused);
+
+        // On hold awaiting a change does not pause (not in pause_on).
+        env.patch_ok(id, &env.agent1, json!({ "state": "on_hold", "hold_reason": "awaiting_change" })).await;
+        assert_eq!(clock(&sla(&env, id).await, "sla", "resolution")["state"], "running");
+
+        // Resolve stops it, met; reopen resumes it (the default policy).
+        env.patch_ok(id, &env.agent1, json!({ "state": "resolved", "resolution_code": "fixed", "resolution_notes": "Restarted" }))
+            .await;
+        let s = sla(&env, id).await;
+        let res = clock(&s, "sla", "resolution");
+        assert_eq!(res["state"], "met");
+        let elapsed = res["elapsed_seconds"].as_i64().unwrap();
+        assert!(res["stopped_at"].is_string());
+        let r = env.patch(&format!("/api/v1/incidents/{id}"), &env.agent1, json!({ "state": "in_progress" })).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let s = sla(&env, id).await;
+        let res = clock(&s, "sla", "resolution");
+        assert_eq!(res["state"], "running");
+        assert!(res["elapsed_seconds"].as_i64().unwrap() >= elapsed);
+        let names: Vec<String> = events(&s, &res["id"]).into_iter().map(|(e, _)| e).collect();
+        assert_eq!(names[names.len() - 3..], ["stop", "reopen", "resume"]);
+
+        // Cancel takes the clocks out of the reckoning.
+        env.patch_ok(id, &env.agent1, json!({ "state": "cancelled" })).await;
+        assert_eq!(clock(&sla(&env, id).await, "sla", "resolution")["state"], "cancelled");
+
+        // Requesters do not see clocks.
+        env.get(&format!("/api/v1/incidents/{id}/sla"), &env.req1).send().await.problem(404);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_change_of_agreement_keeps_elapsed_and_paused_time() {
+    each_engine(|env| async move {
+        // Priority 3 (the default impact and urgency 2) falls under Standard,
+        // priority 1 under Critical.
+        let standard = agreement(
+            &env,
+            json!({ "name": "Standard", "kind": "sla", "conditions": { "priorities": [3, 4, 5] },
+                    "targets": [{ "name": "resolution", "minutes": 480 }] }),
+        )
+        .await;
+        let critical = agreement(
+            &env,
+            json!({ "name": "Critical", "kind": "sla", "conditions": { "priorities": [1, 2] },
+                    "targets": [{ "name": "resolution", "minutes": 60 }] }),
+        )
+        .await;
+        let inc = env.incident(&env.agent1, json!({ "short_description": "ERP slow" })).await;
+        let id = id_of(&inc);
+        let created = micros(&inc["created_at"]);
+        assert_eq!(clock(&sla(&env, id).await, "sla", "resolution")["agreement_id"], standard["id"]);
+        env.patch_ok(id, &env.agent1, json!({ "state": "on_hold", "hold_reason": "awaiting_caller" })).await;
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        env.patch_ok(id, &env.agent1, json!({ "state": "in_progress" })).await;
+        // The priority goes to 1: another agreement, the same clock.
+        env.patch_ok(id, &env.agent1, json!({ "impact": 1, "urgency": 1 })).await;
+        let s = sla(&env, id).await;
+        let res = clock(&s, "sla", "resolution");
+        assert_eq!(res["agreement_id"], critical["id"]);
+        assert_eq!(res["target_seconds"], 3600);
+        let ev = events(&s, &res["id"]);
+        let names: Vec<&str> = ev.iter().map(|(e, _)| e.as_str()).collect();
+        assert_eq!(names, ["attach", "start", "pause", "resume", "retarget"]);
+        let paused = ev[3].1 - ev[2].1;
+        // The pause before the change still counts as paused: due = start +
+        // new target + the pause (GLPI loses the pause here).
+        assert_eq!(micros(&res["due_at"]), created + 3_600_000_000 + paused);
+        assert_eq!(s["clocks"].as_array().unwrap().len(), 1, "one resolution clock, not two: {s}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ola_runs_only_with_its_group_and_uc_only_with_its_supplier() {
+    each_engine(|env| async move {
+        let r = env.post("/api/v1/suppliers", &env.admin, json!({ "name": "Telco" })).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let telco = id_of(&r.json());
+        env.post("/api/v1/suppliers", &env.admin, json!({ "name": "Telco" })).send().await.problem(409);
+        let other_group = env.state.store.create_group("Network".into(), String::new()).await.unwrap().id;
+        agreement(
+            &env,
+            json!({ "name": "Desk OLA", "kind": "ola", "group_id": env.group, "targets": [{ "name": "resolution", "minutes": 120 }] }),
+        )
+        .await;
+        agreement(
+            &env,
+            json!({ "name": "Telco UC", "kind": "uc", "supplier_id": telco, "targets": [{ "name": "resolution", "minutes": 240 }] }),
+        )
+        .await;
+        let inc = env.incident(&env.agent1, json!({ "short_description": "Line down" })).await;
+        let id = id_of(&inc);
+        assert!(sla(&env, id).await["clocks"].as_array().unwrap().is_empty(), "no group yet: no OLA clock");
+        env.patch_ok(id, &env.agent1, json!({ "assignment_group_id": env.group })).await;
+        assert_eq!(clock(&sla(&env, id).await, "ola", "resolution")["state"], "running");
+        env.patch_ok(id, &env.agent1, json!({ "assignment_group_id": other_group })).await;
+        assert_eq!(clock(&sla(&env, id).await, "ola", "resolution")["state"], "paused");
+        // With the supplier: set it, put the incident on hold awaiting it.
+        let r = env.put(&format!("/api/v1/incidents/{id}/supplier"), &env.agent1).json(json!({ "supplier_id": 999 })).send().await;
+        r.invalid(&["supplier_id"]);
+        let r = env.put(&format!("/api/v1/incidents/{id}/supplier"), &env.agent1).json(json!({ "supplier_id": telco })).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        assert!(sla(&env, id).await["clocks"].as_array().unwrap().iter().all(|c| c["kind"] != "uc"), "not awaiting it yet");
+        env.patch_ok(id, &env.agent1, json!({ "state": "on_hold", "hold_reason": "awaiting_supplier" })).await;
+        let s = sla(&env, id).await;
+        assert_eq!(s["supplier_id"], telco);
+        assert_eq!(clock(&s, "uc", "resolution")["state"], "running");
+        assert_eq!(clock(&s, "uc", "resolution")["party_id"], telco);
+        env.patch_ok(id, &env.agent1, json!({ "state": "in_progress" })).await;
+        assert_eq!(clock(&sla(&env, id).await, "uc", "resolution")["state"], "paused");
+        env.put(&format!("/api/v1/incidents/{id}/supplier"), &env.req1).json(json!({ "supplier_id": null })).send().await.problem(404);
+    })
+    .await;
+}
+
+/// Runs the job runner until `check` holds or `secs` pass.
+async fn wait_for<F, Fut>(secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("condition not met within {secs} s");
+}
+
+#[tokio::test]
+async fn warnings_fire_once_and_escalate() {
+    each_engine(|env| async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn(varde::jobs::run(env.state.store.clone(), stop_rx));
+        // A one-minute target: 1% is 0.6 s, 2% 1.2 s.
+        agreement(
+            &env,
+            json!({ "name": "Fast", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 1 }],
+                    "thresholds": [
+                        { "percent": 1, "actions": [{ "type": "notify", "to": "assignee" }, { "type": "notify", "to": "group" }] },
+                        { "percent": 2, "actions": [{ "type": "escalate" }, { "type": "raise_priority" }] }
+                    ] }),
+        )
+        .await;
+        let inc = env
+            .incident(&env.agent1, json!({ "short_description": "Slow", "assignment_group_id": env.group, "assignee_id": env.agent1.id }))
+            .await;
+        let id = id_of(&inc);
+        assert_eq!(inc["priority"], 3);
+        wait_for(15, || async { sla(&env, id).await["escalated"] == true }).await;
+        let s = sla(&env, id).await;
+        assert_eq!(clock(&s, "sla", "resolution")["fired"], json!([1, 2]));
+        let fired: Vec<&Value> = s["history"].as_array().unwrap().iter().filter(|e| e["event"] == "threshold").collect();
+        assert_eq!(fired.len(), 2, "{s}");
+        // Fired at the right instant: within a few seconds of it.
+        let start = micros(&inc["created_at"]);
+        for (e, pct) in fired.iter().zip([1, 2]) {
+            let due = start + 60_000_000 * pct / 100;
+            let lag = micros(&e["at"]) - due;
+            assert!((0..5_000_000).contains(&lag), "fired {lag} µs after its instant");
+        }
+        assert_eq!(env.read(id).await["priority"], 2, "priority raised one step (urgency 2 -> 1)");
+        // agent1 is assignee and in the group: one notification, not two.
+        let n = env.get("/api/v1/notifications", &env.agent1).send().await.json();
+        let items = n["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "assignee and group member are one person: one notification: {n}");
+        assert!(items.iter().all(|i| i["kind"] == "sla_warning" && i["record_id"] == id), "{n}");
+        let c = env.get("/api/v1/notifications/count", &env.agent2).send().await.json();
+        assert_eq!(c["unread"], 1, "agent2 is in the group");
+        let nid = env.get("/api/v1/notifications", &env.agent2).send().await.json()["items"][0]["id"].as_i64().unwrap();
+        env.post(&format!("/api/v1/notifications/{nid}/read"), &env.agent1, json!({})).send().await.problem(404);
+        let r = env.post(&format!("/api/v1/notifications/{nid}/read"), &env.agent2, json!({})).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(env.get("/api/v1/notifications/count", &env.agent2).send().await.json()["unread"], 0);
+        stop_tx.send(true).unwrap();
+        runner.await.unwrap();
+    })
+    .await;
+}
