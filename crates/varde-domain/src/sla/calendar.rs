@@ -194,6 +194,9 @@ impl CalendarSpec {
 /// A civil range in minutes of the day, `start < end <= 1440`.
 type Minutes = (u16, u16);
 
+/// Yearly closures by (month, day): the first year each applies, and its closed ranges.
+type YearlyClosures = HashMap<(i8, i8), Vec<(i16, Vec<Minutes>)>>;
+
 /// Working intervals of one civil year, as UTC seconds.
 #[derive(Debug, Clone)]
 struct YearTable {
@@ -290,8 +293,7 @@ struct Compiled {
     weekly: [Vec<Minutes>; 7],
     /// One-off closures by date (a whole day is `(0, 1440)`).
     closed_on: HashMap<Date, Vec<Minutes>>,
-    /// Yearly closures by (month, day): the first year they apply, and the ranges.
-    closed_yearly: HashMap<(i8, i8), Vec<(i16, Vec<Minutes>)>>,
+    closed_yearly: YearlyClosures,
     overrides: HashMap<Date, Vec<Minutes>>,
     /// Year tables for [`CACHE_FIRST`]..=[`CACHE_LAST`], each built when first needed.
     years: Box<[OnceLock<YearTable>]>,
@@ -334,7 +336,7 @@ impl Calendar {
         }
 
         let mut closed_on: HashMap<Date, Vec<Minutes>> = HashMap::new();
-        let mut closed_yearly: HashMap<(i8, i8), Vec<(i16, Vec<Minutes>)>> = HashMap::new();
+        let mut closed_yearly: YearlyClosures = HashMap::new();
         let mut years_named: Vec<i16> = Vec::new();
         for (i, e) in spec.exceptions.iter().enumerate() {
             let field = format!("exceptions[{i}]");
