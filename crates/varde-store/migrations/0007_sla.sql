@@ -35,6 +35,15 @@ CREATE TABLE slas (
 );
 CREATE UNIQUE INDEX slas_name ON slas (name);
 
+-- The calendars an agreement's targets use (they sit inside `spec`), kept
+-- beside it so that a calendar in use cannot be deleted.
+CREATE TABLE sla_calendars (
+    sla_id BIGINT NOT NULL REFERENCES slas (id),
+    calendar_id BIGINT NOT NULL,
+    PRIMARY KEY (sla_id, calendar_id)
+);
+CREATE INDEX sla_calendars_calendar ON sla_calendars (calendar_id);
+
 -- A clock: one target of one agreement on one record. `spans` (JSON) are
 -- the wall-clock spans it ran; everything else is derived from them and the
 -- target's calendar, and stored for queues and reports.

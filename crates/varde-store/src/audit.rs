@@ -13,6 +13,7 @@ pub enum Entity {
     Record,
     User,
     Configuration,
+    Calendar,
 }
 
 impl Entity {
@@ -21,6 +22,7 @@ impl Entity {
             Entity::Record => "record",
             Entity::User => "user",
             Entity::Configuration => "configuration",
+            Entity::Calendar => "calendar",
         }
     }
 }

@@ -13,6 +13,9 @@ pub enum StoreError {
     /// A referenced row does not exist.
     #[error("{field} refers to nothing")]
     UnknownReference { field: &'static str },
+    /// The row is referred to by others and cannot go; the text says by what.
+    #[error("{0}")]
+    InUse(String),
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("database: {0}")]

@@ -6,6 +6,7 @@
 //! and how writes are committed (see [`db`]).
 
 pub mod audit;
+pub mod calendars;
 pub mod catalog;
 mod db;
 pub mod directory;

@@ -40,6 +40,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 4,
+        name: "calendars",
+        common: include_str!("../migrations/0004_calendars.sql"),
+        sqlite: include_str!("../migrations/0004_calendars.sqlite.sql"),
+        postgres: include_str!("../migrations/0004_calendars.postgres.sql"),
+    },
     Migration { version: 7, name: "sla", common: include_str!("../migrations/0007_sla.sql"), sqlite: "", postgres: "" },
 ];
 

@@ -60,6 +60,7 @@ const DAY_MINUTES: u16 = 24 * 60;
 
 /// One span of a day, in civil time `HH:MM`; `end` may be `24:00` (the following midnight).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TimeRange {
     pub start: String,
     pub end: String,
@@ -73,7 +74,7 @@ impl TimeRange {
 
 /// Working hours per weekday; a day without ranges is closed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WeeklyHours {
     pub monday: Vec<TimeRange>,
     pub tuesday: Vec<TimeRange>,
@@ -124,6 +125,7 @@ impl WeeklyHours {
 
 /// A holiday or other closure: the whole day, or only some ranges of it, once or every year.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Exception {
     /// What it is, e.g. "Juledag"; shown to users.
     pub name: String,
@@ -142,6 +144,7 @@ pub struct Exception {
 /// a day normally closed. It is the most specific rule, so it replaces both the weekly hours and
 /// any exception of that date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DateOverride {
     pub date: String,
     /// The working hours of the date; empty means closed.
@@ -153,6 +156,7 @@ pub struct DateOverride {
 
 /// A business calendar as written by an administrator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CalendarSpec {
     /// IANA name, e.g. `Europe/Copenhagen`.
     pub time_zone: String,
@@ -193,6 +197,9 @@ impl CalendarSpec {
 
 /// A civil range in minutes of the day, `start < end <= 1440`.
 type Minutes = (u16, u16);
+
+/// Yearly closures by (month, day): the first year each applies, and its closed ranges.
+type YearlyClosures = HashMap<(i8, i8), Vec<(i16, Vec<Minutes>)>>;
 
 /// Working intervals of one civil year, as UTC seconds.
 #[derive(Debug, Clone)]
@@ -290,8 +297,7 @@ struct Compiled {
     weekly: [Vec<Minutes>; 7],
     /// One-off closures by date (a whole day is `(0, 1440)`).
     closed_on: HashMap<Date, Vec<Minutes>>,
-    /// Yearly closures by (month, day): the first year they apply, and the ranges.
-    closed_yearly: HashMap<(i8, i8), Vec<(i16, Vec<Minutes>)>>,
+    closed_yearly: YearlyClosures,
     overrides: HashMap<Date, Vec<Minutes>>,
     /// Year tables for [`CACHE_FIRST`]..=[`CACHE_LAST`], each built when first needed.
     years: Box<[OnceLock<YearTable>]>,
@@ -334,7 +340,7 @@ impl Calendar {
         }
 
         let mut closed_on: HashMap<Date, Vec<Minutes>> = HashMap::new();
-        let mut closed_yearly: HashMap<(i8, i8), Vec<(i16, Vec<Minutes>)>> = HashMap::new();
+        let mut closed_yearly: YearlyClosures = HashMap::new();
         let mut years_named: Vec<i16> = Vec::new();
         for (i, e) in spec.exceptions.iter().enumerate() {
             let field = format!("exceptions[{i}]");

@@ -51,6 +51,22 @@ pub(crate) async fn agreement_in(conn: &mut AnyConnection, id: i64) -> Result<Ag
     parse(row)
 }
 
+/// Records which calendars the agreement's targets use.
+async fn link_calendars(conn: &mut AnyConnection, id: i64, spec: &AgreementSpec) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sla_calendars WHERE sla_id = $1").bind(id).execute(&mut *conn).await?;
+    let mut ids: Vec<i64> = spec.targets.iter().filter_map(|t| t.calendar_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for c in ids {
+        sqlx::query("INSERT INTO sla_calendars (sla_id, calendar_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(c)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Checks what only the database can: that every referenced row exists.
 async fn check_references(conn: &mut AnyConnection, spec: &AgreementSpec) -> Result<(), StoreError> {
     if let Some(o) = spec.customer_organisation_id {
@@ -127,6 +143,7 @@ impl Store {
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(|e| StoreError::unique(e, "name"))?;
+                link_calendars(conn, id, &spec).await?;
                 audit::created(conn, Entity::Configuration, id, Some(actor), now).await?;
                 Ok(Agreement { id, version: 1, spec })
             }
@@ -175,6 +192,7 @@ impl Store {
                 if n == 0 {
                     return Err(StoreError::Conflict { current: old.version + 1 });
                 }
+                link_calendars(conn, id, &spec).await?;
                 let old_json = serde_json::to_string(&old.spec).unwrap_or_default();
                 audit::write(conn, Entity::Configuration, id, Some(actor), now, "sla", Some(&old_json), Some(&json)).await?;
                 super::timers::queue_recompute_in(conn, &format!("agreement:{id}"), now).await?;
