@@ -90,6 +90,51 @@ impl Store {
         .await
     }
 
+    /// Removes a job `node` claimed and ran. Only while it is still that
+    /// node's claim: a job may replace itself while running (an SLA timer
+    /// sets its next one), and on SQLite the new row can reuse the old id.
+    pub async fn complete_claimed_job(&self, id: i64, node: String) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            async move {
+                sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2")
+                    .bind(id)
+                    .bind(&node)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Puts a job `node` claimed back to run again at `retry_at`, if it is
+    /// still that node's claim (see [`Store::complete_claimed_job`]).
+    pub async fn fail_claimed_job(
+        &self,
+        id: i64,
+        node: String,
+        error: String,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            async move {
+                sqlx::query(
+                    "UPDATE jobs SET locked_until = NULL, locked_by = NULL, last_error = $1, run_at = $2 WHERE id = $3 AND locked_by = $4",
+                )
+                .bind(&error)
+                .bind(retry_at)
+                .bind(id)
+                .bind(&node)
+                .execute(conn)
+                .await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+    }
+
     pub async fn complete_job(&self, id: i64) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {

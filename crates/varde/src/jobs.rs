@@ -31,7 +31,7 @@ pub async fn run(store: Store, mut stop: watch::Receiver<bool>) {
                 // in the same minute are not fired a batch per second.
                 full = jobs.len() as i64 == BATCH;
                 for job in jobs {
-                    run_one(&store, job).await;
+                    run_one(&store, &node, job).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot claim jobs"),
@@ -53,7 +53,7 @@ pub async fn run(store: Store, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn run_one(store: &Store, job: Job) {
+async fn run_one(store: &Store, node: &str, job: Job) {
     let result = match job.kind.as_str() {
         "close_incident" => match job.payload.parse::<i64>() {
             Ok(id) => crate::service::incidents::auto_close(store, id).await.or_else(|e| match e {
@@ -62,23 +62,25 @@ async fn run_one(store: &Store, job: Job) {
             }),
             Err(_) => Err(AppError::Internal(format!("bad payload {:?}", job.payload))),
         },
-        varde_store::sla::timers::TIMER_JOB => store.fire_sla_timer(job.payload.clone()).await.map(|_| ()).map_err(AppError::from),
+        varde_store::sla::timers::TIMER_JOB => {
+            store.fire_sla_timer(job.payload.clone()).await.map(|_| ()).map_err(AppError::from)
+        }
         varde_store::sla::timers::RECOMPUTE_JOB => {
             store.recompute_clocks(job.payload.clone()).await.map(|_| ()).map_err(AppError::from)
         }
         other => Err(AppError::Internal(format!("unknown job kind {other}"))),
     };
     let done = match result {
-        Ok(()) => store.complete_job(job.id).await,
+        Ok(()) => store.complete_claimed_job(job.id, node.to_string()).await,
         Err(e) if job.attempts >= MAX_ATTEMPTS => {
             tracing::error!(job = job.id, kind = %job.kind, error = %e, "job failed for good");
-            store.complete_job(job.id).await
+            store.complete_claimed_job(job.id, node.to_string()).await
         }
         Err(e) => {
             // Exponential backoff: 2, 4, 8, ... seconds, at most an hour.
             let delay = (1i64 << job.attempts.min(11)).min(3600) * 1_000_000;
             tracing::warn!(job = job.id, kind = %job.kind, error = %e, attempt = job.attempts, "job failed; will retry");
-            store.fail_job(job.id, e.to_string(), now_micros() + delay).await
+            store.fail_claimed_job(job.id, node.to_string(), e.to_string(), now_micros() + delay).await
         }
     };
     if let Err(e) = done {

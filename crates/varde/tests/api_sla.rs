@@ -12,7 +12,7 @@ fn micros(v: &Value) -> i64 {
     v.as_str().unwrap_or_else(|| panic!("not an instant: {v}")).parse::<jiff::Timestamp>().unwrap().as_microsecond()
 }
 
-async fn organisation(env: &Env, name: &str) -> i64 {
+async fn _organisation(env: &Env, name: &str) -> i64 {
     let r = env.post("/api/v1/organisations", &env.admin, json!({ "name": name })).send().await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     id_of(&r.json())
@@ -141,7 +141,10 @@ async fn clocks_start_pause_stop_and_reopen_with_the_incident() {
         assert_eq!(resp["state"], "running");
 
         // The first agent reply is the response.
-        let r = env.post(&format!("/api/v1/incidents/{id}/journal"), &env.agent1, json!({ "body": "Looking at it" })).send().await;
+        let r = env
+            .post(&format!("/api/v1/incidents/{id}/journal"), &env.agent1, json!({ "body": "Looking at it" }))
+            .send()
+            .await;
         assert_eq!(r.status, StatusCode::CREATED);
         let s = sla(&env, id).await;
         assert_eq!(clock(&s, "sla", "response")["state"], "met");
@@ -170,14 +173,19 @@ async fn clocks_start_pause_stop_and_reopen_with_the_incident() {
         assert_eq!(clock(&sla(&env, id).await, "sla", "resolution")["state"], "running");
 
         // Resolve stops it, met; reopen resumes it (the default policy).
-        env.patch_ok(id, &env.agent1, json!({ "state": "resolved", "resolution_code": "fixed", "resolution_notes": "Restarted" }))
-            .await;
+        env.patch_ok(
+            id,
+            &env.agent1,
+            json!({ "state": "resolved", "resolution_code": "fixed", "resolution_notes": "Restarted" }),
+        )
+        .await;
         let s = sla(&env, id).await;
         let res = clock(&s, "sla", "resolution");
         assert_eq!(res["state"], "met");
         let elapsed = res["elapsed_seconds"].as_i64().unwrap();
         assert!(res["stopped_at"].is_string());
-        let r = env.patch(&format!("/api/v1/incidents/{id}"), &env.agent1, json!({ "state": "in_progress" })).send().await;
+        let r =
+            env.patch(&format!("/api/v1/incidents/{id}"), &env.agent1, json!({ "state": "in_progress" })).send().await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let s = sla(&env, id).await;
         let res = clock(&s, "sla", "resolution");
@@ -342,6 +350,50 @@ async fn warnings_fire_once_and_escalate() {
         let r = env.post(&format!("/api/v1/notifications/{nid}/read"), &env.agent2, json!({})).send().await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert_eq!(env.get("/api/v1/notifications/count", &env.agent2).send().await.json()["unread"], 0);
+        stop_tx.send(true).unwrap();
+        runner.await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn targets_run_on_business_calendars_and_follow_a_calendar_change() {
+    use varde_domain::sla::calendar::{Calendar, CalendarSpec};
+    use varde_domain::sla::clock::WorkingTime;
+    each_engine(|env| async move {
+        let store = &env.state.store;
+        let office = store.calendar_by_name("Business hours").await.unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn(varde::jobs::run(store.clone(), stop_rx));
+        agreement(
+            &env,
+            json!({ "name": "Office", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 600, "calendar_id": office.id }] }),
+        )
+        .await;
+        let inc = env.incident(&env.agent1, json!({ "short_description": "Printer" })).await;
+        let id = id_of(&inc);
+        let created = micros(&inc["created_at"]);
+        let cal = Calendar::compile(&office.spec).unwrap();
+        let res = clock(&sla(&env, id).await, "sla", "resolution").clone();
+        assert_eq!(res["calendar_id"], office.id);
+        let due = micros(&res["due_at"]);
+        // Ten business hours from now on office hours, exactly, and inside them.
+        assert_eq!(due, cal.add_us(created, 600 * 60_000_000));
+        assert!(cal.is_working(jiff::Timestamp::from_microsecond(due - 1).unwrap()));
+        assert!(due - created > 600 * 60_000_000, "office hours take longer than wall time");
+        // The calendar becomes 24x7: a recompute job moves the due instant.
+        let mut fields = varde_store::calendars::CalendarFields {
+            name: office.name.clone(),
+            description: office.description.clone(),
+            spec: CalendarSpec::always(),
+        };
+        store.update_calendar(office.id, None, fields.clone(), env.admin.id).await.unwrap();
+        wait_for(15, || async { micros(&clock(&sla(&env, id).await, "sla", "resolution")["due_at"]) == created + 600 * 60_000_000 }).await;
+        // A calendar in use by an agreement cannot be deleted.
+        assert!(matches!(store.delete_calendar(office.id, None, env.admin.id).await, Err(varde_store::StoreError::InUse(_))));
+        fields.spec = office.spec.clone();
+        store.update_calendar(office.id, None, fields, env.admin.id).await.unwrap();
+        wait_for(15, || async { micros(&clock(&sla(&env, id).await, "sla", "resolution")["due_at"]) == due }).await;
         stop_tx.send(true).unwrap();
         runner.await.unwrap();
     })

@@ -224,7 +224,10 @@ impl AgreementSpec {
         match self.kind {
             Kind::Sla => {
                 if self.group_id.is_some() || self.supplier_id.is_some() {
-                    p.push("kind", "an SLA is with a customer: set customer_organisation_id, not group_id or supplier_id");
+                    p.push(
+                        "kind",
+                        "an SLA is with a customer: set customer_organisation_id, not group_id or supplier_id",
+                    );
                 }
             }
             Kind::Ola => {
@@ -259,7 +262,10 @@ impl AgreementSpec {
                 p.push(f("priority"), "must be from 1 to 5");
             }
             let same = self.targets[..i].iter().any(|o| {
-                o.name == t.name && o.priority == t.priority && o.service_id == t.service_id && o.category_id == t.category_id
+                o.name == t.name
+                    && o.priority == t.priority
+                    && o.service_id == t.service_id
+                    && o.category_id == t.category_id
             });
             if same {
                 p.push(f("name"), "another target has the same name for the same priority, service and category");
@@ -560,7 +566,10 @@ mod tests {
     #[test]
     fn plan_keys_clocks_by_kind_party_and_name() {
         let f = facts();
-        let keys: Vec<_> = plan(&[sla(2, Kind::Sla), sla(1, Kind::Sla)], &f, &[]).into_iter().map(|p| (p.key, p.agreement_id)).collect();
+        let keys: Vec<_> = plan(&[sla(2, Kind::Sla), sla(1, Kind::Sla)], &f, &[])
+            .into_iter()
+            .map(|p| (p.key, p.agreement_id))
+            .collect();
         assert_eq!(keys, vec![("sla:0:resolution".to_string(), 1), ("sla:0:response".to_string(), 1)]);
         // An OLA's clocks exist once the record is with its group.
         assert!(plan(&[sla(3, Kind::Ola)], &f, &[]).is_empty());

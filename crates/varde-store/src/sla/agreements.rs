@@ -194,7 +194,8 @@ impl Store {
                 }
                 link_calendars(conn, id, &spec).await?;
                 let old_json = serde_json::to_string(&old.spec).unwrap_or_default();
-                audit::write(conn, Entity::Configuration, id, Some(actor), now, "sla", Some(&old_json), Some(&json)).await?;
+                audit::write(conn, Entity::Configuration, id, Some(actor), now, "sla", Some(&old_json), Some(&json))
+                    .await?;
                 super::timers::queue_recompute_in(conn, &format!("agreement:{id}"), now).await?;
                 Ok(Agreement { id, version: old.version + 1, spec })
             }

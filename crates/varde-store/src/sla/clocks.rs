@@ -38,7 +38,8 @@ pub(crate) struct ClockRow {
     pub version: i64,
 }
 
-pub(crate) const CLOCK_COLUMNS: &str = "id, record_id, clock_key, kind, party_id, target_name, agreement_id, target_us, \
+pub(crate) const CLOCK_COLUMNS: &str =
+    "id, record_id, clock_key, kind, party_id, target_name, agreement_id, target_us, \
     calendar_id, state, spans, running_since, stopped_at, cancelled, elapsed_us, due_at, started_at, fired, version";
 
 impl ClockRow {
@@ -116,18 +117,28 @@ pub struct ClockEventRow {
 /// is not an incident.
 pub(crate) async fn facts_in(conn: &mut AnyConnection, record_id: i64) -> Result<Option<Facts>, StoreError> {
     #[allow(clippy::type_complexity)]
-    let row: Option<(String, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<String>, Option<i64>, Option<i64>, i64)> =
-        sqlx::query_as(
-            "SELECT r.state, r.priority, r.assignment_group_id, r.assignee_id, i.service_id, i.category_id, i.hold_reason,
+    let row: Option<(
+        String,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        i64,
+    )> = sqlx::query_as(
+        "SELECT r.state, r.priority, r.assignment_group_id, r.assignee_id, i.service_id, i.category_id, i.hold_reason,
                 i.supplier_id, u.organisation_id,
                 (SELECT COUNT(*) FROM journal j JOIN users a ON a.id = j.author_id
                  WHERE j.record_id = r.id AND j.kind = 'reply' AND a.role <> 'requester')
              FROM records r JOIN incidents i ON i.record_id = r.id JOIN users u ON u.id = r.requester_id
              WHERE r.id = $1",
-        )
-        .bind(record_id)
-        .fetch_optional(conn)
-        .await?;
+    )
+    .bind(record_id)
+    .fetch_optional(conn)
+    .await?;
     let Some((state, priority, group, assignee, service, category, hold, supplier, org, replies)) = row else {
         return Ok(None);
     };
@@ -217,7 +228,11 @@ pub(crate) async fn apply_plan(
 }
 
 fn thresholds_of(agreements: &[Agreement], id: i64) -> Vec<i64> {
-    agreements.iter().find(|a| a.id == id).map(|a| a.spec.thresholds.iter().map(|t| t.percent).collect()).unwrap_or_default()
+    agreements
+        .iter()
+        .find(|a| a.id == id)
+        .map(|a| a.spec.thresholds.iter().map(|t| t.percent).collect())
+        .unwrap_or_default()
 }
 
 fn agreement_name(agreements: &[Agreement], id: i64) -> String {
@@ -347,7 +362,12 @@ async fn update_clock(
     Ok(d.due_at)
 }
 
-pub(crate) fn view(row: &ClockRow, cal: &dyn WorkingTime, agreement_name: String, now: i64) -> Result<SlaClock, StoreError> {
+pub(crate) fn view(
+    row: &ClockRow,
+    cal: &dyn WorkingTime,
+    agreement_name: String,
+    now: i64,
+) -> Result<SlaClock, StoreError> {
     let c = row.clock()?;
     let d = derive(&c, cal, row.target_us, now);
     Ok(SlaClock {
@@ -376,11 +396,12 @@ impl Store {
     /// The record's clocks with their figures as of now.
     pub async fn clocks(&self, record_id: i64) -> Result<Vec<SlaClock>, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let rows: Vec<ClockRow> =
-            sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE record_id = $1 ORDER BY kind, party_id, target_name"))
-                .bind(record_id)
-                .fetch_all(&mut *conn)
-                .await?;
+        let rows: Vec<ClockRow> = sqlx::query_as(&format!(
+            "SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE record_id = $1 ORDER BY kind, party_id, target_name"
+        ))
+        .bind(record_id)
+        .fetch_all(&mut *conn)
+        .await?;
         let ids: Vec<i64> = rows.iter().filter_map(|r| r.calendar_id).collect();
         let cals = worktime::load_in(&mut conn, &ids).await?;
         let mut names: Vec<(i64, String)> = Vec::new();
@@ -392,7 +413,8 @@ impl Store {
         let now = now_micros();
         rows.iter()
             .map(|r| {
-                let name = names.iter().find(|(id, _)| *id == r.agreement_id).map(|(_, n)| n.clone()).unwrap_or_default();
+                let name =
+                    names.iter().find(|(id, _)| *id == r.agreement_id).map(|(_, n)| n.clone()).unwrap_or_default();
                 view(r, cals.get(r.calendar_id).as_ref(), name, now)
             })
             .collect()

@@ -4,10 +4,10 @@
 //! reports and the what-if replay.
 
 pub mod agreements;
-pub mod worktime;
 pub mod clocks;
 pub mod notifications;
 pub mod timers;
+pub mod worktime;
 
 pub use agreements::{Supplier, SupplierInput};
 pub use clocks::{ClockEventRow, SlaClock};

@@ -52,13 +52,15 @@ impl Store {
             async move {
                 let now = now_micros();
                 let n = match id {
-                    Some(id) => sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND id = $3 AND read_at IS NULL")
-                        .bind(now)
-                        .bind(user_id)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?
-                        .rows_affected(),
+                    Some(id) => sqlx::query(
+                        "UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND id = $3 AND read_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(user_id)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected(),
                     None => sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL")
                         .bind(now)
                         .bind(user_id)

@@ -14,7 +14,7 @@ use varde_domain::sla::agreement::{Action, Recipient};
 use varde_domain::sla::clock::{self, Clock, WorkingTime};
 
 use super::agreements::{active_in, agreement_in};
-use super::clocks::{derive, event_in, evaluate_in, fired_text, ClockRow, CLOCK_COLUMNS};
+use super::clocks::{derive, evaluate_in, event_in, fired_text, ClockRow, CLOCK_COLUMNS};
 use super::worktime;
 use crate::audit::{self, Entity};
 use crate::jobs::enqueue_in;
@@ -22,7 +22,6 @@ use crate::{now_micros, Store, StoreError};
 
 pub const TIMER_JOB: &str = "sla_timer";
 pub const RECOMPUTE_JOB: &str = "sla_recompute";
-
 
 fn timer_key(clock_id: i64) -> String {
     format!("sla_timer:{clock_id}")
@@ -115,10 +114,12 @@ async fn run_action(
             let users: Vec<i64> = match to {
                 Recipient::Assignee => assignee.into_iter().collect(),
                 Recipient::Group => match group {
-                    Some(g) => sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id")
-                        .bind(g)
-                        .fetch_all(&mut *conn)
-                        .await?,
+                    Some(g) => {
+                        sqlx::query_scalar("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id")
+                            .bind(g)
+                            .fetch_all(&mut *conn)
+                            .await?
+                    }
                     None => Vec::new(),
                 },
             };
@@ -248,16 +249,18 @@ pub(crate) async fn fire_in(conn: &mut AnyConnection, payload: &str, now: i64) -
         fired.push(th.percent);
     }
     let d = derive(&c, cal.as_ref(), row.target_us, now);
-    let n = sqlx::query("UPDATE sla_clocks SET fired = $1, state = $2, version = $3, updated_at = $4 WHERE id = $5 AND version = $6")
-        .bind(fired_text(&fired))
-        .bind(d.state.as_str())
-        .bind(new_version)
-        .bind(now)
-        .bind(row.id)
-        .bind(row.version)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let n = sqlx::query(
+        "UPDATE sla_clocks SET fired = $1, state = $2, version = $3, updated_at = $4 WHERE id = $5 AND version = $6",
+    )
+    .bind(fired_text(&fired))
+    .bind(d.state.as_str())
+    .bind(new_version)
+    .bind(now)
+    .bind(row.id)
+    .bind(row.version)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
     if n == 0 {
         return Err(StoreError::Conflict { current: row.version + 1 });
     }
@@ -288,7 +291,9 @@ impl Store {
     /// batches, each its own transaction; returns how many clocks it visited.
     pub async fn recompute_clocks(&self, scope: String) -> Result<u64, StoreError> {
         let (what, id) = match scope.split_once(':') {
-            Some((w, i)) => (w.to_string(), i.parse::<i64>().map_err(|_| StoreError::corrupt(format!("scope {scope}")))?),
+            Some((w, i)) => {
+                (w.to_string(), i.parse::<i64>().map_err(|_| StoreError::corrupt(format!("scope {scope}")))?)
+            }
             None if scope == "all" => ("all".to_string(), 0),
             None => return Err(StoreError::corrupt(format!("scope {scope}"))),
         };

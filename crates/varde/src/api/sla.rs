@@ -77,7 +77,11 @@ pub async fn list(State(st): State<AppState>, caller: Caller, RawQuery(raw): Raw
 
 #[utoipa::path(post, path = "/api/v1/slas", tag = "sla", request_body(content = Object, description = "An agreement spec"),
     responses((status = 201, body = AgreementView), (status = 422, body = Problem)))]
-pub async fn create(State(st): State<AppState>, caller: Caller, body: ApiJson<AgreementSpec>) -> Result<Response, AppError> {
+pub async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    body: ApiJson<AgreementSpec>,
+) -> Result<Response, AppError> {
     let a = svc::create_agreement(&st.store, &caller, body.value).await?;
     Ok(agreement_response(StatusCode::CREATED, a))
 }

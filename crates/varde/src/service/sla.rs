@@ -108,7 +108,10 @@ pub async fn set_supplier(store: &Store, caller: &Caller, key: &str, supplier: O
     let incident = crate::service::incidents::get(store, caller, key).await?;
     caller.require(Permission::WorkRecords)?;
     if incident.lifecycle.state.is_final() {
-        return Err(AppError::Transition(format!("a {} incident cannot be changed", incident.lifecycle.state.as_str())));
+        return Err(AppError::Transition(format!(
+            "a {} incident cannot be changed",
+            incident.lifecycle.state.as_str()
+        )));
     }
     Ok(store.set_supplier(incident.id, supplier, caller.id()).await?)
 }
