@@ -52,6 +52,9 @@ pub enum Sort {
     Priority,
     /// Most recently updated first.
     Updated,
+    /// What breaches next first: by the earliest due instant of the
+    /// record's running SLA clocks; records with none running last.
+    SlaDue,
 }
 
 impl Sort {
@@ -61,7 +64,8 @@ impl Sort {
             "oldest" | "created" => Ok(Sort::Oldest),
             "priority" => Ok(Sort::Priority),
             "updated" | "-updated" => Ok(Sort::Updated),
-            _ => Err(DomainError::field("sort", "must be newest, oldest, priority or updated")),
+            "sla_due" => Ok(Sort::SlaDue),
+            _ => Err(DomainError::field("sort", "must be newest, oldest, priority, updated or sla_due")),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -70,6 +74,7 @@ impl Sort {
             Sort::Oldest => "oldest",
             Sort::Priority => "priority",
             Sort::Updated => "updated",
+            Sort::SlaDue => "sla_due",
         }
     }
 }
@@ -172,6 +177,8 @@ const COLUMNS: &str = "r.id, r.number, r.version, r.state, r.short_description, 
     r.closed_at, i.impact, i.urgency, i.category_id, i.service_id, i.hold_reason, i.resolution_code, \
     i.resolution_notes, i.reopen_count, i.reassignment_count, i.first_contact, i.major, i.channel";
 const FROM: &str = "records r JOIN incidents i ON i.record_id = r.id";
+/// The "breaches next" sort key: no running clock sorts last on both engines.
+pub const SLA_DUE_KEY: &str = "COALESCE(i.sla_due, 9223372036854775807)";
 
 impl TryFrom<IncidentRow> for Incident {
     type Error = StoreError;
@@ -764,6 +771,7 @@ impl Store {
             Sort::Oldest => ("r.id", "ASC"),
             Sort::Priority => ("r.priority", "ASC"),
             Sort::Updated => ("r.updated_at", "DESC"),
+            Sort::SlaDue => (SLA_DUE_KEY, "ASC"),
         };
         if let Some(c) = cursor {
             let cmp = if dir == "DESC" { "<" } else { ">" };

@@ -420,6 +420,21 @@ impl Store {
             .collect()
     }
 
+    /// The earliest due instant of each record's running clocks (`None`
+    /// when none runs): the queue's "breaches next".
+    pub async fn sla_dues(
+        &self,
+        record_ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, Option<i64>>, StoreError> {
+        if record_ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let mut q = Sql::new("SELECT record_id, sla_due FROM incidents WHERE record_id IN ");
+        q.bind_list(record_ids.iter().map(|i| Arg::Int(*i)));
+        let rows: Vec<(i64, Option<i64>)> = q.query_as().fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Every clock event of the record, oldest first: the clock history.
     pub async fn clock_events(&self, record_id: i64) -> Result<Vec<ClockEventRow>, StoreError> {
         Ok(sqlx::query_as(

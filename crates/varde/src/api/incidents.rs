@@ -120,7 +120,7 @@ pub struct ListQuery {
     pub updated_before: Option<String>,
     /// Words to find in number, short description, description and journal.
     pub q: Option<String>,
-    /// newest (default), oldest, priority or updated.
+    /// newest (default), oldest, priority, updated or sla_due (what breaches next first).
     pub sort: Option<String>,
     /// 1 to 200, default 50.
     pub limit: Option<String>,
@@ -261,8 +261,30 @@ pub fn next_cursor(items: &[Incident], sort: Sort, limit: i64) -> Option<Cursor>
         Sort::Priority => last.priority.get(),
         Sort::Updated => last.updated_at,
         Sort::Newest | Sort::Oldest => last.id,
+        // Not on the incident itself: see `page_cursor`.
+        Sort::SlaDue => return None,
     };
     Some(Cursor { key, id: last.id })
+}
+
+/// The cursor of the next page, for every sort (the SLA due instant is
+/// looked up, as it lives with the clocks).
+pub async fn page_cursor(
+    store: &varde_store::Store,
+    items: &[Incident],
+    sort: Sort,
+    limit: i64,
+) -> Result<Option<Cursor>, AppError> {
+    if sort != Sort::SlaDue {
+        return Ok(next_cursor(items, sort, limit));
+    }
+    match items.last() {
+        Some(last) if items.len() as i64 >= limit => {
+            let due = store.sla_dues(&[last.id]).await?.get(&last.id).copied().flatten();
+            Ok(Some(Cursor { key: due.unwrap_or(i64::MAX), id: last.id }))
+        }
+        _ => Ok(None),
+    }
 }
 
 pub fn parse_query<T: serde::de::DeserializeOwned + Default>(raw: Option<&str>) -> Result<T, AppError> {
@@ -282,7 +304,7 @@ pub async fn list(State(st): State<AppState>, caller: Caller, RawQuery(raw): Raw
     let q: ListQuery = parse_query(raw.as_deref())?;
     let (filter, sort, cursor, lim) = filter_from(&q, caller.id())?;
     let items = svc::list(&st.store, &caller, &filter, sort, cursor, lim).await?;
-    let next = next_cursor(&items, sort, lim).map(encode_cursor);
+    let next = page_cursor(&st.store, &items, sort, lim).await?.map(encode_cursor);
     Ok(Json(Page { items: items.iter().map(IncidentView::from).collect(), next_cursor: next }).into_response())
 }
 

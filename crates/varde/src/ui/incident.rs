@@ -189,6 +189,7 @@ struct IncidentPage {
     history: Vec<HistoryRow>,
     attachments: Vec<AttachmentRow>,
     links: Vec<LinkRow>,
+    sla: super::sla::SlaPanel,
 }
 
 impl IncidentPage {
@@ -254,7 +255,9 @@ async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra
     let other_ids: Vec<i64> = links.iter().map(|l| if l.from_id == i.id { l.to_id } else { l.from_id }).collect();
     let numbers = st.store.record_numbers(&other_ids).await?;
     let tr = v.chrome.tr;
+    let sla = super::sla::panel(st, v, number).await?;
     let page = IncidentPage {
+        sla,
         requester: name(i.requester_id),
         group: i.assignment_group_id.and_then(|g| groups.get(&g).cloned()).unwrap_or_default(),
         assignee: i.assignee_id.map(name).unwrap_or_default(),

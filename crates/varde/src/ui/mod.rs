@@ -9,6 +9,7 @@ pub mod i18n;
 mod incident;
 mod portal;
 mod queue;
+mod sla;
 mod web;
 
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/portal/tickets/{number}", get(portal::ticket))
         .route("/portal/tickets/{number}/reply", post(portal::reply))
         .route("/portal/tickets/{number}/decision", post(portal::decide))
+        .route("/notifications", get(sla::notifications))
+        .route("/notifications/read", post(sla::read_all))
         .route("/admin", get(admin::home))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/users/{id}", post(admin::update_user))

@@ -15,7 +15,7 @@ use varde_store::Store;
 use super::i18n::Tr;
 use super::web::{is_htmx, render_status, see_other, when, Chrome, Errors, Form, Viewer};
 use crate::api::encode_cursor;
-use crate::api::incidents::{filter_from, next_cursor, ListQuery};
+use crate::api::incidents::{filter_from, page_cursor, ListQuery};
 use crate::error::AppError;
 use crate::service::incidents as svc;
 use crate::state::AppState;
@@ -42,6 +42,8 @@ pub struct Row {
     pub group: String,
     pub assignee: String,
     pub updated: String,
+    /// Time left until the record's next SLA breach, if a clock runs.
+    pub sla: Option<super::sla::QueueSla>,
 }
 
 /// What both the whole page and the htmx fragment show.
@@ -89,12 +91,13 @@ struct QueueFragment {
 }
 
 impl QueuePage {
-    fn sorts(&self) -> [(&'static str, &'static str); 4] {
+    fn sorts(&self) -> [(&'static str, &'static str); 5] {
         [
             ("newest", "sort.newest"),
             ("oldest", "sort.oldest"),
             ("priority", "sort.priority"),
             ("updated", "sort.updated"),
+            ("sla_due", "sort.sla_due"),
         ]
     }
     fn states(&self) -> Vec<&'static str> {
@@ -167,7 +170,7 @@ pub async fn page(
             } else {
                 svc::list(&st.store, &v.caller, &filter, sort, cursor, limit).await?
             };
-            r.next = next_cursor(&items, sort, limit).map(|c| {
+            r.next = page_cursor(&st.store, &items, sort, limit).await?.map(|c| {
                 let mut p = view_params.clone();
                 p.push(("cursor".into(), encode_cursor(c)));
                 format!("{path}?{}", encode(&p))
@@ -233,9 +236,12 @@ async fn rows(store: &Store, items: &[Incident]) -> Result<Vec<Row>, AppError> {
     let groups = group_names(store).await?;
     let ids: Vec<i64> = items.iter().filter_map(|i| i.assignee_id).collect();
     let users = user_names(store, ids).await?;
+    let record_ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+    let mut sla = super::sla::queue_cells(store, &record_ids).await?;
     Ok(items
         .iter()
         .map(|i| Row {
+            sla: sla.remove(&i.id),
             number: i.number.clone(),
             priority: i.priority.get(),
             short_description: i.short_description.clone(),

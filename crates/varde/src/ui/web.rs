@@ -27,6 +27,8 @@ pub struct Chrome {
     pub signed_in: bool,
     /// Which navigation entry is current, for `aria-current`.
     pub section: &'static str,
+    /// Unread notifications, for the badge in the navigation.
+    pub unread: i64,
 }
 
 impl Chrome {
@@ -39,6 +41,7 @@ impl Chrome {
             admin: false,
             signed_in: false,
             section: "",
+            unread: 0,
         }
     }
 
@@ -92,6 +95,11 @@ impl FromRequestParts<AppState> for Viewer {
             admin: caller.can(Permission::ManageUsers),
             signed_in: true,
             section: "",
+            unread: state
+                .store
+                .unread_notifications(caller.id())
+                .await
+                .map_err(|e| AppError::from(e).into_response())?,
         };
         Ok(Viewer { caller, chrome })
     }
