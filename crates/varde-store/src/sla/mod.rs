@@ -6,6 +6,7 @@
 pub mod agreements;
 pub mod clocks;
 pub mod notifications;
+pub mod reports;
 pub mod timers;
 pub mod worktime;
 

@@ -21,7 +21,7 @@ use super::{directory, incidents, sla};
         directory::matrix, directory::set_matrix, directory::incident_settings, directory::set_incident_settings,
         sla::list, sla::create, sla::read, sla::update, sla::suppliers, sla::create_supplier, sla::record,
         sla::set_supplier, sla::notifications, sla::notification_count, sla::read_notification,
-        sla::read_all_notifications,
+        sla::read_all_notifications, sla::report, sla::report_csv, sla::what_if,
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),

@@ -338,3 +338,225 @@ pub async fn read_all_notifications(State(st): State<AppState>, caller: Caller) 
     svc::mark_read(&st.store, &caller, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// A date (2026-11-01, UTC) or RFC 3339 instant; default 30 days ago. Clocks stopped in [from, to) count.
+    pub from: Option<String>,
+    /// Default now.
+    pub to: Option<String>,
+    /// agreement (default), service, organisation, group or month.
+    pub group_by: Option<String>,
+    /// sla (default), ola or uc.
+    pub kind: Option<String>,
+}
+
+/// The SLA report: compliance per group, breaches with their OLA/UC chain.
+/// Durations are seconds of business time.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReportView {
+    pub from: String,
+    pub to: String,
+    pub group_by: String,
+    pub rows: Vec<ReportRowView>,
+    pub breaches: Vec<BreachView>,
+    /// Which group (OLA) or supplier (UC) had the time of the breached SLA clocks.
+    pub chain: Vec<ChainView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReportRowView {
+    pub key: String,
+    pub label: String,
+    pub total: i64,
+    pub met: i64,
+    pub breached: i64,
+    pub compliance_percent: f64,
+    pub avg_response_seconds: Option<i64>,
+    pub avg_resolution_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BreachView {
+    pub record_id: i64,
+    pub number: String,
+    pub agreement_id: i64,
+    pub target: String,
+    pub target_seconds: i64,
+    pub elapsed_seconds: i64,
+    pub stopped_at: String,
+    pub reassignment_count: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChainView {
+    pub kind: String,
+    pub party_id: i64,
+    pub label: String,
+    pub records: i64,
+    pub elapsed_seconds: i64,
+}
+
+fn report_view(r: varde_store::sla::reports::Report) -> ReportView {
+    ReportView {
+        from: instant(r.from),
+        to: instant(r.to),
+        group_by: r.group_by.into(),
+        rows: r
+            .rows
+            .into_iter()
+            .map(|x| ReportRowView {
+                key: x.key,
+                label: x.label,
+                total: x.total,
+                met: x.met,
+                breached: x.breached,
+                compliance_percent: x.compliance,
+                avg_response_seconds: x.avg_response_us.map(secs),
+                avg_resolution_seconds: x.avg_resolution_us.map(secs),
+            })
+            .collect(),
+        breaches: r
+            .breaches
+            .into_iter()
+            .map(|b| BreachView {
+                record_id: b.record_id,
+                number: b.number,
+                agreement_id: b.agreement_id,
+                target: b.target_name,
+                target_seconds: secs(b.target_us),
+                elapsed_seconds: secs(b.elapsed_us),
+                stopped_at: instant(b.stopped_at),
+                reassignment_count: b.reassignment_count,
+            })
+            .collect(),
+        chain: r
+            .chain
+            .into_iter()
+            .map(|c| ChainView {
+                kind: c.kind,
+                party_id: c.party_id,
+                label: c.label,
+                records: c.records,
+                elapsed_seconds: secs(c.elapsed_us),
+            })
+            .collect(),
+    }
+}
+
+fn csv_response(body: String) -> Response {
+    let mut res = body.into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    res.headers_mut()
+        .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"sla-report.csv\""));
+    res
+}
+
+async fn run_report(st: &AppState, caller: &Caller, raw: Option<&str>) -> Result<varde_store::sla::reports::Report, AppError> {
+    let q: ReportQuery = parse_query(raw)?;
+    let p = svc::report_params(q.from.as_deref(), q.to.as_deref(), q.group_by.as_deref(), q.kind.as_deref())?;
+    svc::report(&st.store, caller, &p).await
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/sla", tag = "sla", params(ReportQuery),
+    responses((status = 200, body = ReportView, description = "JSON, or CSV with Accept: text/csv"), (status = 422, body = Problem)))]
+pub async fn report(
+    State(st): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let r = run_report(&st, &caller, raw.as_deref()).await?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|m| m.trim().starts_with("text/csv")));
+    if wants_csv {
+        return Ok(csv_response(svc::report_csv(&r)));
+    }
+    Ok(Json(report_view(r)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/sla.csv", tag = "sla", params(ReportQuery),
+    responses((status = 200, content_type = "text/csv", description = "The compliance rows as CSV"), (status = 422, body = Problem)))]
+pub async fn report_csv(State(st): State<AppState>, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+    let r = run_report(&st, &caller, raw.as_deref()).await?;
+    Ok(csv_response(svc::report_csv(&r)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhatIfRequest {
+    /// Date or RFC 3339 instant: SLA clocks stopped in [from, to) are replayed.
+    pub from: String,
+    pub to: String,
+    /// A calendar spec (as for /api/v1/calendars) to measure on instead.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub calendar: Option<varde_domain::sla::calendar::CalendarSpec>,
+    /// Replace only this calendar; absent = every target's calendar.
+    #[serde(default)]
+    pub calendar_id: Option<i64>,
+    #[serde(default)]
+    pub targets: Vec<WhatIfTarget>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhatIfTarget {
+    pub agreement_id: i64,
+    /// The target's name: response, resolution, ...
+    pub name: String,
+    /// Only records of this priority; absent = all.
+    #[serde(default)]
+    pub priority: Option<i64>,
+    pub minutes: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WhatIfView {
+    pub clocks: i64,
+    #[schema(value_type = Vec<Object>)]
+    pub agreements: Vec<varde_store::sla::reports::WhatIfRow>,
+    #[schema(value_type = Vec<Object>)]
+    pub changed: Vec<varde_store::sla::reports::WhatIfChange>,
+}
+
+#[utoipa::path(post, path = "/api/v1/reports/sla/what-if", tag = "sla", request_body = WhatIfRequest,
+    responses((status = 200, body = WhatIfView), (status = 422, body = Problem)))]
+pub async fn what_if(
+    State(st): State<AppState>,
+    caller: Caller,
+    body: ApiJson<WhatIfRequest>,
+) -> Result<Json<WhatIfView>, AppError> {
+    let b = body.value;
+    let p = svc::report_params(Some(&b.from), Some(&b.to), None, None)?;
+    if let Some(spec) = &b.calendar {
+        varde_domain::sla::calendar::Calendar::compile(spec).map_err(|e| match e {
+            varde_domain::DomainError::Invalid(f) => AppError::Invalid(
+                f.into_iter().map(|x| varde_domain::FieldError::new(format!("calendar.{}", x.field), x.message)).collect(),
+            ),
+            other => other.into(),
+        })?;
+    }
+    let w = varde_store::sla::reports::WhatIf {
+        from: p.from,
+        to: p.to,
+        calendar: b.calendar,
+        calendar_id: b.calendar_id,
+        targets: b
+            .targets
+            .into_iter()
+            .map(|t| varde_store::sla::reports::TargetChange {
+                agreement_id: t.agreement_id,
+                name: t.name,
+                priority: t.priority,
+                minutes: t.minutes,
+            })
+            .collect(),
+    };
+    let r = svc::what_if(&st.store, &caller, w).await?;
+    Ok(Json(WhatIfView { clocks: r.clocks, agreements: r.rows, changed: r.changed }))
+}

@@ -7,6 +7,7 @@ use varde_domain::access::Permission;
 use varde_domain::sla::agreement::{Agreement, AgreementSpec, Kind};
 use varde_store::sla::clocks::{ClockEventRow, SlaClock};
 use varde_store::sla::notifications::Notification;
+use varde_store::sla::reports::{GroupBy, Report, WhatIf, WhatIfResult};
 use varde_store::sla::{Supplier, SupplierInput};
 use varde_store::Store;
 
@@ -140,4 +141,115 @@ pub async fn mark_read(store: &Store, caller: &Caller, id: Option<i64>) -> Resul
         }
     }
     Ok(n)
+}
+
+/// The period and grouping of a report, checked.
+pub struct ReportParams {
+    pub from: i64,
+    pub to: i64,
+    pub by: GroupBy,
+    pub kind: Kind,
+}
+
+/// Reads `from`/`to` (RFC 3339 instants or `YYYY-MM-DD` dates, UTC; default
+/// the last 30 days), `group_by` and `kind`, naming every bad one at once.
+pub fn report_params(
+    from: Option<&str>,
+    to: Option<&str>,
+    group_by: Option<&str>,
+    kind: Option<&str>,
+) -> Result<ReportParams, AppError> {
+    let mut errors = Vec::new();
+    let now = varde_store::now_micros();
+    let mut instant = |field: &str, v: Option<&str>, default: i64| -> i64 {
+        match v.map(str::trim).filter(|v| !v.is_empty()) {
+            None => default,
+            Some(s) => {
+                if let Ok(t) = s.parse::<jiff::Timestamp>() {
+                    return t.as_microsecond();
+                }
+                if let Ok(d) = s.parse::<jiff::civil::Date>() {
+                    if let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC) {
+                        return z.timestamp().as_microsecond();
+                    }
+                }
+                errors.push(varde_domain::FieldError::new(field, "must be a date (2026-11-01) or an RFC 3339 instant"));
+                default
+            }
+        }
+    };
+    let from = instant("from", from, now - 30 * 86_400_000_000);
+    let to = instant("to", to, now);
+    let by = match group_by {
+        None | Some("") => GroupBy::Agreement,
+        Some(g) => GroupBy::parse(g).unwrap_or_else(|| {
+            errors.push(varde_domain::FieldError::new("group_by", "must be agreement, service, organisation, group or month"));
+            GroupBy::Agreement
+        }),
+    };
+    let kind = match kind {
+        None | Some("") => Kind::Sla,
+        Some(k) => Kind::parse("kind", k).unwrap_or_else(|e| {
+            if let varde_domain::DomainError::Invalid(f) = e {
+                errors.extend(f);
+            }
+            Kind::Sla
+        }),
+    };
+    if errors.is_empty() && from >= to {
+        errors.push(varde_domain::FieldError::new("to", "must be after from"));
+    }
+    if errors.is_empty() && to - from > 3 * 366 * 86_400_000_000 {
+        errors.push(varde_domain::FieldError::new("to", "a report covers at most three years"));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors));
+    }
+    Ok(ReportParams { from, to, by, kind })
+}
+
+pub async fn report(store: &Store, caller: &Caller, p: &ReportParams) -> Result<Report, AppError> {
+    caller.require(Permission::WorkRecords)?;
+    Ok(store.sla_report(p.kind.as_str(), p.from, p.to, p.by).await?)
+}
+
+pub async fn what_if(store: &Store, caller: &Caller, w: WhatIf) -> Result<WhatIfResult, AppError> {
+    caller.require(Permission::WorkRecords)?;
+    if w.from >= w.to {
+        return Err(AppError::field("to", "must be after from"));
+    }
+    if w.calendar.is_none() && w.targets.is_empty() {
+        return Err(AppError::field("calendar", "give a calendar or targets to try"));
+    }
+    for (i, t) in w.targets.iter().enumerate() {
+        if t.minutes <= 0 || t.minutes > varde_domain::sla::agreement::MAX_TARGET_MINUTES {
+            return Err(AppError::field(&format!("targets[{i}].minutes"), "must be from 1 minute to a year"));
+        }
+    }
+    Ok(store.sla_what_if(w).await?)
+}
+
+/// A report as CSV: one line per group, text cells quoted, and cells a
+/// spreadsheet would run as a formula defused with a leading apostrophe.
+pub fn report_csv(r: &Report) -> String {
+    fn cell(s: &str) -> String {
+        let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+    let secs = |v: Option<i64>| v.map(|v| (v / 1_000_000).to_string()).unwrap_or_default();
+    let mut out = String::from("key,label,total,met,breached,compliance_percent,avg_response_seconds,avg_resolution_seconds\r\n");
+    for row in &r.rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{:.1},{},{}\r\n",
+            cell(&row.key),
+            cell(&row.label),
+            row.total,
+            row.met,
+            row.breached,
+            row.compliance,
+            secs(row.avg_response_us),
+            secs(row.avg_resolution_us)
+        ));
+    }
+    out
 }
