@@ -399,3 +399,128 @@ async fn targets_run_on_business_calendars_and_follow_a_calendar_change() {
     })
     .await;
 }
+
+/// Everything in the clock tables and the job table, to show a read wrote nothing.
+async fn snapshot(env: &Env) -> Vec<i64> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT COUNT(*) FROM sla_clocks",
+        "SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM sla_clocks",
+        "SELECT CAST(COALESCE(SUM(elapsed_us), 0) AS BIGINT) FROM sla_clocks",
+        "SELECT COUNT(*) FROM sla_clock_events",
+        "SELECT COUNT(*) FROM jobs",
+        "SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM records",
+        "SELECT COUNT(*) FROM audit",
+    ] {
+        let v: i64 = sqlx::query_scalar(sql).fetch_one(env.state.store.pool()).await.unwrap();
+        out.push(v);
+    }
+    out
+}
+
+/// Breaches need a target to pass: the shortest is a minute, so this test
+/// waits one, for both engines at once.
+#[tokio::test]
+async fn reports_breaches_chain_csv_and_what_if() {
+    let mut envs = Vec::new();
+    for db in varde_store::testing::databases().await {
+        envs.push(Env::new(db).await);
+    }
+    let mut made = Vec::new();
+    for env in &envs {
+        let gold = agreement(
+            env,
+            json!({ "name": "Gold", "kind": "sla", "targets": [{ "name": "response", "minutes": 30 }, { "name": "resolution", "minutes": 1 }] }),
+        )
+        .await;
+        agreement(
+            env,
+            json!({ "name": "Desk", "kind": "ola", "group_id": env.group, "targets": [{ "name": "resolution", "minutes": 60 }] }),
+        )
+        .await;
+        let late = id_of(
+            &env.incident(&env.agent1, json!({ "short_description": "Late", "assignment_group_id": env.group })).await,
+        );
+        let quick = id_of(&env.incident(&env.agent1, json!({ "short_description": "Quick" })).await);
+        let resolve = json!({ "state": "resolved", "resolution_code": "fixed", "resolution_notes": "Done" });
+        env.patch_ok(quick, &env.agent1, resolve.clone()).await;
+        made.push((id_of(&gold), late, resolve));
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(61)).await;
+    for (env, (gold, late, resolve)) in envs.iter().zip(made) {
+        eprintln!("--- engine: {}", env.engine);
+        env.patch_ok(late, &env.agent1, resolve).await;
+        let late_number = env.read(late).await["number"].as_str().unwrap().to_string();
+        let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+        let tomorrow = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24)).strftime("%Y-%m-%d").to_string();
+        let q = format!("from={today}&to={tomorrow}");
+        let r = env.get(&format!("/api/v1/reports/sla?{q}"), &env.agent1).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let rep = r.json();
+        let rows = rep["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{rep}");
+        assert_eq!(
+            (rows[0]["label"].as_str(), rows[0]["key"].as_str()),
+            (Some("Gold"), Some(gold.to_string().as_str()))
+        );
+        // Two response clocks met, one resolution met, one breached.
+        assert_eq!(
+            (rows[0]["total"].as_i64(), rows[0]["met"].as_i64(), rows[0]["breached"].as_i64()),
+            (Some(4), Some(3), Some(1))
+        );
+        assert_eq!(rows[0]["compliance_percent"], 75.0);
+        assert!(rows[0]["avg_resolution_seconds"].as_i64().unwrap() >= 30, "{rep}");
+        let breaches = rep["breaches"].as_array().unwrap();
+        assert_eq!(breaches.len(), 1);
+        assert_eq!(breaches[0]["number"], late_number.as_str());
+        assert!(breaches[0]["elapsed_seconds"].as_i64().unwrap() >= 60);
+        // The chain: the desk's OLA clock had the breached record's time.
+        let chain = rep["chain"].as_array().unwrap();
+        assert_eq!(chain.len(), 1, "{rep}");
+        assert_eq!((chain[0]["kind"].as_str(), chain[0]["label"].as_str()), (Some("ola"), Some("Service desk")));
+        assert!(chain[0]["elapsed_seconds"].as_i64().unwrap() >= 60);
+        // By month, and bad parameters.
+        let m = env.get(&format!("/api/v1/reports/sla?{q}&group_by=month"), &env.agent1).send().await.json();
+        assert_eq!(m["rows"][0]["key"], jiff::Timestamp::now().strftime("%Y-%m").to_string());
+        env.get(&format!("/api/v1/reports/sla?{q}&group_by=planet"), &env.agent1).send().await.invalid(&["group_by"]);
+        env.get("/api/v1/reports/sla?from=2026-13-01", &env.agent1).send().await.invalid(&["from"]);
+        env.get(&format!("/api/v1/reports/sla?from={tomorrow}&to={today}"), &env.agent1).send().await.invalid(&["to"]);
+        env.get(&format!("/api/v1/reports/sla?{q}"), &env.req1).send().await.problem(403);
+        // CSV, by extension or by Accept.
+        for r in [
+            env.get(&format!("/api/v1/reports/sla.csv?{q}"), &env.agent1).send().await,
+            env.get(&format!("/api/v1/reports/sla?{q}"), &env.agent1).header("accept", "text/csv").send().await,
+        ] {
+            assert_eq!(r.status, StatusCode::OK);
+            assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+            let text = r.text();
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(lines[0].starts_with("key,label,total,met,breached,compliance_percent"));
+            assert!(lines[1].starts_with(&format!("\"{gold}\",\"Gold\",4,3,1,75.0,")), "{text}");
+        }
+        // What if the resolution target had been five minutes? Nothing is written.
+        let before = snapshot(env).await;
+        let body = json!({ "from": today, "to": tomorrow, "targets": [{ "agreement_id": gold, "name": "resolution", "minutes": 5 }] });
+        let r = env.post("/api/v1/reports/sla/what-if", &env.agent1, body).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let w = r.json();
+        assert_eq!(w["clocks"], 4);
+        assert_eq!(w["agreements"][0]["compliance_before"], 75.0);
+        assert_eq!(w["agreements"][0]["compliance_after"], 100.0);
+        assert_eq!(w["changed"][0]["number"], late_number.as_str());
+        assert_eq!(
+            (w["changed"][0]["before"].as_str(), w["changed"][0]["after"].as_str()),
+            (Some("breached"), Some("met"))
+        );
+        // ... and on another calendar: 24x7 measures what the stored clocks did.
+        let always =
+            json!({ "from": today, "to": tomorrow, "calendar": varde_domain::sla::calendar::CalendarSpec::always() });
+        let w = env.post("/api/v1/reports/sla/what-if", &env.agent1, always).send().await.json();
+        assert_eq!(w["agreements"][0]["compliance_after"], 75.0, "{w}");
+        let bad = json!({ "from": today, "to": tomorrow, "calendar": { "time_zone": "Mars/Olympus", "weekly": {} } });
+        let r = env.post("/api/v1/reports/sla/what-if", &env.agent1, bad).send().await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+        assert!(common::error_fields(&r.json()).iter().all(|f| f.starts_with("calendar")), "{}", r.text());
+        assert_eq!(snapshot(env).await, before, "what-if wrote nothing");
+    }
+}

@@ -259,8 +259,10 @@ impl Store {
         .bind(to)
         .fetch_all(self.pool())
         .await?;
-        let groups = self.names("assignment_groups", raw_chain.iter().filter(|c| c.0 == "ola").map(|c| c.1).collect()).await?;
-        let suppliers = self.names("suppliers", raw_chain.iter().filter(|c| c.0 == "uc").map(|c| c.1).collect()).await?;
+        let groups =
+            self.names("assignment_groups", raw_chain.iter().filter(|c| c.0 == "ola").map(|c| c.1).collect()).await?;
+        let suppliers =
+            self.names("suppliers", raw_chain.iter().filter(|c| c.0 == "uc").map(|c| c.1).collect()).await?;
         let chain = raw_chain
             .into_iter()
             .map(|(kind, party_id, records, elapsed_us)| {

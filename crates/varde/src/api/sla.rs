@@ -454,7 +454,11 @@ fn csv_response(body: String) -> Response {
     res
 }
 
-async fn run_report(st: &AppState, caller: &Caller, raw: Option<&str>) -> Result<varde_store::sla::reports::Report, AppError> {
+async fn run_report(
+    st: &AppState,
+    caller: &Caller,
+    raw: Option<&str>,
+) -> Result<varde_store::sla::reports::Report, AppError> {
     let q: ReportQuery = parse_query(raw)?;
     let p = svc::report_params(q.from.as_deref(), q.to.as_deref(), q.group_by.as_deref(), q.kind.as_deref())?;
     svc::report(&st.store, caller, &p).await
@@ -481,7 +485,11 @@ pub async fn report(
 
 #[utoipa::path(get, path = "/api/v1/reports/sla.csv", tag = "sla", params(ReportQuery),
     responses((status = 200, content_type = "text/csv", description = "The compliance rows as CSV"), (status = 422, body = Problem)))]
-pub async fn report_csv(State(st): State<AppState>, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+pub async fn report_csv(
+    State(st): State<AppState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let r = run_report(&st, &caller, raw.as_deref()).await?;
     Ok(csv_response(svc::report_csv(&r)))
 }
@@ -536,7 +544,9 @@ pub async fn what_if(
     if let Some(spec) = &b.calendar {
         varde_domain::sla::calendar::Calendar::compile(spec).map_err(|e| match e {
             varde_domain::DomainError::Invalid(f) => AppError::Invalid(
-                f.into_iter().map(|x| varde_domain::FieldError::new(format!("calendar.{}", x.field), x.message)).collect(),
+                f.into_iter()
+                    .map(|x| varde_domain::FieldError::new(format!("calendar.{}", x.field), x.message))
+                    .collect(),
             ),
             other => other.into(),
         })?;

@@ -183,7 +183,10 @@ pub fn report_params(
     let by = match group_by {
         None | Some("") => GroupBy::Agreement,
         Some(g) => GroupBy::parse(g).unwrap_or_else(|| {
-            errors.push(varde_domain::FieldError::new("group_by", "must be agreement, service, organisation, group or month"));
+            errors.push(varde_domain::FieldError::new(
+                "group_by",
+                "must be agreement, service, organisation, group or month",
+            ));
             GroupBy::Agreement
         }),
     };
@@ -237,7 +240,8 @@ pub fn report_csv(r: &Report) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     }
     let secs = |v: Option<i64>| v.map(|v| (v / 1_000_000).to_string()).unwrap_or_default();
-    let mut out = String::from("key,label,total,met,breached,compliance_percent,avg_response_seconds,avg_resolution_seconds\r\n");
+    let mut out =
+        String::from("key,label,total,met,breached,compliance_percent,avg_response_seconds,avg_resolution_seconds\r\n");
     for row in &r.rows {
         out.push_str(&format!(
             "{},{},{},{},{},{:.1},{},{}\r\n",

@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/tickets/{number}", get(portal::ticket))
         .route("/portal/tickets/{number}/reply", post(portal::reply))
         .route("/portal/tickets/{number}/decision", post(portal::decide))
+        .route("/reports/sla", get(sla::report))
         .route("/notifications", get(sla::notifications))
         .route("/notifications/read", post(sla::read_all))
         .route("/admin", get(admin::home))

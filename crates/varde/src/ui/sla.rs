@@ -155,3 +155,156 @@ pub async fn read_all(State(st): State<AppState>, f: Form<super::auth::Empty>) -
     svc::mark_read(&st.store, &f.viewer.caller, None).await?;
     Ok(see_other("/notifications"))
 }
+
+pub struct ReportRow {
+    pub label: String,
+    pub total: i64,
+    pub met: i64,
+    pub breached: i64,
+    pub compliance: String,
+    pub avg_response: String,
+    pub avg_resolution: String,
+}
+
+/// One bar of the chart, laid out on the server: no script draws it.
+pub struct Bar {
+    pub label: String,
+    pub y: i64,
+    pub text_y: i64,
+    pub width: i64,
+    pub value: String,
+}
+
+pub struct BreachRow {
+    pub number: String,
+    pub target: String,
+    pub elapsed: String,
+    pub target_time: String,
+    pub stopped: String,
+}
+
+pub struct ChainLine {
+    pub kind: String,
+    pub label: String,
+    pub records: i64,
+    pub elapsed: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "sla_report.html")]
+struct ReportPage {
+    p: Chrome,
+    errors: super::web::Errors,
+    from: String,
+    to: String,
+    by: String,
+    csv: String,
+    rows: Vec<ReportRow>,
+    bars: Vec<Bar>,
+    chart_height: i64,
+    breaches: Vec<BreachRow>,
+    chain: Vec<ChainLine>,
+}
+
+impl ReportPage {
+    fn groupings(&self) -> [&'static str; 5] {
+        ["agreement", "service", "organisation", "group", "month"]
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct ReportForm {
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<String>,
+}
+
+/// Bar chart geometry: one 24 px row per group, bars up to 300 px for 100 %.
+const BAR_ROW: i64 = 24;
+const BAR_MAX: i64 = 300;
+
+pub async fn report(
+    State(st): State<AppState>,
+    v: Viewer,
+    axum::extract::Query(f): axum::extract::Query<ReportForm>,
+) -> Result<Response, AppError> {
+    v.require_agent()?;
+    let tr = v.chrome.tr;
+    let day =
+        |m: i64| jiff::Timestamp::from_microsecond(m).map(|t| t.strftime("%Y-%m-%d").to_string()).unwrap_or_default();
+    let mut page = ReportPage {
+        p: v.chrome("reports"),
+        errors: super::web::Errors::none(),
+        from: f.from.clone().unwrap_or_default(),
+        to: f.to.clone().unwrap_or_default(),
+        by: f.group_by.clone().unwrap_or_else(|| "agreement".into()),
+        csv: String::new(),
+        rows: Vec::new(),
+        bars: Vec::new(),
+        chart_height: 0,
+        breaches: Vec::new(),
+        chain: Vec::new(),
+    };
+    let params = match svc::report_params(f.from.as_deref(), f.to.as_deref(), f.group_by.as_deref(), None) {
+        Ok(p) => p,
+        Err(e) => {
+            page.errors = super::web::Errors::from_app(e, &tr)?;
+            return super::web::render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
+    };
+    if page.from.is_empty() {
+        page.from = day(params.from);
+    }
+    if page.to.is_empty() {
+        page.to = day(params.to);
+    }
+    let r = svc::report(&st.store, &v.caller, &params).await?;
+    page.csv = format!(
+        "/api/v1/reports/sla.csv?{}",
+        serde_urlencoded::to_string([("from", &page.from), ("to", &page.to), ("group_by", &page.by)])
+            .unwrap_or_default()
+    );
+    let avg = |v: Option<i64>| v.map(hm).unwrap_or_default();
+    for (n, row) in r.rows.iter().enumerate() {
+        let label = if row.label.is_empty() { tr.t("none").to_string() } else { row.label.clone() };
+        page.bars.push(Bar {
+            label: label.clone(),
+            y: n as i64 * BAR_ROW,
+            text_y: n as i64 * BAR_ROW + 16,
+            width: (row.compliance / 100.0 * BAR_MAX as f64).round() as i64,
+            value: format!("{:.1} %", row.compliance),
+        });
+        page.rows.push(ReportRow {
+            label,
+            total: row.total,
+            met: row.met,
+            breached: row.breached,
+            compliance: format!("{:.1} %", row.compliance),
+            avg_response: avg(row.avg_response_us),
+            avg_resolution: avg(row.avg_resolution_us),
+        });
+    }
+    page.chart_height = page.bars.len() as i64 * BAR_ROW;
+    page.breaches = r
+        .breaches
+        .iter()
+        .map(|b| BreachRow {
+            number: b.number.clone(),
+            target: b.target_name.clone(),
+            elapsed: hm(b.elapsed_us),
+            target_time: hm(b.target_us),
+            stopped: when(b.stopped_at),
+        })
+        .collect();
+    page.chain = r
+        .chain
+        .iter()
+        .map(|c| ChainLine {
+            kind: c.kind.to_uppercase(),
+            label: c.label.clone(),
+            records: c.records,
+            elapsed: hm(c.elapsed_us),
+        })
+        .collect();
+    render(&page)
+}
