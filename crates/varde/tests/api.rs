@@ -51,6 +51,22 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/priority-matrix"),
     ("get", "/api/v1/settings/incidents"),
     ("put", "/api/v1/settings/incidents"),
+    // --- SLA agreements, clocks, notifications, reports ---
+    ("get", "/api/v1/slas"),
+    ("post", "/api/v1/slas"),
+    ("get", "/api/v1/slas/{id}"),
+    ("patch", "/api/v1/slas/{id}"),
+    ("get", "/api/v1/suppliers"),
+    ("post", "/api/v1/suppliers"),
+    ("get", "/api/v1/incidents/{id}/sla"),
+    ("put", "/api/v1/incidents/{id}/supplier"),
+    ("get", "/api/v1/notifications"),
+    ("get", "/api/v1/notifications/count"),
+    ("post", "/api/v1/notifications/read"),
+    ("post", "/api/v1/notifications/{id}/read"),
+    ("get", "/api/v1/reports/sla"),
+    ("get", "/api/v1/reports/sla.csv"),
+    ("post", "/api/v1/reports/sla/what-if"),
 ];
 
 fn concrete(path: &str) -> String {
