@@ -128,7 +128,12 @@ async fn timer_lag_with_1000_clocks_due_in_one_minute() {
             created.extend(t.await.unwrap());
         }
         let spread = created.iter().map(|c| c.1).max().unwrap() - created.iter().map(|c| c.1).min().unwrap();
-        eprintln!("{}: created 1000 in {:?} (due instants spread over {} ms)", db.engine, started.elapsed(), spread / 1000);
+        eprintln!(
+            "{}: created 1000 in {:?} (due instants spread over {} ms)",
+            db.engine,
+            started.elapsed(),
+            spread / 1000
+        );
         let l = lags(created.clone(), store.clone()).await;
         stop_tx.send(true).unwrap();
         runner.await.unwrap();
@@ -262,7 +267,13 @@ async fn compliance_report_over_many_closed_clocks() {
                 total = r.rows.iter().map(|r| r.total).sum::<i64>();
             }
             times.sort_unstable();
-            eprintln!("BENCH report {} by {}: {total} clocks, median {} ms (runs {:?})", db.engine, by.as_str(), times[1], times);
+            eprintln!(
+                "BENCH report {} by {}: {total} clocks, median {} ms (runs {:?})",
+                db.engine,
+                by.as_str(),
+                times[1],
+                times
+            );
         }
         let mut times = Vec::new();
         for _ in 0..3 {
@@ -301,7 +312,14 @@ async fn recompute_open_clocks_after_a_calendar_change() {
         let t = Instant::now();
         let visited = store.recompute_clocks(format!("calendar:{}", office.id)).await.unwrap();
         let took = t.elapsed();
-        let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'sla_timer'").fetch_one(store.pool()).await.unwrap();
-        eprintln!("BENCH recompute {}: {visited} open clocks recomputed and {jobs} timers set in {} ms", db.engine, took.as_millis());
+        let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'sla_timer'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        eprintln!(
+            "BENCH recompute {}: {visited} open clocks recomputed and {jobs} timers set in {} ms",
+            db.engine,
+            took.as_millis()
+        );
     }
 }

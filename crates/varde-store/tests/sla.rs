@@ -1,0 +1,181 @@
+//! Store conformance for service levels: every story on SQLite and, when
+//! configured, PostgreSQL.
+
+use varde_domain::access::Role;
+use varde_domain::incident::{Channel, Patch};
+use varde_domain::priority::Level;
+use varde_domain::sla::agreement::AgreementSpec;
+use varde_store::directory::NewUser;
+use varde_store::incidents::NewIncident;
+use varde_store::testing::databases;
+use varde_store::{Store, StoreError};
+
+async fn agent(store: &Store) -> i64 {
+    store
+        .create_user(
+            NewUser {
+                email: "a@example.org".into(),
+                name: "A".into(),
+                role: Role::Agent,
+                organisation_id: None,
+                password_hash: None,
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+fn incident(who: i64) -> NewIncident {
+    NewIncident {
+        short_description: "Printer".into(),
+        description: String::new(),
+        requester_id: who,
+        created_by: who,
+        assignment_group_id: None,
+        assignee_id: None,
+        impact: Level::MEDIUM,
+        urgency: Level::MEDIUM,
+        category_id: None,
+        service_id: None,
+        channel: Channel::Phone,
+        major: false,
+    }
+}
+
+fn spec(v: serde_json::Value) -> AgreementSpec {
+    serde_json::from_value(v).unwrap()
+}
+
+async fn timer(store: &Store) -> Option<(String, i64)> {
+    sqlx::query_as("SELECT payload, run_at FROM jobs WHERE kind = 'sla_timer'")
+        .fetch_optional(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn clocks_and_their_timer_are_written_with_the_incident() {
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        s.create_agreement(
+            spec(
+                serde_json::json!({ "name": "Std", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 100 }],
+                "thresholds": [{ "percent": 50 }, { "percent": 100 }] }),
+            ),
+            who,
+        )
+        .await
+        .unwrap();
+        let (i, _) = s.create_incident(incident(who), None).await.unwrap();
+        let clocks = s.clocks(i.id).await.unwrap();
+        assert_eq!(clocks.len(), 1, "{}", db.engine);
+        let c = &clocks[0];
+        assert_eq!((c.state.as_str(), c.due_at), ("running", Some(i.created_at + 100 * 60_000_000)), "{}", db.engine);
+        // The timer is for the 50 % threshold, set in the same write.
+        let (payload, at) = timer(s).await.expect("a timer");
+        assert_eq!(payload, format!("{}:1", c.id), "{}", db.engine);
+        assert_eq!(at, i.created_at + 50 * 60_000_000, "{}", db.engine);
+        assert_eq!(s.sla_dues(&[i.id]).await.unwrap()[&i.id], c.due_at);
+        // On hold: no timer, no due instant; the queue's key is cleared.
+        let hold =
+            Patch { state: Some("on_hold".into()), hold_reason: Some("awaiting_caller".into()), ..Patch::default() };
+        s.update_incident(i.id, None, hold, who).await.unwrap();
+        assert!(timer(s).await.is_none(), "{}: a paused clock has no timer", db.engine);
+        assert_eq!(s.sla_dues(&[i.id]).await.unwrap()[&i.id], None);
+        let back = Patch { state: Some("in_progress".into()), ..Patch::default() };
+        s.update_incident(i.id, None, back, who).await.unwrap();
+        let c = &s.clocks(i.id).await.unwrap()[0];
+        let (payload, _) = timer(s).await.expect("a timer again");
+        assert_eq!(payload, format!("{}:{}", c.id, c.version), "{}", db.engine);
+        let events: Vec<String> = s.clock_events(i.id).await.unwrap().into_iter().map(|e| e.event).collect();
+        assert_eq!(events, ["attach", "start", "pause", "resume"], "{}", db.engine);
+    }
+}
+
+#[tokio::test]
+async fn a_timer_fires_once_and_a_stale_one_not_at_all() {
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        // 1 % of a minute: due 0.6 s after creation.
+        s.create_agreement(
+            spec(
+                serde_json::json!({ "name": "Fast", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 1 }],
+                "thresholds": [{ "percent": 1, "actions": [{ "type": "escalate" }] }, { "percent": 90 }] }),
+            ),
+            who,
+        )
+        .await
+        .unwrap();
+        let (i, _) = s.create_incident(incident(who), None).await.unwrap();
+        let (payload, at) = timer(s).await.unwrap();
+        // Too early: nothing fires (the version moves and the timer is set again).
+        let early = s.fire_sla_timer(payload.clone()).await.unwrap();
+        assert!(early.percents.is_empty() || varde_store::now_micros() >= at, "{}", db.engine);
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        let (payload, _) = timer(s).await.unwrap();
+        let fired = s.fire_sla_timer(payload.clone()).await.unwrap();
+        assert_eq!(fired.percents, vec![1], "{}", db.engine);
+        // The same job run again (a node died after committing): nothing.
+        assert!(s.fire_sla_timer(payload).await.unwrap().percents.is_empty(), "{}", db.engine);
+        assert_eq!(s.sla_flags(i.id).await.unwrap(), (None, true), "{}: escalated", db.engine);
+        let thresholds = s.clock_events(i.id).await.unwrap().into_iter().filter(|e| e.event == "threshold").count();
+        assert_eq!(thresholds, 1, "{}", db.engine);
+        // The next timer waits for 90 %.
+        let (_, at) = timer(s).await.unwrap();
+        assert_eq!(at, i.created_at + 54_000_000, "{}", db.engine);
+    }
+}
+
+#[tokio::test]
+async fn agreements_refer_only_to_what_exists_and_keep_their_kind() {
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        let bad = s
+            .create_agreement(
+                spec(serde_json::json!({ "name": "O", "kind": "ola", "group_id": 77, "targets": [{ "name": "resolution", "minutes": 5 }] })),
+                who,
+            )
+            .await;
+        assert!(matches!(bad, Err(StoreError::UnknownReference { field: "group_id" })), "{}: {bad:?}", db.engine);
+        let a = s
+            .create_agreement(spec(serde_json::json!({ "name": "S", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 5 }] })), who)
+            .await
+            .unwrap();
+        let mut changed = a.spec.clone();
+        changed.targets[0].minutes = 10;
+        assert!(matches!(
+            s.update_agreement(a.id, Some(9), changed.clone(), who).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        let b = s.update_agreement(a.id, Some(1), changed, who).await.unwrap();
+        assert_eq!((b.version, b.spec.targets[0].minutes), (2, 10), "{}", db.engine);
+        // A changed agreement queues a recompute of its open clocks.
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'sla_recompute'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{}", db.engine);
+        let sup = s.create_supplier(varde_store::sla::SupplierInput { name: "Telco".into() }).await.unwrap();
+        assert!(matches!(
+            s.create_supplier(varde_store::sla::SupplierInput { name: "Telco".into() }).await,
+            Err(StoreError::Duplicate { field: "name" })
+        ));
+        assert_eq!(s.suppliers().await.unwrap(), vec![sup]);
+    }
+}
+
+#[tokio::test]
+async fn notifications_belong_to_their_person() {
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        assert_eq!(s.unread_notifications(who).await.unwrap(), 0);
+        assert_eq!(s.mark_notifications_read(who, Some(1)).await.unwrap(), 0, "{}", db.engine);
+        assert!(s.notifications(who, true, None, 10).await.unwrap().is_empty());
+    }
+}
