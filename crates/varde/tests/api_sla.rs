@@ -389,6 +389,18 @@ async fn targets_run_on_business_calendars_and_follow_a_calendar_change() {
         };
         store.update_calendar(office.id, None, fields.clone(), env.admin.id).await.unwrap();
         wait_for(15, || async { micros(&clock(&sla(&env, id).await, "sla", "resolution")["due_at"]) == created + 600 * 60_000_000 }).await;
+        // The recompute job moves its warning timer (and the stored due
+        // instant the queue sorts by): 75 % of ten hours, 24x7.
+        let timer = || async {
+            let t: (String, i64) =
+                sqlx::query_as("SELECT payload, run_at FROM jobs WHERE kind = 'sla_timer'").fetch_one(store.pool()).await.unwrap();
+            t
+        };
+        wait_for(15, || async { timer().await.1 == created + 450 * 60_000_000 }).await;
+        let c = &store.clocks(id).await.unwrap()[0];
+        assert_eq!(timer().await.0, format!("{}:{}", c.id, c.version));
+        assert!(c.version > 1);
+        assert_eq!(store.sla_dues(&[id]).await.unwrap()[&id], Some(created + 600 * 60_000_000));
         // A calendar in use by an agreement cannot be deleted.
         assert!(matches!(store.delete_calendar(office.id, None, env.admin.id).await, Err(varde_store::StoreError::InUse(_))));
         fields.spec = office.spec.clone();
