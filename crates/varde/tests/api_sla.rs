@@ -536,3 +536,37 @@ async fn reports_breaches_chain_csv_and_what_if() {
         assert_eq!(snapshot(env).await, before, "what-if wrote nothing");
     }
 }
+
+#[tokio::test]
+async fn incidents_sort_by_what_breaches_next_across_pages() {
+    each_engine(|env| async move {
+        agreement(
+            &env,
+            json!({ "name": "Tiered", "kind": "sla", "targets": [
+                { "name": "resolution", "priority": 1, "minutes": 60 },
+                { "name": "resolution", "priority": 3, "minutes": 240 },
+                { "name": "resolution", "priority": 5, "minutes": 960 }
+            ] }),
+        )
+        .await;
+        // Priority 5 (no clock due soon), 3, 1, one without a clock (priority 2), 3 again.
+        let mut ids = Vec::new();
+        for (impact, urgency) in [(3, 3), (2, 2), (1, 1), (1, 2), (2, 2)] {
+            let i = env.incident(&env.agent1, json!({ "short_description": "x", "impact": impact, "urgency": urgency })).await;
+            ids.push(id_of(&i));
+        }
+        let mut seen = Vec::new();
+        let mut path = "/api/v1/incidents?sort=sla_due&limit=2".to_string();
+        loop {
+            let page = env.get(&path, &env.agent1).send().await.json();
+            seen.extend(page["items"].as_array().unwrap().iter().map(id_of));
+            match page["next_cursor"].as_str() {
+                Some(c) => path = format!("/api/v1/incidents?sort=sla_due&limit=2&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![ids[2], ids[1], ids[4], ids[0], ids[3]], "P1 first, then the P3s oldest first, P5, no clock last");
+        env.get("/api/v1/incidents?sort=breach", &env.agent1).send().await.invalid(&["sort"]);
+    })
+    .await;
+}
