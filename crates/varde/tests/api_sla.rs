@@ -552,7 +552,9 @@ async fn incidents_sort_by_what_breaches_next_across_pages() {
         // Priority 5 (no clock due soon), 3, 1, one without a clock (priority 2), 3 again.
         let mut ids = Vec::new();
         for (impact, urgency) in [(3, 3), (2, 2), (1, 1), (1, 2), (2, 2)] {
-            let i = env.incident(&env.agent1, json!({ "short_description": "x", "impact": impact, "urgency": urgency })).await;
+            let i = env
+                .incident(&env.agent1, json!({ "short_description": "x", "impact": impact, "urgency": urgency }))
+                .await;
             ids.push(id_of(&i));
         }
         let mut seen = Vec::new();
@@ -565,7 +567,11 @@ async fn incidents_sort_by_what_breaches_next_across_pages() {
                 None => break,
             }
         }
-        assert_eq!(seen, vec![ids[2], ids[1], ids[4], ids[0], ids[3]], "P1 first, then the P3s oldest first, P5, no clock last");
+        assert_eq!(
+            seen,
+            vec![ids[2], ids[1], ids[4], ids[0], ids[3]],
+            "P1 first, then the P3s oldest first, P5, no clock last"
+        );
         env.get("/api/v1/incidents?sort=breach", &env.agent1).send().await.invalid(&["sort"]);
     })
     .await;

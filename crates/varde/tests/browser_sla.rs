@@ -226,6 +226,13 @@ async fn queue_shows_time_left_and_the_incident_its_sla_panel() {
         let table = wait_for(&c, "table.sla-report").await.text().await.unwrap();
         assert!(table.contains("Gold") && table.contains("100.0 %"), "{}: {table}", db.engine);
         screenshot(&c, "sla-report").await;
+        // What if: replay the period with a one-minute target; read only.
+        c.goto(&format!("{base}/reports/sla/what-if")).await.unwrap();
+        wait_for(&c, "select[name='agreement_id']").await.select_by_label("Gold").await.unwrap();
+        fill(&c, "input[name='minutes']", "1").await;
+        click(&c, "form[action='/reports/sla/what-if'] button[type='submit']").await;
+        let table = wait_for(&c, "table.sla-what-if").await.text().await.unwrap();
+        assert!(table.contains("Gold") && table.contains("100.0 %"), "{}: {table}", db.engine);
         c.close().await.unwrap();
     }
 }

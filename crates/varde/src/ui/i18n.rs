@@ -380,6 +380,15 @@ pub static EN: &[(&str, &str)] = &[
     ("sla.by.organisation", "Customer organisation"),
     ("sla.by.group", "Assignment group"),
     ("sla.by.month", "Month"),
+    ("sla.what_if", "What if"),
+    ("sla.what_if.intro", "Replays the service levels of a period against another calendar or target, from the recorded clock events. Nothing is changed."),
+    ("sla.what_if.calendar", "Measure on calendar"),
+    ("sla.what_if.as_configured", "as configured"),
+    ("sla.what_if.minutes", "Target in minutes"),
+    ("sla.what_if.run", "Replay"),
+    ("sla.what_if.before", "Compliance as measured"),
+    ("sla.what_if.after", "Compliance if"),
+    ("sla.what_if.changed", "Outcomes that would change"),
 ];
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/tickets/{number}/reply", post(portal::reply))
         .route("/portal/tickets/{number}/decision", post(portal::decide))
         .route("/reports/sla", get(sla::report))
+        .route("/reports/sla/what-if", get(sla::what_if))
         .route("/notifications", get(sla::notifications))
         .route("/notifications/read", post(sla::read_all))
         .route("/admin", get(admin::home))

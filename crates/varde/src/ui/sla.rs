@@ -308,3 +308,121 @@ pub async fn report(
         .collect();
     render(&page)
 }
+
+#[derive(serde::Deserialize, Default)]
+pub struct WhatIfForm {
+    from: Option<String>,
+    to: Option<String>,
+    /// Measure every target on this calendar instead.
+    calendar_id: Option<String>,
+    agreement_id: Option<String>,
+    #[serde(default)]
+    target: String,
+    minutes: Option<String>,
+}
+
+pub struct WhatIfLine {
+    pub label: String,
+    pub total: i64,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "sla_what_if.html")]
+struct WhatIfPage {
+    p: Chrome,
+    errors: super::web::Errors,
+    from: String,
+    to: String,
+    calendars: Vec<(i64, String)>,
+    agreements: Vec<(i64, String)>,
+    calendar_id: String,
+    agreement_id: String,
+    target: String,
+    minutes: String,
+    ran: bool,
+    lines: Vec<WhatIfLine>,
+    changed: Vec<varde_store::sla::reports::WhatIfChange>,
+}
+
+/// The what-if page: the period replayed on another calendar or with another
+/// target, side by side with what was measured. Reads only.
+pub async fn what_if(
+    State(st): State<AppState>,
+    v: Viewer,
+    axum::extract::Query(f): axum::extract::Query<WhatIfForm>,
+) -> Result<Response, AppError> {
+    v.require_agent()?;
+    let tr = v.chrome.tr;
+    let id = |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let mut page = WhatIfPage {
+        p: v.chrome("reports"),
+        errors: super::web::Errors::none(),
+        from: id(&f.from).unwrap_or_default(),
+        to: id(&f.to).unwrap_or_default(),
+        calendars: st.store.list_calendars(0, 200, None).await?.into_iter().map(|c| (c.id, c.name)).collect(),
+        agreements: st.store.agreements(None, 0, 200).await?.into_iter().map(|a| (a.id, a.spec.name)).collect(),
+        calendar_id: id(&f.calendar_id).unwrap_or_default(),
+        agreement_id: id(&f.agreement_id).unwrap_or_default(),
+        target: if f.target.trim().is_empty() { "resolution".into() } else { f.target.trim().to_string() },
+        minutes: id(&f.minutes).unwrap_or_default(),
+        ran: false,
+        lines: Vec::new(),
+        changed: Vec::new(),
+    };
+    if page.calendar_id.is_empty() && page.minutes.is_empty() {
+        return render(&page);
+    }
+    let result = async {
+        let p = svc::report_params(f.from.as_deref(), f.to.as_deref(), None, None)?;
+        let calendar = match page.calendar_id.parse::<i64>() {
+            Ok(c) => Some(
+                st.store
+                    .calendar(c)
+                    .await
+                    .map_err(|_| AppError::field("calendar_id", "refers to nothing that exists"))?
+                    .spec,
+            ),
+            Err(_) if page.calendar_id.is_empty() => None,
+            Err(_) => return Err(AppError::field("calendar_id", "must be a calendar")),
+        };
+        let mut targets = Vec::new();
+        if !page.minutes.is_empty() {
+            let minutes =
+                page.minutes.parse::<i64>().map_err(|_| AppError::field("minutes", "must be a whole number"))?;
+            let agreement_id =
+                page.agreement_id.parse::<i64>().map_err(|_| AppError::field("agreement_id", "choose an agreement"))?;
+            targets.push(varde_store::sla::reports::TargetChange {
+                agreement_id,
+                name: page.target.clone(),
+                priority: None,
+                minutes,
+            });
+        }
+        let w = varde_store::sla::reports::WhatIf { from: p.from, to: p.to, calendar, calendar_id: None, targets };
+        svc::what_if(&st.store, &v.caller, w).await
+    }
+    .await;
+    match result {
+        Ok(r) => {
+            page.ran = true;
+            page.lines = r
+                .rows
+                .into_iter()
+                .map(|x| WhatIfLine {
+                    label: x.label,
+                    total: x.total,
+                    before: format!("{:.1} %", x.compliance_before),
+                    after: format!("{:.1} %", x.compliance_after),
+                })
+                .collect();
+            page.changed = r.changed;
+            render(&page)
+        }
+        Err(e) => {
+            page.errors = super::web::Errors::from_app(e, &tr)?;
+            super::web::render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
