@@ -4,3 +4,4 @@
 //! exhaustively and gives the same answer on every server whatever its time zone.
 
 pub mod calendar;
+pub mod ics;
