@@ -51,6 +51,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/priority-matrix"),
     ("get", "/api/v1/settings/incidents"),
     ("put", "/api/v1/settings/incidents"),
+    // --- calendars ---
+    ("get", "/api/v1/calendars"),
+    ("post", "/api/v1/calendars"),
+    ("get", "/api/v1/calendars/{id}"),
+    ("patch", "/api/v1/calendars/{id}"),
+    ("delete", "/api/v1/calendars/{id}"),
+    ("get", "/api/v1/calendars/{id}/business-time"),
+    ("post", "/api/v1/calendars/{id}/holidays/import"),
 ];
 
 fn concrete(path: &str) -> String {

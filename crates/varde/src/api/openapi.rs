@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, incidents};
+use super::{calendars, directory, incidents};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,12 +19,15 @@ use super::{directory, incidents};
         directory::add_member, directory::remove_member, directory::organisations, directory::create_organisation,
         directory::services, directory::create_service, directory::categories, directory::create_category,
         directory::matrix, directory::set_matrix, directory::incident_settings, directory::set_incident_settings,
+        calendars::list, calendars::create, calendars::read, calendars::update, calendars::remove,
+        calendars::business_time, calendars::import_holidays,
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),
     tags((name = "incidents", description = "Incident management on the record kernel"),
          (name = "directory", description = "People, groups, organisations and API tokens"),
-         (name = "configuration", description = "Services, categories and the priority matrix")),
+         (name = "configuration", description = "Services, categories and the priority matrix"),
+         (name = "calendars", description = "Business calendars: working hours, holidays, business-time arithmetic")),
 )]
 pub struct ApiDoc;
 
