@@ -40,7 +40,7 @@ impl Draft {
             name: c.name.clone(),
             description: c.description.clone(),
             time_zone: c.spec.time_zone.clone(),
-            days: days(&c.spec.weekly, |d| show_ranges(c.spec.weekly.day(d))),
+            days: days(|d| show_ranges(c.spec.weekly.day(d))),
         }
     }
 
@@ -50,7 +50,7 @@ impl Draft {
             name: String::new(),
             description: String::new(),
             time_zone: "Europe/Copenhagen".into(),
-            days: days(&WeeklyHours::default(), office),
+            days: days(office),
         }
     }
 
@@ -59,7 +59,7 @@ impl Draft {
             name: f.name.clone(),
             description: f.description.clone(),
             time_zone: f.time_zone.clone(),
-            days: days(&WeeklyHours::default(), |d| f.day(d).to_string()),
+            days: days(|d| f.day(d).to_string()),
         }
     }
 
@@ -78,7 +78,7 @@ impl Draft {
     }
 }
 
-fn days(_w: &WeeklyHours, value: impl Fn(usize) -> String) -> Vec<DayField> {
+fn days(value: impl Fn(usize) -> String) -> Vec<DayField> {
     const LABELS: [&str; 7] = [
         "calendar.day.monday",
         "calendar.day.tuesday",
@@ -151,17 +151,25 @@ async fn list_page(
     render_status(status, &ListPage { p: v.chrome("admin"), errors, calendars, draft })
 }
 
+/// What a calendar page shows besides the calendar: the main form as typed, a saved notice,
+/// an import's result.
+#[derive(Default)]
+struct Extra {
+    draft: Option<Draft>,
+    saved: bool,
+    import: Option<ImportOutcome>,
+}
+
 async fn edit_page(
     st: &AppState,
     v: &Viewer,
     id: i64,
     status: StatusCode,
     errors: Errors,
-    draft: Option<Draft>,
-    saved: bool,
-    import: Option<ImportOutcome>,
+    extra: Extra,
 ) -> Result<Response, AppError> {
     require(v)?;
+    let Extra { draft, saved, import } = extra;
     let c = svc::get(&st.store, &v.caller, id).await?;
     let draft = draft.unwrap_or_else(|| Draft::of(&c)).with_errors(&errors);
     let tr = &v.chrome.tr;
@@ -253,7 +261,7 @@ pub async fn page(
     Path(id): Path<i64>,
     Query(q): Query<SavedQuery>,
 ) -> Result<Response, AppError> {
-    edit_page(&st, &v, id, StatusCode::OK, Errors::none(), None, q.saved.is_some(), None).await
+    edit_page(&st, &v, id, StatusCode::OK, Errors::none(), Extra { saved: q.saved.is_some(), ..Extra::default() }).await
 }
 
 /// Applies a merge patch at the version the form was shown with; refusals show the page again
@@ -279,7 +287,7 @@ async fn patch(
         Err(e) => {
             let status = e.status();
             let errors = Errors::from_app(e, &v.chrome.tr)?;
-            edit_page(st, v, id, status, errors, typed, false, None).await
+            edit_page(st, v, id, status, errors, Extra { draft: typed, ..Extra::default() }).await
         }
     }
 }
@@ -406,7 +414,7 @@ pub async fn delete(
         Err(e) => {
             let status = e.status();
             let errors = Errors::from_app(e, &f.viewer.chrome.tr)?;
-            edit_page(&st, &f.viewer, id, status, errors, None, false, None).await
+            edit_page(&st, &f.viewer, id, status, errors, Extra::default()).await
         }
     }
 }
@@ -444,13 +452,24 @@ pub async fn import(
     };
     match result {
         Ok((outcome, _)) if outcome.dry_run => {
-            edit_page(&st, &v, id, StatusCode::OK, Errors::none(), None, false, Some(outcome)).await
+            edit_page(&st, &v, id, StatusCode::OK, Errors::none(), Extra { import: Some(outcome), ..Extra::default() })
+                .await
         }
-        Ok((outcome, _)) => edit_page(&st, &v, id, StatusCode::OK, Errors::none(), None, true, Some(outcome)).await,
+        Ok((outcome, _)) => {
+            edit_page(
+                &st,
+                &v,
+                id,
+                StatusCode::OK,
+                Errors::none(),
+                Extra { saved: true, import: Some(outcome), ..Extra::default() },
+            )
+            .await
+        }
         Err(e) => {
             let status = e.status();
             let errors = Errors::from_app(e, &v.chrome.tr)?;
-            edit_page(&st, &v, id, status, errors, None, false, None).await
+            edit_page(&st, &v, id, status, errors, Extra::default()).await
         }
     }
 }
