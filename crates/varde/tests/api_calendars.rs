@@ -203,6 +203,14 @@ async fn holiday_import_dry_run_then_real_then_again() {
         assert_eq!(v["calendar"]["exceptions"], json!([]));
         assert_eq!(v["calendar"]["version"], 1);
 
+        // A stale If-Match is refused and imports nothing.
+        env.req(http::Method::POST, &url)
+            .bearer(&env.admin.token)
+            .header("if-match", "\"7\"")
+            .raw("text/calendar", DK_ICS.as_bytes().to_vec())
+            .send()
+            .await
+            .problem(412);
         let r = env
             .req(http::Method::POST, &url)
             .bearer(&env.admin.token)

@@ -100,6 +100,13 @@ pub fn compiled(spec: &CalendarSpec) -> Result<Calendar, varde_domain::DomainErr
     Ok(c)
 }
 
+/// The compiled calendar with this id, for other services (the SLA clocks): no rights check,
+/// the caller has done its own.
+pub async fn calendar_of(store: &Store, id: i64) -> Result<Calendar, AppError> {
+    let record = store.calendar(id).await?;
+    Ok(compiled(&record.spec)?)
+}
+
 pub async fn list(
     store: &Store,
     caller: &Caller,
