@@ -26,6 +26,8 @@ pub enum Permission {
     ManageUsers,
     /// Change categories, services, the priority matrix and settings.
     ManageConfiguration,
+    /// Create and change business calendars (holidays, working hours).
+    ManageCalendars,
 }
 
 impl Role {
@@ -51,7 +53,7 @@ impl Role {
         match self {
             Role::Requester => &[UsePortal],
             Role::Agent => &[UsePortal, WorkRecords, ReadDirectory],
-            Role::Admin => &[UsePortal, WorkRecords, ReadDirectory, ManageUsers, ManageConfiguration],
+            Role::Admin => &[UsePortal, WorkRecords, ReadDirectory, ManageUsers, ManageConfiguration, ManageCalendars],
         }
     }
 

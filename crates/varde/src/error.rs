@@ -27,6 +27,9 @@ pub enum AppError {
     Stale { current: i64 },
     #[error("{field} is already in use")]
     Duplicate { field: String },
+    /// Refused because other things still refer to it; the text says what.
+    #[error("{0}")]
+    InUse(String),
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
@@ -59,6 +62,7 @@ impl From<StoreError> for AppError {
             StoreError::Conflict { current } => AppError::Stale { current },
             StoreError::Duplicate { field } => AppError::Duplicate { field: field.into() },
             StoreError::UnknownReference { field } => AppError::field(field, "refers to nothing that exists"),
+            StoreError::InUse(what) => AppError::InUse(what),
             StoreError::Domain(d) => d.into(),
             other => AppError::Internal(other.to_string()),
         }
@@ -94,7 +98,7 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
-            AppError::Duplicate { .. } => StatusCode::CONFLICT,
+            AppError::Duplicate { .. } | AppError::InUse(_) => StatusCode::CONFLICT,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -113,6 +117,7 @@ impl AppError {
             AppError::MethodNotAllowed => "/problems/method-not-allowed",
             AppError::Stale { .. } => "/problems/stale-version",
             AppError::Duplicate { .. } => "/problems/duplicate",
+            AppError::InUse(_) => "/problems/in-use",
             AppError::TooLarge(_) => "/problems/too-large",
             AppError::UnsupportedMediaType(_) => "/problems/unsupported-media-type",
             AppError::TooManyRequests { .. } => "/problems/too-many-requests",

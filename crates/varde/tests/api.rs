@@ -67,6 +67,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/reports/sla"),
     ("get", "/api/v1/reports/sla.csv"),
     ("post", "/api/v1/reports/sla/what-if"),
+    // --- calendars ---
+    ("get", "/api/v1/calendars"),
+    ("post", "/api/v1/calendars"),
+    ("get", "/api/v1/calendars/{id}"),
+    ("patch", "/api/v1/calendars/{id}"),
+    ("delete", "/api/v1/calendars/{id}"),
+    ("get", "/api/v1/calendars/{id}/business-time"),
+    ("post", "/api/v1/calendars/{id}/holidays/import"),
 ];
 
 fn concrete(path: &str) -> String {

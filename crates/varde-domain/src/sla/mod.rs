@@ -3,7 +3,7 @@
 //! The business-time arithmetic lives here, in the pure domain, so that it can be tested
 //! exhaustively and gives the same answer on every server whatever its time zone.
 
-pub mod calendar;
-
 pub mod agreement;
+pub mod calendar;
 pub mod clock;
+pub mod ics;

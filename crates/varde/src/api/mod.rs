@@ -2,6 +2,7 @@
 //! errors, ETag/If-Match on records, Idempotency-Key on creates, keyset
 //! pagination, and the OpenAPI document made from this code.
 
+pub mod calendars;
 mod directory;
 pub mod incidents;
 pub mod openapi;
@@ -63,6 +64,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/notifications/count", get(sla::notification_count))
         .route("/notifications/read", post(sla::read_all_notifications))
         .route("/notifications/{id}/read", post(sla::read_notification))
+        .route("/calendars", get(calendars::list).post(calendars::create))
+        .route("/calendars/{id}", get(calendars::read).patch(calendars::update).delete(calendars::remove))
+        .route("/calendars/{id}/business-time", get(calendars::business_time))
+        .route("/calendars/{id}/holidays/import", post(calendars::import_holidays))
         // Set after every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .fallback(|| async { AppError::NotFound })

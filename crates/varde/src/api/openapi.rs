@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, incidents, sla};
+use super::{calendars, directory, incidents, sla};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,13 +22,16 @@ use super::{directory, incidents, sla};
         sla::list, sla::create, sla::read, sla::update, sla::suppliers, sla::create_supplier, sla::record,
         sla::set_supplier, sla::notifications, sla::notification_count, sla::read_notification,
         sla::read_all_notifications, sla::report, sla::report_csv, sla::what_if,
+        calendars::list, calendars::create, calendars::read, calendars::update, calendars::remove,
+        calendars::business_time, calendars::import_holidays,
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),
     tags((name = "incidents", description = "Incident management on the record kernel"),
          (name = "directory", description = "People, groups, organisations and API tokens"),
          (name = "configuration", description = "Services, categories and the priority matrix"),
-         (name = "sla", description = "Service level agreements, clocks, notifications and reports")),
+         (name = "sla", description = "Service level agreements, clocks, notifications and reports"),
+         (name = "calendars", description = "Business calendars: working hours, holidays, business-time arithmetic")),
 )]
 pub struct ApiDoc;
 

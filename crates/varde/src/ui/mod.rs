@@ -4,6 +4,7 @@
 mod admin;
 mod assets;
 mod auth;
+mod calendars;
 mod errors;
 pub mod i18n;
 mod incident;
@@ -59,6 +60,13 @@ pub fn router() -> Router<AppState> {
         .route("/admin/services", post(admin::create_service))
         .route("/admin/matrix", post(admin::set_matrix))
         .route("/admin/settings", post(admin::set_settings))
+        .route("/admin/calendars", get(calendars::list).post(calendars::create))
+        .route("/admin/calendars/{id}", get(calendars::page).post(calendars::update))
+        .route("/admin/calendars/{id}/exceptions", post(calendars::add_exception))
+        .route("/admin/calendars/{id}/overrides", post(calendars::add_override))
+        .route("/admin/calendars/{id}/{kind}/{index}/remove", post(calendars::remove_entry))
+        .route("/admin/calendars/{id}/delete", post(calendars::delete))
+        .route("/admin/calendars/{id}/import", post(calendars::import))
         .fallback(errors::not_found)
         .layer(axum::middleware::from_fn(errors::html_errors))
 }

@@ -221,7 +221,9 @@ impl Errors {
                 }
             }
             AppError::Duplicate { field } => out.push(&field, tr.t("error.duplicate")),
-            AppError::Transition(m) | AppError::BadRequest(m) | AppError::TooLarge(m) => out.general.push(m),
+            AppError::Transition(m) | AppError::BadRequest(m) | AppError::TooLarge(m) | AppError::InUse(m) => {
+                out.general.push(m)
+            }
             AppError::UnsupportedMediaType(m) => out.general.push(m),
             AppError::TooManyRequests { retry_after } => out.general.push(tr.f("login.throttled", &retry_after)),
             other => return Err(other),

@@ -387,3 +387,27 @@ fn calendar_is_send_sync() {
     fn check<T: Send + Sync + Clone>() {}
     check::<Calendar>();
 }
+
+#[test]
+fn intervals_lists_working_time_clipped_to_the_window() {
+    let c = office(CPH);
+    let got = c.intervals(local(CPH, "2026-11-27T10:00"), local(CPH, "2026-11-30T09:00"));
+    let want = vec![
+        (local(CPH, "2026-11-27T10:00"), local(CPH, "2026-11-27T12:00")),
+        (local(CPH, "2026-11-27T12:30"), local(CPH, "2026-11-27T16:00")),
+        (local(CPH, "2026-11-30T08:00"), local(CPH, "2026-11-30T09:00")),
+    ];
+    assert_eq!(got, want);
+    let total: SignedDuration = got.iter().map(|(a, b)| b.duration_since(*a)).sum();
+    assert_eq!(total, c.between(local(CPH, "2026-11-27T10:00"), local(CPH, "2026-11-30T09:00")));
+    // Across a year end.
+    let ny = c.intervals(local(CPH, "2026-12-31T15:00"), local(CPH, "2027-01-01T09:00"));
+    assert_eq!(
+        ny,
+        vec![
+            (local(CPH, "2026-12-31T15:00"), local(CPH, "2026-12-31T16:00")),
+            (local(CPH, "2027-01-01T08:00"), local(CPH, "2027-01-01T09:00"))
+        ]
+    );
+    assert!(c.intervals(local(CPH, "2026-11-28T00:00"), local(CPH, "2026-11-28T23:00")).is_empty());
+}

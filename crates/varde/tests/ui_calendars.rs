@@ -1,0 +1,301 @@
+//! The calendar admin pages in-process, on both engines: only administrators get them; a new
+//! calendar, weekly hours, holidays and overrides are added and removed through plain forms; bad
+//! input is shown beside its field and saves nothing; an `.ics` file is previewed then imported.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use varde::config::Config;
+use varde::service::directory::{self, CreateUser};
+use varde::state::AppState;
+use varde_store::testing::{databases, TestDb};
+use varde_store::StoreOptions;
+
+const DK_ICS: &str = include_str!("../../varde-domain/tests/fixtures/holidays-dk.ics");
+
+struct Ui {
+    app: Router,
+    state: AppState,
+}
+
+struct Res {
+    status: StatusCode,
+    location: String,
+    cookie: Option<String>,
+    body: String,
+}
+
+impl Ui {
+    fn new(db: &TestDb) -> Ui {
+        let config = Config {
+            data_dir: std::env::temp_dir(),
+            store: StoreOptions { url: db.url.clone(), max_connections: 4 },
+            listen: "127.0.0.1:0".parse().unwrap(),
+            max_attachment_bytes: 1024 * 1024,
+            session_hours: 1,
+            secure_cookies: false,
+        };
+        let state = AppState::new(db.store.clone(), config);
+        Ui { app: varde::server::app(state.clone()), state }
+    }
+
+    async fn user(&self, email: &str, role: &str) {
+        let input = CreateUser {
+            email: email.into(),
+            name: format!("Name of {email}"),
+            role: role.into(),
+            organisation_id: None,
+            password: Some("correct horse battery".into()),
+        };
+        directory::create_user(&self.state.store, None, input).await.unwrap();
+    }
+
+    async fn send(&self, req: Request<Body>) -> Res {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let h = res.headers();
+        let location = h.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let cookie = h
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(|c| c.split(';').next().unwrap_or("").to_string());
+        let status = res.status();
+        let body = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).to_string();
+        Res { status, location, cookie, body }
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Res {
+        self.send(Request::get(path).header(header::COOKIE, cookie).body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Res {
+        let req = Request::post(path)
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(serde_urlencoded::to_string(form).unwrap()))
+            .unwrap();
+        self.send(req).await
+    }
+
+    async fn upload(&self, path: &str, cookie: &str, fields: &[(&str, &str)], file: &str) -> Res {
+        let boundary = "cal-boundary-91c3";
+        let mut b = String::new();
+        for (k, v) in fields {
+            b.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"));
+        }
+        b.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"dk.ics\"\r\nContent-Type: text/calendar\r\n\r\n{file}\r\n--{boundary}--\r\n"
+        ));
+        let req = Request::post(path)
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(b))
+            .unwrap();
+        self.send(req).await
+    }
+
+    async fn login(&self, email: &str) -> String {
+        let r = self.post("/login", "", &[("email", email), ("password", "correct horse battery")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        r.cookie.expect("a session cookie")
+    }
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+const WEEK: [(&str, &str); 7] = [
+    ("monday", "08:00-12:00, 12:30-16:00"),
+    ("tuesday", "08:00-12:00, 12:30-16:00"),
+    ("wednesday", "08:00-12:00, 12:30-16:00"),
+    ("thursday", "08:00-12:00, 12:30-16:00"),
+    ("friday", "08:00-12:00, 12:30-16:00"),
+    ("saturday", ""),
+    ("sunday", ""),
+];
+
+#[tokio::test]
+async fn only_admins_get_the_calendar_pages() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        ui.user("req@example.org", "requester").await;
+        for who in ["agent@example.org", "req@example.org"] {
+            let c = ui.login(who).await;
+            assert_eq!(ui.get("/admin/calendars", &c).await.status, StatusCode::FORBIDDEN, "{}: {who}", db.engine);
+            assert_eq!(ui.get("/admin/calendars/1", &c).await.status, StatusCode::FORBIDDEN);
+        }
+        let anon = ui.get("/admin/calendars", "").await;
+        assert_eq!(anon.status, StatusCode::SEE_OTHER);
+    }
+}
+
+#[tokio::test]
+async fn admins_create_and_edit_calendars_through_forms() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("ada@example.org", "admin").await;
+        let admin = ui.login("ada@example.org").await;
+        let list = ui.get("/admin/calendars", &admin).await;
+        assert_eq!(list.status, StatusCode::OK);
+        assert!(list.body.contains("Business hours") && list.body.contains("24x7"), "{}", list.body);
+        let csrf = hidden(&list.body, "_csrf");
+
+        // Refused: overlapping Monday and an unknown zone; shown beside the fields, typed values kept.
+        let mut bad = vec![("_csrf", csrf.as_str()), ("name", "Office DK"), ("time_zone", "Europe/Atlantis")];
+        bad.extend(WEEK.iter().map(|(d, h)| if *d == "monday" { (*d, "08:00-12:00, 11:00-13:00") } else { (*d, *h) }));
+        let r = ui.post("/admin/calendars", &admin, &bad).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(r.body.contains("id=\"monday-error\""), "{}", r.body);
+        assert!(r.body.contains("id=\"time_zone-error\""), "{}", r.body);
+        assert!(r.body.contains("value=\"08:00-12:00, 11:00-13:00\""), "{}", r.body);
+        assert!(ui.state.store.calendar_by_name("Office DK").await.is_err(), "a refused calendar was saved");
+
+        let mut good = vec![("_csrf", csrf.as_str()), ("name", "Office DK"), ("time_zone", "Europe/Copenhagen")];
+        good.extend(WEEK.iter().copied());
+        let r = ui.post("/admin/calendars", &admin, &good).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let c = ui.state.store.calendar_by_name("Office DK").await.unwrap();
+        assert_eq!(r.location, format!("/admin/calendars/{}?saved=1", c.id));
+        assert_eq!(c.spec.weekly.monday.len(), 2);
+        assert!(c.spec.weekly.saturday.is_empty());
+        let url = format!("/admin/calendars/{}", c.id);
+        let page = ui.get(&url, &admin).await;
+        assert!(page.body.contains("value=\"08:00-12:00, 12:30-16:00\""), "{}", page.body);
+
+        // A holiday, then a partial closure; a bad date is refused.
+        let v = c.version.to_string();
+        let r = ui
+            .post(
+                &format!("{url}/exceptions"),
+                &admin,
+                &[("_csrf", &csrf), ("version", &v), ("date", "2026-02-30"), ("name", "Nope")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.body.contains("2026-02-30 does not exist"), "{}", r.body);
+        let r = ui
+            .post(
+                &format!("{url}/exceptions"),
+                &admin,
+                &[
+                    ("_csrf", &csrf),
+                    ("version", &v),
+                    ("date", "2026-12-24"),
+                    ("name", "Juleaftensdag"),
+                    ("yearly", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let c = ui.state.store.calendar(c.id).await.unwrap();
+        assert_eq!(c.spec.exceptions.len(), 1);
+        assert!(c.spec.exceptions[0].yearly);
+        // The old version is stale now: a second form from the same page is refused (412).
+        let r = ui
+            .post(
+                &format!("{url}/exceptions"),
+                &admin,
+                &[("_csrf", &csrf), ("version", &v), ("date", "2026-12-31"), ("name", "x")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::PRECONDITION_FAILED, "{}", db.engine);
+
+        // An override opening a Saturday.
+        let v = c.version.to_string();
+        let r = ui
+            .post(
+                &format!("{url}/overrides"),
+                &admin,
+                &[
+                    ("_csrf", &csrf),
+                    ("version", &v),
+                    ("date", "2026-11-28"),
+                    ("hours", "10:00-14:00"),
+                    ("note", "Migration"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let c = ui.state.store.calendar(c.id).await.unwrap();
+        assert_eq!(c.spec.overrides[0].hours[0].start, "10:00");
+
+        // Weekly hours changed through the main form.
+        let v = c.version.to_string();
+        let mut form = vec![
+            ("_csrf", csrf.as_str()),
+            ("version", v.as_str()),
+            ("name", "Office DK"),
+            ("time_zone", "Europe/Copenhagen"),
+        ];
+        form.extend(WEEK.iter().map(|(d, h)| if *d == "saturday" { (*d, "09:00-13:00") } else { (*d, *h) }));
+        let r = ui.post(&url, &admin, &form).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let c = ui.state.store.calendar(c.id).await.unwrap();
+        assert_eq!(c.spec.weekly.saturday[0].end, "13:00");
+
+        // Remove the holiday.
+        let v = c.version.to_string();
+        let r = ui.post(&format!("{url}/exceptions/0/remove"), &admin, &[("_csrf", &csrf), ("version", &v)]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let c = ui.state.store.calendar(c.id).await.unwrap();
+        assert!(c.spec.exceptions.is_empty());
+        let r = ui
+            .post(
+                &format!("{url}/exceptions/5/remove"),
+                &admin,
+                &[("_csrf", &csrf), ("version", &c.version.to_string())],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+        // Without the CSRF token nothing happens.
+        let r = ui.post(&format!("{url}/delete"), &admin, &[("version", &c.version.to_string())]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r =
+            ui.post(&format!("{url}/delete"), &admin, &[("_csrf", &csrf), ("version", &c.version.to_string())]).await;
+        assert_eq!((r.status, r.location.as_str()), (StatusCode::SEE_OTHER, "/admin/calendars"));
+        assert!(ui.state.store.calendar(c.id).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn ics_upload_previews_then_imports() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("ada@example.org", "admin").await;
+        let admin = ui.login("ada@example.org").await;
+        let c = ui.state.store.calendar_by_name("Business hours").await.unwrap();
+        let url = format!("/admin/calendars/{}", c.id);
+        let csrf = hidden(&ui.get(&url, &admin).await.body, "_csrf");
+        let v = c.version.to_string();
+        let r = ui
+            .upload(&format!("{url}/import"), &admin, &[("_csrf", &csrf), ("version", &v), ("dry_run", "on")], DK_ICS)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("Import preview") && r.body.contains("20 to add."), "{}", r.body);
+        assert!(ui.state.store.calendar(c.id).await.unwrap().spec.exceptions.is_empty(), "a preview saved");
+
+        let r = ui.upload(&format!("{url}/import"), &admin, &[("_csrf", &csrf), ("version", &v)], DK_ICS).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("Holidays imported"), "{}", r.body);
+        assert!(r.body.contains("Juledag, 1. juledag"), "{}", r.body);
+        assert_eq!(ui.state.store.calendar(c.id).await.unwrap().spec.exceptions.len(), 20);
+
+        // Garbage is shown as an error on the file field and saves nothing.
+        let c = ui.state.store.calendar(c.id).await.unwrap();
+        let v = c.version.to_string();
+        let r =
+            ui.upload(&format!("{url}/import"), &admin, &[("_csrf", &csrf), ("version", &v)], "not a calendar").await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("id=\"ics-error\""), "{}", r.body);
+        assert_eq!(ui.state.store.calendar(c.id).await.unwrap(), c);
+        // And without the token, nothing.
+        let r = ui.upload(&format!("{url}/import"), &admin, &[("version", &v)], DK_ICS).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+}
