@@ -323,3 +323,60 @@ async fn recompute_open_clocks_after_a_calendar_change() {
         );
     }
 }
+
+async fn creates_per_second(store: &Store, who: i64, n: usize) -> f64 {
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for k in 0..n / 8 {
+                store.create_incident(incident(who, w * 100_000 + k), None).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// What clock evaluation in the write path costs an incident create:
+/// creates per second (8 writers, through the store) with no agreement,
+/// then with an SLA (two targets on a business calendar) and an OLA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn create_cost_of_clock_evaluation() {
+    for db in databases().await {
+        let store = db.store.clone();
+        let who = agent(&store).await;
+        let _ = creates_per_second(&store, who, 400).await;
+        let without = creates_per_second(&store, who, 4000).await;
+        let office = store.calendar_by_name("Business hours").await.unwrap();
+        let g = store.create_group("Desk".into(), String::new()).await.unwrap().id;
+        store
+            .create_agreement(
+                spec(serde_json::json!({ "name": "Gold", "kind": "sla", "targets": [
+                    { "name": "response", "minutes": 30, "calendar_id": office.id },
+                    { "name": "resolution", "minutes": 480, "calendar_id": office.id }] })),
+                who,
+            )
+            .await
+            .unwrap();
+        store
+            .create_agreement(
+                spec(serde_json::json!({ "name": "Desk", "kind": "ola", "group_id": g, "targets": [{ "name": "resolution", "minutes": 240 }] })),
+                who,
+            )
+            .await
+            .unwrap();
+        let with = creates_per_second(&store, who, 4000).await;
+        eprintln!(
+            "BENCH create {}: {:.0}/s without agreements, {:.0}/s with an SLA of two targets (ratio {:.2})",
+            db.engine,
+            without,
+            with,
+            with / without
+        );
+    }
+}
