@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod cmdb;
 mod db;
 pub mod directory;
 pub mod error;

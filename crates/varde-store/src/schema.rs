@@ -40,6 +40,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 5,
+        name: "cmdb",
+        common: include_str!("../migrations/0005_cmdb.sql"),
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {
