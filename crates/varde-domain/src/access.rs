@@ -26,6 +26,12 @@ pub enum Permission {
     ManageUsers,
     /// Change categories, services, the priority matrix and settings.
     ManageConfiguration,
+    /// Read the CMDB: CIs, relations, impact, history.
+    ReadCmdb,
+    /// Create and change CIs and their relations, import, link CIs to records.
+    EditCis,
+    /// Define CI classes and their attributes (a configuration manager's task).
+    ManageCiClasses,
 }
 
 impl Role {
@@ -50,8 +56,17 @@ impl Role {
         use Permission::*;
         match self {
             Role::Requester => &[UsePortal],
-            Role::Agent => &[UsePortal, WorkRecords, ReadDirectory],
-            Role::Admin => &[UsePortal, WorkRecords, ReadDirectory, ManageUsers, ManageConfiguration],
+            Role::Agent => &[UsePortal, WorkRecords, ReadDirectory, ReadCmdb, EditCis],
+            Role::Admin => &[
+                UsePortal,
+                WorkRecords,
+                ReadDirectory,
+                ManageUsers,
+                ManageConfiguration,
+                ReadCmdb,
+                EditCis,
+                ManageCiClasses,
+            ],
         }
     }
 

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{directory, incidents};
+use super::{cmdb, directory, incidents};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,12 +19,18 @@ use super::{directory, incidents};
         directory::add_member, directory::remove_member, directory::organisations, directory::create_organisation,
         directory::services, directory::create_service, directory::categories, directory::create_category,
         directory::matrix, directory::set_matrix, directory::incident_settings, directory::set_incident_settings,
+        cmdb::list_classes, cmdb::create_class, cmdb::read_class, cmdb::update_class,
+        cmdb::list, cmdb::list_csv, cmdb::create, cmdb::read, cmdb::update,
+        cmdb::relations, cmdb::add_relation, cmdb::end_relation, cmdb::impact, cmdb::history, cmdb::diff,
+        cmdb::open_records, cmdb::incident_cis, cmdb::link_incident_ci, cmdb::unlink_incident_ci,
+        cmdb::assets, cmdb::checklists, cmdb::create_checklist, cmdb::complete_item, cmdb::asset_report,
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),
     tags((name = "incidents", description = "Incident management on the record kernel"),
          (name = "directory", description = "People, groups, organisations and API tokens"),
-         (name = "configuration", description = "Services, categories and the priority matrix")),
+         (name = "configuration", description = "Services, categories and the priority matrix"),
+         (name = "cmdb", description = "Configuration items, classes, relations, impact, history and assets")),
 )]
 pub struct ApiDoc;
 

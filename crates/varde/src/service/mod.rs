@@ -2,6 +2,7 @@
 //! with their rights checks, shared by the REST API and the web UI so that
 //! no rule lives in a handler.
 
+pub mod cmdb;
 pub mod directory;
 pub mod incidents;
 
