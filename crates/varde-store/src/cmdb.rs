@@ -130,7 +130,7 @@ impl Classes {
     }
 }
 
-async fn classes_in(conn: &mut AnyConnection) -> Result<Classes, StoreError> {
+pub(crate) async fn classes_in(conn: &mut AnyConnection) -> Result<Classes, StoreError> {
     let rows: Vec<ClassRow> = sqlx::query_as(
         "SELECT id, name, parent_id, description, attributes, identify_by, version FROM ci_classes ORDER BY id",
     )
@@ -796,6 +796,129 @@ pub(crate) async fn insert_ci(
     write_version(conn, &ci, now).await?;
     log_change(conn, id, now, ctx, "created", None, Some(&ci.name)).await?;
     Ok(ci)
+}
+
+/// Inserts up to ~50 prepared new CIs with multi-row statements (the CI
+/// rows, attribute index, search words, first versions and "created"
+/// entries) and returns their ids in input order. Every CI must have an
+/// identity: rows are matched back to ids by it.
+pub(crate) async fn insert_rows_batch(
+    conn: &mut AnyConnection,
+    batch: Vec<&Prepared>,
+    ctx: ChangeContext,
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let opt_text = |q: &mut Sql, v: &Option<String>| {
+        match v {
+            Some(s) => q.bind(Arg::Text(s.clone())),
+            None => q.push("NULL"),
+        };
+    };
+    let mut q = Sql::new(
+        "INSERT INTO cis (class_id, name, status, owner_id, location_id, supplier_id, cost, purchased_on, warranty_until, \
+         end_of_life, used_by_id, organisation_id, attributes, identity, version, created_at, updated_at) VALUES ",
+    );
+    for (i, p) in batch.iter().enumerate() {
+        let f = &p.fields;
+        q.push(if i == 0 { "(" } else { ", (" });
+        q.bind(Arg::Int(f.class_id)).push(", ");
+        q.bind(Arg::Text(f.name.clone())).push(", ");
+        q.bind(Arg::Text(p.status.as_str().into())).push(", ");
+        q.bind(Arg::OptInt(f.owner_id)).push(", ");
+        q.bind(Arg::OptInt(f.location_id)).push(", ");
+        q.bind(Arg::OptInt(f.supplier_id)).push(", ");
+        q.bind(Arg::OptInt(f.cost)).push(", ");
+        opt_text(&mut q, &f.purchased_on);
+        q.push(", ");
+        opt_text(&mut q, &f.warranty_until);
+        q.push(", ");
+        opt_text(&mut q, &f.end_of_life);
+        q.push(", ");
+        q.bind(Arg::OptInt(f.used_by_id)).push(", ");
+        q.bind(Arg::OptInt(f.organisation_id)).push(", ");
+        q.bind(Arg::Text(Value::Object(f.attributes.clone()).to_string())).push(", ");
+        opt_text(&mut q, &p.identity);
+        q.push(", 1, ").bind(Arg::Int(now)).push(", ").bind(Arg::Int(now)).push(")");
+    }
+    q.push(" RETURNING id, identity");
+    let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
+    // RETURNING order is not promised for multi-row inserts: match by identity.
+    let by_identity: HashMap<&str, i64> = rows.iter().map(|(id, k)| (k.as_str(), *id)).collect();
+    let ids: Vec<i64> = batch
+        .iter()
+        .map(|p| {
+            p.identity
+                .as_deref()
+                .and_then(|k| by_identity.get(k).copied())
+                .ok_or_else(|| StoreError::corrupt("import: a CI without its identity"))
+        })
+        .collect::<Result<_, _>>()?;
+
+    let mut values = Sql::new("INSERT INTO ci_attr_values (ci_id, name, value) VALUES ");
+    let mut terms = Sql::new("INSERT INTO ci_terms (term, ci_id) VALUES ");
+    let mut versions =
+        Sql::new("INSERT INTO ci_versions (ci_id, version, class_id, name, data, valid_from, valid_to) VALUES ");
+    let mut changes = Sql::new(
+        "INSERT INTO ci_changes (ci_id, at, actor_id, record_id, import_id, field, old_value, new_value) VALUES ",
+    );
+    let (mut nv, mut nt) = (0, 0);
+    for (k, (p, id)) in batch.iter().zip(&ids).enumerate() {
+        for (name, c) in &p.checked {
+            if let Some(key) = &c.key {
+                values.push(if nv == 0 { "(" } else { ", (" });
+                nv += 1;
+                values.bind(Arg::Int(*id)).push(", ").bind(Arg::Text(name.clone())).push(", ");
+                values.bind(Arg::Text(key.clone())).push(")");
+            }
+        }
+        for t in terms_of(&p.fields.name, &p.checked) {
+            terms.push(if nt == 0 { "(" } else { ", (" });
+            nt += 1;
+            terms.bind(Arg::Text(t)).push(", ").bind(Arg::Int(*id)).push(")");
+        }
+        let f = &p.fields;
+        let ci = Ci {
+            id: *id,
+            class_id: f.class_id,
+            name: f.name.clone(),
+            status: p.status,
+            owner_id: f.owner_id,
+            location_id: f.location_id,
+            supplier_id: f.supplier_id,
+            cost: f.cost,
+            purchased_on: f.purchased_on.clone(),
+            warranty_until: f.warranty_until.clone(),
+            end_of_life: f.end_of_life.clone(),
+            used_by_id: f.used_by_id,
+            organisation_id: f.organisation_id,
+            attributes: f.attributes.clone(),
+            service_id: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let data = serde_json::to_string(&ci).map_err(|e| StoreError::Database(e.to_string()))?;
+        versions.push(if k == 0 { "(" } else { ", (" });
+        versions.bind(Arg::Int(*id)).push(", 1, ").bind(Arg::Int(f.class_id)).push(", ");
+        versions.bind(Arg::Text(f.name.clone())).push(", ").bind(Arg::Text(data)).push(", ");
+        versions.bind(Arg::Int(now)).push(", ").bind(Arg::Int(FOREVER)).push(")");
+        changes.push(if k == 0 { "(" } else { ", (" });
+        changes.bind(Arg::Int(*id)).push(", ").bind(Arg::Int(now)).push(", ");
+        changes.bind(Arg::OptInt(ctx.actor)).push(", ").bind(Arg::OptInt(ctx.record_id)).push(", ");
+        changes.bind(Arg::OptInt(ctx.import_id)).push(", 'created', NULL, ").bind(Arg::Text(f.name.clone())).push(")");
+    }
+    if nv > 0 {
+        values.query().execute(&mut *conn).await?;
+    }
+    if nt > 0 {
+        terms.query().execute(&mut *conn).await?;
+    }
+    versions.query().execute(&mut *conn).await?;
+    changes.query().execute(&mut *conn).await?;
+    Ok(ids)
 }
 
 /// Replaces a CI's fields with prepared ones: closes the current version,

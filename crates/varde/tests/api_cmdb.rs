@@ -345,3 +345,104 @@ async fn services_show_up_as_cis_and_openapi_lists_the_cmdb() {
     })
     .await;
 }
+
+async fn count_cis(env: &Env) -> usize {
+    let r = env.get("/api/v1/cis.csv", &env.admin).send().await;
+    r.text().lines().count() - 1
+}
+
+#[tokio::test]
+async fn imports_reconcile_and_bad_files_write_nothing() {
+    each_engine(|env| async move {
+        let base = count_cis(&env).await;
+        let csv = "class,name,status,attr.hostname,attr.domain,attr.ram_gb\r\n\
+                   Server,web-01,deployed,web-01,corp,16\r\n\
+                   Server,web-02,,web-02,corp,\r\n\
+                   Laptop,lap-9,in_stock,,,\r\n";
+        // The laptop has no serial number: its class identifies by it.
+        let post = |body: &str, q: &str| {
+            env.req(http::Method::POST, &format!("/api/v1/cis/import{q}")).bearer(&env.agent1.token).raw("text/csv", body.as_bytes().to_vec())
+        };
+        let r = post(csv, "").send().await;
+        let p = r.invalid(&["line 4: attributes"]);
+        assert!(p["detail"].as_str().unwrap().contains("serial_number"), "{p}");
+        assert_eq!(count_cis(&env).await, base, "{}: a refused import writes nothing", env.engine);
+
+        let csv = csv.replace("attr.ram_gb\r\n", "attr.ram_gb,attr.serial_number\r\n")
+            .replace(",16\r\n", ",16,\r\n").replace("corp,\r\n", "corp,,\r\n").replace("in_stock,,,\r\n", "in_stock,,,,SN9\r\n");
+        let dry = post(&csv, "?dry_run=true").send().await;
+        assert_eq!(dry.status, StatusCode::OK, "{}", dry.text());
+        let d = dry.json();
+        assert_eq!((d["created"].as_u64(), d["updated"].as_u64(), d["unchanged"].as_u64()), (Some(3), Some(0), Some(0)), "{d}");
+        assert!(d["import_id"].is_null());
+        assert_eq!(count_cis(&env).await, base, "a dry run writes nothing");
+        let r = post(&csv, "?source=discovery-1").send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let done = r.json();
+        assert_eq!(done["created"], 3);
+        assert_eq!(done["source"], "discovery-1");
+        let import_id = done["import_id"].as_i64().unwrap();
+        assert_eq!(count_cis(&env).await, base + 3);
+        let web1 = env.get("/api/v1/cis?q=web&attr.hostname=web-01", &env.agent1).send().await.json();
+        assert_eq!(web1["items"][0]["attributes"]["ram_gb"], 16.0);
+        let web1_id = id_of(&web1["items"][0]);
+        // Re-import: unchanged; with one change: one update, no duplicate.
+        let again = post(&csv, "").send().await.json();
+        assert_eq!((again["created"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(3)), "{again}");
+        let changed = csv.replace(",16,", ",32,");
+        let again = post(&changed, "?dry_run=1").send().await.json();
+        assert_eq!(again["updated"], 1, "{again}");
+        let again = post(&changed, "").send().await.json();
+        assert_eq!(again["updated"], 1);
+        assert_eq!(count_cis(&env).await, base + 3);
+        let h = env.get(&format!("/api/v1/cis/{web1_id}/history"), &env.agent1).send().await.json();
+        let last = h.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["field"], "attributes.ram_gb");
+        assert_eq!(last["import_id"], again["import_id"]);
+        assert_eq!(h[0]["import_id"], import_id);
+
+        // Malformed files: each reason named by line, nothing written.
+        let before = count_cis(&env).await;
+        let mut bytes = b"class,name\nServer,ok-1\nServer,caf".to_vec();
+        bytes.extend_from_slice(&[0xe9, b'\n']);
+        let r = env.req(http::Method::POST, "/api/v1/cis/import").bearer(&env.agent1.token).raw("text/csv", bytes).send().await;
+        r.invalid(&["line 3"]);
+        post("name,colour\nx,red\n", "").send().await.invalid(&["line 1"]);
+        let p = post("class,name,attr.serial_number\nLaptop,a,S1\nNope,d,\nLaptop,e\n", "").send().await.problem(422);
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains("line 3: unknown class Nope"), "{detail}");
+        assert!(detail.contains("line 4: has 2 fields"), "missing column: {detail}");
+        let p = post("class,name,attr.serial_number\nLaptop,a,S1\nLaptop,b,S2\nLaptop,c,s1\n", "").send().await.problem(422);
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains("line 4") && detail.contains("line 2"), "duplicate identifier named with both lines: {detail}");
+        let p = post("class,name,attr.serial_number\nLaptop,a,S1\nLaptop,b,S1\n", "").send().await.problem(422);
+        assert!(p["detail"].as_str().unwrap().contains("line 3"), "{p}");
+        assert_eq!(count_cis(&env).await, before, "{}: nothing half-written", env.engine);
+
+        // JSON with relations, then impact through them.
+        let body = json!({"source": "cmdb-sync", "cis": [
+            {"class": "Business service", "name": "Shop"},
+            {"class": "Application", "name": "shop-app"},
+            {"class": "Database", "name": "shop-db", "ref": "db"}
+        ], "relations": [
+            {"from": "Shop", "to": "shop-app", "kind": "depends_on"},
+            {"from": "shop-app", "to": "db", "kind": "depends_on"},
+            {"from": "db", "to": format!("#{web1_id}"), "kind": "runs_on"}
+        ]});
+        let r = env.post("/api/v1/cis/import", &env.agent1, body.clone()).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["relations_created"], 3);
+        let again = env.post("/api/v1/cis/import", &env.agent1, body).send().await.json();
+        assert_eq!((again["unchanged"].as_u64(), again["relations_created"].as_u64(), again["relations_unchanged"].as_u64()), (Some(3), Some(0), Some(3)), "{again}");
+        let up = env.get(&format!("/api/v1/cis/{web1_id}/impact"), &env.agent1).send().await.json();
+        assert_eq!(up["services"][0]["name"], "Shop", "{up}");
+        let bad = json!({"cis": [{"class": "Application", "name": "x"}], "relations": [{"from": "x", "to": "ghost", "kind": "depends_on"}, {"from": "x", "to": "#99999999", "kind": "runs_on"}]});
+        let p = env.post("/api/v1/cis/import", &env.agent1, bad).send().await.problem(422);
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains("relations[1]") && detail.contains("relations[2]"), "{detail}");
+        env.post("/api/v1/cis/import", &env.req1, json!({"cis": []})).send().await.problem(403);
+        let r = env.req(http::Method::POST, "/api/v1/cis/import").bearer(&env.agent1.token).raw("text/plain", b"x".to_vec()).send().await;
+        r.problem(415);
+    })
+    .await;
+}

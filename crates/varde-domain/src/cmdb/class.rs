@@ -203,7 +203,7 @@ impl ClassSchema {
 /// `?attr.mac=AA-BB-...` finds `aa:bb:...`.
 pub fn filter_key(def: &AttributeDef, raw: &str) -> Option<String> {
     let v = match def.kind {
-        AttrKind::Number => raw.parse::<f64>().ok().and_then(|n| serde_json::Number::from_f64(n)).map(Value::Number)?,
+        AttrKind::Number => raw.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number)?,
         AttrKind::CiRef | AttrKind::UserRef => Value::from(raw.parse::<i64>().ok()?),
         _ => Value::String(raw.to_string()),
     };

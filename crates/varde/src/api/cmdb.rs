@@ -634,3 +634,53 @@ pub async fn report(st: &AppState, caller: &Caller, q: &ReportQuery) -> Result<V
         _ => Err(AppError::field("kind", "must be end_of_life, warranty or older_than")),
     }
 }
+
+// ---------------------------------------------------------------- import
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// `true`: report creates, updates, unchanged rows and conflicts; write nothing.
+    pub dry_run: Option<String>,
+    /// Where the data comes from (a discovery tool, a spreadsheet); recorded with the import.
+    pub source: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/cis/import", tag = "cmdb", params(ImportQuery),
+    request_body(content = crate::service::cmdb_import::JsonImport, description = "JSON (application/json) or CSV (text/csv: columns class, name, ref, status, owner_id, used_by_id, organisation_id, location_id, supplier_id, cost, purchased_on, warranty_until, end_of_life, attr.<name>)"),
+    responses((status = 200, body = varde_store::cmdb_import::ImportReport),
+              (status = 422, body = Problem, description = "bad rows, each named by line; nothing was written")))]
+pub async fn import(
+    State(st): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: bytes::Bytes,
+) -> Result<Response, AppError> {
+    use crate::service::cmdb_import::{self as imp, Format};
+    let q: ImportQuery = parse_query(raw.as_deref())?;
+    let dry_run = match q.dry_run.as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(_) => return Err(AppError::field("dry_run", "must be true or false")),
+    };
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let format = match mime.as_str() {
+        "text/csv" => Format::Csv,
+        "application/json" => Format::Json,
+        _ => return Err(AppError::UnsupportedMediaType("send text/csv or application/json".into())),
+    };
+    let report = imp::import(&st.store, &caller, format, &body, q.source, dry_run).await?;
+    if !report.problems.is_empty() && !dry_run {
+        return Err(AppError::Invalid(
+            report
+                .problems
+                .iter()
+                .map(|p| varde_domain::FieldError::new(format!("{}: {}", p.at, p.field), p.message.clone()))
+                .collect(),
+        ));
+    }
+    Ok(Json(report).into_response())
+}

@@ -65,6 +65,7 @@ fn cmdb_routes() -> Router<AppState> {
         .route("/ci-classes/{id}", get(cmdb::read_class).patch(cmdb::update_class))
         .route("/cis", get(cmdb::list).post(cmdb::create))
         .route("/cis.csv", get(cmdb::list_csv))
+        .route("/cis/import", post(cmdb::import).layer(DefaultBodyLimit::max(64 * 1024 * 1024)))
         .route("/cis/{id}", get(cmdb::read).patch(cmdb::update))
         .route("/cis/{id}/relations", get(cmdb::relations).post(cmdb::add_relation))
         .route("/cis/{id}/relations/{relation_id}", delete(cmdb::end_relation))

@@ -20,7 +20,7 @@ use super::{cmdb, directory, incidents};
         directory::services, directory::create_service, directory::categories, directory::create_category,
         directory::matrix, directory::set_matrix, directory::incident_settings, directory::set_incident_settings,
         cmdb::list_classes, cmdb::create_class, cmdb::read_class, cmdb::update_class,
-        cmdb::list, cmdb::list_csv, cmdb::create, cmdb::read, cmdb::update,
+        cmdb::list, cmdb::list_csv, cmdb::create, cmdb::read, cmdb::update, cmdb::import,
         cmdb::relations, cmdb::add_relation, cmdb::end_relation, cmdb::impact, cmdb::history, cmdb::diff,
         cmdb::open_records, cmdb::incident_cis, cmdb::link_incident_ci, cmdb::unlink_incident_ci,
         cmdb::assets, cmdb::checklists, cmdb::create_checklist, cmdb::complete_item, cmdb::asset_report,

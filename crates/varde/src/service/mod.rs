@@ -3,6 +3,7 @@
 //! no rule lives in a handler.
 
 pub mod cmdb;
+pub mod cmdb_import;
 pub mod directory;
 pub mod incidents;
 
