@@ -109,7 +109,7 @@ fn bad_utf8_line(bytes: &[u8]) -> Option<usize> {
 
 /// An attribute value from CSV text, typed by the class's definition so
 /// that numbers and references arrive as JSON numbers.
-fn typed(kind: Option<AttrKind>, s: &str) -> Value {
+pub fn typed(kind: Option<AttrKind>, s: &str) -> Value {
     match kind {
         Some(AttrKind::Number) => s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number),
         Some(AttrKind::CiRef | AttrKind::UserRef) => s.parse::<i64>().ok().map(Value::from),
