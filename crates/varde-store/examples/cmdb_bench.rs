@@ -38,14 +38,16 @@ const MIX: &[(&str, f64)] = &[
 
 /// Shares of the relations: (from class, kind, to class, share).
 const EDGES: &[(&str, RelationKind, &str, f64)] = &[
-    ("Business service", RelationKind::DependsOn, "Technical service", 0.05),
-    ("Business service", RelationKind::DependsOn, "Application", 0.05),
-    ("Technical service", RelationKind::DependsOn, "Application", 0.10),
-    ("Application", RelationKind::DependsOn, "Database", 0.10),
-    ("Application", RelationKind::RunsOn, "Server", 0.15),
-    ("Database", RelationKind::RunsOn, "Server", 0.10),
-    ("Server", RelationKind::ConnectsTo, "Network device", 0.20),
-    ("Laptop", RelationKind::MemberOf, "Network device", 0.25),
+    // The service model: dependency edges, a fifth of all relations.
+    ("Business service", RelationKind::DependsOn, "Technical service", 0.01),
+    ("Business service", RelationKind::DependsOn, "Application", 0.01),
+    ("Technical service", RelationKind::DependsOn, "Application", 0.02),
+    ("Application", RelationKind::DependsOn, "Database", 0.04),
+    ("Application", RelationKind::RunsOn, "Server", 0.07),
+    ("Database", RelationKind::RunsOn, "Server", 0.05),
+    // The rest of the estate: network links and memberships (not walked).
+    ("Server", RelationKind::ConnectsTo, "Network device", 0.30),
+    ("Laptop", RelationKind::MemberOf, "Network device", 0.50),
 ];
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -63,11 +65,12 @@ fn ms(d: Duration) -> f64 {
 fn row(class_id: i64, class: &str, i: usize, rng: &mut StdRng, line: usize, tag: &str) -> ImportRow {
     let os = ["linux", "windows", "macos"][rng.gen_range(0..3)];
     let name = format!("{}-{tag}{i}", class.to_lowercase().replace(' ', "-"));
+    let engine = ["postgres", "oracle", "mssql"][rng.gen_range(0..3)];
     let attributes: Map<String, Value> = match class {
         "Server" => json!({"hostname": name, "domain": "corp", "os": os, "ram_gb": rng.gen_range(4..512), "serial_number": format!("SRV{tag}{i}")}),
         "Laptop" => json!({"serial_number": format!("LAP{tag}{i}"), "os": os, "model": "T14"}),
         "Network device" => json!({"serial_number": format!("NET{tag}{i}"), "ip_address": format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, i % 256)}),
-        "Database" => json!({"engine": ["postgres", "oracle", "mssql"][rng.gen_range(0..3)], "hostname": name}),
+        "Database" => json!({"engine": engine, "hostname": name}),
         "Application" => json!({"vendor": "acme", "version": format!("{}.{}", rng.gen_range(1..9), rng.gen_range(0..20))}),
         _ => json!({}),
     }
@@ -81,7 +84,12 @@ fn row(class_id: i64, class: &str, i: usize, rng: &mut StdRng, line: usize, tag:
             class_id,
             name,
             status: Some(CiStatus::Deployed),
-            purchased_on: Some(format!("20{:02}-0{}-1{}", rng.gen_range(10..26), rng.gen_range(1..10), rng.gen_range(0..10))),
+            purchased_on: Some(format!(
+                "20{:02}-0{}-1{}",
+                rng.gen_range(10..26),
+                rng.gen_range(1..10),
+                rng.gen_range(0..10)
+            )),
             attributes,
             ..Default::default()
         },
@@ -95,7 +103,8 @@ fn label(n: usize) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (engine, url, n, m) = (&args[1], &args[2], args[3].parse::<usize>().unwrap(), args[4].parse::<usize>().unwrap());
+    let (engine, url, n, m) =
+        (&args[1], &args[2], args[3].parse::<usize>().unwrap(), args[4].parse::<usize>().unwrap());
     let url = if engine == "sqlite" { StoreOptions::sqlite_file(std::path::Path::new(url)).url } else { url.clone() };
     let store = Store::open(&StoreOptions { url, max_connections: 8 }).await.expect("open");
     let classes = store.ci_classes().await.unwrap();
@@ -160,7 +169,11 @@ async fn main() {
         ids_by_class.push((class.to_string(), all));
     }
     let load = t.elapsed();
-    println!("loaded {n} CIs in {:.1} s ({:.0} CIs/s through import_cis)", load.as_secs_f64(), n as f64 / load.as_secs_f64());
+    println!(
+        "loaded {n} CIs in {:.1} s ({:.0} CIs/s through import_cis)",
+        load.as_secs_f64(),
+        n as f64 / load.as_secs_f64()
+    );
     let ids = |c: &str| &ids_by_class.iter().find(|(n, _)| n == c).unwrap().1;
 
     // Relations, batched.
@@ -214,14 +227,21 @@ async fn main() {
         f.attributes.insert("ram_gb".into(), json!(1024 + i));
         store.update_ci(id, None, f, ChangeContext::default()).await.unwrap();
     }
-    let ended: Vec<i64> = sqlx::query_scalar("SELECT id FROM ci_relations ORDER BY id LIMIT 2000")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    for (i, rel) in ended.iter().enumerate() {
-        let from: i64 = sqlx::query_scalar("SELECT from_id FROM ci_relations WHERE id = $1").bind(rel).fetch_one(store.pool()).await.unwrap();
-        store.end_ci_relation(from, *rel, ChangeContext::default()).await.unwrap();
-        let _ = i;
+    // End 2,000 relations picked at random.
+    let max_rel: i64 = sqlx::query_scalar("SELECT MAX(id) FROM ci_relations").fetch_one(store.pool()).await.unwrap();
+    let mut ended = 0;
+    while ended < 2_000 {
+        let rel = rng.gen_range(1..=max_rel);
+        let from: Option<i64> = sqlx::query_scalar("SELECT from_id FROM ci_relations WHERE id = $1 AND valid_to = $2")
+            .bind(rel)
+            .bind(FOREVER)
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+        if let Some(from) = from {
+            store.end_ci_relation(from, rel, ChangeContext::default()).await.unwrap();
+            ended += 1;
+        }
     }
     let t1 = varde_store::now_micros();
 
@@ -231,7 +251,8 @@ async fn main() {
     let mut reached = Vec::new();
     let mut services = Vec::new();
     for i in 0..300 {
-        let start = if i % 2 == 0 { servers[rng.gen_range(0..servers.len())] } else { dbs[rng.gen_range(0..dbs.len())] };
+        let start =
+            if i % 2 == 0 { servers[rng.gen_range(0..servers.len())] } else { dbs[rng.gen_range(0..dbs.len())] };
         let t = Instant::now();
         let imp = store.impact(start, Direction::Up, 10, None).await.unwrap();
         lat.push(ms(t.elapsed()));
@@ -283,14 +304,19 @@ async fn main() {
     let mut lat = Vec::new();
     for i in 0..300 {
         let os = ["linux", "windows", "macos"][i % 3];
-        let f = CiFilter { class_ids: computer.clone(), attributes: vec![("os".into(), os.into())], ..Default::default() };
+        let f =
+            CiFilter { class_ids: computer.clone(), attributes: vec![("os".into(), os.into())], ..Default::default() };
         let after = if i % 2 == 0 { None } else { Some(servers[rng.gen_range(0..servers.len())]) };
         let t = Instant::now();
         let page = store.list_cis(&f, after, 50).await.unwrap();
         lat.push(ms(t.elapsed()));
         assert!(!page.is_empty());
     }
-    println!("list class=Computer&attr.os=X, 50 rows (300): p50 {:.2} ms, p95 {:.2} ms", pct(&mut lat.clone(), 0.5), pct(&mut lat, 0.95));
+    println!(
+        "list class=Computer&attr.os=X, 50 rows (300): p50 {:.2} ms, p95 {:.2} ms",
+        pct(&mut lat.clone(), 0.5),
+        pct(&mut lat, 0.95)
+    );
     let mut lat = Vec::new();
     for i in 0..300 {
         let f = CiFilter { terms: vec![format!("srvg{}", rng.gen_range(0..servers.len()))], ..Default::default() };

@@ -23,6 +23,12 @@ use crate::cmdb::{
 use crate::sql::{Arg, Sql};
 use crate::{now_micros, Store, StoreError};
 
+/// New CIs per multi-row statement. Small on purpose: the SQLite driver
+/// binds parameters with a cost that grows with the parameter count of the
+/// statement (see `import.rs`), and a CI row carries its attribute values
+/// and search words into three more statements.
+const ROWS_PER_STATEMENT: usize = 16;
+
 /// Most rows one import takes.
 pub const MAX_IMPORT_ROWS: usize = 100_000;
 
@@ -428,7 +434,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
             Plan::Unchanged(ci) => ids[i] = ci.id,
         }
     }
-    for batch in creates.chunks(50) {
+    for batch in creates.chunks(ROWS_PER_STATEMENT) {
         let made = insert_rows_batch(conn, batch.iter().map(|(_, p)| p).collect(), ctx, now).await?;
         for ((i, _), id) in batch.iter().zip(made) {
             ids[*i] = id;
