@@ -28,6 +28,12 @@ pub enum Permission {
     ManageConfiguration,
     /// Create and change business calendars (holidays, working hours).
     ManageCalendars,
+    /// Read the CMDB: CIs, relations, impact, history.
+    ReadCmdb,
+    /// Create and change CIs and their relations, import, link CIs to records.
+    EditCis,
+    /// Define CI classes and their attributes (a configuration manager's task).
+    ManageCiClasses,
 }
 
 impl Role {
@@ -52,8 +58,18 @@ impl Role {
         use Permission::*;
         match self {
             Role::Requester => &[UsePortal],
-            Role::Agent => &[UsePortal, WorkRecords, ReadDirectory],
-            Role::Admin => &[UsePortal, WorkRecords, ReadDirectory, ManageUsers, ManageConfiguration, ManageCalendars],
+            Role::Agent => &[UsePortal, WorkRecords, ReadDirectory, ReadCmdb, EditCis],
+            Role::Admin => &[
+                UsePortal,
+                WorkRecords,
+                ReadDirectory,
+                ManageUsers,
+                ManageConfiguration,
+                ReadCmdb,
+                EditCis,
+                ManageCiClasses,
+                ManageCalendars,
+            ],
         }
     }
 

@@ -5,6 +5,7 @@
 //! shares the same record kernel.
 
 pub mod access;
+pub mod cmdb;
 pub mod error;
 pub mod incident;
 pub mod priority;

@@ -44,6 +44,8 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::unique(e, "name"))?;
                 audit::write(conn, Entity::Configuration, id, None, now, "service", None, Some(&name)).await?;
+                // Every service is a CI of the Service class (the CMDB's service model).
+                crate::cmdb::service_ci(conn, id, &name, None, now).await?;
                 Ok(Service { id, name, description, active: 1 })
             }
             .boxed()

@@ -141,6 +141,7 @@ impl Store {
                 let store = Store { inner: Arc::new(Inner { engine, pool, writer: Some(tx), sqlite_path }) };
                 store.rebuild_search().await?;
                 store.fold_user_names().await?;
+                store.cmdb_reindex().await?;
                 Ok(store)
             }
             Engine::Postgres => {
@@ -159,6 +160,7 @@ impl Store {
                 let store = Store { inner: Arc::new(Inner { engine, pool, writer: None, sqlite_path: None }) };
                 store.rebuild_search().await?;
                 store.fold_user_names().await?;
+                store.cmdb_reindex().await?;
                 Ok(store)
             }
         }

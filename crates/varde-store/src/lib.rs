@@ -8,6 +8,8 @@
 pub mod audit;
 pub mod calendars;
 pub mod catalog;
+pub mod cmdb;
+pub mod cmdb_import;
 mod db;
 pub mod directory;
 pub mod error;

@@ -47,6 +47,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0004_calendars.sqlite.sql"),
         postgres: include_str!("../migrations/0004_calendars.postgres.sql"),
     },
+    Migration {
+        version: 5,
+        name: "cmdb",
+        common: include_str!("../migrations/0005_cmdb.sql"),
+        sqlite: "",
+        postgres: "",
+    },
     Migration { version: 7, name: "sla", common: include_str!("../migrations/0007_sla.sql"), sqlite: "", postgres: "" },
 ];
 

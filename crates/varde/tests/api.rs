@@ -75,10 +75,41 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/calendars/{id}"),
     ("get", "/api/v1/calendars/{id}/business-time"),
     ("post", "/api/v1/calendars/{id}/holidays/import"),
+    // --- cmdb ---
+    ("get", "/api/v1/ci-classes"),
+    ("post", "/api/v1/ci-classes"),
+    ("get", "/api/v1/ci-classes/{id}"),
+    ("patch", "/api/v1/ci-classes/{id}"),
+    ("get", "/api/v1/cis"),
+    ("post", "/api/v1/cis"),
+    ("get", "/api/v1/cis.csv"),
+    ("post", "/api/v1/cis/import"),
+    ("get", "/api/v1/cis/{id}"),
+    ("patch", "/api/v1/cis/{id}"),
+    ("get", "/api/v1/cis/{id}/relations"),
+    ("post", "/api/v1/cis/{id}/relations"),
+    ("delete", "/api/v1/cis/{id}/relations/{relation_id}"),
+    ("get", "/api/v1/cis/{id}/impact"),
+    ("get", "/api/v1/cis/{id}/history"),
+    ("get", "/api/v1/cis/{id}/diff"),
+    ("get", "/api/v1/cis/{id}/incidents"),
+    ("get", "/api/v1/incidents/{id}/cis"),
+    ("post", "/api/v1/incidents/{id}/cis"),
+    ("delete", "/api/v1/incidents/{id}/cis/{ci_id}"),
+    ("get", "/api/v1/users/{id}/assets"),
+    ("get", "/api/v1/users/{id}/checklists"),
+    ("post", "/api/v1/users/{id}/checklists"),
+    ("post", "/api/v1/checklists/{id}/items/{item_id}/done"),
+    ("get", "/api/v1/reports/assets"),
 ];
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1").replace("{link_id}", "1").replace("{user_id}", "1")
+    path.replace("{id}", "1")
+        .replace("{link_id}", "1")
+        .replace("{user_id}", "1")
+        .replace("{relation_id}", "1")
+        .replace("{ci_id}", "1")
+        .replace("{item_id}", "1")
 }
 
 fn method(m: &str) -> Method {

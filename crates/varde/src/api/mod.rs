@@ -3,6 +3,7 @@
 //! pagination, and the OpenAPI document made from this code.
 
 pub mod calendars;
+pub mod cmdb;
 mod directory;
 pub mod incidents;
 pub mod openapi;
@@ -68,10 +69,34 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/calendars/{id}", get(calendars::read).patch(calendars::update).delete(calendars::remove))
         .route("/calendars/{id}/business-time", get(calendars::business_time))
         .route("/calendars/{id}/holidays/import", post(calendars::import_holidays))
+        .merge(cmdb_routes())
         // Set after every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(1024 * 1024))
+}
+
+/// The CMDB's routes (kept together so merges of other areas stay apart).
+fn cmdb_routes() -> Router<AppState> {
+    Router::new()
+        .route("/ci-classes", get(cmdb::list_classes).post(cmdb::create_class))
+        .route("/ci-classes/{id}", get(cmdb::read_class).patch(cmdb::update_class))
+        .route("/cis", get(cmdb::list).post(cmdb::create))
+        .route("/cis.csv", get(cmdb::list_csv))
+        .route("/cis/import", post(cmdb::import).layer(DefaultBodyLimit::max(64 * 1024 * 1024)))
+        .route("/cis/{id}", get(cmdb::read).patch(cmdb::update))
+        .route("/cis/{id}/relations", get(cmdb::relations).post(cmdb::add_relation))
+        .route("/cis/{id}/relations/{relation_id}", delete(cmdb::end_relation))
+        .route("/cis/{id}/impact", get(cmdb::impact))
+        .route("/cis/{id}/history", get(cmdb::history))
+        .route("/cis/{id}/diff", get(cmdb::diff))
+        .route("/cis/{id}/incidents", get(cmdb::open_records))
+        .route("/incidents/{id}/cis", get(cmdb::incident_cis).post(cmdb::link_incident_ci))
+        .route("/incidents/{id}/cis/{ci_id}", delete(cmdb::unlink_incident_ci))
+        .route("/users/{id}/assets", get(cmdb::assets))
+        .route("/users/{id}/checklists", get(cmdb::checklists).post(cmdb::create_checklist))
+        .route("/checklists/{id}/items/{item_id}/done", post(cmdb::complete_item))
+        .route("/reports/assets", get(cmdb::asset_report))
 }
 
 /// Path parameters; one that does not parse (`/users/abc`) is a problem

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{calendars, directory, incidents, sla};
+use super::{calendars, cmdb, directory, incidents, sla};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,11 @@ use super::{calendars, directory, incidents, sla};
         sla::read_all_notifications, sla::report, sla::report_csv, sla::what_if,
         calendars::list, calendars::create, calendars::read, calendars::update, calendars::remove,
         calendars::business_time, calendars::import_holidays,
+        cmdb::list_classes, cmdb::create_class, cmdb::read_class, cmdb::update_class,
+        cmdb::list, cmdb::list_csv, cmdb::create, cmdb::read, cmdb::update, cmdb::import,
+        cmdb::relations, cmdb::add_relation, cmdb::end_relation, cmdb::impact, cmdb::history, cmdb::diff,
+        cmdb::open_records, cmdb::incident_cis, cmdb::link_incident_ci, cmdb::unlink_incident_ci,
+        cmdb::assets, cmdb::checklists, cmdb::create_checklist, cmdb::complete_item, cmdb::asset_report,
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),
@@ -31,7 +36,8 @@ use super::{calendars, directory, incidents, sla};
          (name = "directory", description = "People, groups, organisations and API tokens"),
          (name = "configuration", description = "Services, categories and the priority matrix"),
          (name = "sla", description = "Service level agreements, clocks, notifications and reports"),
-         (name = "calendars", description = "Business calendars: working hours, holidays, business-time arithmetic")),
+         (name = "calendars", description = "Business calendars: working hours, holidays, business-time arithmetic"),
+         (name = "cmdb", description = "Configuration items, classes, relations, impact, history and assets")),
 )]
 pub struct ApiDoc;
 

@@ -3,6 +3,8 @@
 //! no rule lives in a handler.
 
 pub mod calendars;
+pub mod cmdb;
+pub mod cmdb_import;
 pub mod directory;
 pub mod incidents;
 pub mod sla;

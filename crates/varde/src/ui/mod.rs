@@ -5,6 +5,8 @@ mod admin;
 mod assets;
 mod auth;
 mod calendars;
+mod cmdb;
+mod cmdb_graph;
 mod errors;
 pub mod i18n;
 mod incident;
@@ -67,6 +69,25 @@ pub fn router() -> Router<AppState> {
         .route("/admin/calendars/{id}/{kind}/{index}/remove", post(calendars::remove_entry))
         .route("/admin/calendars/{id}/delete", post(calendars::delete))
         .route("/admin/calendars/{id}/import", post(calendars::import))
+        .merge(cmdb_routes())
         .fallback(errors::not_found)
         .layer(axum::middleware::from_fn(errors::html_errors))
+}
+
+/// The CMDB's pages (kept together so merges of other areas stay apart).
+fn cmdb_routes() -> Router<AppState> {
+    Router::new()
+        .route("/cmdb", get(cmdb::list))
+        .route("/cmdb/new", get(cmdb::new_page).post(cmdb::create))
+        .route("/cmdb/classes", get(cmdb::classes).post(cmdb::create_class))
+        .route("/cmdb/reports", get(cmdb::reports))
+        .route("/cmdb/cis/{id}", get(cmdb::ci_page))
+        .route("/cmdb/cis/{id}/edit", get(cmdb::edit_page).post(cmdb::edit))
+        .route("/cmdb/cis/{id}/relations", post(cmdb::add_relation))
+        .route("/cmdb/cis/{id}/relations/{rel}/end", post(cmdb::end_relation))
+        .route("/cmdb/incidents/{number}", get(cmdb::incident_cis).post(cmdb::link_incident))
+        .route("/cmdb/incidents/{number}/cis/{ci}/remove", post(cmdb::unlink_incident))
+        .route("/cmdb/people/{id}", get(cmdb::person))
+        .route("/cmdb/people/{id}/checklists", post(cmdb::create_checklist))
+        .route("/cmdb/checklists/{id}/items/{item}", post(cmdb::complete_item))
 }

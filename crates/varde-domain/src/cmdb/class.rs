@@ -1,0 +1,351 @@
+//! CI classes: a hierarchy where each class adds typed attributes to those
+//! it inherits, and the validation of a CI's attributes against its class.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{DomainError, FieldError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttrKind {
+    Text,
+    Number,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// One of the definition's `values`.
+    Enum,
+    /// The id of another CI.
+    CiRef,
+    /// The id of a user.
+    UserRef,
+    Ip,
+    Mac,
+    /// Any JSON value; stored, never indexed.
+    Json,
+}
+
+impl AttrKind {
+    pub const ALL: [AttrKind; 9] = [
+        AttrKind::Text,
+        AttrKind::Number,
+        AttrKind::Date,
+        AttrKind::Enum,
+        AttrKind::CiRef,
+        AttrKind::UserRef,
+        AttrKind::Ip,
+        AttrKind::Mac,
+        AttrKind::Json,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttrKind::Text => "text",
+            AttrKind::Number => "number",
+            AttrKind::Date => "date",
+            AttrKind::Enum => "enum",
+            AttrKind::CiRef => "ci_ref",
+            AttrKind::UserRef => "user_ref",
+            AttrKind::Ip => "ip",
+            AttrKind::Mac => "mac",
+            AttrKind::Json => "json",
+        }
+    }
+}
+
+/// One attribute a class defines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeDef {
+    /// The key in a CI's `attributes`: lower case letters, digits, `_`.
+    pub name: String,
+    #[serde(default)]
+    pub label: String,
+    pub kind: AttrKind,
+    #[serde(default)]
+    pub required: bool,
+    /// No two CIs of the defining class (and its subclasses) share a value.
+    #[serde(default)]
+    pub unique: bool,
+    /// The allowed values of an enum.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+pub const MAX_ATTRIBUTES: usize = 100;
+const MAX_TEXT: usize = 2_000;
+
+/// Checks a class's own definitions: names well formed and not repeated
+/// (also not repeating an inherited one), enums with values.
+pub fn check_definitions(own: &[AttributeDef], inherited: &[AttributeDef]) -> Result<(), DomainError> {
+    let mut errs = Vec::new();
+    if own.len() > MAX_ATTRIBUTES {
+        errs.push(FieldError::new("attributes", format!("at most {MAX_ATTRIBUTES} attributes")));
+    }
+    let mut seen: Vec<&str> = inherited.iter().map(|a| a.name.as_str()).collect();
+    for (i, a) in own.iter().enumerate() {
+        let f = |s: &str| format!("attributes[{i}].{s}");
+        let ok_name = !a.name.is_empty()
+            && a.name.len() <= 60
+            && a.name.starts_with(|c: char| c.is_ascii_lowercase())
+            && a.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok_name {
+            errs.push(FieldError::new(
+                f("name"),
+                "must be 1 to 60 lower-case letters, digits or _, starting with a letter",
+            ));
+        } else if seen.contains(&a.name.as_str()) {
+            errs.push(FieldError::new(f("name"), format!("{} is defined already (here or in a parent class)", a.name)));
+        }
+        seen.push(&a.name);
+        if a.kind == AttrKind::Enum && a.values.is_empty() {
+            errs.push(FieldError::new(f("values"), "an enum needs at least one value"));
+        }
+        if a.kind != AttrKind::Enum && !a.values.is_empty() {
+            errs.push(FieldError::new(f("values"), "only an enum has values"));
+        }
+        if a.kind == AttrKind::Json && a.unique {
+            errs.push(FieldError::new(f("unique"), "a JSON attribute cannot be unique"));
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::Invalid(errs))
+    }
+}
+
+/// The attributes a CI of some class has: its own and every ancestor's,
+/// root first. `defined_by` says which class defined each (for uniqueness).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClassSchema {
+    pub attributes: Vec<(i64, AttributeDef)>,
+}
+
+/// A validated attribute value, with the text form the store indexes
+/// (`None` for JSON, which is kept but not searchable by value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedValue {
+    pub value: Value,
+    pub key: Option<String>,
+}
+
+impl ClassSchema {
+    /// Builds the schema of `class_id` from `(id, parent_id, own attributes)`
+    /// of every class. A broken tree (a cycle, a missing parent) stops at
+    /// the break rather than looping.
+    pub fn of(class_id: i64, classes: &[(i64, Option<i64>, Vec<AttributeDef>)]) -> ClassSchema {
+        let mut chain = Vec::new();
+        let mut at = Some(class_id);
+        while let Some(id) = at {
+            if chain.contains(&id) {
+                break;
+            }
+            match classes.iter().find(|c| c.0 == id) {
+                Some(c) => {
+                    chain.push(id);
+                    at = c.1;
+                }
+                None => break,
+            }
+        }
+        let mut attributes = Vec::new();
+        for id in chain.iter().rev() {
+            if let Some(c) = classes.iter().find(|c| c.0 == *id) {
+                attributes.extend(c.2.iter().cloned().map(|a| (*id, a)));
+            }
+        }
+        ClassSchema { attributes }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&AttributeDef> {
+        self.attributes.iter().map(|(_, a)| a).find(|a| a.name == name)
+    }
+
+    /// Validates a CI's attributes: every key defined, every value of its
+    /// type, every required one present. All problems are reported, each
+    /// under `attributes.<name>`. Nulls are dropped (absent).
+    pub fn validate(&self, attrs: &Map<String, Value>) -> Result<BTreeMap<String, CheckedValue>, DomainError> {
+        let mut errs = Vec::new();
+        let mut out = BTreeMap::new();
+        for (k, v) in attrs {
+            let field = format!("attributes.{k}");
+            let Some(def) = self.get(k) else {
+                errs.push(FieldError::new(field, "is not an attribute of this class"));
+                continue;
+            };
+            if v.is_null() {
+                continue;
+            }
+            match check_value(def, v) {
+                Ok(c) => {
+                    out.insert(k.clone(), c);
+                }
+                Err(m) => errs.push(FieldError::new(field, m)),
+            }
+        }
+        for (_, def) in &self.attributes {
+            if def.required && !out.contains_key(&def.name) {
+                errs.push(FieldError::new(format!("attributes.{}", def.name), "is required"));
+            }
+        }
+        if errs.is_empty() {
+            Ok(out)
+        } else {
+            Err(DomainError::Invalid(errs))
+        }
+    }
+}
+
+/// Normalises a filter value the way stored values are indexed, so that
+/// `?attr.mac=AA-BB-...` finds `aa:bb:...`.
+pub fn filter_key(def: &AttributeDef, raw: &str) -> Option<String> {
+    let v = match def.kind {
+        AttrKind::Number => raw.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number)?,
+        AttrKind::CiRef | AttrKind::UserRef => Value::from(raw.parse::<i64>().ok()?),
+        _ => Value::String(raw.to_string()),
+    };
+    check_value(def, &v).ok().and_then(|c| c.key)
+}
+
+fn check_value(def: &AttributeDef, v: &Value) -> Result<CheckedValue, String> {
+    let text = |v: &Value| v.as_str().map(str::to_string).ok_or_else(|| "must be text".to_string());
+    match def.kind {
+        AttrKind::Text => {
+            let s = text(v)?;
+            if s.chars().count() > MAX_TEXT {
+                return Err(format!("must be at most {MAX_TEXT} characters"));
+            }
+            let key = s.trim().to_lowercase();
+            Ok(CheckedValue { value: Value::String(s), key: Some(key) })
+        }
+        AttrKind::Number => {
+            let n = v.as_f64().filter(|n| n.is_finite()).ok_or("must be a number")?;
+            // Integers print without a fraction so 8 and 8.0 match.
+            let key = if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { n.to_string() };
+            Ok(CheckedValue { value: v.clone(), key: Some(key) })
+        }
+        AttrKind::Date => {
+            let s = text(v)?;
+            let d: jiff::civil::Date = s.parse().map_err(|_| "must be a date like 2026-11-23".to_string())?;
+            Ok(CheckedValue { value: Value::String(d.to_string()), key: Some(d.to_string()) })
+        }
+        AttrKind::Enum => {
+            let s = text(v)?;
+            if !def.values.contains(&s) {
+                return Err(format!("must be one of {}", def.values.join(", ")));
+            }
+            Ok(CheckedValue { key: Some(s.to_lowercase()), value: Value::String(s) })
+        }
+        AttrKind::CiRef | AttrKind::UserRef => {
+            let id = v.as_i64().filter(|i| *i > 0).ok_or("must be a numeric id")?;
+            Ok(CheckedValue { value: Value::from(id), key: Some(id.to_string()) })
+        }
+        AttrKind::Ip => {
+            let s = text(v)?;
+            let ip: IpAddr = s.trim().parse().map_err(|_| "must be an IPv4 or IPv6 address".to_string())?;
+            Ok(CheckedValue { value: Value::String(ip.to_string()), key: Some(ip.to_string()) })
+        }
+        AttrKind::Mac => {
+            let s = text(v)?;
+            let mac = normalise_mac(&s).ok_or("must be a MAC address like 00:1a:2b:3c:4d:5e")?;
+            Ok(CheckedValue { value: Value::String(mac.clone()), key: Some(mac) })
+        }
+        AttrKind::Json => Ok(CheckedValue { value: v.clone(), key: None }),
+    }
+}
+
+/// `00-1A-2B-3C-4D-5E`, `001a.2b3c.4d5e` and `00:1a:2b:3c:4d:5e` are one MAC.
+fn normalise_mac(s: &str) -> Option<String> {
+    let hex: String = s.chars().filter(|c| !matches!(c, ':' | '-' | '.')).collect();
+    if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let hex = hex.to_ascii_lowercase();
+    Some((0..6).map(|i| &hex[i * 2..i * 2 + 2]).collect::<Vec<_>>().join(":"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn def(name: &str, kind: AttrKind) -> AttributeDef {
+        AttributeDef { name: name.into(), label: String::new(), kind, required: false, unique: false, values: vec![] }
+    }
+
+    fn schema() -> ClassSchema {
+        let mut serial = def("serial_number", AttrKind::Text);
+        serial.required = true;
+        serial.unique = true;
+        let mut os = def("os", AttrKind::Enum);
+        os.values = vec!["linux".into(), "windows".into()];
+        ClassSchema::of(
+            3,
+            &[
+                (1, None, vec![serial]),
+                (2, Some(1), vec![def("ip", AttrKind::Ip), def("mac", AttrKind::Mac), os]),
+                (3, Some(2), vec![def("ram_gb", AttrKind::Number), def("bought", AttrKind::Date)]),
+                (4, Some(1), vec![def("other", AttrKind::Json)]),
+            ],
+        )
+    }
+
+    #[test]
+    fn subclasses_inherit_root_first() {
+        let s = schema();
+        let names: Vec<&str> = s.attributes.iter().map(|(_, a)| a.name.as_str()).collect();
+        assert_eq!(names, ["serial_number", "ip", "mac", "os", "ram_gb", "bought"]);
+        assert_eq!(schema().attributes[0].0, 1);
+    }
+
+    #[test]
+    fn every_problem_is_reported_per_field() {
+        let attrs =
+            json!({"ip": "300.1.1.1", "mac": "zz", "os": "beos", "ram_gb": "lots", "bought": "yesterday", "other": 1});
+        let Err(DomainError::Invalid(errs)) = schema().validate(attrs.as_object().unwrap()) else { panic!() };
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        for f in [
+            "attributes.ip",
+            "attributes.mac",
+            "attributes.os",
+            "attributes.ram_gb",
+            "attributes.bought",
+            "attributes.other",
+            "attributes.serial_number",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn values_are_normalised_for_the_index() {
+        let attrs = json!({"serial_number": " SN-1 ", "mac": "00-1A-2B-3C-4D-5E", "ram_gb": 16.0, "ip": "10.0.0.1"});
+        let ok = schema().validate(attrs.as_object().unwrap()).unwrap();
+        assert_eq!(ok["serial_number"].key.as_deref(), Some("sn-1"));
+        assert_eq!(ok["mac"].key.as_deref(), Some("00:1a:2b:3c:4d:5e"));
+        assert_eq!(ok["ram_gb"].key.as_deref(), Some("16"));
+        assert_eq!(filter_key(schema().get("mac").unwrap(), "001a.2b3c.4d5e").as_deref(), Some("00:1a:2b:3c:4d:5e"));
+    }
+
+    #[test]
+    fn definitions_are_checked() {
+        let mut e = def("size", AttrKind::Enum);
+        assert!(check_definitions(&[e.clone()], &[]).is_err());
+        e.values = vec!["s".into()];
+        assert!(check_definitions(&[e.clone()], &[]).is_ok());
+        assert!(check_definitions(&[e.clone()], &[e.clone()]).is_err(), "redefining an inherited name");
+        assert!(check_definitions(&[def("Bad Name", AttrKind::Text)], &[]).is_err());
+    }
+
+    #[test]
+    fn a_cyclic_tree_does_not_loop() {
+        let s = ClassSchema::of(
+            1,
+            &[(1, Some(2), vec![def("a", AttrKind::Text)]), (2, Some(1), vec![def("b", AttrKind::Text)])],
+        );
+        assert_eq!(s.attributes.len(), 2);
+    }
+}

@@ -1,0 +1,1951 @@
+//! Configuration management: CI classes, CIs, relations, their history and
+//! the impact walk.
+//!
+//! History is kept as versions with validity intervals: every change to a
+//! CI closes its current `ci_versions` row (valid_to = now) and opens a new
+//! one; a relation is never deleted, its interval is closed. "As of T" is
+//! then `valid_from <= T < valid_to`, an index range on both engines. The
+//! field-by-field change log (`ci_changes`) says who changed what, from what
+//! to what, and through which record.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::{AnyConnection, FromRow};
+use varde_domain::cmdb::class::{check_definitions, CheckedValue};
+use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, ClassSchema, RelationKind, Walk};
+use varde_domain::{search, DomainError, FieldError};
+
+use crate::sql::{exists, found, Arg, Sql};
+use crate::{now_micros, Store, StoreError};
+
+/// The end of an open interval: "still valid".
+pub const FOREVER: i64 = i64::MAX;
+/// The instant that selects the current versions: `valid_to > NOW_T` holds
+/// only for open intervals.
+const CURRENT: i64 = i64::MAX - 1;
+/// Ids per `IN (...)` list in batched queries.
+const CHUNK: usize = 500;
+
+// ---------------------------------------------------------------- classes
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CiClass {
+    pub id: i64,
+    pub name: String,
+    pub parent_id: Option<i64>,
+    pub description: String,
+    /// The class's own attribute definitions (subclasses inherit them).
+    #[schema(value_type = Vec<Object>)]
+    pub attributes: Vec<AttributeDef>,
+    /// Attribute names that identify a CI of this class on import; empty
+    /// means its name.
+    pub identify_by: Vec<String>,
+    pub version: i64,
+}
+
+#[derive(Debug, FromRow)]
+struct ClassRow {
+    id: i64,
+    name: String,
+    parent_id: Option<i64>,
+    description: String,
+    attributes: String,
+    identify_by: String,
+    version: i64,
+}
+
+impl ClassRow {
+    fn into_class(self) -> Result<CiClass, StoreError> {
+        let attributes = serde_json::from_str(&self.attributes).map_err(|_| StoreError::corrupt("ci_classes"))?;
+        let identify_by = self.identify_by.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        Ok(CiClass {
+            id: self.id,
+            name: self.name,
+            parent_id: self.parent_id,
+            description: self.description,
+            attributes,
+            identify_by,
+            version: self.version,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewClass {
+    pub name: String,
+    pub parent_id: Option<i64>,
+    pub description: String,
+    pub attributes: Vec<AttributeDef>,
+    pub identify_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClassChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub attributes: Option<Vec<AttributeDef>>,
+    pub identify_by: Option<Vec<String>>,
+}
+
+/// Every class, with helpers over the tree. Classes are few (tens), so a
+/// write loads them all rather than walking the tree in SQL.
+#[derive(Debug, Clone)]
+pub struct Classes(pub Vec<CiClass>);
+
+impl Classes {
+    pub fn get(&self, id: i64) -> Option<&CiClass> {
+        self.0.iter().find(|c| c.id == id)
+    }
+    pub fn by_name(&self, name: &str) -> Option<&CiClass> {
+        self.0.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+    pub fn schema(&self, id: i64) -> ClassSchema {
+        let tree: Vec<_> = self.0.iter().map(|c| (c.id, c.parent_id, c.attributes.clone())).collect();
+        ClassSchema::of(id, &tree)
+    }
+    /// `id` and every class below it.
+    pub fn subtree(&self, id: i64) -> Vec<i64> {
+        let mut out = vec![id];
+        let mut i = 0;
+        while i < out.len() {
+            let at = out[i];
+            for c in &self.0 {
+                if c.parent_id == Some(at) && !out.contains(&c.id) {
+                    out.push(c.id);
+                }
+            }
+            i += 1;
+        }
+        out
+    }
+    /// The classes of services: the default class `Service` and below.
+    pub fn service_classes(&self) -> Vec<i64> {
+        self.by_name("Service").map(|c| self.subtree(c.id)).unwrap_or_default()
+    }
+    fn identify_by(&self, id: i64) -> Vec<String> {
+        self.get(id).map(|c| c.identify_by.clone()).unwrap_or_default()
+    }
+}
+
+pub(crate) async fn classes_in(conn: &mut AnyConnection) -> Result<Classes, StoreError> {
+    let rows: Vec<ClassRow> = sqlx::query_as(
+        "SELECT id, name, parent_id, description, attributes, identify_by, version FROM ci_classes ORDER BY id",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(Classes(rows.into_iter().map(ClassRow::into_class).collect::<Result<_, _>>()?))
+}
+
+fn check_class_text(name: &str, description: &str, identify_by: &[String], schema: &ClassSchema) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        errs.push(FieldError::new("name", "must be 1 to 100 characters"));
+    }
+    if description.chars().count() > 2000 {
+        errs.push(FieldError::new("description", "must be at most 2000 characters"));
+    }
+    for a in identify_by {
+        match schema.get(a) {
+            None => errs.push(FieldError::new("identify_by", format!("{a} is not an attribute of this class"))),
+            Some(d) if d.kind == AttrKind::Json => {
+                errs.push(FieldError::new("identify_by", format!("{a} is JSON and cannot identify a CI")))
+            }
+            Some(_) => {}
+        }
+    }
+    errs
+}
+
+impl Store {
+    pub async fn ci_classes(&self) -> Result<Classes, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        classes_in(&mut conn).await
+    }
+
+    pub async fn create_ci_class(&self, new: NewClass, actor: i64) -> Result<CiClass, StoreError> {
+        self.write(move |conn| {
+            async move {
+                let classes = classes_in(conn).await?;
+                let inherited = match new.parent_id {
+                    Some(p) if classes.get(p).is_none() => {
+                        return Err(StoreError::UnknownReference { field: "parent_id" })
+                    }
+                    Some(p) => classes.schema(p).attributes.into_iter().map(|(_, a)| a).collect(),
+                    None => Vec::new(),
+                };
+                let mut errs = match check_definitions(&new.attributes, &inherited) {
+                    Ok(()) => Vec::new(),
+                    Err(DomainError::Invalid(e)) => e,
+                    Err(e) => return Err(e.into()),
+                };
+                let schema = ClassSchema {
+                    attributes: inherited.iter().chain(&new.attributes).cloned().map(|a| (0, a)).collect(),
+                };
+                errs.extend(check_class_text(&new.name, &new.description, &new.identify_by, &schema));
+                if !errs.is_empty() {
+                    return Err(DomainError::Invalid(errs).into());
+                }
+                let now = now_micros();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO ci_classes (name, parent_id, description, attributes, identify_by, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 1, $6, $6) RETURNING id",
+                )
+                .bind(new.name.trim())
+                .bind(new.parent_id)
+                .bind(&new.description)
+                .bind(serde_json::to_string(&new.attributes).unwrap_or_else(|_| "[]".into()))
+                .bind(new.identify_by.join(","))
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| StoreError::unique(e, "name"))?;
+                crate::audit::write(conn, crate::audit::Entity::Configuration, id, Some(actor), now, "ci_class", None, Some(&new.name)).await?;
+                class_in(conn, id).await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn ci_class(&self, id: i64) -> Result<CiClass, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        class_in(&mut conn, id).await
+    }
+
+    /// Changes a class. Attributes may be added (optional ones, when CIs of
+    /// the class exist) and removed when no CI holds a value for them, so
+    /// that no stored CI becomes invalid behind its owner's back.
+    pub async fn update_ci_class(
+        &self,
+        id: i64,
+        expected: Option<i64>,
+        ch: ClassChanges,
+        actor: i64,
+    ) -> Result<CiClass, StoreError> {
+        self.write(move |conn| {
+            async move {
+                let classes = classes_in(conn).await?;
+                let cur = classes.get(id).cloned().ok_or(StoreError::NotFound)?;
+                if let Some(v) = expected {
+                    if v != cur.version {
+                        return Err(StoreError::Conflict { current: cur.version });
+                    }
+                }
+                let inherited: Vec<AttributeDef> = match cur.parent_id {
+                    Some(p) => classes.schema(p).attributes.into_iter().map(|(_, a)| a).collect(),
+                    None => Vec::new(),
+                };
+                let name = ch.name.clone().unwrap_or(cur.name.clone());
+                let description = ch.description.clone().unwrap_or(cur.description.clone());
+                let attributes = ch.attributes.clone().unwrap_or(cur.attributes.clone());
+                let identify_by = ch.identify_by.clone().unwrap_or(cur.identify_by.clone());
+                let mut errs = match check_definitions(&attributes, &inherited) {
+                    Ok(()) => Vec::new(),
+                    Err(DomainError::Invalid(e)) => e,
+                    Err(e) => return Err(e.into()),
+                };
+                let schema =
+                    ClassSchema { attributes: inherited.iter().chain(&attributes).cloned().map(|a| (0, a)).collect() };
+                errs.extend(check_class_text(&name, &description, &identify_by, &schema));
+                // Subclasses must not already define a name this class now adds.
+                let below = classes.subtree(id);
+                for (i, a) in attributes.iter().enumerate() {
+                    if cur.attributes.iter().any(|o| o.name == a.name) {
+                        continue;
+                    }
+                    if below
+                        .iter()
+                        .skip(1)
+                        .any(|c| classes.get(*c).is_some_and(|c| c.attributes.iter().any(|b| b.name == a.name)))
+                    {
+                        errs.push(FieldError::new(
+                            format!("attributes[{i}].name"),
+                            "a subclass defines this name already",
+                        ));
+                    }
+                }
+                let mut sql = Sql::new("SELECT COUNT(*) FROM cis WHERE class_id IN ");
+                sql.bind_list(below.iter().map(|c| Arg::Int(*c)));
+                let cis: i64 = sql.query_as::<(i64,)>().fetch_one(&mut *conn).await?.0;
+                if cis > 0 {
+                    for (i, a) in attributes.iter().enumerate() {
+                        let old = cur.attributes.iter().find(|o| o.name == a.name);
+                        if a.required && !old.is_some_and(|o| o.required) {
+                            errs.push(FieldError::new(
+                                format!("attributes[{i}].required"),
+                                "CIs of this class exist: a new attribute must be optional at first",
+                            ));
+                        }
+                        if old.is_some_and(|o| o.kind != a.kind) {
+                            errs.push(FieldError::new(
+                                format!("attributes[{i}].kind"),
+                                "the type of an attribute in use cannot change",
+                            ));
+                        }
+                    }
+                    for o in &cur.attributes {
+                        if attributes.iter().any(|a| a.name == o.name) {
+                            continue;
+                        }
+                        let mut sql = Sql::new("SELECT COUNT(*) FROM cis WHERE class_id IN ");
+                        sql.bind_list(below.iter().map(|c| Arg::Int(*c)));
+                        // JSON values are not in the attribute index: look at the document.
+                        sql.push(" AND attributes LIKE ").bind(Arg::Text(format!("%\"{}\":%", o.name)));
+                        let n: i64 = sql.query_as::<(i64,)>().fetch_one(&mut *conn).await?.0;
+                        if n > 0 {
+                            errs.push(FieldError::new(
+                                "attributes",
+                                format!("{} is set on {n} CIs and cannot be removed", o.name),
+                            ));
+                        }
+                    }
+                }
+                if !errs.is_empty() {
+                    return Err(DomainError::Invalid(errs).into());
+                }
+                let now = now_micros();
+                sqlx::query(
+                    "UPDATE ci_classes SET name = $1, description = $2, attributes = $3, identify_by = $4, \
+                     version = version + 1, updated_at = $5 WHERE id = $6",
+                )
+                .bind(name.trim())
+                .bind(&description)
+                .bind(serde_json::to_string(&attributes).unwrap_or_else(|_| "[]".into()))
+                .bind(identify_by.join(","))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| StoreError::unique(e, "name"))?;
+                let show =
+                    |c: &CiClass| serde_json::to_string(&(&c.name, &c.attributes, &c.identify_by)).unwrap_or_default();
+                let new = class_in(conn, id).await?;
+                crate::audit::write(
+                    conn,
+                    crate::audit::Entity::Configuration,
+                    id,
+                    Some(actor),
+                    now,
+                    "ci_class",
+                    Some(&show(&cur)),
+                    Some(&show(&new)),
+                )
+                .await?;
+                Ok(new)
+            }
+            .boxed()
+        })
+        .await
+    }
+}
+
+async fn class_in(conn: &mut AnyConnection, id: i64) -> Result<CiClass, StoreError> {
+    let row: ClassRow = sqlx::query_as(
+        "SELECT id, name, parent_id, description, attributes, identify_by, version FROM ci_classes WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    row.into_class()
+}
+
+// ---------------------------------------------------------------- CIs
+
+/// A configuration item. Dates are `YYYY-MM-DD`; instants microseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ci {
+    pub id: i64,
+    pub class_id: i64,
+    pub name: String,
+    pub status: CiStatus,
+    pub owner_id: Option<i64>,
+    pub location_id: Option<i64>,
+    pub supplier_id: Option<i64>,
+    /// In minor units (cents).
+    pub cost: Option<i64>,
+    pub purchased_on: Option<String>,
+    pub warranty_until: Option<String>,
+    pub end_of_life: Option<String>,
+    pub used_by_id: Option<i64>,
+    pub organisation_id: Option<i64>,
+    pub attributes: Map<String, Value>,
+    pub service_id: Option<i64>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a caller sets on a CI: everything but its id, version and times.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CiFields {
+    pub class_id: i64,
+    pub name: String,
+    pub status: Option<CiStatus>,
+    pub owner_id: Option<i64>,
+    pub location_id: Option<i64>,
+    pub supplier_id: Option<i64>,
+    pub cost: Option<i64>,
+    pub purchased_on: Option<String>,
+    pub warranty_until: Option<String>,
+    pub end_of_life: Option<String>,
+    pub used_by_id: Option<i64>,
+    pub organisation_id: Option<i64>,
+    pub attributes: Map<String, Value>,
+}
+
+impl Ci {
+    pub fn fields(&self) -> CiFields {
+        CiFields {
+            class_id: self.class_id,
+            name: self.name.clone(),
+            status: Some(self.status),
+            owner_id: self.owner_id,
+            location_id: self.location_id,
+            supplier_id: self.supplier_id,
+            cost: self.cost,
+            purchased_on: self.purchased_on.clone(),
+            warranty_until: self.warranty_until.clone(),
+            end_of_life: self.end_of_life.clone(),
+            used_by_id: self.used_by_id,
+            organisation_id: self.organisation_id,
+            attributes: self.attributes.clone(),
+        }
+    }
+
+    /// The common fields as (name, text) pairs, for the change log and diffs.
+    pub fn field_texts(&self) -> Vec<(String, Option<String>)> {
+        let i = |v: Option<i64>| v.map(|v| v.to_string());
+        let mut out = vec![
+            ("name".to_string(), Some(self.name.clone())),
+            ("status".into(), Some(self.status.as_str().into())),
+            ("owner_id".into(), i(self.owner_id)),
+            ("location_id".into(), i(self.location_id)),
+            ("supplier_id".into(), i(self.supplier_id)),
+            ("cost".into(), i(self.cost)),
+            ("purchased_on".into(), self.purchased_on.clone()),
+            ("warranty_until".into(), self.warranty_until.clone()),
+            ("end_of_life".into(), self.end_of_life.clone()),
+            ("used_by_id".into(), i(self.used_by_id)),
+            ("organisation_id".into(), i(self.organisation_id)),
+        ];
+        for (k, v) in &self.attributes {
+            out.push((format!("attributes.{k}"), Some(value_text(v))));
+        }
+        out
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) const CI_COLS: &str = "id, class_id, name, status, owner_id, location_id, supplier_id, cost, purchased_on, \
+    warranty_until, end_of_life, used_by_id, organisation_id, attributes, service_id, version, created_at, updated_at";
+
+#[derive(Debug, FromRow)]
+pub(crate) struct CiRow {
+    id: i64,
+    class_id: i64,
+    name: String,
+    status: String,
+    owner_id: Option<i64>,
+    location_id: Option<i64>,
+    supplier_id: Option<i64>,
+    cost: Option<i64>,
+    purchased_on: Option<String>,
+    warranty_until: Option<String>,
+    end_of_life: Option<String>,
+    used_by_id: Option<i64>,
+    organisation_id: Option<i64>,
+    attributes: String,
+    service_id: Option<i64>,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl CiRow {
+    pub(crate) fn into_ci(self) -> Result<Ci, StoreError> {
+        let bad = || StoreError::corrupt(format!("cis {}", self.id));
+        Ok(Ci {
+            id: self.id,
+            class_id: self.class_id,
+            status: CiStatus::parse("status", &self.status).map_err(|_| bad())?,
+            attributes: serde_json::from_str(&self.attributes).map_err(|_| bad())?,
+            name: self.name,
+            owner_id: self.owner_id,
+            location_id: self.location_id,
+            supplier_id: self.supplier_id,
+            cost: self.cost,
+            purchased_on: self.purchased_on,
+            warranty_until: self.warranty_until,
+            end_of_life: self.end_of_life,
+            used_by_id: self.used_by_id,
+            organisation_id: self.organisation_id,
+            service_id: self.service_id,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+pub(crate) async fn ci_in(conn: &mut AnyConnection, id: i64) -> Result<Ci, StoreError> {
+    let row: CiRow = sqlx::query_as(&format!("SELECT {CI_COLS} FROM cis WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    row.into_ci()
+}
+
+/// Who made a change and through what.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChangeContext {
+    pub actor: Option<i64>,
+    /// The record (incident, change) the change was made under.
+    pub record_id: Option<i64>,
+    pub import_id: Option<i64>,
+}
+
+/// A CI's fields checked against its class and the database: what the
+/// write needs, computed before anything is written.
+pub(crate) struct Prepared {
+    pub fields: CiFields,
+    pub status: CiStatus,
+    pub checked: BTreeMap<String, CheckedValue>,
+    pub identity: Option<String>,
+}
+
+fn check_date(errs: &mut Vec<FieldError>, field: &str, v: &Option<String>) -> Option<String> {
+    let s = v.as_ref()?;
+    match s.parse::<jiff::civil::Date>() {
+        Ok(d) => Some(d.to_string()),
+        Err(_) => {
+            errs.push(FieldError::new(field, "must be a date like 2026-11-23"));
+            None
+        }
+    }
+}
+
+/// The identification key of a CI: its class and the values of the class's
+/// identifying attributes (or its name), normalised; `None` when one of
+/// them is missing, since then the CI cannot be recognised on re-import.
+pub(crate) fn identity_of(
+    classes: &Classes,
+    class_id: i64,
+    name: &str,
+    checked: &BTreeMap<String, CheckedValue>,
+) -> Option<String> {
+    let rule = classes.identify_by(class_id);
+    let mut key = class_id.to_string();
+    if rule.is_empty() {
+        key.push('|');
+        key.push_str(&name.trim().to_lowercase());
+        return Some(key);
+    }
+    for a in &rule {
+        key.push('|');
+        key.push_str(checked.get(a)?.key.as_deref()?);
+    }
+    Some(key)
+}
+
+/// Validates `fields` for CI `id` (0 for a new one): the class schema,
+/// dates, references to people and other CIs, unique attributes and the
+/// identification key. Every problem is reported at once.
+pub(crate) async fn prepare(
+    conn: &mut AnyConnection,
+    classes: &Classes,
+    id: i64,
+    mut fields: CiFields,
+    check_refs: bool,
+) -> Result<Prepared, StoreError> {
+    let mut errs = Vec::new();
+    if classes.get(fields.class_id).is_none() {
+        return Err(DomainError::field("class_id", "is not a CI class").into());
+    }
+    fields.name = fields.name.trim().to_string();
+    if fields.name.is_empty() || fields.name.chars().count() > 200 {
+        errs.push(FieldError::new("name", "must be 1 to 200 characters"));
+    }
+    if fields.cost.is_some_and(|c| c < 0) {
+        errs.push(FieldError::new("cost", "must not be negative"));
+    }
+    fields.purchased_on = check_date(&mut errs, "purchased_on", &fields.purchased_on);
+    fields.warranty_until = check_date(&mut errs, "warranty_until", &fields.warranty_until);
+    fields.end_of_life = check_date(&mut errs, "end_of_life", &fields.end_of_life);
+    let schema = classes.schema(fields.class_id);
+    let checked = match schema.validate(&fields.attributes) {
+        Ok(c) => c,
+        Err(DomainError::Invalid(e)) => {
+            errs.extend(e);
+            BTreeMap::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    fields.attributes = checked.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+    if check_refs {
+        let mut refs: Vec<(String, &str, i64)> = Vec::new();
+        for (f, v) in [("owner_id", fields.owner_id), ("used_by_id", fields.used_by_id)] {
+            if let Some(v) = v {
+                refs.push((f.into(), "users", v));
+            }
+        }
+        for (f, v) in [("location_id", fields.location_id), ("supplier_id", fields.supplier_id)] {
+            if let Some(v) = v {
+                refs.push((f.into(), "cis", v));
+            }
+        }
+        if let Some(o) = fields.organisation_id {
+            refs.push(("organisation_id".into(), "organisations", o));
+        }
+        for (_, def) in &schema.attributes {
+            let Some(c) = checked.get(&def.name) else { continue };
+            let id = c.value.as_i64().unwrap_or(0);
+            match def.kind {
+                AttrKind::CiRef => refs.push((format!("attributes.{}", def.name), "cis", id)),
+                AttrKind::UserRef => refs.push((format!("attributes.{}", def.name), "users", id)),
+                _ => {}
+            }
+        }
+        for (field, table, rid) in refs {
+            if !exists(conn, table, rid).await? {
+                errs.push(FieldError::new(field, "refers to nothing that exists"));
+            }
+        }
+        for (defined_by, def) in &schema.attributes {
+            if !def.unique {
+                continue;
+            }
+            let Some(key) = checked.get(&def.name).and_then(|c| c.key.clone()) else { continue };
+            let mut sql = Sql::new("SELECT v.ci_id FROM ci_attr_values v JOIN cis c ON c.id = v.ci_id WHERE v.name = ");
+            sql.bind(Arg::Text(def.name.clone())).push(" AND v.value = ").bind(Arg::Text(key));
+            sql.push(" AND v.ci_id <> ").bind(Arg::Int(id)).push(" AND c.class_id IN ");
+            sql.bind_list(classes.subtree(*defined_by).into_iter().map(Arg::Int));
+            if let Some((other,)) = sql.query_as::<(i64,)>().fetch_optional(&mut *conn).await? {
+                errs.push(FieldError::new(
+                    format!("attributes.{}", def.name),
+                    format!("is already used by CI {other}"),
+                ));
+            }
+        }
+    }
+    let identity = identity_of(classes, fields.class_id, &fields.name, &checked);
+    if check_refs {
+        if let Some(key) = &identity {
+            let other: Option<i64> = sqlx::query_scalar("SELECT id FROM cis WHERE identity = $1 AND id <> $2")
+                .bind(key)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(other) = other {
+                let rule = classes.identify_by(fields.class_id);
+                let field = if rule.is_empty() { "name".to_string() } else { format!("attributes.{}", rule.join("+")) };
+                errs.push(FieldError::new(field, format!("identifies CI {other} already")));
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(DomainError::Invalid(errs).into());
+    }
+    let status = fields.status.unwrap_or(CiStatus::Deployed);
+    Ok(Prepared { fields, status, checked, identity })
+}
+
+/// Writes the attribute index and the search words of a CI.
+pub(crate) async fn index_ci(
+    conn: &mut AnyConnection,
+    id: i64,
+    name: &str,
+    checked: &BTreeMap<String, CheckedValue>,
+    fresh: bool,
+) -> Result<(), StoreError> {
+    if !fresh {
+        sqlx::query("DELETE FROM ci_attr_values WHERE ci_id = $1").bind(id).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM ci_terms WHERE ci_id = $1").bind(id).execute(&mut *conn).await?;
+    }
+    let values: Vec<(&String, &String)> = checked.iter().filter_map(|(k, v)| Some((k, v.key.as_ref()?))).collect();
+    if !values.is_empty() {
+        let mut q = Sql::new("INSERT INTO ci_attr_values (ci_id, name, value) VALUES ");
+        for (i, (k, v)) in values.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind(Arg::Int(id)).push(", ").bind(Arg::Text((*k).clone())).push(", ").bind(Arg::Text((*v).clone()));
+            q.push(")");
+        }
+        q.query().execute(&mut *conn).await?;
+    }
+    let terms = terms_of(name, checked);
+    if !terms.is_empty() {
+        let mut q = Sql::new("INSERT INTO ci_terms (term, ci_id) VALUES ");
+        for (i, t) in terms.into_iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.bind(Arg::Text(t)).push(", ").bind(Arg::Int(id)).push(")");
+        }
+        q.query().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn terms_of(name: &str, checked: &BTreeMap<String, CheckedValue>) -> Vec<String> {
+    let mut set: Vec<String> = Vec::new();
+    let mut add = |s: &str| {
+        for t in search::tokens(s) {
+            if !set.contains(&t) && set.len() < 200 {
+                set.push(t);
+            }
+        }
+    };
+    add(name);
+    for v in checked.values() {
+        match &v.value {
+            Value::String(s) => add(s),
+            Value::Number(n) => add(&n.to_string()),
+            _ => {}
+        }
+    }
+    set
+}
+
+async fn write_version(conn: &mut AnyConnection, ci: &Ci, at: i64) -> Result<(), StoreError> {
+    let data = serde_json::to_string(ci).map_err(|e| StoreError::Database(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO ci_versions (ci_id, version, class_id, name, data, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(ci.id)
+    .bind(ci.version)
+    .bind(ci.class_id)
+    .bind(&ci.name)
+    .bind(data)
+    .bind(at)
+    .bind(FOREVER)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn log_change(
+    conn: &mut AnyConnection,
+    ci_id: i64,
+    at: i64,
+    ctx: ChangeContext,
+    field: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO ci_changes (ci_id, at, actor_id, record_id, import_id, field, old_value, new_value) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(ci_id)
+    .bind(at)
+    .bind(ctx.actor)
+    .bind(ctx.record_id)
+    .bind(ctx.import_id)
+    .bind(field)
+    .bind(old)
+    .bind(new)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts a prepared CI with its index, first version and "created" entry.
+pub(crate) async fn insert_ci(
+    conn: &mut AnyConnection,
+    p: Prepared,
+    service_id: Option<i64>,
+    ctx: ChangeContext,
+    now: i64,
+) -> Result<Ci, StoreError> {
+    let f = &p.fields;
+    let attrs = Value::Object(f.attributes.clone()).to_string();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO cis (class_id, name, status, owner_id, location_id, supplier_id, cost, purchased_on, warranty_until, \
+         end_of_life, used_by_id, organisation_id, attributes, identity, service_id, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16) RETURNING id",
+    )
+    .bind(f.class_id)
+    .bind(&f.name)
+    .bind(p.status.as_str())
+    .bind(f.owner_id)
+    .bind(f.location_id)
+    .bind(f.supplier_id)
+    .bind(f.cost)
+    .bind(f.purchased_on.as_deref())
+    .bind(f.warranty_until.as_deref())
+    .bind(f.end_of_life.as_deref())
+    .bind(f.used_by_id)
+    .bind(f.organisation_id)
+    .bind(attrs)
+    .bind(p.identity.as_deref())
+    .bind(service_id)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| StoreError::unique(e, "name"))?;
+    index_ci(conn, id, &f.name, &p.checked, true).await?;
+    let ci = ci_in(conn, id).await?;
+    write_version(conn, &ci, now).await?;
+    log_change(conn, id, now, ctx, "created", None, Some(&ci.name)).await?;
+    Ok(ci)
+}
+
+/// Inserts up to ~50 prepared new CIs with multi-row statements (the CI
+/// rows, attribute index, search words, first versions and "created"
+/// entries) and returns their ids in input order. Every CI must have an
+/// identity: rows are matched back to ids by it.
+pub(crate) async fn insert_rows_batch(
+    conn: &mut AnyConnection,
+    batch: Vec<&Prepared>,
+    ctx: ChangeContext,
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let opt_text = |q: &mut Sql, v: &Option<String>| {
+        match v {
+            Some(s) => q.bind(Arg::Text(s.clone())),
+            None => q.push("NULL"),
+        };
+    };
+    let mut q = Sql::new(
+        "INSERT INTO cis (class_id, name, status, owner_id, location_id, supplier_id, cost, purchased_on, warranty_until, \
+         end_of_life, used_by_id, organisation_id, attributes, identity, version, created_at, updated_at) VALUES ",
+    );
+    for (i, p) in batch.iter().enumerate() {
+        let f = &p.fields;
+        q.push(if i == 0 { "(" } else { ", (" });
+        q.bind(Arg::Int(f.class_id)).push(", ");
+        q.bind(Arg::Text(f.name.clone())).push(", ");
+        q.bind(Arg::Text(p.status.as_str().into())).push(", ");
+        q.bind(Arg::OptInt(f.owner_id)).push(", ");
+        q.bind(Arg::OptInt(f.location_id)).push(", ");
+        q.bind(Arg::OptInt(f.supplier_id)).push(", ");
+        q.bind(Arg::OptInt(f.cost)).push(", ");
+        opt_text(&mut q, &f.purchased_on);
+        q.push(", ");
+        opt_text(&mut q, &f.warranty_until);
+        q.push(", ");
+        opt_text(&mut q, &f.end_of_life);
+        q.push(", ");
+        q.bind(Arg::OptInt(f.used_by_id)).push(", ");
+        q.bind(Arg::OptInt(f.organisation_id)).push(", ");
+        q.bind(Arg::Text(Value::Object(f.attributes.clone()).to_string())).push(", ");
+        opt_text(&mut q, &p.identity);
+        q.push(", 1, ").bind(Arg::Int(now)).push(", ").bind(Arg::Int(now)).push(")");
+    }
+    q.push(" RETURNING id, identity");
+    let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
+    // RETURNING order is not promised for multi-row inserts: match by identity.
+    let by_identity: HashMap<&str, i64> = rows.iter().map(|(id, k)| (k.as_str(), *id)).collect();
+    let ids: Vec<i64> = batch
+        .iter()
+        .map(|p| {
+            p.identity
+                .as_deref()
+                .and_then(|k| by_identity.get(k).copied())
+                .ok_or_else(|| StoreError::corrupt("import: a CI without its identity"))
+        })
+        .collect::<Result<_, _>>()?;
+
+    let mut values = Sql::new("INSERT INTO ci_attr_values (ci_id, name, value) VALUES ");
+    let mut terms = Sql::new("INSERT INTO ci_terms (term, ci_id) VALUES ");
+    let mut versions =
+        Sql::new("INSERT INTO ci_versions (ci_id, version, class_id, name, data, valid_from, valid_to) VALUES ");
+    let mut changes = Sql::new(
+        "INSERT INTO ci_changes (ci_id, at, actor_id, record_id, import_id, field, old_value, new_value) VALUES ",
+    );
+    let (mut nv, mut nt) = (0, 0);
+    for (k, (p, id)) in batch.iter().zip(&ids).enumerate() {
+        for (name, c) in &p.checked {
+            if let Some(key) = &c.key {
+                values.push(if nv == 0 { "(" } else { ", (" });
+                nv += 1;
+                values.bind(Arg::Int(*id)).push(", ").bind(Arg::Text(name.clone())).push(", ");
+                values.bind(Arg::Text(key.clone())).push(")");
+            }
+        }
+        for t in terms_of(&p.fields.name, &p.checked) {
+            terms.push(if nt == 0 { "(" } else { ", (" });
+            nt += 1;
+            terms.bind(Arg::Text(t)).push(", ").bind(Arg::Int(*id)).push(")");
+        }
+        let f = &p.fields;
+        let ci = Ci {
+            id: *id,
+            class_id: f.class_id,
+            name: f.name.clone(),
+            status: p.status,
+            owner_id: f.owner_id,
+            location_id: f.location_id,
+            supplier_id: f.supplier_id,
+            cost: f.cost,
+            purchased_on: f.purchased_on.clone(),
+            warranty_until: f.warranty_until.clone(),
+            end_of_life: f.end_of_life.clone(),
+            used_by_id: f.used_by_id,
+            organisation_id: f.organisation_id,
+            attributes: f.attributes.clone(),
+            service_id: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let data = serde_json::to_string(&ci).map_err(|e| StoreError::Database(e.to_string()))?;
+        versions.push(if k == 0 { "(" } else { ", (" });
+        versions.bind(Arg::Int(*id)).push(", 1, ").bind(Arg::Int(f.class_id)).push(", ");
+        versions.bind(Arg::Text(f.name.clone())).push(", ").bind(Arg::Text(data)).push(", ");
+        versions.bind(Arg::Int(now)).push(", ").bind(Arg::Int(FOREVER)).push(")");
+        changes.push(if k == 0 { "(" } else { ", (" });
+        changes.bind(Arg::Int(*id)).push(", ").bind(Arg::Int(now)).push(", ");
+        changes.bind(Arg::OptInt(ctx.actor)).push(", ").bind(Arg::OptInt(ctx.record_id)).push(", ");
+        changes.bind(Arg::OptInt(ctx.import_id)).push(", 'created', NULL, ").bind(Arg::Text(f.name.clone())).push(")");
+    }
+    if nv > 0 {
+        values.query().execute(&mut *conn).await?;
+    }
+    if nt > 0 {
+        terms.query().execute(&mut *conn).await?;
+    }
+    versions.query().execute(&mut *conn).await?;
+    changes.query().execute(&mut *conn).await?;
+    Ok(ids)
+}
+
+/// Replaces a CI's fields with prepared ones: closes the current version,
+/// opens the next, logs each changed field. Nothing changes (not even the
+/// version) when the fields are the same.
+pub(crate) async fn replace_ci(
+    conn: &mut AnyConnection,
+    old: &Ci,
+    p: Prepared,
+    ctx: ChangeContext,
+    now: i64,
+) -> Result<Ci, StoreError> {
+    if p.fields.class_id != old.class_id {
+        return Err(DomainError::field("class_id", "cannot change; create a CI of the other class").into());
+    }
+    if p.status != old.status {
+        old.status.transition(p.status)?;
+    }
+    let mut next = old.clone();
+    let f = p.fields;
+    next.name = f.name;
+    next.status = p.status;
+    next.owner_id = f.owner_id;
+    next.location_id = f.location_id;
+    next.supplier_id = f.supplier_id;
+    next.cost = f.cost;
+    next.purchased_on = f.purchased_on;
+    next.warranty_until = f.warranty_until;
+    next.end_of_life = f.end_of_life;
+    next.used_by_id = f.used_by_id;
+    next.organisation_id = f.organisation_id;
+    next.attributes = f.attributes;
+    if next == *old {
+        return Ok(next);
+    }
+    // Versions of one CI must not share an instant, or "as of" would be
+    // ambiguous: a second change within the same microsecond moves on by one.
+    let at = now.max(old.updated_at + 1);
+    next.version = old.version + 1;
+    next.updated_at = at;
+    let n = sqlx::query(
+        "UPDATE cis SET name = $1, status = $2, owner_id = $3, location_id = $4, supplier_id = $5, cost = $6, \
+         purchased_on = $7, warranty_until = $8, end_of_life = $9, used_by_id = $10, organisation_id = $11, \
+         attributes = $12, identity = $13, version = $14, updated_at = $15 WHERE id = $16 AND version = $17",
+    )
+    .bind(&next.name)
+    .bind(next.status.as_str())
+    .bind(next.owner_id)
+    .bind(next.location_id)
+    .bind(next.supplier_id)
+    .bind(next.cost)
+    .bind(next.purchased_on.as_deref())
+    .bind(next.warranty_until.as_deref())
+    .bind(next.end_of_life.as_deref())
+    .bind(next.used_by_id)
+    .bind(next.organisation_id)
+    .bind(Value::Object(next.attributes.clone()).to_string())
+    .bind(p.identity.as_deref())
+    .bind(next.version)
+    .bind(at)
+    .bind(old.id)
+    .bind(old.version)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| StoreError::unique(e, "name"))?
+    .rows_affected();
+    if n == 0 {
+        return Err(StoreError::Conflict { current: old.version });
+    }
+    index_ci(conn, old.id, &next.name, &p.checked, false).await?;
+    sqlx::query("UPDATE ci_versions SET valid_to = $1 WHERE ci_id = $2 AND valid_to = $3")
+        .bind(at)
+        .bind(old.id)
+        .bind(FOREVER)
+        .execute(&mut *conn)
+        .await?;
+    write_version(conn, &next, at).await?;
+    let before: HashMap<String, Option<String>> = old.field_texts().into_iter().collect();
+    let after: HashMap<String, Option<String>> = next.field_texts().into_iter().collect();
+    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+    names.sort();
+    names.dedup();
+    for k in names {
+        let (a, b) = (before.get(k).cloned().flatten(), after.get(k).cloned().flatten());
+        if a != b {
+            log_change(conn, old.id, at, ctx, k, a.as_deref(), b.as_deref()).await?;
+        }
+    }
+    Ok(next)
+}
+
+/// A service from the catalogue becomes a CI of the Service class, in the
+/// transaction that made the service.
+pub(crate) async fn service_ci(
+    conn: &mut AnyConnection,
+    service_id: i64,
+    name: &str,
+    actor: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let classes = classes_in(conn).await?;
+    let Some(class) = classes.by_name("Service") else { return Ok(()) };
+    let fields =
+        CiFields { class_id: class.id, name: name.into(), status: Some(CiStatus::Deployed), ..Default::default() };
+    let p = prepare(conn, &classes, 0, fields, false).await?;
+    // A CI of the Service class may already carry this name (made in the
+    // CMDB before the catalogue entry): link it rather than fail.
+    if let Some(key) = &p.identity {
+        let existing: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM cis WHERE identity = $1").bind(key).fetch_optional(&mut *conn).await?;
+        if let Some(id) = existing {
+            sqlx::query("UPDATE cis SET service_id = $1 WHERE id = $2 AND service_id IS NULL")
+                .bind(service_id)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            return Ok(());
+        }
+    }
+    insert_ci(conn, p, Some(service_id), ChangeContext { actor, ..Default::default() }, now).await?;
+    Ok(())
+}
+
+/// Filters over the CI list; every set field must hold.
+#[derive(Debug, Clone, Default)]
+pub struct CiFilter {
+    /// Classes (already expanded to their subclasses).
+    pub class_ids: Vec<i64>,
+    pub statuses: Vec<CiStatus>,
+    /// (attribute, normalised value) pairs.
+    pub attributes: Vec<(String, String)>,
+    /// Words that must all occur in the name or attribute values.
+    pub terms: Vec<String>,
+    /// CIs with a current relation (either way) to this CI.
+    pub related_to: Option<i64>,
+    pub used_by_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    /// With `as_of`, only the class filter applies (the other filters use
+    /// indexes of the current state).
+    pub as_of: Option<i64>,
+}
+
+impl CiFilter {
+    pub fn only_class(&self) -> bool {
+        self.statuses.is_empty()
+            && self.attributes.is_empty()
+            && self.terms.is_empty()
+            && self.related_to.is_none()
+            && self.used_by_id.is_none()
+            && self.owner_id.is_none()
+    }
+}
+
+impl Store {
+    pub async fn create_ci(&self, fields: CiFields, ctx: ChangeContext) -> Result<Ci, StoreError> {
+        self.write(move |conn| {
+            async move {
+                let classes = classes_in(conn).await?;
+                let p = prepare(conn, &classes, 0, fields, true).await?;
+                insert_ci(conn, p, None, ctx, now_micros()).await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn ci(&self, id: i64) -> Result<Ci, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        ci_in(&mut conn, id).await
+    }
+
+    /// Replaces the settable fields of a CI (the caller merged its patch),
+    /// if it is still at `expected`.
+    pub async fn update_ci(
+        &self,
+        id: i64,
+        expected: Option<i64>,
+        fields: CiFields,
+        ctx: ChangeContext,
+    ) -> Result<Ci, StoreError> {
+        self.write(move |conn| {
+            async move {
+                let old = ci_in(conn, id).await?;
+                if let Some(v) = expected {
+                    if v != old.version {
+                        return Err(StoreError::Conflict { current: old.version });
+                    }
+                }
+                if ctx.record_id.is_some_and(|r| r <= 0) {
+                    return Err(StoreError::UnknownReference { field: "record_id" });
+                }
+                if let Some(r) = ctx.record_id {
+                    if !exists(conn, "records", r).await? {
+                        return Err(StoreError::UnknownReference { field: "record_id" });
+                    }
+                }
+                let classes = classes_in(conn).await?;
+                let p = prepare(conn, &classes, id, fields, true).await?;
+                replace_ci(conn, &old, p, ctx, now_micros()).await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// The CI as it was at `at`, or `NotFound` if it did not exist then.
+    pub async fn ci_as_of(&self, id: i64, at: i64) -> Result<Ci, StoreError> {
+        let data: Option<String> =
+            sqlx::query_scalar("SELECT data FROM ci_versions WHERE ci_id = $1 AND valid_to > $2 AND valid_from <= $2")
+                .bind(id)
+                .bind(at)
+                .fetch_optional(self.pool())
+                .await?;
+        let data = data.ok_or(StoreError::NotFound)?;
+        serde_json::from_str(&data).map_err(|_| StoreError::corrupt(format!("ci_versions {id}")))
+    }
+
+    /// A page of CIs matching the filter, by id, after `after`.
+    pub async fn list_cis(&self, f: &CiFilter, after: Option<i64>, limit: i64) -> Result<Vec<Ci>, StoreError> {
+        if let Some(at) = f.as_of {
+            let mut q = Sql::new("SELECT data FROM ci_versions WHERE valid_to > ");
+            q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at));
+            if !f.class_ids.is_empty() {
+                q.push(" AND class_id IN ").bind_list(f.class_ids.iter().map(|c| Arg::Int(*c)));
+            }
+            if let Some(a) = after {
+                q.push(" AND ci_id > ").bind(Arg::Int(a));
+            }
+            q.push(" ORDER BY ci_id LIMIT ").bind(Arg::Int(limit));
+            let rows: Vec<(String,)> = q.query_as().fetch_all(self.pool()).await?;
+            return rows
+                .into_iter()
+                .map(|(d,)| serde_json::from_str(&d).map_err(|_| StoreError::corrupt("ci_versions")))
+                .collect();
+        }
+        let mut q = Sql::new(&format!("SELECT {CI_COLS} FROM cis c WHERE 1 = 1"));
+        if !f.class_ids.is_empty() {
+            q.push(" AND c.class_id IN ").bind_list(f.class_ids.iter().map(|c| Arg::Int(*c)));
+        }
+        if !f.statuses.is_empty() {
+            q.push(" AND c.status IN ").bind_list(f.statuses.iter().map(|s| Arg::Text(s.as_str().into())));
+        }
+        for (name, value) in &f.attributes {
+            q.push(" AND c.id IN (SELECT ci_id FROM ci_attr_values WHERE name = ").bind(Arg::Text(name.clone()));
+            q.push(" AND value = ").bind(Arg::Text(value.clone()));
+            if let Some(a) = after {
+                q.push(" AND ci_id > ").bind(Arg::Int(a));
+            }
+            q.push(")");
+        }
+        for t in &f.terms {
+            q.push(" AND c.id IN (SELECT ci_id FROM ci_terms WHERE term = ").bind(Arg::Text(t.clone())).push(")");
+        }
+        if let Some(r) = f.related_to {
+            q.push(" AND (c.id IN (SELECT from_id FROM ci_relations WHERE to_id = ").bind(Arg::Int(r));
+            q.push(" AND valid_to = ").bind(Arg::Int(FOREVER));
+            q.push(") OR c.id IN (SELECT to_id FROM ci_relations WHERE from_id = ").bind(Arg::Int(r));
+            q.push(" AND valid_to = ").bind(Arg::Int(FOREVER)).push("))");
+        }
+        if let Some(u) = f.used_by_id {
+            q.push(" AND c.used_by_id = ").bind(Arg::Int(u));
+        }
+        if let Some(u) = f.owner_id {
+            q.push(" AND c.owner_id = ").bind(Arg::Int(u));
+        }
+        if let Some(a) = after {
+            q.push(" AND c.id > ").bind(Arg::Int(a));
+        }
+        q.push(" ORDER BY c.id LIMIT ").bind(Arg::Int(limit));
+        let rows: Vec<CiRow> = q.query_as().fetch_all(self.pool()).await?;
+        rows.into_iter().map(CiRow::into_ci).collect()
+    }
+
+    /// The change log of a CI, oldest first.
+    pub async fn ci_changes(&self, id: i64) -> Result<Vec<CiChange>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, at, actor_id, record_id, import_id, field, old_value, new_value FROM ci_changes \
+             WHERE ci_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Names of CIs as of `at`, for showing ids.
+    pub async fn ci_names(&self, ids: &[i64], at: Option<i64>) -> Result<HashMap<i64, String>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        names_in(&mut conn, ids, at.unwrap_or(CURRENT)).await
+    }
+
+    /// Rebuilds the index, search words, identity and first version of CIs
+    /// listed in `ci_reindex` (made by the migration from the services
+    /// table, where only SQL ran). Idempotent; cheap when the list is empty.
+    pub(crate) async fn cmdb_reindex(&self) -> Result<(), StoreError> {
+        loop {
+            let ids: Vec<i64> = sqlx::query_scalar("SELECT ci_id FROM ci_reindex ORDER BY ci_id LIMIT 200")
+                .fetch_all(self.pool())
+                .await?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            self.write(move |conn| {
+                async move {
+                    let classes = classes_in(conn).await?;
+                    for id in ids {
+                        if let Ok(ci) = ci_in(conn, id).await {
+                            let p = prepare(conn, &classes, id, ci.fields(), false).await?;
+                            sqlx::query("UPDATE cis SET identity = $1 WHERE id = $2")
+                                .bind(p.identity.as_deref())
+                                .bind(id)
+                                .execute(&mut *conn)
+                                .await?;
+                            index_ci(conn, id, &ci.name, &p.checked, false).await?;
+                            let has: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ci_versions WHERE ci_id = $1")
+                                .bind(id)
+                                .fetch_one(&mut *conn)
+                                .await?;
+                            if has == 0 {
+                                write_version(conn, &ci, ci.created_at).await?;
+                                log_change(
+                                    conn,
+                                    id,
+                                    ci.created_at,
+                                    ChangeContext::default(),
+                                    "created",
+                                    None,
+                                    Some(&ci.name),
+                                )
+                                .await?;
+                            }
+                        }
+                        sqlx::query("DELETE FROM ci_reindex WHERE ci_id = $1").bind(id).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await?;
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct CiChange {
+    pub id: i64,
+    pub at: i64,
+    pub actor_id: Option<i64>,
+    pub record_id: Option<i64>,
+    pub import_id: Option<i64>,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+}
+
+async fn names_in(conn: &mut AnyConnection, ids: &[i64], at: i64) -> Result<HashMap<i64, String>, StoreError> {
+    let mut out = HashMap::new();
+    let mut ids: Vec<i64> = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = Sql::new("SELECT ci_id, name FROM ci_versions WHERE valid_to > ");
+        q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at)).push(" AND ci_id IN ");
+        q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+        let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- relations
+
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct Relation {
+    pub id: i64,
+    pub from_id: i64,
+    pub to_id: i64,
+    pub kind: String,
+    pub attributes: String,
+    pub valid_from: i64,
+    pub valid_to: i64,
+}
+
+const REL_COLS: &str = "id, from_id, to_id, kind, attributes, valid_from, valid_to";
+
+/// Ids of relations stored before a change, for the change log.
+fn relation_text(kind: RelationKind, other: i64, name: &str) -> String {
+    format!("{} {} ({})", kind.name(), name, other)
+}
+
+pub(crate) async fn add_relation_in(
+    conn: &mut AnyConnection,
+    from: i64,
+    to: i64,
+    kind: RelationKind,
+    attributes: &Map<String, Value>,
+    ctx: ChangeContext,
+    now: i64,
+) -> Result<Relation, StoreError> {
+    if from == to {
+        return Err(DomainError::field("to_id", "a CI cannot be related to itself").into());
+    }
+    let names = names_in(conn, &[from, to], CURRENT).await?;
+    let (Some(from_name), Some(to_name)) = (names.get(&from).cloned(), names.get(&to).cloned()) else {
+        return Err(StoreError::UnknownReference {
+            field: if names.contains_key(&from) { "to_id" } else { "from_id" },
+        });
+    };
+    let dup: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ci_relations WHERE from_id = $1 AND valid_to = $2 AND kind = $3 AND to_id = $4",
+    )
+    .bind(from)
+    .bind(FOREVER)
+    .bind(kind.as_str())
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await?;
+    if dup > 0 {
+        return Err(StoreError::Duplicate { field: "to_id" });
+    }
+    let rel: Relation = sqlx::query_as(&format!(
+        "INSERT INTO ci_relations (from_id, to_id, kind, attributes, valid_from, valid_to, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {REL_COLS}"
+    ))
+    .bind(from)
+    .bind(to)
+    .bind(kind.as_str())
+    .bind(Value::Object(attributes.clone()).to_string())
+    .bind(now)
+    .bind(FOREVER)
+    .bind(ctx.actor)
+    .fetch_one(&mut *conn)
+    .await?;
+    log_change(conn, from, now, ctx, "relation", None, Some(&relation_text(kind, to, &to_name))).await?;
+    let back = format!("{} {} ({})", kind.reverse_name(), from_name, from);
+    log_change(conn, to, now, ctx, "relation", None, Some(&back)).await?;
+    Ok(rel)
+}
+
+/// A relation seen from one of its CIs.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RelationView {
+    pub id: i64,
+    pub from_id: i64,
+    pub to_id: i64,
+    pub kind: String,
+    /// How it reads from the CI asked about: "depends on", or "used by".
+    pub label: String,
+    /// `outgoing` when the CI asked about is `from_id`.
+    pub direction: String,
+    pub other_id: i64,
+    pub other_name: String,
+    pub other_class_id: i64,
+    #[schema(value_type = Object)]
+    pub attributes: Value,
+    pub valid_from: i64,
+    pub valid_to: Option<i64>,
+}
+
+impl Store {
+    pub async fn add_ci_relation(
+        &self,
+        from: i64,
+        to: i64,
+        kind: RelationKind,
+        attributes: Map<String, Value>,
+        ctx: ChangeContext,
+    ) -> Result<Relation, StoreError> {
+        self.write(move |conn| {
+            async move { add_relation_in(conn, from, to, kind, &attributes, ctx, now_micros()).await }.boxed()
+        })
+        .await
+    }
+
+    /// Ends a current relation (it stays in the history).
+    pub async fn end_ci_relation(&self, ci_id: i64, relation_id: i64, ctx: ChangeContext) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            async move {
+                let rel: Relation = sqlx::query_as(&format!(
+                    "SELECT {REL_COLS} FROM ci_relations WHERE id = $1 AND valid_to = $2 AND (from_id = $3 OR to_id = $3)"
+                ))
+                .bind(relation_id)
+                .bind(FOREVER)
+                .bind(ci_id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                let now = now_micros().max(rel.valid_from + 1);
+                let n = sqlx::query("UPDATE ci_relations SET valid_to = $1, ended_by = $2 WHERE id = $3 AND valid_to = $4")
+                    .bind(now)
+                    .bind(ctx.actor)
+                    .bind(relation_id)
+                    .bind(FOREVER)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                found(n)?;
+                let kind = RelationKind::parse("kind", &rel.kind).map_err(|_| StoreError::corrupt("ci_relations"))?;
+                let names = names_in(conn, &[rel.from_id, rel.to_id], CURRENT).await?;
+                let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
+                log_change(conn, rel.from_id, now, ctx, "relation", Some(&relation_text(kind, rel.to_id, &name(rel.to_id))), None).await?;
+                let back = format!("{} {} ({})", kind.reverse_name(), name(rel.from_id), rel.from_id);
+                log_change(conn, rel.to_id, now, ctx, "relation", Some(&back), None).await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// The relations of a CI, both ways, current or as of `at`.
+    pub async fn ci_relations(&self, id: i64, at: Option<i64>) -> Result<Vec<RelationView>, StoreError> {
+        let t = at.unwrap_or(CURRENT);
+        let mut out = Vec::new();
+        for (mine, other, outgoing) in [("from_id", "to_id", true), ("to_id", "from_id", false)] {
+            let sql = format!(
+                "SELECT r.id, r.from_id, r.to_id, r.kind, r.attributes, r.valid_from, r.valid_to, v.name, v.class_id \
+                 FROM ci_relations r JOIN ci_versions v ON v.ci_id = r.{other} AND v.valid_to > $2 AND v.valid_from <= $2 \
+                 WHERE r.{mine} = $1 AND r.valid_to > $2 AND r.valid_from <= $2 ORDER BY r.id"
+            );
+            #[allow(clippy::type_complexity)]
+            let rows: Vec<(i64, i64, i64, String, String, i64, i64, String, i64)> =
+                sqlx::query_as(&sql).bind(id).bind(t).fetch_all(self.pool()).await?;
+            for (rid, from_id, to_id, kind, attrs, vf, vt, name, class_id) in rows {
+                let k = RelationKind::parse("kind", &kind).map_err(|_| StoreError::corrupt("ci_relations"))?;
+                out.push(RelationView {
+                    id: rid,
+                    from_id,
+                    to_id,
+                    label: if outgoing { k.name() } else { k.reverse_name() }.into(),
+                    kind,
+                    direction: if outgoing { "outgoing" } else { "incoming" }.into(),
+                    other_id: if outgoing { to_id } else { from_id },
+                    other_name: name,
+                    other_class_id: class_id,
+                    attributes: serde_json::from_str(&attrs).unwrap_or(Value::Null),
+                    valid_from: vf,
+                    valid_to: (vt != FOREVER).then_some(vt),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------- impact
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// What depends on the CI: what stops if it fails.
+    Up,
+    /// What the CI depends on.
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PathStep {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AffectedService {
+    pub id: i64,
+    pub name: String,
+    pub class_id: i64,
+    pub depth: u32,
+    /// From the service back to the CI asked about (up), or from the CI to
+    /// the service (down).
+    pub path: Vec<PathStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ImpactNode {
+    pub id: i64,
+    pub name: String,
+    pub class_id: i64,
+    pub depth: u32,
+    /// The node it was reached from (on a shortest path).
+    pub parent: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Impact {
+    pub ci_id: i64,
+    pub direction: String,
+    pub depth: u32,
+    /// Every CI reached, not counting the start.
+    pub reached: usize,
+    /// The walk stopped at its node limit before its depth.
+    pub truncated: bool,
+    pub services: Vec<AffectedService>,
+    /// The CIs reached, nearest first, at most [`MAX_NODES_SHOWN`].
+    pub nodes: Vec<ImpactNode>,
+    /// Organisations using an affected CI (up only).
+    pub organisation_ids: Vec<i64>,
+    /// People using an affected CI (up only).
+    pub user_ids: Vec<i64>,
+}
+
+pub const MAX_NODES_SHOWN: usize = 200;
+/// The walk's node limit: past it the answer says it is truncated.
+pub const MAX_NODES_WALKED: usize = 100_000;
+
+impl Store {
+    /// Walks dependency edges from `start` up (what depends on it) or down
+    /// (what it depends on) to `depth`, current or as of `at`, one batched
+    /// query per level and chunk of the frontier.
+    pub async fn impact(&self, start: i64, dir: Direction, depth: u32, at: Option<i64>) -> Result<Impact, StoreError> {
+        let t = at.unwrap_or(CURRENT);
+        let mut conn = self.pool().acquire().await?;
+        let names0 = names_in(&mut conn, &[start], t).await?;
+        if names0.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        let classes = classes_in(&mut conn).await?;
+        let service_classes: HashSet<i64> = classes.service_classes().into_iter().collect();
+        let kinds: Vec<Arg> = RelationKind::dependencies().map(|k| Arg::Text(k.as_str().into())).collect();
+        let (near, far) = match dir {
+            Direction::Up => ("to_id", "from_id"),
+            Direction::Down => ("from_id", "to_id"),
+        };
+        let mut walk = Walk::with_limit(start, depth, MAX_NODES_WALKED);
+        let mut class_of: HashMap<i64, i64> = HashMap::new();
+        while !walk.is_done() {
+            let mut steps = Vec::new();
+            for chunk in walk.frontier().chunks(CHUNK) {
+                let mut q = Sql::new(&format!(
+                    "SELECT r.{near}, r.{far}, c.class_id FROM ci_relations r JOIN cis c ON c.id = r.{far} WHERE r.{near} IN "
+                ));
+                q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+                q.push(" AND r.valid_to > ").bind(Arg::Int(t)).push(" AND r.valid_from <= ").bind(Arg::Int(t));
+                q.push(" AND r.kind IN ").bind_list(kinds.iter().cloned());
+                let rows: Vec<(i64, i64, i64)> = q.query_as().fetch_all(&mut *conn).await?;
+                for (a, b, c) in rows {
+                    class_of.insert(b, c);
+                    steps.push((a, b));
+                }
+            }
+            walk.advance(steps);
+        }
+        let mut reached: Vec<(i64, u32)> = walk.reached().collect();
+        reached.sort_unstable_by_key(|&(id, d)| (d, id));
+        let services: Vec<(i64, u32)> = reached
+            .iter()
+            .copied()
+            .filter(|(id, _)| class_of.get(id).is_some_and(|c| service_classes.contains(c)))
+            .collect();
+        let mut want: Vec<i64> = vec![start];
+        for (id, _) in &services {
+            want.extend(walk.path(*id).unwrap_or_default());
+        }
+        want.extend(reached.iter().take(MAX_NODES_SHOWN).map(|(id, _)| *id));
+        let names = names_in(&mut conn, &want, t).await?;
+        let name = |id: i64| names.get(&id).cloned().unwrap_or_else(|| format!("CI {id}"));
+        let services = services
+            .into_iter()
+            .map(|(id, d)| {
+                let mut path: Vec<PathStep> =
+                    walk.path(id).unwrap_or_default().into_iter().map(|p| PathStep { id: p, name: name(p) }).collect();
+                if dir == Direction::Down {
+                    path.reverse();
+                }
+                AffectedService {
+                    id,
+                    name: name(id),
+                    class_id: class_of.get(&id).copied().unwrap_or(0),
+                    depth: d,
+                    path,
+                }
+            })
+            .collect();
+        let nodes = reached
+            .iter()
+            .take(MAX_NODES_SHOWN)
+            .map(|&(id, d)| ImpactNode {
+                id,
+                name: name(id),
+                class_id: class_of.get(&id).copied().unwrap_or(0),
+                depth: d,
+                parent: walk.path(id).and_then(|p| p.get(1).copied()),
+            })
+            .collect();
+        let (mut orgs, mut users) = (Vec::new(), Vec::new());
+        if dir == Direction::Up {
+            let ids: Vec<i64> = std::iter::once(start).chain(reached.iter().map(|(id, _)| *id)).collect();
+            for chunk in ids.chunks(CHUNK) {
+                let mut q = Sql::new("SELECT organisation_id, used_by_id FROM cis WHERE id IN ");
+                q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+                q.push(" AND (organisation_id IS NOT NULL OR used_by_id IS NOT NULL)");
+                let rows: Vec<(Option<i64>, Option<i64>)> = q.query_as().fetch_all(&mut *conn).await?;
+                for (o, u) in rows {
+                    orgs.extend(o);
+                    users.extend(u);
+                }
+            }
+            orgs.sort_unstable();
+            orgs.dedup();
+            users.sort_unstable();
+            users.dedup();
+        }
+        Ok(Impact {
+            ci_id: start,
+            direction: if dir == Direction::Up { "up" } else { "down" }.into(),
+            depth,
+            reached: reached.len(),
+            truncated: walk.truncated(),
+            services,
+            nodes,
+            organisation_ids: orgs,
+            user_ids: users,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- records and CIs
+
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
+pub struct CiRecord {
+    pub id: i64,
+    pub number: String,
+    pub kind: String,
+    pub state: String,
+    pub short_description: String,
+    pub priority: i64,
+}
+
+impl Store {
+    /// Marks a CI as affected by a record (an incident now; problems and
+    /// changes later). Linking twice is a no-op.
+    pub async fn link_record_ci(&self, record_id: i64, ci_id: i64, actor: i64) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            async move {
+                if !exists(conn, "cis", ci_id).await? {
+                    return Err(StoreError::UnknownReference { field: "ci_id" });
+                }
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM record_cis WHERE record_id = $1 AND ci_id = $2")
+                    .bind(record_id)
+                    .bind(ci_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                if n > 0 {
+                    return Ok(false);
+                }
+                let now = now_micros();
+                sqlx::query(
+                    "INSERT INTO record_cis (record_id, ci_id, created_by, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(record_id)
+                .bind(ci_id)
+                .bind(actor)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                let number: String = sqlx::query_scalar("SELECT number FROM records WHERE id = $1")
+                    .bind(record_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let ctx = ChangeContext { actor: Some(actor), record_id: Some(record_id), import_id: None };
+                log_change(conn, ci_id, now, ctx, "affected_by", None, Some(&number)).await?;
+                crate::audit::write(
+                    conn,
+                    crate::audit::Entity::Record,
+                    record_id,
+                    Some(actor),
+                    now,
+                    "ci",
+                    None,
+                    Some(&ci_id.to_string()),
+                )
+                .await?;
+                Ok(true)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn unlink_record_ci(&self, record_id: i64, ci_id: i64, actor: i64) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            async move {
+                let n = sqlx::query("DELETE FROM record_cis WHERE record_id = $1 AND ci_id = $2")
+                    .bind(record_id)
+                    .bind(ci_id)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                found(n)?;
+                crate::audit::write(
+                    conn,
+                    crate::audit::Entity::Record,
+                    record_id,
+                    Some(actor),
+                    now_micros(),
+                    "ci",
+                    Some(&ci_id.to_string()),
+                    None,
+                )
+                .await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn cis_of_record(&self, record_id: i64) -> Result<Vec<Ci>, StoreError> {
+        let rows: Vec<CiRow> = sqlx::query_as(&format!(
+            "SELECT {CI_COLS} FROM cis WHERE id IN (SELECT ci_id FROM record_cis WHERE record_id = $1) ORDER BY id"
+        ))
+        .bind(record_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(CiRow::into_ci).collect()
+    }
+
+    /// Open records that name this CI as affected.
+    pub async fn open_records_of_ci(&self, ci_id: i64) -> Result<Vec<CiRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT r.id, r.number, r.kind, r.state, r.short_description, r.priority FROM records r \
+             JOIN record_cis rc ON rc.record_id = r.id WHERE rc.ci_id = $1 AND r.is_open = 1 ORDER BY r.priority, r.id",
+        )
+        .bind(ci_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+// ---------------------------------------------------------------- assets and people
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Checklist {
+    pub id: i64,
+    pub user_id: i64,
+    pub created_by: i64,
+    pub created_at: i64,
+    pub closed_at: Option<i64>,
+    pub items: Vec<ChecklistItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
+pub struct ChecklistItem {
+    pub id: i64,
+    pub ci_id: i64,
+    pub ci_name: String,
+    pub done_at: Option<i64>,
+    pub done_by: Option<i64>,
+    pub note: String,
+}
+
+/// One row of an asset report.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow, utoipa::ToSchema)]
+pub struct AssetRow {
+    pub id: i64,
+    pub name: String,
+    pub class_id: i64,
+    pub status: String,
+    pub used_by_id: Option<i64>,
+    pub purchased_on: Option<String>,
+    pub warranty_until: Option<String>,
+    pub end_of_life: Option<String>,
+}
+
+const ACTIVE: &str = "status NOT IN ('retired', 'disposed')";
+
+async fn checklist_in(conn: &mut AnyConnection, id: i64) -> Result<Checklist, StoreError> {
+    let (user_id, created_by, created_at, closed_at): (i64, i64, i64, Option<i64>) =
+        sqlx::query_as("SELECT user_id, created_by, created_at, closed_at FROM ci_checklists WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+    let items = sqlx::query_as(
+        "SELECT i.id, i.ci_id, c.name AS ci_name, i.done_at, i.done_by, i.note FROM ci_checklist_items i \
+         JOIN cis c ON c.id = i.ci_id WHERE i.checklist_id = $1 ORDER BY i.id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Checklist { id, user_id, created_by, created_at, closed_at, items })
+}
+
+impl Store {
+    /// What a person holds: active CIs they use.
+    pub async fn assets_of(&self, user_id: i64) -> Result<Vec<Ci>, StoreError> {
+        let rows: Vec<CiRow> =
+            sqlx::query_as(&format!("SELECT {CI_COLS} FROM cis WHERE used_by_id = $1 AND {ACTIVE} ORDER BY id"))
+                .bind(user_id)
+                .fetch_all(self.pool())
+                .await?;
+        rows.into_iter().map(CiRow::into_ci).collect()
+    }
+
+    /// A leaver checklist: one item per asset the person holds now.
+    pub async fn create_checklist(&self, user_id: i64, actor: i64) -> Result<Checklist, StoreError> {
+        self.write(move |conn| {
+            async move {
+                if !exists(conn, "users", user_id).await? {
+                    return Err(StoreError::NotFound);
+                }
+                let open: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM ci_checklists WHERE user_id = $1 AND closed_at IS NULL")
+                        .bind(user_id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                if open > 0 {
+                    return Err(StoreError::Duplicate { field: "user_id" });
+                }
+                let now = now_micros();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO ci_checklists (user_id, created_by, created_at) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(user_id)
+                .bind(actor)
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await?;
+                sqlx::query(&format!(
+                    "INSERT INTO ci_checklist_items (checklist_id, ci_id) SELECT $1, id FROM cis WHERE used_by_id = $2 AND {ACTIVE} ORDER BY id"
+                ))
+                .bind(id)
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+                let list = checklist_in(conn, id).await?;
+                if list.items.is_empty() {
+                    // Nothing to hand back: the list is complete as made.
+                    sqlx::query("UPDATE ci_checklists SET closed_at = $1 WHERE id = $2").bind(now).bind(id).execute(&mut *conn).await?;
+                    return checklist_in(conn, id).await;
+                }
+                Ok(list)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn checklist(&self, id: i64) -> Result<Checklist, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        checklist_in(&mut conn, id).await
+    }
+
+    pub async fn checklists_of(&self, user_id: i64) -> Result<Vec<Checklist>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM ci_checklists WHERE user_id = $1 ORDER BY id")
+            .bind(user_id)
+            .fetch_all(self.pool())
+            .await?;
+        let mut conn = self.pool().acquire().await?;
+        let mut out = Vec::new();
+        for id in ids {
+            out.push(checklist_in(&mut conn, id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Marks an item handed back; the list closes when every item is done.
+    pub async fn complete_checklist_item(
+        &self,
+        checklist_id: i64,
+        item_id: i64,
+        note: String,
+        actor: i64,
+    ) -> Result<Checklist, StoreError> {
+        self.write(move |conn| {
+            async move {
+                let now = now_micros();
+                let n = sqlx::query(
+                    "UPDATE ci_checklist_items SET done_at = $1, done_by = $2, note = $3 \
+                     WHERE id = $4 AND checklist_id = $5 AND done_at IS NULL",
+                )
+                .bind(now)
+                .bind(actor)
+                .bind(&note)
+                .bind(item_id)
+                .bind(checklist_id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                found(n)?;
+                let left: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM ci_checklist_items WHERE checklist_id = $1 AND done_at IS NULL",
+                )
+                .bind(checklist_id)
+                .fetch_one(&mut *conn)
+                .await?;
+                if left == 0 {
+                    sqlx::query("UPDATE ci_checklists SET closed_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(checklist_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                checklist_in(conn, checklist_id).await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Active assets past end-of-life or out of warranty on `today` (YYYY-MM-DD).
+    pub async fn assets_past(&self, today: &str, what: PastWhat) -> Result<Vec<AssetRow>, StoreError> {
+        let col = match what {
+            PastWhat::EndOfLife => "end_of_life",
+            PastWhat::Warranty => "warranty_until",
+        };
+        Ok(sqlx::query_as(&format!(
+            "SELECT id, name, class_id, status, used_by_id, purchased_on, warranty_until, end_of_life FROM cis \
+             WHERE {col} < $1 AND {ACTIVE} ORDER BY {col}, id LIMIT 5000"
+        ))
+        .bind(today)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Active assets of the classes bought before `before` (YYYY-MM-DD).
+    pub async fn assets_bought_before(&self, class_ids: &[i64], before: &str) -> Result<Vec<AssetRow>, StoreError> {
+        let mut q = Sql::new(
+            "SELECT id, name, class_id, status, used_by_id, purchased_on, warranty_until, end_of_life FROM cis WHERE purchased_on < ",
+        );
+        q.bind(Arg::Text(before.into())).push(&format!(" AND {ACTIVE}"));
+        if !class_ids.is_empty() {
+            q.push(" AND class_id IN ").bind_list(class_ids.iter().map(|c| Arg::Int(*c)));
+        }
+        q.push(" ORDER BY purchased_on, id LIMIT 5000");
+        Ok(q.query_as().fetch_all(self.pool()).await?)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PastWhat {
+    EndOfLife,
+    Warranty,
+}

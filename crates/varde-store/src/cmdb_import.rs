@@ -1,0 +1,512 @@
+//! Import and reconciliation of CIs and relations (the discovery feed).
+//!
+//! Each row is identified by its class's identification rule (serial
+//! number, host name + domain, or the name), so a re-import updates the CI
+//! it made before instead of duplicating it. Everything is checked before
+//! anything is written, and the whole import is one write: a file with one
+//! bad row writes nothing. New CIs go in with multi-row statements (the
+//! shape `import.rs` uses for incidents); updates go through the ordinary
+//! versioned path, so their history is the same as an edit's.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::Map;
+use sqlx::AnyConnection;
+use varde_domain::cmdb::RelationKind;
+use varde_domain::DomainError;
+
+use crate::cmdb::{
+    classes_in, insert_rows_batch, prepare, replace_ci, ChangeContext, Ci, CiFields, CiRow, Prepared, CI_COLS, FOREVER,
+};
+use crate::sql::{Arg, Sql};
+use crate::{now_micros, Store, StoreError};
+
+/// New CIs per multi-row statement. Small on purpose: the SQLite driver
+/// binds parameters with a cost that grows with the parameter count of the
+/// statement (see `import.rs`), and a CI row carries its attribute values
+/// and search words into three more statements.
+const ROWS_PER_STATEMENT: usize = 16;
+
+/// Most rows one import takes.
+pub const MAX_IMPORT_ROWS: usize = 100_000;
+
+/// One CI of an import, with where it came from in the file.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    /// The CSV line or the 1-based position in the JSON list.
+    pub line: usize,
+    /// How relations in the same import name this row (default: its name).
+    pub reference: String,
+    pub fields: CiFields,
+}
+
+/// A relation between two rows of the import (by reference) or CIs that
+/// exist (`#123`).
+#[derive(Debug, Clone)]
+pub struct ImportRelation {
+    pub line: usize,
+    pub from: String,
+    pub to: String,
+    pub kind: RelationKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ImportProblem {
+    /// `line 3` for CSV, `cis[3]` or `relations[2]` for JSON.
+    pub at: String,
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ImportOutcome {
+    pub at: String,
+    /// create, update or unchanged.
+    pub action: String,
+    /// The CI's id; absent for a create in a dry run.
+    pub id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    /// The recorded import; absent for a dry run or a refused import.
+    pub import_id: Option<i64>,
+    pub dry_run: bool,
+    pub source: String,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub relations_created: usize,
+    pub relations_unchanged: usize,
+    /// Conflicts and bad rows; when not empty nothing was written.
+    pub problems: Vec<ImportProblem>,
+    /// Per-row outcomes, at most the first 1,000.
+    pub rows: Vec<ImportOutcome>,
+}
+
+pub struct ImportRequest {
+    pub source: String,
+    pub format: String,
+    pub actor: i64,
+    pub dry_run: bool,
+    /// How each row is named in problems: "line" or "cis".
+    pub row_label: fn(usize) -> String,
+    pub rows: Vec<ImportRow>,
+    pub relations: Vec<ImportRelation>,
+}
+
+enum Plan {
+    Create(Prepared),
+    Update(Box<Ci>, Prepared),
+    Unchanged(Ci),
+}
+
+impl Store {
+    pub async fn import_cis(&self, req: ImportRequest) -> Result<ImportReport, StoreError> {
+        if req.rows.len() > MAX_IMPORT_ROWS {
+            return Err(DomainError::field("body", format!("at most {MAX_IMPORT_ROWS} CIs per import")).into());
+        }
+        self.write(move |conn| async move { import_in(conn, req).await }.boxed()).await
+    }
+}
+
+async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<ImportReport, StoreError> {
+    let label = req.row_label;
+    let mut report = ImportReport {
+        import_id: None,
+        dry_run: req.dry_run,
+        source: req.source.clone(),
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        relations_created: 0,
+        relations_unchanged: 0,
+        problems: Vec::new(),
+        rows: Vec::new(),
+    };
+    let problem = |report: &mut ImportReport, at: String, field: &str, message: String| {
+        report.problems.push(ImportProblem { at, field: field.into(), message });
+    };
+    let classes = classes_in(conn).await?;
+
+    // 1. Each row on its own: schema, dates, identification key.
+    let mut prepared: Vec<(usize, String, Prepared)> = Vec::with_capacity(req.rows.len());
+    let mut seen_identity: HashMap<String, usize> = HashMap::new();
+    let mut seen_ref: HashMap<String, usize> = HashMap::new();
+    for row in req.rows {
+        let at = label(row.line);
+        match prepare(conn, &classes, 0, row.fields, false).await {
+            Ok(p) => {
+                let Some(identity) = p.identity.clone() else {
+                    let rule = classes.get(p.fields.class_id).map(|c| c.identify_by.join(" + ")).unwrap_or_default();
+                    problem(
+                        &mut report,
+                        at,
+                        "attributes",
+                        format!("{rule} identifies CIs of this class and is missing"),
+                    );
+                    continue;
+                };
+                if let Some(first) = seen_identity.insert(identity, row.line) {
+                    problem(
+                        &mut report,
+                        at,
+                        "identity",
+                        format!("the same CI as {} (duplicate identifier in the file)", label(first)),
+                    );
+                    continue;
+                }
+                if let Some(first) = seen_ref.insert(row.reference.clone(), row.line) {
+                    problem(&mut report, at, "ref", format!("{} is used by {} already", row.reference, label(first)));
+                    continue;
+                }
+                prepared.push((row.line, row.reference, p));
+            }
+            Err(StoreError::Domain(DomainError::Invalid(errs))) => {
+                for e in errs {
+                    problem(&mut report, at.clone(), &e.field, e.message);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+
+    // 2. Reconcile: which rows name CIs that exist, in batches.
+    let mut existing: HashMap<String, Ci> = HashMap::new();
+    let identities: Vec<String> = prepared.iter().filter_map(|(_, _, p)| p.identity.clone()).collect();
+    for chunk in identities.chunks(500) {
+        let mut q = Sql::new(&format!("SELECT {CI_COLS}, identity FROM cis WHERE identity IN "));
+        q.bind_list(chunk.iter().map(|i| Arg::Text(i.clone())));
+        let fetched: Vec<CiRowWithIdentity> = q.query_as().fetch_all(&mut *conn).await?;
+        for r in fetched {
+            let identity = r.identity.clone();
+            existing.insert(identity, r.row.into_ci()?);
+        }
+    }
+
+    // 3. References to people, organisations and CIs, checked in batches.
+    let mut want: HashMap<&'static str, HashSet<i64>> = HashMap::new();
+    for (_, _, p) in &prepared {
+        let f = &p.fields;
+        want.entry("users").or_default().extend(f.owner_id.iter().chain(f.used_by_id.iter()));
+        want.entry("cis").or_default().extend(f.location_id.iter().chain(f.supplier_id.iter()));
+        want.entry("organisations").or_default().extend(f.organisation_id.iter());
+        for (name, c) in &p.checked {
+            let def = classes.schema(f.class_id);
+            match def.get(name).map(|d| d.kind) {
+                Some(varde_domain::cmdb::AttrKind::CiRef) => want.entry("cis").or_default().extend(c.value.as_i64()),
+                Some(varde_domain::cmdb::AttrKind::UserRef) => {
+                    want.entry("users").or_default().extend(c.value.as_i64())
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut known: HashMap<&'static str, HashSet<i64>> = HashMap::new();
+    for (table, ids) in &want {
+        let ids: Vec<i64> = ids.iter().copied().collect();
+        for chunk in ids.chunks(500) {
+            let mut q = Sql::new(&format!("SELECT id FROM {table} WHERE id IN "));
+            q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+            let found: Vec<(i64,)> = q.query_as().fetch_all(&mut *conn).await?;
+            known.entry(table).or_default().extend(found.into_iter().map(|(i,)| i));
+        }
+    }
+    let has = |table: &str, id: i64| known.get(table).is_some_and(|s| s.contains(&id));
+
+    // 4. Unique attributes: against the database and within the file.
+    let mut unique_keys: HashMap<(String, String), (usize, Option<i64>)> = HashMap::new();
+    let mut plans: Vec<(usize, String, Plan)> = Vec::with_capacity(prepared.len());
+    for (line, reference, p) in prepared {
+        let at = label(line);
+        let f = &p.fields;
+        let mut bad = false;
+        for (field, table, id) in [
+            ("owner_id", "users", f.owner_id),
+            ("used_by_id", "users", f.used_by_id),
+            ("location_id", "cis", f.location_id),
+            ("supplier_id", "cis", f.supplier_id),
+            ("organisation_id", "organisations", f.organisation_id),
+        ] {
+            if let Some(id) = id {
+                if !has(table, id) {
+                    problem(&mut report, at.clone(), field, "refers to nothing that exists".into());
+                    bad = true;
+                }
+            }
+        }
+        let schema = classes.schema(f.class_id);
+        for (name, c) in &p.checked {
+            let kind = schema.get(name).map(|d| d.kind);
+            let missing = match kind {
+                Some(varde_domain::cmdb::AttrKind::CiRef) => !has("cis", c.value.as_i64().unwrap_or(0)),
+                Some(varde_domain::cmdb::AttrKind::UserRef) => !has("users", c.value.as_i64().unwrap_or(0)),
+                _ => false,
+            };
+            if missing {
+                problem(&mut report, at.clone(), &format!("attributes.{name}"), "refers to nothing that exists".into());
+                bad = true;
+            }
+        }
+        let current = p.identity.as_ref().and_then(|i| existing.remove(i));
+        for (_, def) in &schema.attributes {
+            if !def.unique {
+                continue;
+            }
+            let Some(key) = p.checked.get(&def.name).and_then(|c| c.key.clone()) else { continue };
+            if let Some((other, _)) =
+                unique_keys.insert((def.name.clone(), key), (line, current.as_ref().map(|c| c.id)))
+            {
+                problem(
+                    &mut report,
+                    at.clone(),
+                    &format!("attributes.{}", def.name),
+                    format!("has the same value as {}", label(other)),
+                );
+                bad = true;
+            }
+        }
+        if bad {
+            continue;
+        }
+        let plan = match current {
+            None => Plan::Create(p),
+            Some(ci) => {
+                let mut p = p;
+                if p.fields.status.is_none() {
+                    // A row without a status keeps the CI's.
+                    p.status = ci.status;
+                }
+                if p.fields.status.is_some() && p.status != ci.status && !ci.status.can_become(p.status) {
+                    problem(
+                        &mut report,
+                        at.clone(),
+                        "status",
+                        format!(
+                            "conflict: CI {} is {} and cannot become {}",
+                            ci.id,
+                            ci.status.as_str(),
+                            p.status.as_str()
+                        ),
+                    );
+                    continue;
+                }
+                if same(&ci, &p) {
+                    Plan::Unchanged(ci)
+                } else {
+                    Plan::Update(Box::new(ci), p)
+                }
+            }
+        };
+        plans.push((line, reference, plan));
+    }
+    // Unique values already held by other CIs, in one query per attribute.
+    let mut by_attr: HashMap<String, Vec<(String, usize, Option<i64>)>> = HashMap::new();
+    for ((name, key), (line, own)) in unique_keys {
+        by_attr.entry(name).or_default().push((key, line, own));
+    }
+    for (name, keys) in by_attr {
+        for chunk in keys.chunks(500) {
+            let mut q = Sql::new("SELECT value, ci_id FROM ci_attr_values WHERE name = ");
+            q.bind(Arg::Text(name.clone())).push(" AND value IN ");
+            q.bind_list(chunk.iter().map(|(k, _, _)| Arg::Text(k.clone())));
+            let held: Vec<(String, i64)> = q.query_as().fetch_all(&mut *conn).await?;
+            for (value, ci_id) in held {
+                if let Some((_, line, own)) = chunk.iter().find(|(k, _, _)| *k == value) {
+                    if *own != Some(ci_id) {
+                        problem(
+                            &mut report,
+                            label(*line),
+                            &format!("attributes.{name}"),
+                            format!("conflict: already used by CI {ci_id}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    // 5. Relations: both ends known, no duplicates in the file.
+    let refs: HashMap<&str, usize> = plans.iter().enumerate().map(|(i, (_, r, _))| (r.as_str(), i)).collect();
+    enum End {
+        Row(usize),
+        Ci(i64),
+    }
+    let mut rels: Vec<(usize, End, End, RelationKind)> = Vec::new();
+    let mut rel_seen = HashSet::new();
+    let mut extern_ids: HashSet<i64> = HashSet::new();
+    for r in &req.relations {
+        let at = format!("relations[{}]", r.line);
+        let mut end = |s: &str, field: &str, report: &mut ImportReport| -> Option<End> {
+            if let Some(id) = s.strip_prefix('#').and_then(|n| n.parse::<i64>().ok()) {
+                extern_ids.insert(id);
+                return Some(End::Ci(id));
+            }
+            match refs.get(s) {
+                Some(i) => Some(End::Row(*i)),
+                None => {
+                    report.problems.push(ImportProblem {
+                        at: at.clone(),
+                        field: field.into(),
+                        message: format!("{s} is neither a CI of this import nor #id"),
+                    });
+                    None
+                }
+            }
+        };
+        let (Some(a), Some(b)) = (end(&r.from, "from", &mut report), end(&r.to, "to", &mut report)) else { continue };
+        if !rel_seen.insert((r.from.clone(), r.to.clone(), r.kind)) {
+            problem(&mut report, at, "to", "the same relation twice in the file".into());
+            continue;
+        }
+        if r.from == r.to {
+            problem(&mut report, at, "to", "a CI cannot be related to itself".into());
+            continue;
+        }
+        rels.push((r.line, a, b, r.kind));
+    }
+    let ids: Vec<i64> = extern_ids.into_iter().collect();
+    let mut found_ext = HashSet::new();
+    for chunk in ids.chunks(500) {
+        let mut q = Sql::new("SELECT id FROM cis WHERE id IN ");
+        q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+        let f: Vec<(i64,)> = q.query_as().fetch_all(&mut *conn).await?;
+        found_ext.extend(f.into_iter().map(|(i,)| i));
+    }
+    for (line, a, b, _) in &rels {
+        for (end, field) in [(a, "from"), (b, "to")] {
+            if let End::Ci(id) = end {
+                if !found_ext.contains(id) {
+                    problem(&mut report, format!("relations[{line}]"), field, format!("CI {id} does not exist"));
+                }
+            }
+        }
+    }
+
+    for (line, _, plan) in &plans {
+        let (action, id) = match plan {
+            Plan::Create(_) => {
+                report.created += 1;
+                ("create", None)
+            }
+            Plan::Update(ci, _) => {
+                report.updated += 1;
+                ("update", Some(ci.id))
+            }
+            Plan::Unchanged(ci) => {
+                report.unchanged += 1;
+                ("unchanged", Some(ci.id))
+            }
+        };
+        if report.rows.len() < 1000 {
+            report.rows.push(ImportOutcome { at: label(*line), action: action.into(), id });
+        }
+    }
+    report.problems.sort_by(|a, b| a.at.cmp(&b.at));
+    if !report.problems.is_empty() || req.dry_run {
+        report.relations_created = if report.problems.is_empty() { rels.len() } else { 0 };
+        // Nothing was written: the caller answers with the problems.
+        return Ok(report);
+    }
+
+    // 6. Write: the import record, new CIs in batches, updates, relations.
+    let now = now_micros();
+    let import_id: i64 = sqlx::query_scalar(
+        "INSERT INTO ci_imports (source, format, actor_id, created, updated, unchanged, relations, at) \
+         VALUES ($1, $2, $3, 0, 0, 0, 0, $4) RETURNING id",
+    )
+    .bind(&req.source)
+    .bind(&req.format)
+    .bind(req.actor)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    report.import_id = Some(import_id);
+    let ctx = ChangeContext { actor: Some(req.actor), record_id: None, import_id: Some(import_id) };
+    let mut ids: Vec<i64> = vec![0; plans.len()];
+    let mut creates: Vec<(usize, Prepared)> = Vec::new();
+    for (i, (_, _, plan)) in plans.into_iter().enumerate() {
+        match plan {
+            Plan::Create(p) => creates.push((i, p)),
+            Plan::Update(ci, p) => ids[i] = replace_ci(conn, &ci, p, ctx, now).await?.id,
+            Plan::Unchanged(ci) => ids[i] = ci.id,
+        }
+    }
+    for batch in creates.chunks(ROWS_PER_STATEMENT) {
+        let made = insert_rows_batch(conn, batch.iter().map(|(_, p)| p).collect(), ctx, now).await?;
+        for ((i, _), id) in batch.iter().zip(made) {
+            ids[*i] = id;
+        }
+    }
+    let mut pairs: Vec<(i64, i64, RelationKind)> = rels
+        .iter()
+        .map(|(_, a, b, k)| {
+            let id = |e: &End| match e {
+                End::Row(i) => ids[*i],
+                End::Ci(id) => *id,
+            };
+            (id(a), id(b), *k)
+        })
+        .collect();
+    pairs.sort_unstable_by_key(|(a, b, k)| (*a, *b, k.as_str()));
+    pairs.dedup();
+    for (from, to, kind) in pairs {
+        if from == to {
+            continue;
+        }
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM ci_relations WHERE from_id = $1 AND valid_to = $2 AND kind = $3 AND to_id = $4",
+        )
+        .bind(from)
+        .bind(FOREVER)
+        .bind(kind.as_str())
+        .bind(to)
+        .fetch_one(&mut *conn)
+        .await?;
+        if n > 0 {
+            report.relations_unchanged += 1;
+            continue;
+        }
+        crate::cmdb::add_relation_in(conn, from, to, kind, &Map::new(), ctx, now).await?;
+        report.relations_created += 1;
+    }
+    sqlx::query("UPDATE ci_imports SET created = $1, updated = $2, unchanged = $3, relations = $4 WHERE id = $5")
+        .bind(report.created as i64)
+        .bind(report.updated as i64)
+        .bind(report.unchanged as i64)
+        .bind(report.relations_created as i64)
+        .bind(import_id)
+        .execute(&mut *conn)
+        .await?;
+    for (o, id) in report.rows.iter_mut().zip(&ids) {
+        o.id = Some(*id);
+    }
+    Ok(report)
+}
+
+/// Whether importing `p` over `ci` would change nothing. A row leaves
+/// fields it does not mention alone only for status (absent means "keep").
+fn same(ci: &Ci, p: &Prepared) -> bool {
+    let f = &p.fields;
+    ci.name == f.name
+        && (f.status.is_none() || ci.status == p.status)
+        && ci.owner_id == f.owner_id
+        && ci.location_id == f.location_id
+        && ci.supplier_id == f.supplier_id
+        && ci.cost == f.cost
+        && ci.purchased_on == f.purchased_on
+        && ci.warranty_until == f.warranty_until
+        && ci.end_of_life == f.end_of_life
+        && ci.used_by_id == f.used_by_id
+        && ci.organisation_id == f.organisation_id
+        && ci.attributes == f.attributes
+}
+
+#[derive(sqlx::FromRow)]
+struct CiRowWithIdentity {
+    #[sqlx(flatten)]
+    row: CiRow,
+    identity: String,
+}

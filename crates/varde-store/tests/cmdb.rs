@@ -1,0 +1,489 @@
+//! CMDB conformance: classes, CIs, relations, history and as-of queries,
+//! impact, record links, assets. Every story runs on every engine.
+
+use serde_json::{json, Map, Value};
+use varde_domain::access::Role;
+use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, RelationKind};
+use varde_domain::DomainError;
+use varde_store::cmdb::{ChangeContext, CiFields, CiFilter, ClassChanges, Direction, NewClass};
+use varde_store::directory::NewUser;
+use varde_store::testing::{databases, empty_urls, migrate_url_to};
+use varde_store::{Store, StoreError, StoreOptions};
+
+async fn user(store: &Store, email: &str) -> i64 {
+    store
+        .create_user(
+            NewUser {
+                email: email.into(),
+                name: email.into(),
+                role: Role::Agent,
+                organisation_id: None,
+                password_hash: None,
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+async fn class_id(store: &Store, name: &str) -> i64 {
+    store.ci_classes().await.unwrap().by_name(name).unwrap_or_else(|| panic!("class {name}")).id
+}
+
+fn ctx(actor: i64) -> ChangeContext {
+    ChangeContext { actor: Some(actor), ..Default::default() }
+}
+
+async fn ci(store: &Store, class: &str, name: &str, attrs: Value) -> i64 {
+    let class_id = class_id(store, class).await;
+    store
+        .create_ci(
+            CiFields { class_id, name: name.into(), attributes: obj(attrs), ..Default::default() },
+            ChangeContext::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e:?}"))
+        .id
+}
+
+fn fields_of(e: &StoreError) -> Vec<String> {
+    match e {
+        StoreError::Domain(DomainError::Invalid(errs)) => errs.iter().map(|e| e.field.clone()).collect(),
+        other => panic!("expected field errors, got {other:?}"),
+    }
+}
+
+async fn rel(store: &Store, from: i64, to: i64, kind: RelationKind) -> i64 {
+    store.add_ci_relation(from, to, kind, Map::new(), ChangeContext::default()).await.unwrap().id
+}
+
+#[tokio::test]
+async fn default_classes_ship_and_inherit() {
+    for db in databases().await {
+        let s = &db.store;
+        let classes = s.ci_classes().await.unwrap();
+        for name in [
+            "Hardware",
+            "Computer",
+            "Laptop",
+            "Server",
+            "Software",
+            "Application",
+            "Service",
+            "Business service",
+            "Technical service",
+            "Database",
+            "Network device",
+            "Location",
+            "Supplier",
+            "Contract",
+        ] {
+            assert!(classes.by_name(name).is_some(), "{}: {name}", db.engine);
+        }
+        let laptop = classes.by_name("Laptop").unwrap().id;
+        let schema = classes.schema(laptop);
+        assert!(schema.get("serial_number").is_some(), "inherited from Hardware");
+        assert!(schema.get("os").is_some(), "inherited from Computer");
+        let service = classes.by_name("Service").unwrap().id;
+        assert_eq!(classes.subtree(service).len(), 3);
+    }
+}
+
+#[tokio::test]
+async fn cis_are_validated_against_their_class() {
+    for db in databases().await {
+        let s = &db.store;
+        let admin = user(s, "admin@example.org").await;
+        let hw = class_id(s, "Hardware").await;
+        let class = s
+            .create_ci_class(
+                NewClass {
+                    name: "Phone".into(),
+                    parent_id: Some(hw),
+                    description: String::new(),
+                    attributes: vec![
+                        AttributeDef {
+                            name: "imei".into(),
+                            label: "IMEI".into(),
+                            kind: AttrKind::Text,
+                            required: true,
+                            unique: true,
+                            values: vec![],
+                        },
+                        AttributeDef {
+                            name: "size".into(),
+                            label: String::new(),
+                            kind: AttrKind::Enum,
+                            required: false,
+                            unique: false,
+                            values: vec!["s".into(), "l".into()],
+                        },
+                        AttributeDef {
+                            name: "holder".into(),
+                            label: String::new(),
+                            kind: AttrKind::UserRef,
+                            required: false,
+                            unique: false,
+                            values: vec![],
+                        },
+                    ],
+                    identify_by: vec!["imei".into()],
+                },
+                admin,
+            )
+            .await
+            .unwrap();
+        let bad = s
+            .create_ci(
+                CiFields {
+                    class_id: class.id,
+                    name: " ".into(),
+                    attributes: obj(json!({"size": "xl", "holder": 999999, "colour": "red", "mac_address": "nope"})),
+                    purchased_on: Some("yesterday".into()),
+                    owner_id: Some(999999),
+                    ..Default::default()
+                },
+                ctx(admin),
+            )
+            .await
+            .unwrap_err();
+        let f = fields_of(&bad);
+        for want in [
+            "name",
+            "attributes.imei",
+            "attributes.size",
+            "attributes.colour",
+            "attributes.mac_address",
+            "purchased_on",
+        ] {
+            assert!(f.contains(&want.to_string()), "{}: {want} in {f:?}", db.engine);
+        }
+        let ok = s
+            .create_ci(
+                CiFields {
+                    class_id: class.id,
+                    name: "Ann's phone".into(),
+                    attributes: obj(json!({"imei": "35-1", "holder": admin})),
+                    ..Default::default()
+                },
+                ctx(admin),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.status, CiStatus::Deployed);
+        // The same IMEI again: unique attribute and identification key.
+        let dup = s
+            .create_ci(
+                CiFields {
+                    class_id: class.id,
+                    name: "other".into(),
+                    attributes: obj(json!({"imei": "35-1"})),
+                    ..Default::default()
+                },
+                ctx(admin),
+            )
+            .await
+            .unwrap_err();
+        assert!(fields_of(&dup).contains(&"attributes.imei".to_string()), "{}", db.engine);
+        let holder_bad = s
+            .create_ci(
+                CiFields {
+                    class_id: class.id,
+                    name: "x".into(),
+                    attributes: obj(json!({"imei": "2", "holder": 424242})),
+                    ..Default::default()
+                },
+                ctx(admin),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(fields_of(&holder_bad), vec!["attributes.holder"]);
+        // Nothing of the refused creates was written.
+        let all = s.list_cis(&CiFilter { class_ids: vec![class.id], ..Default::default() }, None, 50).await.unwrap();
+        assert_eq!(all.len(), 1, "{}", db.engine);
+
+        // A class with CIs takes a new optional attribute but not a required one.
+        let mut attrs = class.attributes.clone();
+        attrs.push(AttributeDef {
+            name: "carrier".into(),
+            label: String::new(),
+            kind: AttrKind::Text,
+            required: true,
+            unique: false,
+            values: vec![],
+        });
+        let e = s
+            .update_ci_class(
+                class.id,
+                None,
+                ClassChanges { attributes: Some(attrs.clone()), ..Default::default() },
+                admin,
+            )
+            .await
+            .unwrap_err();
+        assert!(fields_of(&e).iter().any(|f| f.ends_with(".required")));
+        attrs.last_mut().unwrap().required = false;
+        let c2 = s
+            .update_ci_class(
+                class.id,
+                Some(class.version),
+                ClassChanges { attributes: Some(attrs), ..Default::default() },
+                admin,
+            )
+            .await
+            .unwrap();
+        assert_eq!(c2.version, 2);
+        // Removing an attribute some CI uses is refused.
+        let e = s
+            .update_ci_class(class.id, None, ClassChanges { attributes: Some(vec![]), ..Default::default() }, admin)
+            .await
+            .unwrap_err();
+        assert!(fields_of(&e).contains(&"attributes".to_string()), "{}", db.engine);
+        let stale = s.update_ci_class(class.id, Some(1), ClassChanges::default(), admin).await;
+        assert!(matches!(stale, Err(StoreError::Conflict { current: 2 })));
+    }
+}
+
+#[tokio::test]
+async fn history_and_as_of() {
+    for db in databases().await {
+        let s = &db.store;
+        let admin = user(s, "admin@example.org").await;
+        let db01 = ci(s, "Server", "db-01", json!({"hostname": "db-01", "domain": "corp", "os": "Linux"})).await;
+        let san = ci(s, "Hardware", "SAN-2", json!({"serial_number": "SAN2"})).await;
+        let t0 = varde_store::now_micros();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let before = s.ci(db01).await.unwrap();
+        let mut f = before.fields();
+        f.attributes.insert("os".into(), json!("Debian"));
+        f.status = Some(CiStatus::InRepair);
+        let after = s.update_ci(db01, Some(before.version), f.clone(), ctx(admin)).await.unwrap();
+        assert_eq!(after.version, 2);
+        // A stale version changes nothing.
+        let stale = s.update_ci(db01, Some(1), f.clone(), ctx(admin)).await;
+        assert!(matches!(stale, Err(StoreError::Conflict { current: 2 })), "{}: {stale:?}", db.engine);
+        // Same fields again: no new version.
+        assert_eq!(s.update_ci(db01, None, f.clone(), ctx(admin)).await.unwrap().version, 2);
+        let r = rel(s, db01, san, RelationKind::RunsOn).await;
+        let t1 = varde_store::now_micros();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        s.end_ci_relation(db01, r, ctx(admin)).await.unwrap();
+        let t2 = varde_store::now_micros();
+
+        let then = s.ci_as_of(db01, t0).await.unwrap();
+        assert_eq!(then.attributes["os"], json!("Linux"), "{}", db.engine);
+        assert_eq!(then.status, CiStatus::Deployed);
+        assert_eq!(s.ci_as_of(db01, t1).await.unwrap().attributes["os"], json!("Debian"));
+        assert!(matches!(s.ci_as_of(db01, 1).await, Err(StoreError::NotFound)), "did not exist at the epoch");
+
+        assert!(s.ci_relations(db01, Some(t0)).await.unwrap().is_empty());
+        let at1 = s.ci_relations(db01, Some(t1)).await.unwrap();
+        assert_eq!(at1.len(), 1, "{}", db.engine);
+        assert_eq!(at1[0].label, "runs on");
+        assert_eq!(at1[0].other_name, "SAN-2");
+        let back = s.ci_relations(san, Some(t1)).await.unwrap();
+        assert_eq!(back[0].label, "hosts");
+        assert!(s.ci_relations(db01, Some(t2)).await.unwrap().is_empty());
+        assert!(s.ci_relations(db01, None).await.unwrap().is_empty());
+
+        let log = s.ci_changes(db01).await.unwrap();
+        let fields: Vec<&str> = log.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["created", "attributes.os", "status", "relation", "relation"], "{}", db.engine);
+        assert_eq!(log[1].old_value.as_deref(), Some("Linux"));
+        assert_eq!(log[1].new_value.as_deref(), Some("Debian"));
+        assert_eq!(log[1].actor_id, Some(admin));
+        assert!(log[4].new_value.is_none() && log[4].old_value.as_deref().unwrap().starts_with("runs on SAN-2"));
+
+        // Life cycle: in repair cannot go back to ordered; disposed is final.
+        let mut g = after.fields();
+        g.status = Some(CiStatus::Ordered);
+        assert!(matches!(
+            s.update_ci(db01, None, g, ctx(admin)).await,
+            Err(StoreError::Domain(DomainError::Transition { .. }))
+        ));
+
+        // As-of list by class.
+        let server = class_id(s, "Server").await;
+        let then = s
+            .list_cis(&CiFilter { class_ids: vec![server], as_of: Some(t0), ..Default::default() }, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(then.len(), 1);
+        assert_eq!(then[0].attributes["os"], json!("Linux"));
+    }
+}
+
+#[tokio::test]
+async fn lists_filter_by_class_attribute_status_text_and_relation() {
+    for db in databases().await {
+        let s = &db.store;
+        let a = ci(s, "Server", "app-01", json!({"hostname": "app-01", "domain": "corp", "os": "Linux"})).await;
+        let b = ci(s, "Server", "app-02", json!({"hostname": "app-02", "domain": "corp", "os": "windows"})).await;
+        let l = ci(s, "Laptop", "ann-laptop", json!({"serial_number": "L1", "os": "linux"})).await;
+        let svc = ci(s, "Business service", "Payroll", json!({})).await;
+        rel(s, svc, a, RelationKind::DependsOn).await;
+        let classes = s.ci_classes().await.unwrap();
+        let computer = classes.subtree(classes.by_name("Computer").unwrap().id);
+        let f = CiFilter {
+            class_ids: computer.clone(),
+            attributes: vec![("os".into(), "linux".into())],
+            ..Default::default()
+        };
+        let ids: Vec<i64> = s.list_cis(&f, None, 50).await.unwrap().iter().map(|c| c.id).collect();
+        assert_eq!(ids, vec![a, l], "{}: subclasses included, values case-folded", db.engine);
+        let page1 = s.list_cis(&f, None, 1).await.unwrap();
+        let page2 = s.list_cis(&f, Some(page1[0].id), 1).await.unwrap();
+        assert_eq!(page2[0].id, l);
+        let f = CiFilter { terms: vec!["windows".into()], ..Default::default() };
+        assert_eq!(s.list_cis(&f, None, 50).await.unwrap()[0].id, b);
+        let f = CiFilter { terms: vec!["app".into(), "02".into()], ..Default::default() };
+        assert_eq!(s.list_cis(&f, None, 50).await.unwrap().len(), 1);
+        let f = CiFilter { related_to: Some(a), ..Default::default() };
+        assert_eq!(s.list_cis(&f, None, 50).await.unwrap()[0].id, svc);
+        let f = CiFilter { statuses: vec![CiStatus::Retired], ..Default::default() };
+        assert!(s.list_cis(&f, None, 50).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn impact_finds_services_with_shortest_paths_through_cycles() {
+    for db in databases().await {
+        let s = &db.store;
+        let payroll = ci(s, "Business service", "Payroll", json!({})).await;
+        let hr = ci(s, "Business service", "HR portal", json!({})).await;
+        let app = ci(s, "Application", "Payroll app", json!({})).await;
+        let db01 = ci(s, "Database", "db-01", json!({})).await;
+        let san = ci(s, "Hardware", "SAN-2", json!({"serial_number": "S2"})).await;
+        let sw = ci(s, "Network device", "sw-1", json!({"serial_number": "SW1"})).await;
+        rel(s, payroll, app, RelationKind::DependsOn).await;
+        rel(s, app, db01, RelationKind::DependsOn).await;
+        rel(s, db01, san, RelationKind::RunsOn).await;
+        rel(s, hr, payroll, RelationKind::DependsOn).await;
+        // A cycle and a non-dependency edge.
+        rel(s, san, app, RelationKind::DependsOn).await;
+        rel(s, san, sw, RelationKind::ConnectsTo).await;
+        let org = s.create_organisation("ACME".into(), None).await.unwrap().id;
+        let mut f = s.ci(payroll).await.unwrap().fields();
+        f.organisation_id = Some(org);
+        s.update_ci(payroll, None, f, ChangeContext::default()).await.unwrap();
+
+        let up = s.impact(san, Direction::Up, 10, None).await.unwrap();
+        let names: Vec<(&str, Vec<&str>)> =
+            up.services.iter().map(|x| (x.name.as_str(), x.path.iter().map(|p| p.name.as_str()).collect())).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("Payroll", vec!["Payroll", "Payroll app", "db-01", "SAN-2"]),
+                ("HR portal", vec!["HR portal", "Payroll", "Payroll app", "db-01", "SAN-2"]),
+            ],
+            "{}",
+            db.engine
+        );
+        assert_eq!(up.organisation_ids, vec![org]);
+        assert!(!up.nodes.iter().any(|n| n.id == sw), "connects_to is not a dependency");
+        // Depth limits.
+        let near = s.impact(san, Direction::Up, 3, None).await.unwrap();
+        assert_eq!(near.services.len(), 1);
+        assert_eq!(s.impact(san, Direction::Up, 0, None).await.unwrap().reached, 0);
+        // Down from the service.
+        let down = s.impact(hr, Direction::Down, 10, None).await.unwrap();
+        let mut got: Vec<i64> = down.nodes.iter().map(|n| n.id).collect();
+        got.sort();
+        let mut want = vec![payroll, app, db01, san];
+        want.sort();
+        assert_eq!(got, want, "{}", db.engine);
+        assert_eq!(down.services[0].path.iter().map(|p| p.id).collect::<Vec<_>>(), vec![hr, payroll]);
+        // As of before the relations existed: nothing.
+        let t0 = s.ci(san).await.unwrap().created_at;
+        assert_eq!(s.impact(san, Direction::Up, 10, Some(t0)).await.unwrap().reached, 0);
+        assert!(matches!(s.impact(999_999, Direction::Up, 3, None).await, Err(StoreError::NotFound)));
+        // Refused relations.
+        assert!(s
+            .add_ci_relation(app, app, RelationKind::DependsOn, Map::new(), ChangeContext::default())
+            .await
+            .is_err());
+        assert!(matches!(
+            s.add_ci_relation(payroll, app, RelationKind::DependsOn, Map::new(), ChangeContext::default()).await,
+            Err(StoreError::Duplicate { .. })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn services_are_cis_and_assets_have_checklists() {
+    for db in databases().await {
+        let s = &db.store;
+        let admin = user(s, "admin@example.org").await;
+        let ann = user(s, "ann@example.org").await;
+        let svc = s.create_service("Mail".into(), String::new()).await.unwrap();
+        let service_class = class_id(s, "Service").await;
+        let f = CiFilter { class_ids: vec![service_class], terms: vec!["mail".into()], ..Default::default() };
+        let found = s.list_cis(&f, None, 10).await.unwrap();
+        assert_eq!(found.len(), 1, "{}", db.engine);
+        assert_eq!(found[0].service_id, Some(svc.id));
+
+        let laptop = class_id(s, "Laptop").await;
+        let mk = |name: &str, serial: &str| CiFields {
+            class_id: laptop,
+            name: name.into(),
+            used_by_id: Some(ann),
+            purchased_on: Some("2018-01-01".into()),
+            warranty_until: Some("2021-01-01".into()),
+            attributes: obj(json!({"serial_number": serial})),
+            ..Default::default()
+        };
+        let l1 = s.create_ci(mk("laptop", "A1"), ctx(admin)).await.unwrap();
+        let l2 = s.create_ci(mk("charger", "A2"), ctx(admin)).await.unwrap();
+        assert_eq!(s.assets_of(ann).await.unwrap().len(), 2);
+        let old = s.assets_bought_before(&[laptop], "2020-01-01").await.unwrap();
+        assert_eq!(old.len(), 2);
+        assert_eq!(s.assets_past("2026-01-01", varde_store::cmdb::PastWhat::Warranty).await.unwrap().len(), 2);
+
+        let list = s.create_checklist(ann, admin).await.unwrap();
+        assert_eq!(list.items.len(), 2);
+        assert!(
+            matches!(s.create_checklist(ann, admin).await, Err(StoreError::Duplicate { .. })),
+            "one open list per person"
+        );
+        let list = s.complete_checklist_item(list.id, list.items[0].id, "returned".into(), admin).await.unwrap();
+        assert!(list.closed_at.is_none());
+        assert!(matches!(
+            s.complete_checklist_item(list.id, list.items[0].id, String::new(), admin).await,
+            Err(StoreError::NotFound)
+        ));
+        let list = s.complete_checklist_item(list.id, list.items[1].id, String::new(), admin).await.unwrap();
+        assert!(list.closed_at.is_some(), "{}", db.engine);
+        let _ = (l1, l2);
+    }
+}
+
+#[tokio::test]
+async fn services_from_before_the_cmdb_become_cis() {
+    for (engine, url, _dir) in empty_urls().await {
+        migrate_url_to(&url, 3).await;
+        {
+            use sqlx::Connection;
+            let mut c = sqlx::AnyConnection::connect(&url).await.unwrap();
+            sqlx::query(
+                "INSERT INTO services (name, description, active, created_at) VALUES ('Payroll Service', '', 1, 5)",
+            )
+            .execute(&mut c)
+            .await
+            .unwrap();
+            let _ = c.close().await;
+        }
+        let s = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
+        let f = CiFilter { terms: vec!["payroll".into()], ..Default::default() };
+        let cis = s.list_cis(&f, None, 10).await.unwrap();
+        assert_eq!(cis.len(), 1, "{engine}: migrated and indexed");
+        assert!(cis[0].service_id.is_some());
+        assert_eq!(s.ci_as_of(cis[0].id, 5).await.unwrap().name, "Payroll Service", "{engine}: a first version");
+        // The catalogue can still make a service of another name.
+        s.create_service("Mail".into(), String::new()).await.unwrap();
+    }
+}

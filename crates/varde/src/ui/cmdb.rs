@@ -1,0 +1,982 @@
+//! The CMDB pages: the CI list (its query string is the saved view), a CI
+//! with attributes, relations, open incidents, history, "as of" and
+//! compare, and its impact graph; create/edit forms validated against the
+//! class; class administration; the CIs of an incident; a person's assets
+//! and leaver checklists; asset reports. Plain forms and links throughout,
+//! so every page works without JavaScript.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Map, Value};
+use varde_domain::access::Permission;
+use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, RelationKind};
+use varde_store::cmdb::{AssetRow, Checklist, Ci, CiChange, CiClass, CiRecord, Classes, Direction, RelationView};
+
+use super::cmdb_graph;
+use super::web::{render_status, see_other, when, Chrome, Errors, Form, Viewer};
+use crate::error::AppError;
+use crate::service::cmdb::{self as svc, CiInput, CreateClass, NewRelation};
+use crate::state::AppState;
+
+type Pairs = Vec<(String, String)>;
+
+fn get<'a>(q: &'a Pairs, k: &str) -> &'a str {
+    q.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+fn pairs(raw: Option<&str>) -> Result<Pairs, AppError> {
+    match raw {
+        None | Some("") => Ok(Vec::new()),
+        Some(s) => serde_urlencoded::from_str(s).map_err(|e| AppError::BadRequest(format!("bad query: {e}"))),
+    }
+}
+
+/// `2026-11-23T14:00` from a `datetime-local` input (read as UTC) or an
+/// RFC 3339 instant.
+fn parse_when(field: &str, s: &str) -> Result<Option<i64>, AppError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(Some(t.as_microsecond()));
+    }
+    s.parse::<jiff::civil::DateTime>()
+        .ok()
+        .and_then(|dt| dt.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| Some(z.timestamp().as_microsecond()))
+        .ok_or_else(|| AppError::field(field, "must be a date and time like 2026-11-23T14:00 (UTC)"))
+}
+
+fn local_input(micros: i64) -> String {
+    jiff::Timestamp::from_microsecond(micros).map(|t| t.strftime("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default()
+}
+
+pub struct Row {
+    pub id: i64,
+    pub name: String,
+    pub class: String,
+    pub status: String,
+    pub summary: String,
+}
+
+fn row(ci: &Ci, classes: &Classes) -> Row {
+    let summary = ci
+        .attributes
+        .iter()
+        .take(4)
+        .map(|(k, v)| format!("{k}: {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Row {
+        id: ci.id,
+        name: ci.name.clone(),
+        class: classes.get(ci.class_id).map(|c| c.name.clone()).unwrap_or_default(),
+        status: ci.status.as_str().into(),
+        summary,
+    }
+}
+
+fn statuses() -> Vec<&'static str> {
+    CiStatus::ALL.iter().map(|s| s.as_str()).collect()
+}
+
+// ---------------------------------------------------------------- list
+
+#[derive(askama::Template)]
+#[template(path = "cmdb_list.html")]
+struct ListPage {
+    p: Chrome,
+    errors: Errors,
+    classes: Vec<CiClass>,
+    class: String,
+    status: String,
+    q: String,
+    attr: String,
+    value: String,
+    as_of: String,
+    rows: Vec<Row>,
+    view: String,
+    csv: String,
+    next: Option<String>,
+}
+
+impl ListPage {
+    fn statuses(&self) -> Vec<&'static str> {
+        statuses()
+    }
+}
+
+pub async fn list(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+    let q = pairs(raw.as_deref())?;
+    let classes = svc::classes(&st.store, &v.caller).await?;
+    // The page's own attr/value pair becomes an `attr.<name>` filter.
+    let mut params: Pairs =
+        q.iter().filter(|(k, _)| !matches!(k.as_str(), "attr" | "value" | "after")).cloned().collect();
+    let (attr, value) = (get(&q, "attr").trim().to_string(), get(&q, "value").to_string());
+    if !attr.is_empty() {
+        params.push((format!("attr.{attr}"), value.clone()));
+    }
+    if let Some(t) = parse_when("as_of", get(&q, "as_of")).ok().flatten() {
+        params.retain(|(k, _)| k != "as_of");
+        params.push(("as_of".into(), crate::api::instant(t)));
+    }
+    let mut errors = Errors::none();
+    let after = get(&q, "after").parse::<i64>().ok();
+    let rows = match svc::filter_from(&classes, &params) {
+        Ok(f) => svc::list(&st.store, &v.caller, &f, after, 50).await?,
+        Err(e) => {
+            errors = Errors::from_app(e, &v.chrome.tr)?;
+            Vec::new()
+        }
+    };
+    let view: Pairs = q.iter().filter(|(k, val)| k != "after" && !val.is_empty()).cloned().collect();
+    let view = serde_urlencoded::to_string(&view).unwrap_or_default();
+    let next = (rows.len() == 50).then(|| rows.last().map(|c| format!("/cmdb?{view}&after={}", c.id))).flatten();
+    let csv = format!("/api/v1/cis.csv?{}", serde_urlencoded::to_string(&params).unwrap_or_default());
+    let page = ListPage {
+        p: v.chrome("cmdb"),
+        class: get(&q, "class").into(),
+        status: get(&q, "status").into(),
+        q: get(&q, "q").into(),
+        attr,
+        value,
+        as_of: get(&q, "as_of").into(),
+        rows: rows.iter().map(|c| row(c, &classes)).collect(),
+        classes: classes.0,
+        view: format!("/cmdb?{view}"),
+        csv,
+        next,
+        errors,
+    };
+    render_status(StatusCode::OK, &page)
+}
+
+// ---------------------------------------------------------------- one CI
+
+pub struct FieldLine {
+    pub label: String,
+    pub value: String,
+}
+
+pub struct Rel {
+    pub id: i64,
+    pub label: String,
+    pub other_id: i64,
+    pub other_name: String,
+    pub since: String,
+}
+
+pub struct Hist {
+    pub at: String,
+    pub field: String,
+    pub old: String,
+    pub new: String,
+    pub by: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "cmdb_ci.html")]
+struct CiPage {
+    p: Chrome,
+    errors: Errors,
+    ci: Ci,
+    class: String,
+    fields: Vec<FieldLine>,
+    relations: Vec<Rel>,
+    incidents: Vec<CiRecord>,
+    history: Vec<Hist>,
+    as_of: String,
+    as_of_text: String,
+    compare: String,
+    diff: Option<svc::Diff>,
+    direction: String,
+    depth: u32,
+    graph: String,
+    services: Vec<String>,
+    reached: usize,
+    can_edit: bool,
+}
+
+impl CiPage {
+    fn kinds(&self) -> Vec<(&'static str, &'static str)> {
+        RelationKind::ALL.iter().map(|k| (k.as_str(), k.name())).collect()
+    }
+}
+
+fn ci_fields(ci: &Ci, classes: &Classes, tr: &super::i18n::Tr) -> Vec<FieldLine> {
+    let mut out = Vec::new();
+    let mut add = |l: &str, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            out.push(FieldLine { label: tr.field(l.trim_start_matches("field.")).into(), value: v });
+        }
+    };
+    let id = |v: Option<i64>| v.map(|v| format!("#{v}"));
+    add("field.owner_id", id(ci.owner_id));
+    add("field.used_by_id", id(ci.used_by_id));
+    add("field.organisation_id", id(ci.organisation_id));
+    add("field.location_id", id(ci.location_id));
+    add("field.supplier_id", id(ci.supplier_id));
+    add("field.cost", ci.cost.map(|c| format!("{}.{:02}", c / 100, c % 100)));
+    add("field.purchased_on", ci.purchased_on.clone());
+    add("field.warranty_until", ci.warranty_until.clone());
+    add("field.end_of_life", ci.end_of_life.clone());
+    let schema = classes.schema(ci.class_id);
+    for (k, v) in &ci.attributes {
+        let label = schema.get(k).map(|d| if d.label.is_empty() { d.name.clone() } else { d.label.clone() });
+        out.push(FieldLine {
+            label: label.unwrap_or_else(|| k.clone()),
+            value: v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+        });
+    }
+    out
+}
+
+pub async fn ci_page(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let q = pairs(raw.as_deref())?;
+    show_ci(&st, &v, id, &q, Errors::none(), StatusCode::OK).await
+}
+
+async fn show_ci(
+    st: &AppState,
+    v: &Viewer,
+    id: i64,
+    q: &Pairs,
+    mut errors: Errors,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let tr = v.chrome.tr;
+    let classes = svc::classes(&st.store, &v.caller).await?;
+    let as_of = match parse_when("as_of", get(q, "as_of")) {
+        Ok(t) => t,
+        Err(e) => {
+            errors = Errors::from_app(e, &tr)?;
+            None
+        }
+    };
+    let ci = svc::get(&st.store, &v.caller, id, as_of).await?;
+    let rels: Vec<RelationView> = svc::relations(&st.store, &v.caller, id, as_of).await?;
+    let direction = if get(q, "direction") == "down" { Direction::Down } else { Direction::Up };
+    let depth = svc::parse_depth(Some(get(q, "depth"))).unwrap_or(svc::DEFAULT_DEPTH);
+    let impact = svc::impact(&st.store, &v.caller, id, direction, depth, as_of).await?;
+    let service_ids: Vec<i64> = impact.services.iter().map(|s| s.id).collect();
+    let graph_label = tr.t("cmdb.graph_label");
+    let graph = cmdb_graph::svg(&impact, &ci.name, &service_ids, graph_label);
+    let services =
+        impact.services.iter().map(|s| s.path.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(" ← ")).collect();
+    let mut names = std::collections::HashMap::new();
+    let changes: Vec<CiChange> = svc::history(&st.store, &v.caller, id).await?;
+    for c in &changes {
+        if let Some(a) = c.actor_id {
+            if let std::collections::hash_map::Entry::Vacant(e) = names.entry(a) {
+                e.insert(st.store.user(a).await.map(|u| u.name).unwrap_or_default());
+            }
+        }
+    }
+    let history = changes
+        .iter()
+        .rev()
+        .map(|c| Hist {
+            at: when(c.at),
+            field: c.field.clone(),
+            old: c.old_value.clone().unwrap_or_default(),
+            new: c.new_value.clone().unwrap_or_default(),
+            by: c.actor_id.and_then(|a| names.get(&a).cloned()).unwrap_or_default(),
+        })
+        .collect();
+    let compare = get(q, "compare").to_string();
+    let diff = match parse_when("compare", &compare) {
+        Ok(Some(from)) => {
+            Some(svc::diff(&st.store, &v.caller, id, from, as_of.unwrap_or_else(varde_store::now_micros)).await?)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            let more = Errors::from_app(e, &tr)?;
+            for (f, m) in more.fields() {
+                errors.push(f, m);
+            }
+            None
+        }
+    };
+    let page = CiPage {
+        p: v.chrome("cmdb"),
+        class: classes.get(ci.class_id).map(|c| c.name.clone()).unwrap_or_default(),
+        fields: ci_fields(&ci, &classes, &tr),
+        relations: rels
+            .iter()
+            .map(|r| Rel {
+                id: r.id,
+                label: r.label.clone(),
+                other_id: r.other_id,
+                other_name: r.other_name.clone(),
+                since: when(r.valid_from),
+            })
+            .collect(),
+        incidents: if as_of.is_none() { svc::open_records(&st.store, &v.caller, id).await? } else { Vec::new() },
+        history,
+        as_of: as_of.map(local_input).unwrap_or_default(),
+        as_of_text: as_of.map(when).unwrap_or_default(),
+        compare,
+        diff,
+        direction: if direction == Direction::Down { "down" } else { "up" }.into(),
+        depth,
+        graph,
+        services,
+        reached: impact.reached,
+        can_edit: v.caller.can(Permission::EditCis) && as_of.is_none(),
+        ci,
+        errors,
+    };
+    render_status(status, &page)
+}
+
+#[derive(serde::Deserialize)]
+pub struct RelationForm {
+    kind: String,
+    #[serde(default)]
+    other: String,
+    #[serde(default)]
+    direction: String,
+}
+
+/// The other end of a relation, by id (`12` or `#12`) or exact name.
+async fn find_ci(st: &AppState, v: &Viewer, s: &str) -> Result<i64, AppError> {
+    let s = s.trim().trim_start_matches('#');
+    if let Ok(id) = s.parse::<i64>() {
+        return Ok(id);
+    }
+    let f = varde_store::cmdb::CiFilter { terms: varde_domain::search::query_terms(s), ..Default::default() };
+    let found = svc::list(&st.store, &v.caller, &f, None, 50).await?;
+    found
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(s))
+        .map(|c| c.id)
+        .ok_or_else(|| AppError::field("other", "no CI has this name or id"))
+}
+
+pub async fn add_relation(
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+    f: Form<RelationForm>,
+) -> Result<Response, AppError> {
+    let v = &f.viewer;
+    let result = async {
+        let other = find_ci(&st, v, &f.value.other).await?;
+        let r = NewRelation {
+            kind: f.value.kind.clone(),
+            to_id: other,
+            direction: Some(if f.value.direction == "incoming" { "incoming" } else { "outgoing" }.into()),
+            attributes: Map::new(),
+            record_id: None,
+        };
+        svc::add_relation(&st.store, &v.caller, id, r).await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(see_other(&format!("/cmdb/cis/{id}#relations"))),
+        Err(e) => {
+            let errors = Errors::from_app(e, &v.chrome.tr)?;
+            show_ci(&st, v, id, &Vec::new(), errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct Empty {}
+
+pub async fn end_relation(
+    State(st): State<AppState>,
+    Path((id, rel)): Path<(i64, i64)>,
+    f: Form<Empty>,
+) -> Result<Response, AppError> {
+    svc::end_relation(&st.store, &f.viewer.caller, id, rel).await?;
+    Ok(see_other(&format!("/cmdb/cis/{id}#relations")))
+}
+
+// ---------------------------------------------------------------- create / edit
+
+pub struct AttrInput {
+    pub name: String,
+    pub label: String,
+    pub kind: String,
+    pub required: bool,
+    pub value: String,
+    pub values: Vec<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "cmdb_form.html")]
+struct FormPage {
+    p: Chrome,
+    errors: Errors,
+    classes: Vec<CiClass>,
+    /// 0 while the class is still to be chosen.
+    class_id: i64,
+    class: String,
+    /// 0 for a new CI.
+    id: i64,
+    version: i64,
+    values: Pairs,
+    attrs: Vec<AttrInput>,
+}
+
+impl FormPage {
+    fn statuses(&self) -> Vec<&'static str> {
+        statuses()
+    }
+    fn val(&self, k: &str) -> String {
+        get(&self.values, k).to_string()
+    }
+    fn attr_err(&self, name: &str) -> String {
+        self.errors.get(&format!("attributes.{name}")).unwrap_or("").to_string()
+    }
+    fn optional_fields(&self) -> &'static [&'static str] {
+        &COMMON[2..]
+    }
+}
+
+const COMMON: &[&str] = &[
+    "name",
+    "status",
+    "owner_id",
+    "used_by_id",
+    "organisation_id",
+    "location_id",
+    "supplier_id",
+    "cost",
+    "purchased_on",
+    "warranty_until",
+    "end_of_life",
+];
+
+fn attr_inputs(classes: &Classes, class_id: i64, values: &Pairs) -> Vec<AttrInput> {
+    classes
+        .schema(class_id)
+        .attributes
+        .into_iter()
+        .map(|(_, d)| AttrInput {
+            value: get(values, &format!("attr.{}", d.name)).to_string(),
+            label: if d.label.is_empty() { d.name.clone() } else { d.label.clone() },
+            kind: d.kind.as_str().into(),
+            required: d.required,
+            values: d.values.clone(),
+            name: d.name,
+        })
+        .collect()
+}
+
+fn values_of(ci: &Ci) -> Pairs {
+    let mut out: Pairs = Vec::new();
+    let doc = svc::input_doc(ci);
+    for k in COMMON {
+        if let Some(v) = doc.get(*k) {
+            out.push((k.to_string(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
+        }
+    }
+    if let Some(c) = ci.cost {
+        out.retain(|(k, _)| k != "cost");
+        out.push(("cost".into(), format!("{}.{:02}", c / 100, c % 100)));
+    }
+    for (k, v) in &ci.attributes {
+        out.push((format!("attr.{k}"), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
+    }
+    out
+}
+
+/// The form's values as a merge-patch document over the whole CI: an empty
+/// field clears it.
+fn form_doc(
+    classes: &Classes,
+    class_id: i64,
+    f: &Pairs,
+    errors: &mut Errors,
+    tr: &super::i18n::Tr,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    for k in COMMON {
+        let v = get(f, k).trim();
+        let val = if v.is_empty() {
+            Value::Null
+        } else if k.ends_with("_id") {
+            match v.trim_start_matches('#').parse::<i64>() {
+                Ok(n) => Value::from(n),
+                Err(_) => {
+                    errors.push(k, tr.t("error.number"));
+                    Value::Null
+                }
+            }
+        } else if *k == "cost" {
+            match v.parse::<f64>() {
+                Ok(n) if n >= 0.0 => Value::from((n * 100.0).round() as i64),
+                _ => {
+                    errors.push(k, tr.t("error.number"));
+                    Value::Null
+                }
+            }
+        } else {
+            Value::String(v.to_string())
+        };
+        m.insert(k.to_string(), val);
+    }
+    let mut attrs = Map::new();
+    for (_, d) in classes.schema(class_id).attributes {
+        let v = get(f, &format!("attr.{}", d.name)).trim();
+        let kind = Some(d.kind);
+        attrs.insert(
+            d.name.clone(),
+            if v.is_empty() { Value::Null } else { crate::service::cmdb_import::typed(kind, v) },
+        );
+    }
+    m.insert("attributes".into(), Value::Object(attrs));
+    m
+}
+
+pub async fn new_page(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+    v.caller.require(Permission::EditCis)?;
+    let q = pairs(raw.as_deref())?;
+    let classes = svc::classes(&st.store, &v.caller).await?;
+    let class = get(&q, "class");
+    let class_id = class.parse::<i64>().ok().and_then(|id| classes.get(id)).or_else(|| classes.by_name(class));
+    let class_id = class_id.map(|c| c.id).unwrap_or(0);
+    let page = FormPage {
+        p: v.chrome("cmdb"),
+        errors: Errors::none(),
+        class: classes.get(class_id).map(|c| c.name.clone()).unwrap_or_default(),
+        attrs: attr_inputs(&classes, class_id, &q),
+        classes: classes.0,
+        class_id,
+        id: 0,
+        version: 0,
+        values: vec![("status".into(), "deployed".into())],
+    };
+    render_status(StatusCode::OK, &page)
+}
+
+pub async fn create(State(st): State<AppState>, f: Form<Pairs>) -> Result<Response, AppError> {
+    let v = &f.viewer;
+    let classes = svc::classes(&st.store, &v.caller).await?;
+    let class_id = get(&f.value, "class_id").parse::<i64>().unwrap_or(0);
+    let mut errors = Errors::none();
+    let doc = form_doc(&classes, class_id, &f.value, &mut errors, &v.chrome.tr);
+    let result = if errors.is_empty() {
+        // Null means "not given" on create.
+        let mut m = doc;
+        m.retain(|_, v| !v.is_null());
+        if let Some(Value::Object(a)) = m.get_mut("attributes") {
+            a.retain(|_, v| !v.is_null());
+        }
+        m.insert("class_id".into(), Value::from(class_id));
+        m.entry("name").or_insert(Value::String(String::new()));
+        let raw = serde_json::to_vec(&m).unwrap_or_default();
+        match crate::api::parse_json::<CiInput>(&raw) {
+            Ok(input) => svc::create(&st.store, &v.caller, input).await,
+            Err(e) => Err(e),
+        }
+    } else {
+        Err(AppError::Invalid(Vec::new()))
+    };
+    match result {
+        Ok(ci) => Ok(see_other(&format!("/cmdb/cis/{}", ci.id))),
+        Err(e) => {
+            let more = Errors::from_app(e, &v.chrome.tr)?;
+            for (k, m) in more.fields() {
+                errors.push(k, m);
+            }
+            errors.general.extend(more.general);
+            let page = FormPage {
+                p: v.chrome("cmdb"),
+                class: classes.get(class_id).map(|c| c.name.clone()).unwrap_or_default(),
+                attrs: attr_inputs(&classes, class_id, &f.value),
+                classes: classes.0,
+                class_id,
+                id: 0,
+                version: 0,
+                values: f.value.clone(),
+                errors,
+            };
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
+pub async fn edit_page(State(st): State<AppState>, v: Viewer, Path(id): Path<i64>) -> Result<Response, AppError> {
+    v.caller.require(Permission::EditCis)?;
+    let classes = svc::classes(&st.store, &v.caller).await?;
+    let ci = svc::get(&st.store, &v.caller, id, None).await?;
+    let values = values_of(&ci);
+    let page = FormPage {
+        p: v.chrome("cmdb"),
+        errors: Errors::none(),
+        class: classes.get(ci.class_id).map(|c| c.name.clone()).unwrap_or_default(),
+        attrs: attr_inputs(&classes, ci.class_id, &values),
+        classes: classes.0,
+        class_id: ci.class_id,
+        id,
+        version: ci.version,
+        values,
+    };
+    render_status(StatusCode::OK, &page)
+}
+
+pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, f: Form<Pairs>) -> Result<Response, AppError> {
+    let v = &f.viewer;
+    let classes = svc::classes(&st.store, &v.caller).await?;
+    let ci = svc::get(&st.store, &v.caller, id, None).await?;
+    let mut errors = Errors::none();
+    let doc = form_doc(&classes, ci.class_id, &f.value, &mut errors, &v.chrome.tr);
+    let version = get(&f.value, "version").parse::<i64>().ok();
+    let result = if errors.is_empty() {
+        svc::update(&st.store, &v.caller, id, version, doc).await
+    } else {
+        Err(AppError::Invalid(Vec::new()))
+    };
+    match result {
+        Ok(_) => Ok(see_other(&format!("/cmdb/cis/{id}"))),
+        Err(e) => {
+            let more = Errors::from_app(e, &v.chrome.tr);
+            let more = match more {
+                Ok(m) => m,
+                Err(AppError::Stale { .. }) => {
+                    let mut m = Errors::none();
+                    m.general.push(v.chrome.tr.t("cmdb.stale").to_string());
+                    m
+                }
+                Err(other) => return Err(other),
+            };
+            for (k, m) in more.fields() {
+                errors.push(k, m);
+            }
+            errors.general.extend(more.general);
+            let page = FormPage {
+                p: v.chrome("cmdb"),
+                class: classes.get(ci.class_id).map(|c| c.name.clone()).unwrap_or_default(),
+                attrs: attr_inputs(&classes, ci.class_id, &f.value),
+                classes: classes.0,
+                class_id: ci.class_id,
+                id,
+                version: ci.version,
+                values: f.value.clone(),
+                errors,
+            };
+            render_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- classes
+
+pub struct ClassLine {
+    pub id: i64,
+    pub name: String,
+    pub parent: String,
+    pub own: String,
+    pub inherited: String,
+    pub identify_by: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "cmdb_classes.html")]
+struct ClassesPage {
+    p: Chrome,
+    errors: Errors,
+    lines: Vec<ClassLine>,
+    classes: Vec<CiClass>,
+    can_edit: bool,
+    values: Pairs,
+}
+
+impl ClassesPage {
+    fn val(&self, k: &str) -> String {
+        get(&self.values, k).to_string()
+    }
+}
+
+fn describe(a: &AttributeDef) -> String {
+    let mut s = format!("{}:{}", a.name, a.kind.as_str());
+    if a.required {
+        s.push_str(":required");
+    }
+    if a.unique {
+        s.push_str(":unique");
+    }
+    if !a.values.is_empty() {
+        s.push_str(&format!(":values={}", a.values.join("|")));
+    }
+    s
+}
+
+/// One attribute per line: `name:kind[:required][:unique][:values=a|b]`.
+fn parse_attr_lines(text: &str) -> Result<Vec<AttributeDef>, AppError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+        let mut parts = line.split(':');
+        let name = parts.next().unwrap_or("").trim().to_string();
+        let kind_s = parts.next().unwrap_or("text").trim();
+        let kind = AttrKind::ALL.into_iter().find(|k| k.as_str() == kind_s).ok_or_else(|| {
+            AppError::field("attributes", &format!("line {}: {kind_s} is not an attribute type", i + 1))
+        })?;
+        let mut a = AttributeDef { name, label: String::new(), kind, required: false, unique: false, values: vec![] };
+        for p in parts {
+            match p.trim() {
+                "required" => a.required = true,
+                "unique" => a.unique = true,
+                v if v.starts_with("values=") => {
+                    a.values = v["values=".len()..]
+                        .split('|')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                }
+                other => {
+                    return Err(AppError::field("attributes", &format!("line {}: {other} is not understood", i + 1)))
+                }
+            }
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
+async fn classes_page(
+    st: &AppState,
+    v: &Viewer,
+    errors: Errors,
+    values: Pairs,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let classes = svc::classes(&st.store, &v.caller).await?;
+    let lines = classes
+        .0
+        .iter()
+        .map(|c| {
+            let inherited = match c.parent_id {
+                Some(p) => {
+                    classes.schema(p).attributes.iter().map(|(_, a)| a.name.clone()).collect::<Vec<_>>().join(", ")
+                }
+                None => String::new(),
+            };
+            ClassLine {
+                id: c.id,
+                name: c.name.clone(),
+                parent: c.parent_id.and_then(|p| classes.get(p)).map(|p| p.name.clone()).unwrap_or_default(),
+                own: c.attributes.iter().map(describe).collect::<Vec<_>>().join("\n"),
+                inherited,
+                identify_by: c.identify_by.join(", "),
+            }
+        })
+        .collect();
+    let page = ClassesPage {
+        p: v.chrome("cmdb"),
+        errors,
+        lines,
+        classes: classes.0,
+        can_edit: v.caller.can(Permission::ManageCiClasses),
+        values,
+    };
+    render_status(status, &page)
+}
+
+pub async fn classes(State(st): State<AppState>, v: Viewer) -> Result<Response, AppError> {
+    classes_page(&st, &v, Errors::none(), Vec::new(), StatusCode::OK).await
+}
+
+pub async fn create_class(State(st): State<AppState>, f: Form<Pairs>) -> Result<Response, AppError> {
+    let v = &f.viewer;
+    let result = async {
+        let attributes = parse_attr_lines(get(&f.value, "attributes"))?;
+        let parent_id = get(&f.value, "parent_id").parse::<i64>().ok();
+        let identify_by = get(&f.value, "identify_by")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let c = CreateClass {
+            name: get(&f.value, "name").into(),
+            parent_id,
+            description: get(&f.value, "description").into(),
+            attributes,
+            identify_by,
+        };
+        svc::create_class(&st.store, &v.caller, c).await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(see_other("/cmdb/classes")),
+        Err(e) => {
+            let errors = Errors::from_app(e, &v.chrome.tr)?;
+            classes_page(&st, v, errors, f.value.clone(), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
+}
+
+// ---------------------------------------------------------------- incidents
+
+#[derive(askama::Template)]
+#[template(path = "cmdb_incident.html")]
+struct IncidentCisPage {
+    p: Chrome,
+    errors: Errors,
+    number: String,
+    rows: Vec<Row>,
+    services: Vec<String>,
+}
+
+async fn incident_page(
+    st: &AppState,
+    v: &Viewer,
+    number: &str,
+    errors: Errors,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let (_, cis, services) = svc::incident_cis(&st.store, &v.caller, number).await?;
+    let classes = st.store.ci_classes().await?;
+    let page = IncidentCisPage {
+        p: v.chrome("queue"),
+        errors,
+        number: number.to_string(),
+        rows: cis.iter().map(|c| row(c, &classes)).collect(),
+        services: services
+            .iter()
+            .map(|s| s.path.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(" ← "))
+            .collect(),
+    };
+    render_status(status, &page)
+}
+
+pub async fn incident_cis(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(number): Path<String>,
+) -> Result<Response, AppError> {
+    incident_page(&st, &v, &number, Errors::none(), StatusCode::OK).await
+}
+
+pub async fn link_incident(
+    State(st): State<AppState>,
+    Path(number): Path<String>,
+    f: Form<Pairs>,
+) -> Result<Response, AppError> {
+    let v = &f.viewer;
+    let result = async {
+        let id = find_ci(&st, v, get(&f.value, "ci")).await?;
+        svc::link_incident_ci(&st.store, &v.caller, &number, id).await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(see_other(&format!("/cmdb/incidents/{number}"))),
+        Err(AppError::Invalid(e)) => {
+            let errors = Errors::from_app(AppError::Invalid(e), &v.chrome.tr)?;
+            incident_page(&st, v, &number, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn unlink_incident(
+    State(st): State<AppState>,
+    Path((number, ci)): Path<(String, i64)>,
+    f: Form<Empty>,
+) -> Result<Response, AppError> {
+    svc::unlink_incident_ci(&st.store, &f.viewer.caller, &number, ci).await?;
+    Ok(see_other(&format!("/cmdb/incidents/{number}")))
+}
+
+// ---------------------------------------------------------------- people and reports
+
+#[derive(askama::Template)]
+#[template(path = "cmdb_person.html")]
+struct PersonPage {
+    p: Chrome,
+    name: String,
+    user_id: i64,
+    assets: Vec<Row>,
+    lists: Vec<Checklist>,
+    can_edit: bool,
+}
+
+impl PersonPage {
+    fn when(&self, m: &i64) -> String {
+        when(*m)
+    }
+}
+
+pub async fn person(State(st): State<AppState>, v: Viewer, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let assets = svc::assets_of(&st.store, &v.caller, id).await?;
+    let lists = if v.caller.can(Permission::ReadCmdb) {
+        svc::checklists_of(&st.store, &v.caller, id).await?
+    } else {
+        Vec::new()
+    };
+    let classes = st.store.ci_classes().await?;
+    let page = PersonPage {
+        p: v.chrome("cmdb"),
+        name: st.store.user(id).await?.name,
+        user_id: id,
+        assets: assets.iter().map(|c| row(c, &classes)).collect(),
+        lists,
+        can_edit: v.caller.can(Permission::EditCis),
+    };
+    render_status(StatusCode::OK, &page)
+}
+
+pub async fn create_checklist(
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+    f: Form<Empty>,
+) -> Result<Response, AppError> {
+    svc::create_checklist(&st.store, &f.viewer.caller, id).await?;
+    Ok(see_other(&format!("/cmdb/people/{id}")))
+}
+
+pub async fn complete_item(
+    State(st): State<AppState>,
+    Path((list, item)): Path<(i64, i64)>,
+    f: Form<Pairs>,
+) -> Result<Response, AppError> {
+    let c = svc::complete_item(&st.store, &f.viewer.caller, list, item, get(&f.value, "note").to_string()).await?;
+    Ok(see_other(&format!("/cmdb/people/{}", c.user_id)))
+}
+
+#[derive(askama::Template)]
+#[template(path = "cmdb_reports.html")]
+struct ReportsPage {
+    p: Chrome,
+    errors: Errors,
+    kind: String,
+    years: String,
+    class: String,
+    rows: Vec<AssetRow>,
+    classes: Vec<CiClass>,
+}
+
+pub async fn reports(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+    let q = pairs(raw.as_deref())?;
+    let kind = if get(&q, "kind").is_empty() { "end_of_life".to_string() } else { get(&q, "kind").to_string() };
+    let rq = crate::api::cmdb::ReportQuery {
+        kind: Some(kind.clone()),
+        years: Some(get(&q, "years").to_string()).filter(|s| !s.is_empty()),
+        class: Some(get(&q, "class").to_string()).filter(|s| !s.is_empty()),
+    };
+    let (rows, errors) = match crate::api::cmdb::report(&st, &v.caller, &rq).await {
+        Ok(r) => (r, Errors::none()),
+        Err(e) => (Vec::new(), Errors::from_app(e, &v.chrome.tr)?),
+    };
+    let classes = st.store.ci_classes().await?;
+    let page = ReportsPage {
+        p: v.chrome("cmdb"),
+        errors,
+        kind,
+        years: get(&q, "years").into(),
+        class: get(&q, "class").into(),
+        rows,
+        classes: classes.0,
+    };
+    render_status(StatusCode::OK, &page)
+}
