@@ -1085,6 +1085,31 @@ impl Store {
         .await
     }
 
+    /// As [`Store::create_ci`], honouring an `Idempotency-Key`: a retry with
+    /// the same key and body returns the CI the first request made (and
+    /// `true`), in the same transaction as the claim.
+    pub async fn create_ci_once(
+        &self,
+        fields: CiFields,
+        ctx: ChangeContext,
+        key: crate::idempotency::IdempotencyKey,
+    ) -> Result<(Ci, bool), StoreError> {
+        self.write(move |conn| {
+            async move {
+                if let Some(id) = crate::idempotency::claim(conn, &key).await? {
+                    return Ok((ci_in(conn, id).await?, true));
+                }
+                let classes = classes_in(conn).await?;
+                let p = prepare(conn, &classes, 0, fields, true).await?;
+                let ci = insert_ci(conn, p, None, ctx, now_micros()).await?;
+                crate::idempotency::remember(conn, &key, ci.id).await?;
+                Ok((ci, false))
+            }
+            .boxed()
+        })
+        .await
+    }
+
     pub async fn ci(&self, id: i64) -> Result<Ci, StoreError> {
         let mut conn = self.pool().acquire().await?;
         ci_in(&mut conn, id).await
