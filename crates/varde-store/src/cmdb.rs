@@ -1085,6 +1085,31 @@ impl Store {
         .await
     }
 
+    /// As [`Store::create_ci`], honouring an `Idempotency-Key`: a retry with
+    /// the same key and body returns the CI the first request made (and
+    /// `true`), in the same transaction as the claim.
+    pub async fn create_ci_once(
+        &self,
+        fields: CiFields,
+        ctx: ChangeContext,
+        key: crate::idempotency::IdempotencyKey,
+    ) -> Result<(Ci, bool), StoreError> {
+        self.write(move |conn| {
+            async move {
+                if let Some(id) = crate::idempotency::claim(conn, &key).await? {
+                    return Ok((ci_in(conn, id).await?, true));
+                }
+                let classes = classes_in(conn).await?;
+                let p = prepare(conn, &classes, 0, fields, true).await?;
+                let ci = insert_ci(conn, p, None, ctx, now_micros()).await?;
+                crate::idempotency::remember(conn, &key, ci.id).await?;
+                Ok((ci, false))
+            }
+            .boxed()
+        })
+        .await
+    }
+
     pub async fn ci(&self, id: i64) -> Result<Ci, StoreError> {
         let mut conn = self.pool().acquire().await?;
         ci_in(&mut conn, id).await
@@ -1154,14 +1179,33 @@ impl Store {
                 .map(|(d,)| serde_json::from_str(&d).map_err(|_| StoreError::corrupt("ci_versions")))
                 .collect();
         }
-        let mut q = Sql::new(&format!("SELECT {CI_COLS} FROM cis c WHERE 1 = 1"));
+        // With an attribute filter, the attribute index drives the query in
+        // CI-id order and each candidate is looked up by primary key until
+        // the page is full. `CROSS JOIN` makes SQLite keep that join order
+        // (it would otherwise read every CI of the classes and sort them);
+        // PostgreSQL plans it as an ordinary join.
+        let mut q = match f.attributes.first() {
+            Some((name, value)) => {
+                let cols = CI_COLS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
+                let mut q =
+                    Sql::new(&format!("SELECT {cols} FROM ci_attr_values v CROSS JOIN cis c WHERE c.id = v.ci_id"));
+                q.push(" AND v.name = ").bind(Arg::Text(name.clone()));
+                q.push(" AND v.value = ").bind(Arg::Text(value.clone()));
+                if let Some(a) = after {
+                    q.push(" AND v.ci_id > ").bind(Arg::Int(a));
+                }
+                q
+            }
+            None => Sql::new(&format!("SELECT {CI_COLS} FROM cis c WHERE 1 = 1")),
+        };
+        let driven = !f.attributes.is_empty();
         if !f.class_ids.is_empty() {
             q.push(" AND c.class_id IN ").bind_list(f.class_ids.iter().map(|c| Arg::Int(*c)));
         }
         if !f.statuses.is_empty() {
             q.push(" AND c.status IN ").bind_list(f.statuses.iter().map(|s| Arg::Text(s.as_str().into())));
         }
-        for (name, value) in &f.attributes {
+        for (name, value) in f.attributes.iter().skip(1) {
             q.push(" AND c.id IN (SELECT ci_id FROM ci_attr_values WHERE name = ").bind(Arg::Text(name.clone()));
             q.push(" AND value = ").bind(Arg::Text(value.clone()));
             if let Some(a) = after {
@@ -1187,7 +1231,7 @@ impl Store {
         if let Some(a) = after {
             q.push(" AND c.id > ").bind(Arg::Int(a));
         }
-        q.push(" ORDER BY c.id LIMIT ").bind(Arg::Int(limit));
+        q.push(if driven { " ORDER BY v.ci_id LIMIT " } else { " ORDER BY c.id LIMIT " }).bind(Arg::Int(limit));
         let rows: Vec<CiRow> = q.query_as().fetch_all(self.pool()).await?;
         rows.into_iter().map(CiRow::into_ci).collect()
     }

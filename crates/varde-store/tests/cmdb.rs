@@ -336,6 +336,13 @@ async fn lists_filter_by_class_attribute_status_text_and_relation() {
         };
         let ids: Vec<i64> = s.list_cis(&f, None, 50).await.unwrap().iter().map(|c| c.id).collect();
         assert_eq!(ids, vec![a, l], "{}: subclasses included, values case-folded", db.engine);
+        let two = CiFilter {
+            class_ids: computer.clone(),
+            attributes: vec![("os".into(), "linux".into()), ("hostname".into(), "app-01".into())],
+            ..Default::default()
+        };
+        let ids2: Vec<i64> = s.list_cis(&two, None, 50).await.unwrap().iter().map(|c| c.id).collect();
+        assert_eq!(ids2, vec![a], "{}: two attribute filters", db.engine);
         let page1 = s.list_cis(&f, None, 1).await.unwrap();
         let page2 = s.list_cis(&f, Some(page1[0].id), 1).await.unwrap();
         assert_eq!(page2[0].id, l);

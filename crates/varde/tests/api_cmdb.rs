@@ -113,6 +113,19 @@ async fn cis_are_validated_patched_with_etags_and_listed() {
 
         let r = env.get(&format!("/api/v1/cis/{id}"), &env.agent2).send().await;
         assert_eq!(r.header("etag"), Some("\"1\""));
+        // Idempotency-Key: a retried create returns the first CI.
+        let body = json!({"class": "Application", "name": "retry-me"});
+        let first = env.post("/api/v1/cis", &env.agent1, body.clone()).header("idempotency-key", "k-1").send().await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+        let again = env.post("/api/v1/cis", &env.agent1, body).header("idempotency-key", "k-1").send().await;
+        assert_eq!(again.status, StatusCode::CREATED);
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        assert_eq!(id_of(&again.json()), id_of(&first.json()));
+        env.post("/api/v1/cis", &env.agent1, json!({"class": "Application", "name": "other"}))
+            .header("idempotency-key", "k-1")
+            .send()
+            .await
+            .invalid(&["Idempotency-Key"]);
         // Merge patch: attributes merge key by key; null removes.
         let r = env.patch(&format!("/api/v1/cis/{id}"), &env.agent1, json!({"attributes": {"os": "Debian", "ip_address": null}, "status": "in_repair"}))
             .header("if-match", "\"1\"")

@@ -271,13 +271,39 @@ pub fn to_csv(rows: &[Ci], classes: &Classes) -> String {
 }
 
 #[utoipa::path(post, path = "/api/v1/cis", tag = "cmdb", request_body = CiInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
     responses((status = 201, body = CiView), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn create(State(st): State<AppState>, caller: Caller, body: ApiJson<CiInput>) -> Result<Response, AppError> {
-    let ci = svc::create(&st.store, &caller, body.value).await?;
+pub async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: ApiJson<CiInput>,
+) -> Result<Response, AppError> {
+    use sha2::Digest;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| AppError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+            let digest = sha2::Sha256::digest(&body.raw).iter().map(|b| format!("{b:02x}")).collect();
+            Some(varde_store::idempotency::IdempotencyKey {
+                user_id: caller.id(),
+                key: key.to_string(),
+                request_hash: digest,
+            })
+        }
+    };
+    let (ci, replayed) = svc::create_once(&st.store, &caller, body.value, key).await?;
     let classes = st.store.ci_classes().await?;
     let mut res = created(format!("/api/v1/cis/{}", ci.id), view(&ci, &classes));
     if let Ok(v) = HeaderValue::from_str(&etag(ci.version)) {
         res.headers_mut().insert(header::ETAG, v);
+    }
+    if replayed {
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(res)
 }

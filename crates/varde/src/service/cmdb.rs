@@ -141,11 +141,25 @@ pub fn fields_of(classes: &Classes, i: CiInput) -> Result<(CiFields, ChangeConte
 }
 
 pub async fn create(store: &Store, caller: &Caller, input: CiInput) -> Result<Ci, AppError> {
+    Ok(create_once(store, caller, input, None).await?.0)
+}
+
+/// Creates a CI; with an idempotency key, a retry returns the first result
+/// (and `true`).
+pub async fn create_once(
+    store: &Store,
+    caller: &Caller,
+    input: CiInput,
+    key: Option<varde_store::idempotency::IdempotencyKey>,
+) -> Result<(Ci, bool), AppError> {
     caller.require(Permission::EditCis)?;
     let classes = store.ci_classes().await?;
     let (fields, mut ctx) = fields_of(&classes, input)?;
     ctx.actor = Some(caller.id());
-    Ok(store.create_ci(fields, ctx).await?)
+    Ok(match key {
+        Some(k) => store.create_ci_once(fields, ctx, k).await?,
+        None => (store.create_ci(fields, ctx).await?, false),
+    })
 }
 
 pub async fn get(store: &Store, caller: &Caller, id: i64, as_of: Option<i64>) -> Result<Ci, AppError> {

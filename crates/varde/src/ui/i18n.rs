@@ -507,6 +507,7 @@ pub static EN: &[(&str, &str)] = &[
     ("cmdb.past_warranty", "Out of warranty"),
     ("cmdb.older_than", "Older than"),
     ("cmdb.years", "Years"),
+    ("cmdb.user_assets", "Everything this person holds, and leaver checklists"),
     ("field.owner_id", "Owner (user id)"),
     ("field.used_by_id", "Used by (user id)"),
     ("field.organisation_id", "Organisation (id)"),
