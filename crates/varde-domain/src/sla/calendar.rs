@@ -674,8 +674,8 @@ impl Compiled {
         YearTable { begin, end, starts, ends, acc }
     }
 
-    /// Refuses a calendar without working time, and one whose exceptions close every working
-    /// day of some year: due instants would otherwise be years away or never come.
+    /// Refuses a calendar without working time, and one whose exceptions (or overrides) close
+    /// every working day of some year: due instants would otherwise be years away or never come.
     fn check_working_time(&self, years_named: &[i16]) -> Result<(), DomainError> {
         let weekly_time = self.weekly.iter().any(|d| !d.is_empty());
         let override_time = self.overrides.values().any(|h| !h.is_empty());
@@ -702,7 +702,7 @@ impl Compiled {
             if !self.year_has_working_time(year) {
                 return Err(DomainError::field(
                     "exceptions",
-                    format!("the exceptions leave no working time in {year}"),
+                    format!("the exceptions and overrides leave no working time in {year}"),
                 ));
             }
         }

@@ -353,6 +353,18 @@ fn no_working_time_is_refused() {
     // One Monday less, and it is fine.
     mondays.exceptions.pop();
     assert!(Calendar::compile(&mondays).is_ok());
+
+    // Overrides closing every Monday of 2028 do the same.
+    let mut closed = mondays.clone();
+    closed.exceptions.clear();
+    let mut d = Date::new(2028, 1, 3).unwrap();
+    while d.year() == 2028 {
+        closed.overrides.push(DateOverride { date: d.to_string(), hours: vec![], note: None });
+        d = d.checked_add(jiff::Span::new().days(7)).unwrap();
+    }
+    let errs = errors(&closed);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].1.contains("2028"), "{errs:?}");
 }
 
 #[test]
@@ -402,6 +414,12 @@ fn intervals_lists_working_time_clipped_to_the_window() {
     assert_eq!(total, c.between(local(CPH, "2026-11-27T10:00"), local(CPH, "2026-11-30T09:00")));
     // Across a year end.
     let ny = c.intervals(local(CPH, "2026-12-31T15:00"), local(CPH, "2027-01-01T09:00"));
-    assert_eq!(ny, vec![(local(CPH, "2026-12-31T15:00"), local(CPH, "2026-12-31T16:00")), (local(CPH, "2027-01-01T08:00"), local(CPH, "2027-01-01T09:00"))]);
+    assert_eq!(
+        ny,
+        vec![
+            (local(CPH, "2026-12-31T15:00"), local(CPH, "2026-12-31T16:00")),
+            (local(CPH, "2027-01-01T08:00"), local(CPH, "2027-01-01T09:00"))
+        ]
+    );
     assert!(c.intervals(local(CPH, "2026-11-28T00:00"), local(CPH, "2026-11-28T23:00")).is_empty());
 }
