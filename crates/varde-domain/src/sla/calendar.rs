@@ -17,7 +17,7 @@
 //! bundled into the binary, never from the host's files or its `TZ` variable.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use jiff::civil::{Date, DateTime};
@@ -694,11 +694,7 @@ impl Compiled {
         let (Some(&lo), Some(&hi)) = (years_named.iter().min(), years_named.iter().max()) else {
             return Ok(());
         };
-        let mut years: HashSet<i16> = HashSet::new();
-        years.extend(lo..=hi.saturating_add(28).min(LAST_YEAR + 28));
-        let mut years: Vec<i16> = years.into_iter().collect();
-        years.sort_unstable();
-        for year in years {
+        for year in lo..=hi.saturating_add(28).min(LAST_YEAR + 28) {
             if !self.year_has_working_time(year) {
                 return Err(DomainError::field(
                     "exceptions",
