@@ -53,7 +53,10 @@ async fn default_calendars_are_there() {
 #[tokio::test]
 async fn create_read_patch_delete() {
     each_engine(|env| async move {
-        let c = create(&env, office()).await;
+        let mut body = office();
+        body["time_zone"] = json!(" europe/copenhagen ");
+        let c = create(&env, body).await;
+        assert_eq!(c["time_zone"], "Europe/Copenhagen", "the zone's canonical name is kept");
         let id = id_of(&c);
         let url = format!("/api/v1/calendars/{id}");
         let r = env.get(&url, &env.agent1).send().await;

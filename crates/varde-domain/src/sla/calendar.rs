@@ -17,7 +17,7 @@
 //! bundled into the binary, never from the host's files or its `TZ` variable.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use jiff::civil::{Date, DateTime};
@@ -674,8 +674,8 @@ impl Compiled {
         YearTable { begin, end, starts, ends, acc }
     }
 
-    /// Refuses a calendar without working time, and one whose exceptions close every working
-    /// day of some year: due instants would otherwise be years away or never come.
+    /// Refuses a calendar without working time, and one whose exceptions (or overrides) close
+    /// every working day of some year: due instants would otherwise be years away or never come.
     fn check_working_time(&self, years_named: &[i16]) -> Result<(), DomainError> {
         let weekly_time = self.weekly.iter().any(|d| !d.is_empty());
         let override_time = self.overrides.values().any(|h| !h.is_empty());
@@ -694,15 +694,11 @@ impl Compiled {
         let (Some(&lo), Some(&hi)) = (years_named.iter().min(), years_named.iter().max()) else {
             return Ok(());
         };
-        let mut years: HashSet<i16> = HashSet::new();
-        years.extend(lo..=hi.saturating_add(28).min(LAST_YEAR + 28));
-        let mut years: Vec<i16> = years.into_iter().collect();
-        years.sort_unstable();
-        for year in years {
+        for year in lo..=hi.saturating_add(28).min(LAST_YEAR + 28) {
             if !self.year_has_working_time(year) {
                 return Err(DomainError::field(
                     "exceptions",
-                    format!("the exceptions leave no working time in {year}"),
+                    format!("the exceptions and overrides leave no working time in {year}"),
                 ));
             }
         }

@@ -301,13 +301,15 @@ pub fn parse(text: &str, zone: &TimeZone) -> Result<Vec<Exception>, DomainError>
 /// `P1D`, `P2W`: whole days, which SignedDuration (exact time only) does not read.
 fn days_duration(s: &str) -> Option<SignedDuration> {
     let rest = s.strip_prefix('P')?;
-    let (n, unit) = rest.split_at(rest.len().checked_sub(1)?);
-    let n: i64 = n.parse().ok()?;
-    match unit {
-        "D" => Some(SignedDuration::from_hours(24 * n)),
-        "W" => Some(SignedDuration::from_hours(24 * 7 * n)),
-        _ => None,
-    }
+    let unit = rest.chars().last()?;
+    let n: i64 = rest[..rest.len() - unit.len_utf8()].parse().ok()?;
+    let days = match unit {
+        'D' => n,
+        'W' => n.checked_mul(7)?,
+        _ => return None,
+    };
+    // Bounded so that the multiplication below cannot overflow (and no holiday lasts 10 years).
+    (0..=3660).contains(&days).then(|| SignedDuration::from_hours(24 * days))
 }
 
 fn exceptions_of(ev: Event, end_line: usize, out: &mut Vec<Exception>) -> Result<(), DomainError> {

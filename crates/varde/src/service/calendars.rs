@@ -71,8 +71,13 @@ fn fields(input: CalendarInput) -> Result<CalendarFields, AppError> {
     let mut p = Problems::new();
     let name = p.check(text::line("name", &input.name, text::NAME_MAX));
     let description = p.check(text::body("description", &input.description, 2000));
-    let spec = input.spec();
-    p.check(compiled(&spec));
+    let mut spec = input.spec();
+    if let Some(c) = p.check(compiled(&spec)) {
+        // Zone names are looked up without regard to case; keep the canonical spelling.
+        if let Some(name) = c.time_zone().iana_name() {
+            spec.time_zone = name.to_string();
+        }
+    }
     p.into_result()?;
     let (Some(name), Some(description)) = (name, description) else { unreachable!("problems were reported") };
     Ok(CalendarFields { name, description, spec })

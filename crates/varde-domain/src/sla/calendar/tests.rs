@@ -353,6 +353,18 @@ fn no_working_time_is_refused() {
     // One Monday less, and it is fine.
     mondays.exceptions.pop();
     assert!(Calendar::compile(&mondays).is_ok());
+
+    // Overrides closing every Monday of 2028 do the same.
+    let mut closed = mondays.clone();
+    closed.exceptions.clear();
+    let mut d = Date::new(2028, 1, 3).unwrap();
+    while d.year() == 2028 {
+        closed.overrides.push(DateOverride { date: d.to_string(), hours: vec![], note: None });
+        d = d.checked_add(jiff::Span::new().days(7)).unwrap();
+    }
+    let errs = errors(&closed);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].1.contains("2028"), "{errs:?}");
 }
 
 #[test]
@@ -410,4 +422,68 @@ fn intervals_lists_working_time_clipped_to_the_window() {
         ]
     );
     assert!(c.intervals(local(CPH, "2026-11-28T00:00"), local(CPH, "2026-11-28T23:00")).is_empty());
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn time() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec!["00:00", "08:00", "23:59", "24:00", "24:01", "7:5", "é8:00", "08:0é", ":", ""])
+                .prop_map(str::to_string),
+            "\\PC{0,6}",
+        ]
+    }
+
+    fn date() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec!["2024-02-29", "2023-02-29", "1899-12-31", "2199-12-31", "2026-1é-01", "x"])
+                .prop_map(str::to_string),
+            "\\PC{0,12}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_spec_compiles_or_is_refused(
+            zone in prop::sample::select(vec!["UTC", "Europe/Copenhagen", "", "Nowhere", "europe/copenhagen"]),
+            ranges in prop::collection::vec((0usize..7, time(), time()), 0..10),
+            exceptions in prop::collection::vec((date(), any::<bool>(), prop::option::of((time(), time()))), 0..5),
+            overrides in prop::collection::vec((date(), prop::option::of((time(), time()))), 0..3),
+            at in -100_000_000_000i64..100_000_000_000,
+        ) {
+            let mut weekly = WeeklyHours::default();
+            for (d, a, b) in ranges {
+                weekly.day_mut(d).push(TimeRange { start: a, end: b });
+            }
+            let spec = CalendarSpec {
+                time_zone: zone.to_string(),
+                weekly,
+                exceptions: exceptions
+                    .into_iter()
+                    .map(|(date, yearly, c)| Exception {
+                        name: "x".into(),
+                        date,
+                        yearly,
+                        closed: c.map(|(a, b)| vec![TimeRange { start: a, end: b }]).unwrap_or_default(),
+                    })
+                    .collect(),
+                overrides: overrides
+                    .into_iter()
+                    .map(|(date, h)| DateOverride {
+                        date,
+                        hours: h.map(|(a, b)| vec![TimeRange { start: a, end: b }]).unwrap_or_default(),
+                        note: None,
+                    })
+                    .collect(),
+            };
+            if let Ok(c) = Calendar::compile(&spec) {
+                let t = Timestamp::from_second(at).unwrap();
+                let due = c.add(t, SignedDuration::from_hours(9));
+                prop_assert_eq!(c.between(t, due), SignedDuration::from_hours(9));
+                let _ = c.is_working(t);
+            }
+        }
+    }
 }

@@ -150,6 +150,11 @@ fn garbage_is_refused_clearly() {
     assert!(message(parse(&backwards, &cph())).contains("not after DTSTART"));
     let mismatched = ics("BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261224\r\nEND:VTODO\r\n");
     assert!(message(parse(&mismatched, &cph())).contains("does not close"));
+    // Multi-byte characters where ASCII is expected.
+    let dur = ics("BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261224\r\nDURATION:P1é\r\nEND:VEVENT\r\n");
+    assert!(message(parse(&dur, &cph())).contains("DURATION"));
+    let dt = ics("BEGIN:VEVENT\r\nDTSTART:2026é224T12000Z\r\nEND:VEVENT\r\n");
+    assert!(message(parse(&dt, &cph())).contains("DTSTART"));
     let far = ics("BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:30001224\r\nEND:VEVENT\r\n");
     assert!(message(parse(&far, &cph())).contains("year"));
 }
@@ -158,4 +163,59 @@ fn garbage_is_refused_clearly() {
 fn huge_files_are_bounded() {
     let text = ics("BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:19000101\r\nDTEND;VALUE=DATE:21000101\r\nEND:VEVENT\r\n");
     assert!(message(parse(&text, &cph())).contains("too long"));
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines built from the pieces real files have, shuffled and broken, with non-ASCII bytes.
+    fn line() -> impl Strategy<Value = String> {
+        let name = prop::sample::select(vec![
+            "BEGIN", "END", "DTSTART", "DTEND", "DURATION", "RRULE", "SUMMARY", "STATUS", "RDATE", "X-Ä",
+        ]);
+        let param = prop::sample::select(vec!["", ";VALUE=DATE", ";TZID=Europe/Copenhagen", ";TZID=\"/x:y\"", ";é=ü"]);
+        let value = prop_oneof![
+            prop::sample::select(vec![
+                "VCALENDAR",
+                "VEVENT",
+                "VALARM",
+                "20261224",
+                "20261224T120000Z",
+                "P1D",
+                "P1é",
+                "PT2H",
+                "FREQ=YEARLY",
+                "FREQ=YEARLY;COUNT=3",
+                "FREQ=YEARLY;UNTIL=2030",
+                "CANCELLED",
+                "2026é224T1200000"
+            ])
+            .prop_map(str::to_string),
+            "\\PC{0,20}",
+        ];
+        (name, param, value, prop::bool::ANY).prop_map(|(n, p, v, fold)| {
+            let l = format!("{n}{p}:{v}");
+            if fold && l.len() > 4 {
+                format!(
+                    "{}\r\n {}",
+                    &l[..l.char_indices().nth(3).map(|(i, _)| i).unwrap_or(0)],
+                    &l[l.char_indices().nth(3).map(|(i, _)| i).unwrap_or(0)..]
+                )
+            } else {
+                l
+            }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_read_or_refused(lines in prop::collection::vec(line(), 0..30), junk in "\\PC{0,200}") {
+            let mut text = String::from("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n");
+            text.push_str(&lines.join("\r\n"));
+            text.push_str("\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+            let _ = parse(&text, &cph());
+            let _ = parse(&junk, &cph());
+        }
+    }
 }
