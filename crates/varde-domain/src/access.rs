@@ -12,6 +12,8 @@ pub enum Role {
     Requester,
     Agent,
     Admin,
+    /// An agent who also runs problem management and reviews knowledge.
+    ProblemManager,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,16 +28,21 @@ pub enum Permission {
     ManageUsers,
     /// Change categories, services, the priority matrix and settings.
     ManageConfiguration,
+    /// Accept or reject problem candidates, publish known errors, close problems.
+    ManageProblems,
+    /// Review, publish and retire knowledge articles (not one's own when review is required).
+    ReviewArticles,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Requester, Role::Agent, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Requester, Role::Agent, Role::Admin, Role::ProblemManager];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Requester => "requester",
             Role::Agent => "agent",
             Role::Admin => "admin",
+            Role::ProblemManager => "problem_manager",
         }
     }
 
@@ -43,7 +50,7 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| DomainError::field(field, "must be requester, agent or admin"))
+            .ok_or_else(|| DomainError::field(field, "must be requester, agent, admin or problem_manager"))
     }
 
     pub fn permissions(self) -> &'static [Permission] {
@@ -51,7 +58,16 @@ impl Role {
         match self {
             Role::Requester => &[UsePortal],
             Role::Agent => &[UsePortal, WorkRecords, ReadDirectory],
-            Role::Admin => &[UsePortal, WorkRecords, ReadDirectory, ManageUsers, ManageConfiguration],
+            Role::Admin => &[
+                UsePortal,
+                WorkRecords,
+                ReadDirectory,
+                ManageUsers,
+                ManageConfiguration,
+                ManageProblems,
+                ReviewArticles,
+            ],
+            Role::ProblemManager => &[UsePortal, WorkRecords, ReadDirectory, ManageProblems, ReviewArticles],
         }
     }
 

@@ -7,8 +7,11 @@
 pub mod access;
 pub mod error;
 pub mod incident;
+pub mod knowledge;
 pub mod priority;
+pub mod problem;
 pub mod record;
+pub mod recurring;
 pub mod search;
 pub mod text;
 

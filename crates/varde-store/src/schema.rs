@@ -40,6 +40,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 6,
+        name: "problems and knowledge",
+        common: include_str!("../migrations/0006_problems_knowledge.sql"),
+        sqlite: include_str!("../migrations/0006_problems_knowledge.sqlite.sql"),
+        postgres: include_str!("../migrations/0006_problems_knowledge.postgres.sql"),
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {
