@@ -205,4 +205,22 @@ impl Store {
         })
         .await
     }
+
+    /// Notes the problem an accepted candidate became.
+    pub async fn set_candidate_problem(&self, id: i64, problem_id: i64) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            async move {
+                let n =
+                    sqlx::query("UPDATE problem_candidates SET problem_id = $1 WHERE id = $2 AND state = 'accepted'")
+                        .bind(problem_id)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                crate::sql::found(n)
+            }
+            .boxed()
+        })
+        .await
+    }
 }

@@ -53,6 +53,7 @@ async fn run_one(store: &Store, job: Job) {
             }),
             Err(_) => Err(AppError::Internal(format!("bad payload {:?}", job.payload))),
         },
+        "detect_recurring" => crate::service::problems::detection_job(store).await,
         other => Err(AppError::Internal(format!("unknown job kind {other}"))),
     };
     let done = match result {

@@ -4,6 +4,8 @@
 
 pub mod directory;
 pub mod incidents;
+pub mod knowledge;
+pub mod problems;
 
 use serde::{Deserialize, Deserializer};
 
