@@ -94,7 +94,11 @@ impl QueryTerm {
         if token.starts_with(&self.word) {
             return true;
         }
-        if self.stems.is_empty() {
+        // A stem begins like the word it comes from: only words that share
+        // a first letter with a stem are worth stemming (ranking stems every
+        // word of every candidate, so this is the hot path).
+        let first = token.chars().next();
+        if !self.stems.iter().any(|s| s.chars().next() == first) {
             return false;
         }
         let own = stems(token);

@@ -24,14 +24,47 @@ use varde_store::{Store, StoreOptions};
 const DAY: i64 = 86_400_000_000;
 /// Words that make otherwise alike texts differ, as real tickets do.
 const PLACES: &[&str] = &[
-    "Aarhus", "Malmö", "Utrecht", "Leeds", "floor", "reception", "warehouse", "lab", "finance", "payroll", "sales",
-    "laptop", "desktop", "kiosk", "meeting", "room", "home", "office", "morning", "afternoon",
+    "Aarhus",
+    "Malmö",
+    "Utrecht",
+    "Leeds",
+    "floor",
+    "reception",
+    "warehouse",
+    "lab",
+    "finance",
+    "payroll",
+    "sales",
+    "laptop",
+    "desktop",
+    "kiosk",
+    "meeting",
+    "room",
+    "home",
+    "office",
+    "morning",
+    "afternoon",
 ];
 const QUERIES: &[&str] = &[
-    "printer", "printing stuck", "vpn", "vpn disconnects", "outlook password", "password reset", "laptop battery",
-    "teams", "wifi", "monitor", "payroll", "excel crashes", "skrivaren", "wachtwoord", "printerne", "mail",
+    "printer",
+    "printing stuck",
+    "vpn",
+    "vpn disconnects",
+    "outlook password",
+    "password reset",
+    "laptop battery",
+    "teams",
+    "wifi",
+    "monitor",
+    "payroll",
+    "excel crashes",
+    "skrivaren",
+    "wachtwoord",
+    "printerne",
+    "mail",
 ];
-const TYPED: &[&str] = &["pri", "print", "printer stu", "vp", "vpn dro", "outl", "outlook pass", "wif", "wifi slow", "pass"];
+const TYPED: &[&str] =
+    &["pri", "print", "printer stu", "vp", "vpn dro", "outl", "outlook pass", "wif", "wifi slow", "pass"];
 
 fn pct(mut v: Vec<f64>, p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
