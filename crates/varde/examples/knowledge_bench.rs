@@ -184,6 +184,8 @@ async fn main() {
     let mut base = Vec::new();
     let mut unified = Vec::new();
     let mut unified_req = Vec::new();
+    let mut req_inc = Vec::new();
+    let mut req_kb = Vec::new();
     for _ in 0..reps {
         for q in QUERIES {
             let f = Filter { text: Some(q.to_string()), ..Filter::default() };
@@ -196,11 +198,20 @@ async fn main() {
             let t = Instant::now();
             store.search_all(&requester, q, SearchKinds::ALL, 20).await.unwrap();
             unified_req.push(t.elapsed().as_secs_f64() * 1e3);
+            let only = |incidents, articles| SearchKinds { incidents, problems: false, known_errors: false, articles };
+            let t = Instant::now();
+            store.search_all(&requester, q, only(true, false), 20).await.unwrap();
+            req_inc.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            store.search_all(&requester, q, only(false, true), 20).await.unwrap();
+            req_kb.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
     let b = report("baseline: incident q= search (agent, 50 rows)", base);
     let u = report("unified search, agent (20 best of 4 kinds)", unified);
     report("unified search, requester", unified_req);
+    report("  of which: requester's own incidents", req_inc);
+    report("  of which: public articles", req_kb);
     println!("ratio unified/baseline p95: {:.2}", u / b);
     let mut sugg = Vec::new();
     for _ in 0..reps * 2 {
