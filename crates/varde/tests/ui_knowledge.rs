@@ -165,6 +165,9 @@ async fn knowledge_pages_work_without_javascript_and_respect_rights() {
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
         assert!(r.body.contains("href=\"/kb/KB0000001\""), "{e}: no suggestion offered");
         assert!(r.body.contains("value=\"my printer queue is stuck\""), "{e}: the subject was lost");
+        // Each suggestion's form stands outside the report form (forms do not nest).
+        let report_form = r.body.split("action=\"/portal\"").nth(1).unwrap().split("</form>").next().unwrap();
+        assert!(!report_form.contains("/portal/deflect"), "{e}: a deflect form inside the report form");
         // The htmx fragment for typing.
         let r = ui.get("/portal/suggestions?short_description=printer", &rita_c).await;
         assert!(r.body.contains("/kb/KB0000001") && !r.body.contains("<html"), "{e}: {}", r.body);
