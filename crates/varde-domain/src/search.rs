@@ -165,15 +165,7 @@ pub fn highlight(text: &str, terms: &[QueryTerm], width: usize) -> String {
     let first = words.iter().position(|w| w.2).unwrap_or(0);
     // Start a few words before the first match.
     let from = words.get(first.saturating_sub(4)).map(|w| w.0).unwrap_or(0);
-    let mut end = text.len();
-    let mut chars = 0;
-    for (i, _) in text[from..].char_indices() {
-        if chars == width {
-            end = from + i;
-            break;
-        }
-        chars += 1;
-    }
+    let end = text[from..].char_indices().nth(width).map(|(i, _)| from + i).unwrap_or(text.len());
     let mut out = String::new();
     if from > 0 {
         out.push('…');

@@ -30,11 +30,14 @@ pub struct Viewer {
     pub admin: bool,
 }
 
+/// Number, texts and analysis of a problem, as its search document needs them.
+type ProblemText = (String, String, String, Option<String>, Option<String>, Option<String>, Option<String>);
+
 /// Rebuilds the search entry of a problem or an article.
 pub(crate) async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64, kind: &str) -> Result<(), StoreError> {
     let (full, public) = match kind {
         "problem" => {
-            let row: (String, String, String, Option<String>, Option<String>, Option<String>, Option<String>) =
+            let row: ProblemText =
                 sqlx::query_as(
                     "SELECT r.number, r.short_description, r.description, p.root_cause, p.contributing_factors, p.workaround, p.permanent_fix
                      FROM records r JOIN problems p ON p.record_id = r.id WHERE r.id = $1",

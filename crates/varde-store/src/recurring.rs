@@ -47,6 +47,9 @@ struct CandidateRow {
 const COLUMNS: &str =
     "id, group_key, service_id, category_id, terms, cohesion, state, problem_id, created_at, decided_by, decided_at";
 
+/// id, service, category, created_at, short description, description.
+type SimilarityRow = (i64, Option<i64>, Option<i64>, i64, String, String);
+
 /// The group key of an incident: its service and category.
 pub fn group_key(service: Option<i64>, category: Option<i64>) -> String {
     format!(
@@ -60,7 +63,7 @@ impl Store {
     /// Incidents opened since `from` that are not linked to a problem yet
     /// and not in any candidate, as the similarity wants them.
     pub async fn similarity_items(&self, from: i64) -> Result<Vec<Item>, StoreError> {
-        let rows: Vec<(i64, Option<i64>, Option<i64>, i64, String, String)> = sqlx::query_as(
+        let rows: Vec<SimilarityRow> = sqlx::query_as(
             "SELECT r.id, i.service_id, i.category_id, r.created_at, r.short_description, r.description
              FROM records r JOIN incidents i ON i.record_id = r.id
              WHERE r.kind = 'incident' AND r.created_at >= $1

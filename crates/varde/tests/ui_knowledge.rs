@@ -33,7 +33,6 @@ struct Res {
     status: StatusCode,
     location: String,
     cookie: Option<String>,
-    content_type: String,
     body: String,
 }
 
@@ -58,13 +57,13 @@ impl Ui {
         let res = self.app.clone().oneshot(req).await.unwrap();
         let h = res.headers();
         let text = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let (status, location, content_type) = (res.status(), text(header::LOCATION), text(header::CONTENT_TYPE));
+        let (status, location) = (res.status(), text(header::LOCATION));
         let cookie = h
             .get(header::SET_COOKIE)
             .and_then(|v| v.to_str().ok())
             .map(|c| c.split(';').next().unwrap_or("").to_string());
         let body = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).to_string();
-        Res { status, location, cookie, content_type, body }
+        Res { status, location, cookie, body }
     }
 
     async fn get(&self, path: &str, cookie: &str) -> Res {
