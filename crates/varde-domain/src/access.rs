@@ -12,6 +12,8 @@ pub enum Role {
     Requester,
     Agent,
     Admin,
+    /// An agent who also runs problem management and reviews knowledge.
+    ProblemManager,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,16 +36,21 @@ pub enum Permission {
     EditCis,
     /// Define CI classes and their attributes (a configuration manager's task).
     ManageCiClasses,
+    /// Accept or reject problem candidates, publish known errors, close problems.
+    ManageProblems,
+    /// Review, publish and retire knowledge articles (not one's own when review is required).
+    ReviewArticles,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Requester, Role::Agent, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Requester, Role::Agent, Role::Admin, Role::ProblemManager];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Requester => "requester",
             Role::Agent => "agent",
             Role::Admin => "admin",
+            Role::ProblemManager => "problem_manager",
         }
     }
 
@@ -51,7 +58,7 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| DomainError::field(field, "must be requester, agent or admin"))
+            .ok_or_else(|| DomainError::field(field, "must be requester, agent, admin or problem_manager"))
     }
 
     pub fn permissions(self) -> &'static [Permission] {
@@ -69,7 +76,10 @@ impl Role {
                 EditCis,
                 ManageCiClasses,
                 ManageCalendars,
+                ManageProblems,
+                ReviewArticles,
             ],
+            Role::ProblemManager => &[UsePortal, WorkRecords, ReadDirectory, ReadCmdb, EditCis, ManageProblems, ReviewArticles],
         }
     }
 

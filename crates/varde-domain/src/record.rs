@@ -11,17 +11,25 @@ use crate::DomainError;
 #[serde(rename_all = "snake_case")]
 pub enum RecordKind {
     Incident,
+    Problem,
+    /// Knowledge articles live on the kernel too (ADR 0008): numbering,
+    /// attachments, links to incidents, audit and search come with it.
+    Article,
 }
 
 impl RecordKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RecordKind::Incident => "incident",
+            RecordKind::Problem => "problem",
+            RecordKind::Article => "article",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "incident" => Some(RecordKind::Incident),
+            "problem" => Some(RecordKind::Problem),
+            "article" => Some(RecordKind::Article),
             _ => None,
         }
     }
@@ -29,6 +37,8 @@ impl RecordKind {
     pub fn prefix(self) -> &'static str {
         match self {
             RecordKind::Incident => "INC",
+            RecordKind::Problem => "PRB",
+            RecordKind::Article => "KB",
         }
     }
     /// The human number for the n-th record of this kind.
@@ -76,22 +86,33 @@ pub enum LinkKind {
     RelatesTo,
     DuplicateOf,
     CausedBy,
+    /// An incident worked around with a known error's workaround (to the problem).
+    WorkaroundFrom,
+    /// An incident resolved with the help of a knowledge article (to the article).
+    ResolvedBy,
 }
 
 impl LinkKind {
-    pub const ALL: [LinkKind; 3] = [LinkKind::RelatesTo, LinkKind::DuplicateOf, LinkKind::CausedBy];
+    pub const ALL: [LinkKind; 5] = [
+        LinkKind::RelatesTo,
+        LinkKind::DuplicateOf,
+        LinkKind::CausedBy,
+        LinkKind::WorkaroundFrom,
+        LinkKind::ResolvedBy,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             LinkKind::RelatesTo => "relates_to",
             LinkKind::DuplicateOf => "duplicate_of",
             LinkKind::CausedBy => "caused_by",
+            LinkKind::WorkaroundFrom => "workaround_from",
+            LinkKind::ResolvedBy => "resolved_by",
         }
     }
     pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
-        LinkKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| DomainError::field(field, "must be relates_to, duplicate_of or caused_by"))
+        LinkKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            DomainError::field(field, "must be relates_to, duplicate_of, caused_by, workaround_from or resolved_by")
+        })
     }
 }
 

@@ -228,7 +228,11 @@ impl TryFrom<IncidentRow> for Incident {
     }
 }
 
-async fn next_number(conn: &mut AnyConnection, engine: Engine, kind: RecordKind) -> Result<String, StoreError> {
+pub(crate) async fn next_number(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    kind: RecordKind,
+) -> Result<String, StoreError> {
     let n: i64 = match engine {
         Engine::Sqlite => {
             sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value")
@@ -297,12 +301,16 @@ pub(crate) async fn ensure_member(conn: &mut AnyConnection, group: i64, assignee
 /// documents are kept: everything (for agents) and what the requester may
 /// read, without work notes (for requesters), so that a search cannot tell
 /// a requester what a work note says.
-async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<(), StoreError> {
-    let (number, short, desc): (String, String, String) =
-        sqlx::query_as("SELECT number, short_description, description FROM records WHERE id = $1")
+pub(crate) async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<(), StoreError> {
+    let (kind, number, short, desc): (String, String, String, String) =
+        sqlx::query_as("SELECT kind, number, short_description, description FROM records WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *conn)
             .await?;
+    // Problems and articles index more than their text (see `knowledge`).
+    if kind != RecordKind::Incident.as_str() {
+        return crate::knowledge::reindex(conn, engine, id, &kind).await;
+    }
     let entries: Vec<(String, String)> =
         sqlx::query_as("SELECT kind, body FROM journal WHERE record_id = $1 AND kind <> 'system' ORDER BY id")
             .bind(id)
@@ -325,7 +333,7 @@ async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<()
 /// already. SQLite keeps the whole document under the record id and the
 /// requester's under the negated id; PostgreSQL keeps one tsvector in which
 /// the requester's words carry weight A and work-note words weight D.
-async fn index_document(
+pub(crate) async fn index_document(
     conn: &mut AnyConnection,
     engine: Engine,
     id: i64,
@@ -750,7 +758,8 @@ impl Store {
             let requester = matches!(scope, Scope::Requester(_));
             match self.engine() {
                 Engine::Sqlite => {
-                    let m = terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" AND ");
+                    // Each word as a prefix or one of its stems (ADR 0012).
+                    let m = search::fts5_match(&search::query(text));
                     if requester {
                         q.push(" AND EXISTS (SELECT 1 FROM record_search WHERE record_search.rowid = -r.id AND record_search MATCH ")
                             .bind(Arg::Text(m))
@@ -761,7 +770,7 @@ impl Store {
                 }
                 Engine::Postgres => {
                     let weight = if requester { "A" } else { "" };
-                    let m = terms.iter().map(|t| format!("{t}:*{weight}")).collect::<Vec<_>>().join(" & ");
+                    let m = search::tsquery(&search::query(text), weight);
                     q.push(" AND r.search @@ to_tsquery('simple', ").bind(Arg::Text(m)).push(")");
                 }
             }

@@ -54,6 +54,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 6,
+        name: "problems and knowledge",
+        common: include_str!("../migrations/0006_problems_knowledge.sql"),
+        sqlite: include_str!("../migrations/0006_problems_knowledge.sqlite.sql"),
+        postgres: include_str!("../migrations/0006_problems_knowledge.postgres.sql"),
+    },
     Migration { version: 7, name: "sla", common: include_str!("../migrations/0007_sla.sql"), sqlite: "", postgres: "" },
 ];
 

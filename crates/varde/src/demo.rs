@@ -416,6 +416,7 @@ pub fn print_logins(desk: &Desk) {
     eprintln!("  Every demo account has the password: {DEMO_PASSWORD}");
     eprintln!("    administrator: {}", desk.admin);
     eprintln!("    agents:        {} (Service Desk), {} (Network), ...", desk.agents[0], desk.agents[6]);
+    eprintln!("    problem manager: problems@{DOMAIN} (publishes known errors and articles)");
     eprintln!("    requesters:    {}, {}, ...\n", desk.requesters[0], desk.requesters[1]);
 }
 
@@ -501,6 +502,8 @@ pub async fn fill_with(store: &Store, incidents: usize, seed: u64, force: bool) 
     let it = *orgs.last().expect("IT is a department");
     let admin_email = format!("admin@{DOMAIN}");
     user(store, "Demo Administrator", admin_email.clone(), Role::Admin, Some(it), &hash).await?;
+    let problem_manager =
+        user(store, "Hanne Problem", format!("problems@{DOMAIN}"), Role::ProblemManager, Some(it), &hash).await?;
     let mut agents = Vec::new();
     for name in AGENTS {
         agents.push(user(store, name, email_of(name), Role::Agent, Some(it), &hash).await?);
@@ -577,6 +580,7 @@ pub async fn fill_with(store: &Store, incidents: usize, seed: u64, force: bool) 
     for r in work {
         r?;
     }
+    crate::demo_knowledge::fill(store, problem_manager, agents[0]).await?;
     Ok(Desk {
         admin: admin_email,
         agents: AGENTS.iter().map(|n| email_of(n)).collect(),

@@ -68,6 +68,7 @@ async fn run_one(store: &Store, node: &str, job: Job) {
         varde_store::sla::timers::RECOMPUTE_JOB => {
             store.recompute_clocks(job.payload.clone()).await.map(|_| ()).map_err(AppError::from)
         }
+        "detect_recurring" => crate::service::problems::detection_job(store).await,
         other => Err(AppError::Internal(format!("unknown job kind {other}"))),
     };
     let done = match result {

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod demo_knowledge;
 pub mod error;
 pub mod jobs;
 pub mod server;

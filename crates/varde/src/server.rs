@@ -63,6 +63,7 @@ async fn openapi() -> Response {
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let store = state.store.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    crate::service::problems::schedule_detection(&store).await;
     let jobs = tokio::spawn(crate::jobs::run(store.clone(), stop_rx));
     axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())

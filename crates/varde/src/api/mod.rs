@@ -6,8 +6,10 @@ pub mod calendars;
 pub mod cmdb;
 mod directory;
 pub mod incidents;
+pub mod knowledge;
 pub mod openapi;
 pub mod sla;
+pub mod problems;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{header, HeaderMap};
@@ -70,6 +72,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/calendars/{id}/business-time", get(calendars::business_time))
         .route("/calendars/{id}/holidays/import", post(calendars::import_holidays))
         .merge(cmdb_routes())
+        .merge(knowledge_routes(upload_limit))
         // Set after every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .fallback(|| async { AppError::NotFound })
@@ -97,6 +100,36 @@ fn cmdb_routes() -> Router<AppState> {
         .route("/users/{id}/checklists", get(cmdb::checklists).post(cmdb::create_checklist))
         .route("/checklists/{id}/items/{item_id}/done", post(cmdb::complete_item))
         .route("/reports/assets", get(cmdb::asset_report))
+}
+
+/// Problems, known errors, articles, search and the knowledge report.
+fn knowledge_routes(upload_limit: usize) -> Router<AppState> {
+    Router::new()
+        .route("/problems", get(problems::list).post(problems::create))
+        .route("/problems/{id}", get(problems::read).patch(problems::update))
+        .route("/problems/{id}/incidents", get(problems::incidents).post(problems::link))
+        .route("/problems/{id}/incidents/{incident}", delete(problems::unlink))
+        .route("/incidents/{id}/workaround", post(problems::apply_workaround))
+        .route("/incidents/{id}/suggestions", get(knowledge::incident_suggestions))
+        .route("/incidents/{id}/articles", post(knowledge::resolved_by))
+        .route("/incidents/{id}/draft-article", post(knowledge::draft_article))
+        .route("/problem-candidates", get(problems::candidates))
+        .route("/problem-candidates/detect", post(problems::detect))
+        .route("/problem-candidates/{id}/accept", post(problems::accept))
+        .route("/problem-candidates/{id}/reject", post(problems::reject))
+        .route("/articles", get(knowledge::list).post(knowledge::create))
+        .route("/articles/suggestions", get(knowledge::suggestions))
+        .route("/articles/{id}", get(knowledge::read).patch(knowledge::update))
+        .route("/articles/{id}/versions", get(knowledge::versions))
+        .route("/articles/{id}/diff", get(knowledge::diff))
+        .route("/articles/{id}/feedback", post(knowledge::feedback))
+        .route(
+            "/articles/{id}/attachments",
+            get(knowledge::attachments).post(knowledge::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/deflections", post(knowledge::deflect))
+        .route("/search", get(knowledge::search))
+        .route("/reports/knowledge", get(knowledge::report))
 }
 
 /// Path parameters; one that does not parse (`/users/abc`) is a problem

@@ -52,5 +52,7 @@ impl Modify for Bearer {
 }
 
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::knowledge::KnowledgeDoc::openapi());
+    doc
 }

@@ -8,6 +8,8 @@ pub mod cmdb_import;
 pub mod directory;
 pub mod incidents;
 pub mod sla;
+pub mod knowledge;
+pub mod problems;
 
 use serde::{Deserialize, Deserializer};
 

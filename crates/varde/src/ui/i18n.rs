@@ -96,6 +96,25 @@ impl Tr {
     pub fn field(&self, f: &str) -> &'static str {
         self.dynamic("field.", f)
     }
+    // Problems and knowledge (see the `--- problems and knowledge ---` keys).
+    pub fn kb_kind(&self, k: &str) -> &'static str {
+        self.dynamic("kb.kind.", k)
+    }
+    pub fn kb_state(&self, s: &str) -> &'static str {
+        self.dynamic("kb.state.", s)
+    }
+    pub fn kb_step(&self, s: &str) -> &'static str {
+        self.dynamic("kb.step.", s)
+    }
+    pub fn kb_audience(&self, a: &str) -> &'static str {
+        self.dynamic("kb.audience.", a)
+    }
+    pub fn problem_state(&self, s: &str) -> &'static str {
+        self.dynamic("problem.state.", s)
+    }
+    pub fn rca(&self, m: &str) -> &'static str {
+        self.dynamic("problem.rca.", m)
+    }
 
     /// A label for a value from the domain (a state, a code): looked up as
     /// `prefix` + value, falling back to the raw value's table entry.
@@ -517,6 +536,119 @@ pub static EN: &[(&str, &str)] = &[
     ("field.purchased_on", "Purchased on"),
     ("field.warranty_until", "Warranty until"),
     ("field.end_of_life", "End of life"),
+    // --- problems and knowledge ---
+    ("nav.problems", "Problems"),
+    ("nav.kb", "Knowledge"),
+    ("nav.search", "Search"),
+    ("kb.search.title", "Search"),
+    ("kb.search.words", "Words"),
+    ("kb.search.kind", "Kind"),
+    ("kb.search.all", "Everything"),
+    ("kb.search.submit", "Search"),
+    ("kb.search.results", "{} results"),
+    ("kb.search.none", "Nothing found that you may see."),
+    ("kb.kind.incident", "Incident"),
+    ("kb.kind.problem", "Problem"),
+    ("kb.kind.known_error", "Known error"),
+    ("kb.kind.article", "Article"),
+    ("kb.title", "Knowledge base"),
+    ("kb.none", "No articles."),
+    ("kb.new", "New article"),
+    ("kb.create", "Create draft"),
+    ("kb.edit", "Edit article"),
+    ("kb.save", "Save as new version"),
+    ("kb.back", "Back"),
+    ("kb.details", "About this article"),
+    ("kb.views", "Views"),
+    ("kb.helpful", "Helpful (yes / no)"),
+    ("kb.published_at", "Published"),
+    ("kb.workflow", "Workflow"),
+    ("kb.review_required", "Review is required: another reviewer publishes."),
+    ("kb.versions", "Versions"),
+    ("kb.version", "Version {}"),
+    ("kb.diff", "Changes"),
+    ("kb.markdown_help", "Markdown: **bold**, lists, links, tables."),
+    ("kb.field.title", "Title"),
+    ("kb.field.body", "Text"),
+    ("kb.field.audience", "Audience"),
+    ("kb.audience.public", "Public (requesters too)"),
+    ("kb.audience.internal", "Internal (the desk)"),
+    ("kb.audience.restricted", "Restricted (its groups)"),
+    ("kb.state.draft", "Draft"),
+    ("kb.state.review", "In review"),
+    ("kb.state.published", "Published"),
+    ("kb.state.retired", "Retired"),
+    ("kb.step.draft", "Back to draft"),
+    ("kb.step.review", "Submit for review"),
+    ("kb.step.published", "Publish"),
+    ("kb.step.retired", "Retire"),
+    ("kb.feedback.question", "Did this help?"),
+    ("kb.feedback.comment", "Comment (optional)"),
+    ("kb.feedback.yes", "Yes, it helped"),
+    ("kb.feedback.no", "No"),
+    ("kb.feedback.thanks", "Thank you for your feedback."),
+    ("kb.panel.title", "Suggested knowledge"),
+    ("kb.panel.none", "No matching articles or known errors."),
+    ("kb.panel.open", "Show suggested articles and known errors"),
+    ("kb.panel.apply", "Apply workaround"),
+    ("kb.panel.resolved_by", "Resolved with this article"),
+    ("kb.panel.draft", "Draft an article from this incident"),
+    ("kb.report.title", "Knowledge and problem report"),
+    ("kb.report.fcr", "First-contact resolution"),
+    ("kb.report.knowledge", "Resolved with an article or known error"),
+    ("kb.report.deflection", "Deflection rate (portal)"),
+    ("kb.report.top", "Top problems by incidents"),
+    ("kb.report.top_time", "Top problems by time spent"),
+    ("kb.report.incidents", "Incidents"),
+    ("kb.report.hours", "Hours open"),
+    ("kb.report.before", "Before resolution"),
+    ("kb.report.after", "After resolution"),
+    ("problem.title", "Problems"),
+    ("problem.kedb", "Known errors"),
+    ("problem.all", "All problems"),
+    ("problem.none", "No problems."),
+    ("problem.new", "New problem"),
+    ("problem.create", "Create problem"),
+    ("problem.candidates", "Recurring incidents: proposed problems"),
+    ("problem.no_candidates", "No proposals waiting."),
+    ("problem.detect", "Look for recurring incidents now"),
+    ("problem.candidate", "{} similar incidents"),
+    ("problem.accept", "Accept as problem"),
+    ("problem.reject", "Reject"),
+    ("problem.analysis", "Root-cause analysis"),
+    ("problem.root_cause", "Root cause"),
+    ("problem.rca_method", "Method"),
+    ("problem.contributing", "Contributing factors"),
+    ("problem.workaround", "Workaround"),
+    ("problem.fix", "Permanent fix"),
+    ("problem.on_resolve", "When resolved, the open linked incidents are"),
+    ("problem.notify", "told (a journal line)"),
+    ("problem.resolve_them", "resolved with the fix"),
+    ("problem.save", "Save"),
+    ("problem.manager_only", "Publishing a known error, resolving and closing are for problem managers."),
+    ("problem.incidents", "Linked incidents"),
+    ("problem.incident_count", "{} incidents"),
+    ("problem.open_count", "{} open"),
+    ("problem.hours", "{} hours open in total"),
+    ("problem.link_incident", "Incident number"),
+    ("problem.link", "Link incident"),
+    ("problem.state.new", "New"),
+    ("problem.state.under_investigation", "Under investigation"),
+    ("problem.state.root_cause_known", "Root cause known"),
+    ("problem.state.known_error", "Known error"),
+    ("problem.state.resolved", "Resolved"),
+    ("problem.state.closed", "Closed"),
+    ("problem.rca.five_whys", "5 whys"),
+    ("problem.rca.ishikawa", "Ishikawa"),
+    ("problem.rca.fault_tree", "Fault tree"),
+    ("problem.rca.other", "Other"),
+    ("role.problem_manager", "Problem manager"),
+    ("link.workaround_from", "Workaround from"),
+    ("link.resolved_by", "Resolved by"),
+    ("portal.suggest.title", "These articles may answer your question"),
+    ("portal.suggest.solved", "This solved it, don't file"),
+    ("portal.suggest.check", "Check for answers first"),
+    ("portal.deflected", "Glad it helped. Nothing was filed."),
 ];
 
 #[cfg(test)]

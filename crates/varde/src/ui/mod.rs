@@ -10,6 +10,7 @@ mod cmdb_graph;
 mod errors;
 pub mod i18n;
 mod incident;
+mod knowledge;
 mod portal;
 mod queue;
 mod sla;
@@ -52,6 +53,23 @@ pub fn router() -> Router<AppState> {
         .route("/reports/sla/what-if", get(sla::what_if))
         .route("/notifications", get(sla::notifications))
         .route("/notifications/read", post(sla::read_all))
+        .route("/portal/check", post(portal::check))
+        .route("/portal/suggestions", get(knowledge::portal_suggestions))
+        .route("/portal/deflect", post(knowledge::portal_deflect))
+        .route("/search", get(knowledge::search))
+        .route("/kb", get(knowledge::articles).post(knowledge::create_article))
+        .route("/kb/{number}", get(knowledge::article).post(knowledge::update_article))
+        .route("/kb/{number}/state", post(knowledge::article_step))
+        .route("/kb/{number}/feedback", post(knowledge::article_feedback))
+        .route("/kb/{number}/diff", get(knowledge::article_diff))
+        .route("/problems", get(knowledge::problems).post(knowledge::create_problem))
+        .route("/problems/detect", post(knowledge::detect))
+        .route("/problems/candidates/{id}", post(knowledge::decide_candidate))
+        .route("/problems/{number}", get(knowledge::problem).post(knowledge::update_problem))
+        .route("/problems/{number}/incidents", post(knowledge::link_incident))
+        .route("/incidents/{number}/knowledge", get(knowledge::incident_panel).post(knowledge::incident_apply))
+        .route("/incidents/{number}/draft-article", post(knowledge::incident_draft))
+        .route("/reports/knowledge", get(knowledge::report))
         .route("/admin", get(admin::home))
         .route("/admin/users", post(admin::create_user))
         .route("/admin/users/{id}", post(admin::update_user))

@@ -32,6 +32,10 @@ struct PortalPage {
     f: ReportForm,
     errors: Errors,
     tickets: Vec<Incident>,
+    /// Public articles matching the subject (see `knowledge::portal_suggestions`).
+    hits: Vec<varde_store::knowledge::SearchHit>,
+    subject: String,
+    deflected: bool,
 }
 
 impl PortalPage {
@@ -50,15 +54,46 @@ async fn home_page(
     errors: Errors,
     status: StatusCode,
 ) -> Result<Response, AppError> {
+    page_with(st, v, f, errors, status, Vec::new(), false).await
+}
+
+async fn page_with(
+    st: &AppState,
+    v: &Viewer,
+    f: ReportForm,
+    errors: Errors,
+    status: StatusCode,
+    hits: Vec<varde_store::knowledge::SearchHit>,
+    deflected: bool,
+) -> Result<Response, AppError> {
     // "My tickets" means the ones I reported, whatever my role.
     let filter = Filter { requester_id: Some(v.caller.id()), ..Filter::default() };
     let tickets = svc::list(&st.store, &v.caller, &filter, Sort::Updated, None, 100).await?;
-    render_status(status, &PortalPage { p: v.chrome("portal"), f, errors, tickets })
+    let subject = f.short_description.clone();
+    render_status(status, &PortalPage { p: v.chrome("portal"), f, errors, tickets, hits, subject, deflected })
 }
 
-pub async fn home(State(st): State<AppState>, v: Viewer) -> Result<Response, AppError> {
+#[derive(Debug, Default, Deserialize)]
+pub struct HomeParams {
+    #[serde(default)]
+    deflected: Option<String>,
+}
+
+pub async fn home(
+    State(st): State<AppState>,
+    v: Viewer,
+    axum::extract::Query(q): axum::extract::Query<HomeParams>,
+) -> Result<Response, AppError> {
     let f = ReportForm { urgency: "2".into(), ..ReportForm::default() };
-    home_page(&st, &v, f, Errors::none(), StatusCode::OK).await
+    page_with(&st, &v, f, Errors::none(), StatusCode::OK, Vec::new(), q.deflected.is_some()).await
+}
+
+/// Without JavaScript: "check for answers first" shows the matching public
+/// articles beside the form, which keeps what was typed.
+pub async fn check(State(st): State<AppState>, f: Form<ReportForm>) -> Result<Response, AppError> {
+    let v = &f.viewer;
+    let hits = super::knowledge::suggestions_for(&st, v, &f.value.short_description).await?;
+    page_with(&st, v, f.value.clone(), Errors::none(), StatusCode::OK, hits, false).await
 }
 
 pub async fn create(State(st): State<AppState>, f: Form<ReportForm>) -> Result<Response, AppError> {

@@ -1,0 +1,543 @@
+//! Problems on the record kernel: the `records` row plus the `problems` row
+//! with the analysis. Linked incidents are kernel links (incident
+//! `caused_by` problem); a workaround applied to an incident is a
+//! `workaround_from` link and a journal line.
+
+use futures::FutureExt;
+use serde::Serialize;
+use sqlx::{AnyConnection, FromRow};
+use varde_domain::problem::{self, Problem, RcaMethod, State};
+use varde_domain::record::{JournalKind, LinkKind, RecordKind};
+use varde_domain::DomainError;
+
+use crate::audit::{self, Entity};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::incidents::{ensure_member, next_number, Cursor};
+use crate::sql::{exists, Arg, Sql};
+use crate::{now_micros, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct NewProblem {
+    pub short_description: String,
+    pub description: String,
+    pub created_by: i64,
+    pub priority: i64,
+    pub assignment_group_id: Option<i64>,
+    pub assignee_id: Option<i64>,
+    pub service_id: Option<i64>,
+    pub category_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProblemFilter {
+    pub states: Vec<State>,
+    pub open: Option<bool>,
+    pub priorities: Vec<i64>,
+    pub assignment_group_id: Option<i64>,
+    pub assignee_id: Option<Option<i64>>,
+    pub service_id: Option<i64>,
+    pub category_id: Option<i64>,
+    pub text: Option<String>,
+}
+
+/// An incident linked to a problem, with what it cost: how long it was (or
+/// has been) open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct LinkedIncident {
+    pub id: i64,
+    pub number: String,
+    pub short_description: String,
+    pub state: String,
+    pub is_open: i64,
+    pub created_at: i64,
+    pub resolved_at: Option<i64>,
+    pub link_id: i64,
+}
+
+impl LinkedIncident {
+    /// Microseconds the incident was open, up to `now` for open ones.
+    pub fn time_spent(&self, now: i64) -> i64 {
+        (self.resolved_at.unwrap_or(now) - self.created_at).max(0)
+    }
+}
+
+#[derive(FromRow)]
+struct ProblemRow {
+    id: i64,
+    number: String,
+    version: i64,
+    state: String,
+    short_description: String,
+    description: String,
+    created_by: i64,
+    assignment_group_id: Option<i64>,
+    assignee_id: Option<i64>,
+    priority: i64,
+    created_at: i64,
+    updated_at: i64,
+    resolved_at: Option<i64>,
+    closed_at: Option<i64>,
+    service_id: Option<i64>,
+    category_id: Option<i64>,
+    root_cause: Option<String>,
+    rca_method: Option<String>,
+    contributing_factors: Option<String>,
+    workaround: Option<String>,
+    permanent_fix: Option<String>,
+}
+
+const COLUMNS: &str = "r.id, r.number, r.version, r.state, r.short_description, r.description, r.created_by, \
+    r.assignment_group_id, r.assignee_id, r.priority, r.created_at, r.updated_at, r.resolved_at, r.closed_at, \
+    p.service_id, p.category_id, p.root_cause, p.rca_method, p.contributing_factors, p.workaround, p.permanent_fix";
+const FROM: &str = "records r JOIN problems p ON p.record_id = r.id";
+
+impl TryFrom<ProblemRow> for Problem {
+    type Error = StoreError;
+    fn try_from(r: ProblemRow) -> Result<Problem, StoreError> {
+        let bad = |what: &str| StoreError::corrupt(format!("{what} of problem {}", r.id));
+        Ok(Problem {
+            state: State::parse("", &r.state).map_err(|_| bad("state"))?,
+            rca_method: r
+                .rca_method
+                .as_deref()
+                .map(|m| RcaMethod::parse("", m))
+                .transpose()
+                .map_err(|_| bad("rca_method"))?,
+            id: r.id,
+            number: r.number,
+            version: r.version,
+            short_description: r.short_description,
+            description: r.description,
+            created_by: r.created_by,
+            assignment_group_id: r.assignment_group_id,
+            assignee_id: r.assignee_id,
+            priority: r.priority,
+            service_id: r.service_id,
+            category_id: r.category_id,
+            root_cause: r.root_cause,
+            contributing_factors: r.contributing_factors,
+            workaround: r.workaround,
+            permanent_fix: r.permanent_fix,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            resolved_at: r.resolved_at,
+            closed_at: r.closed_at,
+        })
+    }
+}
+
+pub(crate) async fn problem_in(conn: &mut AnyConnection, id: i64) -> Result<Problem, StoreError> {
+    sqlx::query_as::<_, ProblemRow>(&format!("SELECT {COLUMNS} FROM {FROM} WHERE r.id = $1 AND r.kind = 'problem'"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .try_into()
+}
+
+async fn check_references(
+    conn: &mut AnyConnection,
+    group: Option<i64>,
+    assignee: Option<i64>,
+    service: Option<i64>,
+    category: Option<i64>,
+) -> Result<(), StoreError> {
+    for (table, field, v) in [
+        ("assignment_groups", "assignment_group_id", group),
+        ("services", "service_id", service),
+        ("categories", "category_id", category),
+    ] {
+        if let Some(id) = v {
+            if !exists(conn, table, id).await? {
+                return Err(StoreError::UnknownReference { field });
+            }
+        }
+    }
+    if let Some(a) = assignee {
+        let user = crate::directory::user_in(conn, a)
+            .await
+            .map_err(|_| StoreError::UnknownReference { field: "assignee_id" })?;
+        if user.role == varde_domain::access::Role::Requester || !user.active {
+            return Err(DomainError::field("assignee_id", "must be an active agent").into());
+        }
+        let g = group.ok_or_else(|| DomainError::field("assignee_id", "needs an assignment group"))?;
+        ensure_member(conn, g, a).await?;
+    }
+    Ok(())
+}
+
+/// Is this record an incident? (Links to a problem must come from incidents.)
+async fn kind_of(conn: &mut AnyConnection, id: i64) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT kind FROM records WHERE id = $1").bind(id).fetch_optional(conn).await?)
+}
+
+impl Store {
+    pub async fn create_problem(
+        &self,
+        new: NewProblem,
+        idem: Option<IdempotencyKey>,
+    ) -> Result<(Problem, bool), StoreError> {
+        let engine = self.engine();
+        self.write(move |conn| {
+            async move {
+                if let Some(k) = &idem {
+                    if let Some(id) = idempotency::claim(conn, k).await? {
+                        return Ok((problem_in(conn, id).await?, true));
+                    }
+                }
+                check_references(conn, new.assignment_group_id, new.assignee_id, new.service_id, new.category_id)
+                    .await?;
+                let number = next_number(conn, engine, RecordKind::Problem).await?;
+                let now = now_micros();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO records (kind, number, version, state, is_open, short_description, description, requester_id, created_by,
+                        assignment_group_id, assignee_id, priority, created_at, updated_at)
+                     VALUES ('problem', $1, 1, 'new', 1, $2, $3, $4, $4, $5, $6, $7, $8, $8) RETURNING id",
+                )
+                .bind(&number)
+                .bind(&new.short_description)
+                .bind(&new.description)
+                .bind(new.created_by)
+                .bind(new.assignment_group_id)
+                .bind(new.assignee_id)
+                .bind(new.priority)
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await?;
+                sqlx::query("INSERT INTO problems (record_id, service_id, category_id) VALUES ($1, $2, $3)")
+                    .bind(id)
+                    .bind(new.service_id)
+                    .bind(new.category_id)
+                    .execute(&mut *conn)
+                    .await?;
+                audit::created(conn, Entity::Record, id, Some(new.created_by), now).await?;
+                crate::knowledge::reindex(conn, engine, id, "problem").await?;
+                if let Some(k) = &idem {
+                    idempotency::remember(conn, k, id).await?;
+                }
+                Ok((problem_in(conn, id).await?, false))
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn problem(&self, id: i64) -> Result<Problem, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        problem_in(&mut conn, id).await
+    }
+
+    pub async fn problem_by_number(&self, number: &str) -> Result<Problem, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM records WHERE number = $1 AND kind = 'problem'")
+            .bind(number.to_uppercase())
+            .fetch_optional(self.pool())
+            .await?;
+        self.problem(id.ok_or(StoreError::NotFound)?).await
+    }
+
+    /// Applies `patch`; a stale `expected_version` is refused with
+    /// [`StoreError::Conflict`] and nothing is written.
+    pub async fn update_problem(
+        &self,
+        id: i64,
+        expected_version: Option<i64>,
+        patch: problem::Patch,
+        actor: i64,
+    ) -> Result<Problem, StoreError> {
+        let engine = self.engine();
+        self.write(move |conn| {
+            async move {
+                let old = problem_in(conn, id).await?;
+                if expected_version.is_some_and(|v| v != old.version) {
+                    return Err(StoreError::Conflict { current: old.version });
+                }
+                let now = now_micros();
+                let new = problem::apply_patch(&old, patch, now)?;
+                let cs = problem::diff(&old, &new);
+                if cs.is_empty() {
+                    return Ok(old);
+                }
+                if cs.touches("assignment_group_id")
+                    || cs.touches("assignee_id")
+                    || cs.touches("service_id")
+                    || cs.touches("category_id")
+                {
+                    check_references(conn, new.assignment_group_id, new.assignee_id, new.service_id, new.category_id)
+                        .await?;
+                }
+                let n = sqlx::query(
+                    "UPDATE records SET version = version + 1, state = $1, is_open = $2, short_description = $3, description = $4,
+                        assignment_group_id = $5, assignee_id = $6, priority = $7, updated_at = $8, resolved_at = $9, closed_at = $10
+                     WHERE id = $11 AND version = $12",
+                )
+                .bind(new.state.as_str())
+                .bind(new.state.is_open() as i64)
+                .bind(&new.short_description)
+                .bind(&new.description)
+                .bind(new.assignment_group_id)
+                .bind(new.assignee_id)
+                .bind(new.priority)
+                .bind(now)
+                .bind(new.resolved_at)
+                .bind(new.closed_at)
+                .bind(id)
+                .bind(old.version)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::Conflict { current: old.version + 1 });
+                }
+                sqlx::query(
+                    "UPDATE problems SET service_id = $1, category_id = $2, root_cause = $3, rca_method = $4,
+                        contributing_factors = $5, workaround = $6, permanent_fix = $7 WHERE record_id = $8",
+                )
+                .bind(new.service_id)
+                .bind(new.category_id)
+                .bind(new.root_cause.as_deref())
+                .bind(new.rca_method.map(|m| m.as_str()))
+                .bind(new.contributing_factors.as_deref())
+                .bind(new.workaround.as_deref())
+                .bind(new.permanent_fix.as_deref())
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                audit::changes(conn, Entity::Record, id, Some(actor), now, &cs).await?;
+                crate::knowledge::reindex(conn, engine, id, "problem").await?;
+                problem_in(conn, id).await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// A page of problems, newest first, after `cursor`.
+    pub async fn list_problems(
+        &self,
+        filter: &ProblemFilter,
+        cursor: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Vec<Problem>, StoreError> {
+        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM {FROM} WHERE r.kind = 'problem'"));
+        if !filter.states.is_empty() {
+            q.push(" AND r.state IN ").bind_list(filter.states.iter().map(|s| Arg::Text(s.as_str().into())));
+        }
+        if let Some(o) = filter.open {
+            q.push(" AND r.is_open = ").bind(Arg::Int(o as i64));
+        }
+        if !filter.priorities.is_empty() {
+            q.push(" AND r.priority IN ").bind_list(filter.priorities.iter().map(|p| Arg::Int(*p)));
+        }
+        if let Some(g) = filter.assignment_group_id {
+            q.push(" AND r.assignment_group_id = ").bind(Arg::Int(g));
+        }
+        match filter.assignee_id {
+            Some(Some(a)) => {
+                q.push(" AND r.assignee_id = ").bind(Arg::Int(a));
+            }
+            Some(None) => {
+                q.push(" AND r.assignee_id IS NULL");
+            }
+            None => {}
+        }
+        if let Some(s) = filter.service_id {
+            q.push(" AND p.service_id = ").bind(Arg::Int(s));
+        }
+        if let Some(c) = filter.category_id {
+            q.push(" AND p.category_id = ").bind(Arg::Int(c));
+        }
+        if let Some(text) = &filter.text {
+            let terms = varde_domain::search::query(text);
+            if terms.is_empty() {
+                return Ok(Vec::new());
+            }
+            crate::knowledge::push_text_match(&mut q, self.engine(), &terms, false, false);
+        }
+        if let Some(c) = cursor {
+            q.push(" AND r.id < ").bind(Arg::Int(c.id));
+        }
+        q.push(" ORDER BY r.id DESC LIMIT ").bind(Arg::Int(limit));
+        let rows: Vec<ProblemRow> = q.query_as().fetch_all(self.pool()).await?;
+        rows.into_iter().map(Problem::try_from).collect()
+    }
+
+    /// Links an incident to a problem (incident `caused_by` problem) and
+    /// notes it in the incident's journal.
+    pub async fn link_incident_to_problem(
+        &self,
+        problem_id: i64,
+        incident_id: i64,
+        actor: i64,
+    ) -> Result<crate::incidents::Link, StoreError> {
+        self.write(move |conn| {
+            async move {
+                let p = problem_in(conn, problem_id).await?;
+                if kind_of(conn, incident_id).await?.as_deref() != Some("incident") {
+                    return Err(StoreError::UnknownReference { field: "incident" });
+                }
+                let now = now_micros();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(incident_id)
+                .bind(problem_id)
+                .bind(LinkKind::CausedBy.as_str())
+                .bind(actor)
+                .bind(now)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| StoreError::unique(e, "incident"))?;
+                audit::write(conn, Entity::Record, incident_id, Some(actor), now, "link", None, Some(&format!("caused_by {problem_id}")))
+                    .await?;
+                system_line(conn, incident_id, actor, now, &format!("Linked to problem {}: {}", p.number, p.short_description))
+                    .await?;
+                Ok(crate::incidents::Link {
+                    id,
+                    from_id: incident_id,
+                    to_id: problem_id,
+                    kind: LinkKind::CausedBy.as_str().into(),
+                    created_by: actor,
+                    created_at: now,
+                })
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn unlink_incident_from_problem(
+        &self,
+        problem_id: i64,
+        incident_id: i64,
+        actor: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            async move {
+                let n =
+                    sqlx::query("DELETE FROM record_links WHERE from_id = $1 AND to_id = $2 AND kind = 'caused_by'")
+                        .bind(incident_id)
+                        .bind(problem_id)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                crate::sql::found(n)?;
+                audit::write(
+                    conn,
+                    Entity::Record,
+                    incident_id,
+                    Some(actor),
+                    now_micros(),
+                    "link",
+                    Some(&format!("caused_by {problem_id}")),
+                    None,
+                )
+                .await
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// The incidents linked to a problem, newest first.
+    pub async fn problem_incidents(&self, problem_id: i64) -> Result<Vec<LinkedIncident>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT r.id, r.number, r.short_description, r.state, r.is_open, r.created_at, r.resolved_at, l.id AS link_id
+             FROM record_links l JOIN records r ON r.id = l.from_id
+             WHERE l.to_id = $1 AND l.kind = 'caused_by' AND r.kind = 'incident' ORDER BY r.id DESC",
+        )
+        .bind(problem_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Records that an incident was worked around with a known error's
+    /// workaround: a `workaround_from` link and a journal line the requester
+    /// sees with the workaround. Applying the same one twice is refused.
+    pub async fn apply_workaround(&self, incident_id: i64, problem_id: i64, actor: i64) -> Result<Problem, StoreError> {
+        let engine = self.engine();
+        self.write(move |conn| {
+            async move {
+                let p = problem_in(conn, problem_id).await?;
+                if !p.is_known_error() {
+                    return Err(DomainError::field("problem", "is not a published known error").into());
+                }
+                if kind_of(conn, incident_id).await?.as_deref() != Some("incident") {
+                    return Err(StoreError::NotFound);
+                }
+                let now = now_micros();
+                sqlx::query(
+                    "INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(incident_id)
+                .bind(problem_id)
+                .bind(LinkKind::WorkaroundFrom.as_str())
+                .bind(actor)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| StoreError::unique(e, "problem"))?;
+                audit::write(
+                    conn,
+                    Entity::Record,
+                    incident_id,
+                    Some(actor),
+                    now,
+                    "workaround",
+                    None,
+                    Some(&p.number),
+                )
+                .await?;
+                let body = format!(
+                    "Workaround from known error {} ({}):\n{}",
+                    p.number,
+                    p.short_description,
+                    p.workaround.as_deref().unwrap_or("")
+                );
+                sqlx::query(
+                    "INSERT INTO journal (record_id, author_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(incident_id)
+                .bind(actor)
+                .bind(JournalKind::Reply.as_str())
+                .bind(&body)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query("UPDATE records SET updated_at = $1 WHERE id = $2").bind(now).bind(incident_id).execute(&mut *conn).await?;
+                crate::incidents::reindex(conn, engine, incident_id).await?;
+                Ok(p)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Published known errors, for matching against an incident (few: the
+    /// caller ranks them).
+    pub async fn known_errors(&self) -> Result<Vec<Problem>, StoreError> {
+        let rows: Vec<ProblemRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM {FROM} WHERE r.kind = 'problem' AND r.state = 'known_error' ORDER BY r.id DESC LIMIT 1000"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(Problem::try_from).collect()
+    }
+}
+
+/// A system line in a record's journal (not searched: see `add_journal`).
+pub(crate) async fn system_line(
+    conn: &mut AnyConnection,
+    record_id: i64,
+    actor: i64,
+    at: i64,
+    body: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO journal (record_id, author_id, kind, body, created_at) VALUES ($1, $2, 'system', $3, $4)")
+        .bind(record_id)
+        .bind(actor)
+        .bind(body)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

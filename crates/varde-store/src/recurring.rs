@@ -1,0 +1,229 @@
+//! Problem candidates: groups of similar incidents found by the recurring-
+//! incident job (`varde_domain::recurring`), waiting for a problem manager.
+//! Decided candidates stay, so a rejected group is not proposed again.
+
+use futures::FutureExt;
+use serde::Serialize;
+use sqlx::FromRow;
+use varde_domain::recurring::{Cluster, Item};
+use varde_domain::DomainError;
+
+use crate::sql::{Arg, Sql};
+use crate::{now_micros, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub id: i64,
+    pub group_key: String,
+    pub service_id: Option<i64>,
+    pub category_id: Option<i64>,
+    /// The shared words: the evidence.
+    pub terms: Vec<String>,
+    /// Mean cosine similarity, in percent.
+    pub cohesion: i64,
+    pub state: String,
+    pub problem_id: Option<i64>,
+    pub incidents: Vec<i64>,
+    pub created_at: i64,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<i64>,
+}
+
+#[derive(FromRow)]
+struct CandidateRow {
+    id: i64,
+    group_key: String,
+    service_id: Option<i64>,
+    category_id: Option<i64>,
+    terms: String,
+    cohesion: i64,
+    state: String,
+    problem_id: Option<i64>,
+    created_at: i64,
+    decided_by: Option<i64>,
+    decided_at: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "id, group_key, service_id, category_id, terms, cohesion, state, problem_id, created_at, decided_by, decided_at";
+
+/// id, service, category, created_at, short description, description.
+type SimilarityRow = (i64, Option<i64>, Option<i64>, i64, String, String);
+
+/// The group key of an incident: its service and category.
+pub fn group_key(service: Option<i64>, category: Option<i64>) -> String {
+    format!(
+        "s{}:c{}",
+        service.map(|v| v.to_string()).unwrap_or_default(),
+        category.map(|v| v.to_string()).unwrap_or_default()
+    )
+}
+
+impl Store {
+    /// Incidents opened since `from` that are not linked to a problem yet
+    /// and not in any candidate, as the similarity wants them.
+    pub async fn similarity_items(&self, from: i64) -> Result<Vec<Item>, StoreError> {
+        let rows: Vec<SimilarityRow> = sqlx::query_as(
+            "SELECT r.id, i.service_id, i.category_id, r.created_at, r.short_description, r.description
+             FROM records r JOIN incidents i ON i.record_id = r.id
+             WHERE r.kind = 'incident' AND r.created_at >= $1
+               AND NOT EXISTS (SELECT 1 FROM record_links l WHERE l.from_id = r.id AND l.kind = 'caused_by')
+               AND NOT EXISTS (SELECT 1 FROM problem_candidate_incidents c WHERE c.incident_id = r.id)",
+        )
+        .bind(from)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, s, c, at, short, desc)| Item {
+                id,
+                group: group_key(s, c),
+                at,
+                // The short description says what is wrong; a long
+                // description would drown it, so only its start counts.
+                text: format!("{short} {short} {}", desc.chars().take(300).collect::<String>()),
+            })
+            .collect())
+    }
+
+    /// Stores new candidates; returns how many were added.
+    pub async fn save_candidates(&self, clusters: Vec<Cluster>) -> Result<usize, StoreError> {
+        self.write(move |conn| {
+            async move {
+                let mut added = 0;
+                let now = now_micros();
+                for c in clusters {
+                    let parse = |p: &str| p.parse::<i64>().ok();
+                    let (s, cat) = c.group.split_once(':').unwrap_or(("s", "c"));
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO problem_candidates (group_key, service_id, category_id, terms, cohesion, state, created_at)
+                         VALUES ($1, $2, $3, $4, $5, 'proposed', $6) RETURNING id",
+                    )
+                    .bind(&c.group)
+                    .bind(parse(&s[1..]))
+                    .bind(parse(&cat[1..]))
+                    .bind(c.terms.join(" "))
+                    .bind((c.cohesion * 100.0).round() as i64)
+                    .bind(now)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    for inc in &c.ids {
+                        sqlx::query("INSERT INTO problem_candidate_incidents (candidate_id, incident_id) VALUES ($1, $2)")
+                            .bind(id)
+                            .bind(*inc)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    added += 1;
+                }
+                Ok(added)
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    pub async fn candidates(&self, state: Option<&str>, limit: i64) -> Result<Vec<Candidate>, StoreError> {
+        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM problem_candidates WHERE 1 = 1"));
+        if let Some(s) = state {
+            q.push(" AND state = ").bind(Arg::Text(s.into()));
+        }
+        q.push(" ORDER BY id DESC LIMIT ").bind(Arg::Int(limit));
+        let rows: Vec<CandidateRow> = q.query_as().fetch_all(self.pool()).await?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(self.candidate_from(r).await?);
+        }
+        Ok(out)
+    }
+
+    async fn candidate_from(&self, r: CandidateRow) -> Result<Candidate, StoreError> {
+        let incidents: Vec<i64> = sqlx::query_scalar(
+            "SELECT incident_id FROM problem_candidate_incidents WHERE candidate_id = $1 ORDER BY incident_id",
+        )
+        .bind(r.id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(Candidate {
+            id: r.id,
+            group_key: r.group_key,
+            service_id: r.service_id,
+            category_id: r.category_id,
+            terms: r.terms.split_whitespace().map(String::from).collect(),
+            cohesion: r.cohesion,
+            state: r.state,
+            problem_id: r.problem_id,
+            incidents,
+            created_at: r.created_at,
+            decided_by: r.decided_by,
+            decided_at: r.decided_at,
+        })
+    }
+
+    pub async fn candidate(&self, id: i64) -> Result<Candidate, StoreError> {
+        let row: CandidateRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM problem_candidates WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        self.candidate_from(row).await
+    }
+
+    /// Records the decision on a proposed candidate. Only a proposed one can
+    /// be decided, once: a second decision is refused.
+    pub async fn decide_candidate(
+        &self,
+        id: i64,
+        accepted: bool,
+        problem_id: Option<i64>,
+        actor: i64,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            async move {
+                let n = sqlx::query(
+                    "UPDATE problem_candidates SET state = $1, problem_id = $2, decided_by = $3, decided_at = $4
+                     WHERE id = $5 AND state = 'proposed'",
+                )
+                .bind(if accepted { "accepted" } else { "rejected" })
+                .bind(problem_id)
+                .bind(actor)
+                .bind(now_micros())
+                .bind(id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM problem_candidates WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    if exists == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    return Err(DomainError::field("state", "this candidate has already been decided").into());
+                }
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+    }
+
+    /// Notes the problem an accepted candidate became.
+    pub async fn set_candidate_problem(&self, id: i64, problem_id: i64) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            async move {
+                let n =
+                    sqlx::query("UPDATE problem_candidates SET problem_id = $1 WHERE id = $2 AND state = 'accepted'")
+                        .bind(problem_id)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                crate::sql::found(n)
+            }
+            .boxed()
+        })
+        .await
+    }
+}

@@ -1,0 +1,440 @@
+//! Problems, known errors, articles and the unified search, on every engine.
+//! The same data and the same queries must give the same records on SQLite
+//! and PostgreSQL, and no one may find what they may not read.
+
+use varde_domain::access::Role;
+use varde_domain::incident::Channel;
+use varde_domain::knowledge::{ArticleState, Audience};
+use varde_domain::priority::Level;
+use varde_domain::problem::{Patch, State};
+use varde_domain::record::JournalKind;
+use varde_store::directory::NewUser;
+use varde_store::incidents::NewIncident;
+use varde_store::knowledge::{ArticleFilter, ArticlePatch, NewArticle, SearchKinds, Viewer};
+use varde_store::problems::NewProblem;
+use varde_store::testing::databases;
+use varde_store::{Store, StoreError};
+
+async fn user(store: &Store, email: &str, role: Role) -> i64 {
+    store
+        .create_user(
+            NewUser { email: email.into(), name: email.into(), role, organisation_id: None, password_hash: None },
+            None,
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+async fn incident(store: &Store, requester: i64, short: &str, desc: &str) -> i64 {
+    let new = NewIncident {
+        short_description: short.into(),
+        description: desc.into(),
+        requester_id: requester,
+        created_by: requester,
+        assignment_group_id: None,
+        assignee_id: None,
+        impact: Level::MEDIUM,
+        urgency: Level::MEDIUM,
+        category_id: None,
+        service_id: None,
+        channel: Channel::Portal,
+        major: false,
+    };
+    store.create_incident(new, None).await.unwrap().0.id
+}
+
+fn article(author: i64, title: &str, body: &str, audience: Audience, groups: Vec<i64>) -> NewArticle {
+    NewArticle {
+        title: title.into(),
+        body: body.into(),
+        author,
+        category_id: None,
+        service_id: None,
+        audience,
+        groups,
+        review_required: true,
+        review_at: None,
+        expires_at: None,
+        source_incident_id: None,
+    }
+}
+
+/// Writes an article and has a second person publish it.
+async fn published(store: &Store, author: i64, reviewer: i64, a: NewArticle) -> i64 {
+    let id = store.create_article(a).await.unwrap().id;
+    store.transition_article(id, None, ArticleState::Review, author, false).await.unwrap();
+    store.transition_article(id, None, ArticleState::Published, reviewer, true).await.unwrap();
+    id
+}
+
+struct World {
+    rita: i64,
+    other: i64,
+    agent: i64,
+    outsider_agent: i64,
+}
+
+/// The same data on each engine: incidents of two requesters (one with a
+/// work note), a known error, articles for each audience.
+async fn world(s: &Store) -> World {
+    let rita = user(s, "rita@example.org", Role::Requester).await;
+    let other = user(s, "oscar@example.org", Role::Requester).await;
+    let agent = user(s, "alan@example.org", Role::Agent).await;
+    let reviewer = user(s, "pam@example.org", Role::ProblemManager).await;
+    let outsider_agent = user(s, "ole@example.org", Role::Agent).await;
+    let network = s.create_group("Network".into(), String::new()).await.unwrap().id;
+    s.add_member(network, agent).await.unwrap();
+
+    let mine = incident(s, rita, "Printer on floor 3 stopped printing", "Jobs sit in the queue").await;
+    s.add_journal(mine, agent, JournalKind::WorkNote, "firmware zebracode suspected".into()).await.unwrap();
+    incident(s, other, "Printers in Malmö: skrivarna skriver inte", "").await;
+    incident(s, other, "VPN drops every few minutes", "").await;
+
+    let (p, _) = s
+        .create_problem(
+            NewProblem {
+                short_description: "Print spooler leaks handles".into(),
+                description: "Spooler stops after a day".into(),
+                created_by: reviewer,
+                priority: 2,
+                assignment_group_id: None,
+                assignee_id: None,
+                service_id: None,
+                category_id: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    s.update_problem(p.id, None, Patch { state: Some("under_investigation".into()), ..Patch::default() }, reviewer)
+        .await
+        .unwrap();
+    let ke = Patch {
+        state: Some("known_error".into()),
+        root_cause: Some(Some("Driver 4.1 leaks spooler handles".into())),
+        workaround: Some(Some("Restart the print spooler service".into())),
+        ..Patch::default()
+    };
+    s.update_problem(p.id, Some(2), ke, reviewer).await.unwrap();
+
+    published(
+        s,
+        agent,
+        reviewer,
+        article(
+            agent,
+            "Clearing a stuck printer queue",
+            "Restart the spooler, then print again.",
+            Audience::Public,
+            vec![],
+        ),
+    )
+    .await;
+    published(
+        s,
+        agent,
+        reviewer,
+        article(agent, "Printer firmware internals", "Internal notes on printer firmware.", Audience::Internal, vec![]),
+    )
+    .await;
+    published(
+        s,
+        agent,
+        reviewer,
+        article(
+            agent,
+            "Printer core switch for network team",
+            "Restricted printer routing.",
+            Audience::Restricted,
+            vec![network],
+        ),
+    )
+    .await;
+    // A draft is found by no one's search.
+    s.create_article(article(agent, "Printer draft", "Not yet.", Audience::Public, vec![])).await.unwrap();
+    World { rita, other, agent, outsider_agent }
+}
+
+fn viewer(id: i64, agent: bool) -> Viewer {
+    Viewer { user_id: id, agent, admin: false }
+}
+
+#[tokio::test]
+async fn search_agrees_across_engines_and_respects_rights() {
+    let mut per_engine: Vec<Vec<(String, Vec<String>)>> = Vec::new();
+    for db in databases().await {
+        let s = &db.store;
+        let e = db.engine;
+        let w = world(s).await;
+        let numbers = |hits: Vec<varde_store::knowledge::SearchHit>| {
+            let mut v: Vec<String> = hits.into_iter().map(|h| format!("{}:{}", h.kind, h.title)).collect();
+            v.sort();
+            v
+        };
+        let mut results = Vec::new();
+        let cases: [(&str, i64, bool); 9] = [
+            ("printing", w.rita, false),
+            ("printer", w.rita, false),
+            ("zebracode", w.rita, false),
+            ("zebracode", w.agent, true),
+            ("printer", w.agent, true),
+            ("printer", w.outsider_agent, true),
+            ("spooler", w.agent, true),
+            ("skrivaren", w.agent, true),
+            ("vpn", w.rita, false),
+        ];
+        for (q, who, agent) in cases {
+            let hits = s.search_all(&viewer(who, agent), q, SearchKinds::ALL, 50).await.unwrap();
+            for h in &hits {
+                assert!(!h.snippet.contains("<script"), "{e}");
+            }
+            results.push((format!("{q}/{who}/{agent}"), numbers(hits)));
+        }
+        let get = |k: &str| results.iter().find(|(c, _)| c == k).unwrap().1.clone();
+        // Stemming: "printing" finds the printer article and Rita's ticket.
+        let r = get(&format!("printing/{}/false", w.rita));
+        assert!(r.contains(&"article:Clearing a stuck printer queue".to_string()), "{e}: {r:?}");
+        assert!(r.contains(&"incident:Printer on floor 3 stopped printing".to_string()), "{e}: {r:?}");
+        // A requester never sees internal or restricted articles, problems,
+        // other requesters' tickets or work notes.
+        let r = get(&format!("printer/{}/false", w.rita));
+        assert_eq!(
+            r,
+            vec![
+                "article:Clearing a stuck printer queue".to_string(),
+                "incident:Printer on floor 3 stopped printing".to_string()
+            ],
+            "{e}"
+        );
+        assert!(get(&format!("zebracode/{}/false", w.rita)).is_empty(), "{e}: work note found by a requester");
+        assert_eq!(get(&format!("zebracode/{}/true", w.agent)).len(), 1, "{e}");
+        assert!(get(&format!("vpn/{}/false", w.rita)).is_empty(), "{e}: another requester's ticket");
+        // Restricted articles only reach members of their groups.
+        let member = get(&format!("printer/{}/true", w.agent));
+        let outsider = get(&format!("printer/{}/true", w.outsider_agent));
+        assert!(member.contains(&"article:Printer core switch for network team".to_string()), "{e}: {member:?}");
+        assert!(!outsider.iter().any(|h| h.contains("core switch")), "{e}: {outsider:?}");
+        assert!(outsider.contains(&"article:Printer firmware internals".to_string()), "{e}");
+        assert!(!member.iter().any(|h| h.contains("draft")), "{e}: a draft was found");
+        // Known errors are found by their workaround's words.
+        assert!(
+            get(&format!("spooler/{}/true", w.agent)).contains(&"known_error:Print spooler leaks handles".to_string()),
+            "{e}"
+        );
+        // Swedish: "skrivaren" (the printer) finds "skrivarna" (the printers).
+        assert_eq!(get(&format!("skrivaren/{}/true", w.agent)).len(), 1, "{e}");
+        let _ = w.other;
+        per_engine.push(results);
+    }
+    if per_engine.len() == 2 {
+        assert_eq!(per_engine[0], per_engine[1], "SQLite and PostgreSQL disagree");
+    }
+}
+
+#[tokio::test]
+async fn highlighting_is_escaped_and_marked() {
+    for db in databases().await {
+        let s = &db.store;
+        let rita = user(s, "rita@example.org", Role::Requester).await;
+        incident(s, rita, "<script>alert(1)</script> printer", "The <b>printer</b> & the spooler").await;
+        let hits = s.search_all(&viewer(rita, false), "printer", SearchKinds::ALL, 10).await.unwrap();
+        assert_eq!(hits.len(), 1, "{}", db.engine);
+        assert_eq!(hits[0].snippet, "The &lt;b&gt;<mark>printer</mark>&lt;/b&gt; &amp; the spooler", "{}", db.engine);
+    }
+}
+
+#[tokio::test]
+async fn problem_links_known_errors_and_workarounds() {
+    for db in databases().await {
+        let s = &db.store;
+        let e = db.engine;
+        let rita = user(s, "rita@example.org", Role::Requester).await;
+        let pm = user(s, "pam@example.org", Role::ProblemManager).await;
+        let (p, _) = s
+            .create_problem(
+                NewProblem {
+                    short_description: "VPN drops".into(),
+                    description: String::new(),
+                    created_by: pm,
+                    priority: 3,
+                    assignment_group_id: None,
+                    assignee_id: None,
+                    service_id: None,
+                    category_id: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(p.number, "PRB0000001", "{e}");
+        let i1 = incident(s, rita, "VPN drops", "").await;
+        let i2 = incident(s, rita, "VPN drops again", "").await;
+        s.link_incident_to_problem(p.id, i1, pm).await.unwrap();
+        s.link_incident_to_problem(p.id, i2, pm).await.unwrap();
+        let dup = s.link_incident_to_problem(p.id, i2, pm).await;
+        assert!(matches!(dup, Err(StoreError::Duplicate { .. })), "{e}: {dup:?}");
+        let not_incident = s.link_incident_to_problem(p.id, p.id, pm).await;
+        assert!(matches!(not_incident, Err(StoreError::UnknownReference { .. })), "{e}");
+        let linked = s.problem_incidents(p.id).await.unwrap();
+        assert_eq!(linked.len(), 2, "{e}");
+        assert!(s.journal(i1, false).await.unwrap().iter().any(|j| j.body.contains("PRB0000001")), "{e}");
+
+        // A workaround can only come from a published known error.
+        let early = s.apply_workaround(i1, p.id, pm).await;
+        assert!(matches!(early, Err(StoreError::Domain(_))), "{e}: {early:?}");
+        // Stale versions are refused and change nothing.
+        let stale = s.update_problem(p.id, Some(7), Patch { priority: Some(1), ..Patch::default() }, pm).await;
+        assert!(matches!(stale, Err(StoreError::Conflict { current: 1 })), "{e}");
+        s.update_problem(p.id, Some(1), Patch { state: Some("under_investigation".into()), ..Patch::default() }, pm)
+            .await
+            .unwrap();
+        let ke = Patch {
+            state: Some("known_error".into()),
+            root_cause: Some(Some("MTU mismatch on the concentrator".into())),
+            workaround: Some(Some("Lower the MTU to 1400".into())),
+            rca_method: Some(Some("five_whys".into())),
+            ..Patch::default()
+        };
+        let p = s.update_problem(p.id, None, ke, pm).await.unwrap();
+        assert_eq!((p.state, p.version), (State::KnownError, 3), "{e}");
+        assert_eq!(s.known_errors().await.unwrap().len(), 1, "{e}");
+        s.apply_workaround(i1, p.id, pm).await.unwrap();
+        let again = s.apply_workaround(i1, p.id, pm).await;
+        assert!(matches!(again, Err(StoreError::Duplicate { .. })), "{e}");
+        let journal = s.journal(i1, false).await.unwrap();
+        assert!(
+            journal.iter().any(|j| j.kind == "reply" && j.body.contains("Lower the MTU")),
+            "{e}: requester sees it"
+        );
+        let links = s.links(i1).await.unwrap();
+        assert!(links.iter().any(|l| l.kind == "workaround_from" && l.to_id == p.id), "{e}");
+        let history = s.audit_of(varde_store::audit::Entity::Record, p.id).await.unwrap();
+        assert!(history.iter().any(|h| h.field == "workaround"), "{e}");
+
+        // Suggestions for an incident: the known error, by its words.
+        let sug = s.suggestions(&viewer(pm, true), "vpn connection drops at home", None, None, false, 5).await.unwrap();
+        assert_eq!(sug.first().map(|h| h.number.as_str()), Some("PRB0000001"), "{e}: {sug:?}");
+        // Unlink.
+        s.unlink_incident_from_problem(p.id, i2, pm).await.unwrap();
+        assert_eq!(s.problem_incidents(p.id).await.unwrap().len(), 1, "{e}");
+        let report = s.knowledge_report(0, i64::MAX).await.unwrap();
+        assert_eq!(report.top_problems.len(), 1, "{e}");
+        assert_eq!(report.top_problems[0].incidents, 1, "{e}");
+    }
+}
+
+#[tokio::test]
+async fn article_workflow_versions_and_rights() {
+    for db in databases().await {
+        let s = &db.store;
+        let e = db.engine;
+        let author = user(s, "alan@example.org", Role::ProblemManager).await;
+        let reviewer = user(s, "pam@example.org", Role::ProblemManager).await;
+        let rita = user(s, "rita@example.org", Role::Requester).await;
+        let a = s
+            .create_article(article(author, "Reset your password", "Go to the portal.", Audience::Public, vec![]))
+            .await
+            .unwrap();
+        assert_eq!((a.number.as_str(), a.state), ("KB0000001", ArticleState::Draft), "{e}");
+        // The author may not publish their own text when review is required,
+        // not even as a reviewer, and not by skipping review.
+        let skip = s.transition_article(a.id, None, ArticleState::Published, reviewer, true).await;
+        assert!(skip.is_err(), "{e}");
+        s.transition_article(a.id, None, ArticleState::Review, author, true).await.unwrap();
+        let own = s.transition_article(a.id, None, ArticleState::Published, author, true).await;
+        assert!(matches!(own, Err(StoreError::Domain(_))), "{e}: {own:?}");
+        let not_reviewer = s.transition_article(a.id, None, ArticleState::Published, rita, false).await;
+        assert!(not_reviewer.is_err(), "{e}");
+        assert!(!s.may_read_article(&viewer(rita, false), a.id).await.unwrap(), "{e}: unpublished");
+        let a = s.transition_article(a.id, None, ArticleState::Published, reviewer, true).await.unwrap();
+        assert_eq!(a.published_version, Some(1), "{e}");
+        assert!(s.may_read_article(&viewer(rita, false), a.id).await.unwrap(), "{e}");
+
+        // Editing makes version 2 as a draft; readers keep version 1.
+        let a = s
+            .update_article(
+                a.id,
+                Some(a.version),
+                ArticlePatch { body: Some("Go to the portal.\nClick Reset.".into()), ..Default::default() },
+                author,
+            )
+            .await
+            .unwrap();
+        assert_eq!((a.state, a.current_version, a.published_version), (ArticleState::Draft, 2, Some(1)), "{e}");
+        assert_eq!(a.published_body.as_deref(), Some("Go to the portal."), "{e}");
+        assert!(s.may_read_article(&viewer(rita, false), a.id).await.unwrap(), "{e}");
+        let stale = s
+            .update_article(a.id, Some(1), ArticlePatch { title: Some("x".into()), ..Default::default() }, author)
+            .await;
+        assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{e}");
+        let versions = s.article_versions(a.id).await.unwrap();
+        assert_eq!(versions.len(), 2, "{e}");
+        let d = varde_domain::knowledge::diff_lines(&versions[0].body, &versions[1].body);
+        assert!(d.iter().any(|l| l.tag == "insert" && l.text == "Click Reset."), "{e}");
+
+        // Restricted needs groups.
+        let bad = s.create_article(article(author, "Secret", "x", Audience::Restricted, vec![])).await;
+        assert!(matches!(bad, Err(StoreError::Domain(_))), "{e}");
+
+        // Feedback and views count.
+        s.count_article_view(a.id).await.unwrap();
+        s.add_article_feedback(a.id, rita, true, "Worked".into()).await.unwrap();
+        s.add_article_feedback(a.id, rita, false, String::new()).await.unwrap();
+        let a = s.article(a.id).await.unwrap();
+        assert_eq!((a.views, a.helpful_yes, a.helpful_no), (1, 1, 1), "{e}");
+        s.record_deflection(rita, a.id, "password reset".into()).await.unwrap();
+        assert_eq!(s.knowledge_report(0, i64::MAX).await.unwrap().deflections, 1, "{e}");
+
+        // Requesters list only published public articles.
+        let list = s.list_articles(&viewer(rita, false), &ArticleFilter::default(), None, 10).await.unwrap();
+        assert_eq!(list.len(), 1, "{e}");
+        let list = s
+            .list_articles(
+                &viewer(rita, false),
+                &ArticleFilter { text: Some("portal".into()), ..Default::default() },
+                None,
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(list.len(), 1, "{e}");
+        // Retire: readers lose it.
+        let a = s.transition_article(a.id, None, ArticleState::Review, author, false).await.unwrap();
+        let a = s.transition_article(a.id, None, ArticleState::Published, reviewer, true).await.unwrap();
+        s.transition_article(a.id, None, ArticleState::Retired, reviewer, true).await.unwrap();
+        assert!(!s.may_read_article(&viewer(rita, false), a.id).await.unwrap(), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn recurring_candidates_are_remembered() {
+    for db in databases().await {
+        let s = &db.store;
+        let e = db.engine;
+        let rita = user(s, "rita@example.org", Role::Requester).await;
+        let pm = user(s, "pam@example.org", Role::ProblemManager).await;
+        for t in [
+            "VPN disconnects every few minutes",
+            "VPN drops the connection every few minutes",
+            "Keeps getting disconnected from VPN every few minutes",
+        ] {
+            incident(s, rita, t, "").await;
+        }
+        incident(s, rita, "Monitor flickers", "").await;
+        let items = s.similarity_items(0).await.unwrap();
+        assert_eq!(items.len(), 4, "{e}");
+        let clusters = varde_domain::recurring::clusters(&items, &Default::default());
+        assert_eq!(clusters.len(), 1, "{e}");
+        assert_eq!(s.save_candidates(clusters).await.unwrap(), 1);
+        // The grouped incidents are not offered again.
+        assert_eq!(s.similarity_items(0).await.unwrap().len(), 1, "{e}");
+        let c = &s.candidates(Some("proposed"), 10).await.unwrap()[0];
+        assert_eq!(c.incidents.len(), 3, "{e}");
+        assert!(c.terms.iter().any(|t| t == "vpn"), "{e}: {:?}", c.terms);
+        s.decide_candidate(c.id, false, None, pm).await.unwrap();
+        let twice = s.decide_candidate(c.id, true, None, pm).await;
+        assert!(matches!(twice, Err(StoreError::Domain(_))), "{e}");
+        assert_eq!(s.candidates(Some("rejected"), 10).await.unwrap().len(), 1, "{e}");
+    }
+}

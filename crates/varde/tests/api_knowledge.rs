@@ -1,0 +1,241 @@
+//! `/api/v1/articles`, `/api/v1/search`, suggestions, deflections and
+//! knowledge in the flow of work, through the real router on every engine.
+
+mod common;
+
+use common::{each_engine, id_of, Env, Person};
+use http::StatusCode;
+use serde_json::json;
+use varde::service::directory::{create_token, create_user, CreateUser};
+
+async fn person(env: &Env, name: &str, role: &str) -> Person {
+    let email = format!("{name}@example.org");
+    let u = create_user(
+        &env.state.store,
+        None,
+        CreateUser {
+            email: email.clone(),
+            name: name.into(),
+            role: role.into(),
+            organisation_id: None,
+            password: None,
+        },
+    )
+    .await
+    .unwrap();
+    let (_, token) = create_token(&env.state.store, u.id, "tests").await.unwrap();
+    Person { id: u.id, token, email }
+}
+
+/// Creates an article as `author` and has `reviewer` publish it.
+async fn publish(env: &Env, author: &Person, reviewer: &Person, body: serde_json::Value) -> serde_json::Value {
+    let r = env.post("/api/v1/articles", author, body).send().await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let a = r.json();
+    let loc = format!("/api/v1/articles/{}", id_of(&a));
+    let r = env.patch(&loc, author, json!({"state": "review"})).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = env.patch(&loc, reviewer, json!({"state": "published"})).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
+}
+
+#[tokio::test]
+async fn article_workflow_rights_versions_and_rendering() {
+    each_engine(|env| async move {
+        let author = person(&env, "kate", "problem_manager").await;
+        let reviewer = person(&env, "rob", "problem_manager").await;
+        // Requesters do not write articles; bad input is named.
+        env.post("/api/v1/articles", &env.req1, json!({"title": "x"})).send().await.problem(403);
+        env.post("/api/v1/articles", &env.agent1, json!({"title": "", "audience": "everyone", "review_at": "soon"}))
+            .send()
+            .await
+            .invalid(&["title", "audience", "review_at"]);
+        env.post("/api/v1/articles", &env.agent1, json!({"title": "Secret", "audience": "restricted"}))
+            .send()
+            .await
+            .invalid(&["groups"]);
+
+        let body = "# Reset\n\nOpen the **portal**.\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1))";
+        let r = env
+            .post(
+                "/api/v1/articles",
+                &author,
+                json!({"title": "Reset your password", "body": body, "audience": "public"}),
+            )
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let a = r.json();
+        assert_eq!(a["number"], "KB0000001");
+        assert_eq!(a["state"], "draft");
+        let html = a["html"].as_str().unwrap();
+        assert!(html.contains("<strong>portal</strong>"), "{html}");
+        assert!(!html.contains("<script") && !html.contains("javascript:"), "not sanitised: {html}");
+        let loc = r.header("location").unwrap().to_string();
+
+        // Not readable by requesters before publication.
+        env.get(&loc, &env.req1).send().await.problem(404);
+        // The author may not publish their own article when review is required.
+        env.patch(&loc, &author, json!({"state": "published"})).send().await.problem(422);
+        env.patch(&loc, &author, json!({"state": "review"})).send().await;
+        env.patch(&loc, &author, json!({"state": "published"})).send().await.problem(422);
+        // An agent is not a reviewer, nor may they waive review.
+        env.patch(&loc, &env.agent1, json!({"state": "published"})).send().await.problem(403);
+        env.patch(&loc, &env.agent1, json!({"review_required": false})).send().await.invalid(&["review_required"]);
+        let r = env.patch(&loc, &reviewer, json!({"state": "published"})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let etag = r.header("etag").unwrap().to_string();
+
+        // Readers see the published text and each read is counted.
+        let r = env.get(&loc, &env.req1).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["title"], "Reset your password");
+        let views = r.json()["views"].as_i64().unwrap();
+        assert_eq!(env.get(&loc, &env.req1).send().await.json()["views"].as_i64().unwrap(), views + 1);
+
+        // A new version goes back to draft; readers keep the published text.
+        let r = env
+            .patch(&loc, &author, json!({"title": "Reset your password (new portal)", "body": "Open the new portal."}))
+            .header("if-match", &etag)
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["state"], "draft");
+        assert_eq!(r.json()["current_version"], 2);
+        env.patch(&loc, &author, json!({"title": "stale"})).header("if-match", &etag).send().await.problem(412);
+        assert_eq!(env.get(&loc, &env.req1).send().await.json()["title"], "Reset your password");
+        let versions = env.get(&format!("{loc}/versions"), &env.agent1).send().await.json();
+        assert_eq!(versions.as_array().unwrap().len(), 2);
+        let diff = env.get(&format!("{loc}/diff?from=1&to=2"), &env.agent1).send().await.json();
+        let d = diff.as_array().unwrap();
+        assert!(d.iter().any(|l| l["tag"] == "insert" && l["text"] == "Open the new portal."), "{diff}");
+        assert!(d.iter().any(|l| l["tag"] == "delete" && l["text"] == "# Reset your password"), "{diff}");
+        env.get(&format!("{loc}/diff?from=1&to=9"), &env.agent1).send().await.invalid(&["to"]);
+        env.get(&format!("{loc}/versions"), &env.req1).send().await.problem(403);
+
+        // Feedback.
+        let r =
+            env.post(&format!("{loc}/feedback"), &env.req1, json!({"helpful": true, "comment": "Thanks"})).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        env.post(&format!("{loc}/feedback"), &env.req1, json!({"helpful": "maybe"})).send().await.problem(422);
+        assert_eq!(env.get(&loc, &env.agent1).send().await.json()["helpful_yes"], 1);
+
+        // Attachments on the kernel.
+        let r = env
+            .req(http::Method::POST, &format!("{loc}/attachments"))
+            .bearer(&author.token)
+            .multipart("file", "steps.txt", b"1. open")
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert_eq!(
+            env.get(&format!("{loc}/attachments"), &env.agent1).send().await.json().as_array().unwrap().len(),
+            1
+        );
+
+        // Retired articles leave the readers' view.
+        env.patch(&loc, &author, json!({"state": "review"})).send().await;
+        env.patch(&loc, &reviewer, json!({"state": "published"})).send().await;
+        let r = env.patch(&loc, &reviewer, json!({"state": "retired"})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        env.get(&loc, &env.req1).send().await.problem(404);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_rights_stemming_highlighting_and_filters() {
+    each_engine(|env| async move {
+        let author = person(&env, "kate", "problem_manager").await;
+        let reviewer = person(&env, "rob", "problem_manager").await;
+        // Restricted articles are read (and so written and reviewed) by their group's members.
+        env.state.store.add_member(env.group, author.id).await.unwrap();
+        env.state.store.add_member(env.group, reviewer.id).await.unwrap();
+        publish(&env, &author, &reviewer, json!({"title": "Printer queue stuck", "body": "Restart the spooler when printing hangs.", "audience": "public"})).await;
+        publish(&env, &author, &reviewer, json!({"title": "Printer firmware internals", "body": "Desk only.", "audience": "internal"})).await;
+        publish(&env, &author, &reviewer, json!({"title": "Printer routing", "body": "For the desk group.", "audience": "restricted", "groups": [env.group]})).await;
+        let mine = env.incident(&env.req1, json!({"short_description": "My printer prints blank pages"})).await;
+        env.post(&format!("/api/v1/incidents/{}/journal", id_of(&mine)), &env.agent1, json!({"kind": "work_note", "body": "quux toner"}))
+            .send()
+            .await;
+        env.incident(&env.req2, json!({"short_description": "Printer on floor 2 jams"})).await;
+
+        let kinds = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array().unwrap().iter().map(|h| format!("{}:{}", h["kind"].as_str().unwrap(), h["title"].as_str().unwrap())).collect()
+        };
+        // A requester: their ticket and the public article, nothing else.
+        let r = env.get("/api/v1/search?q=printers", &env.req1).send().await.json();
+        let mut got = kinds(&r);
+        got.sort();
+        assert_eq!(got, vec!["article:Printer queue stuck", "incident:My printer prints blank pages"], "{r}");
+        assert!(env.get("/api/v1/search?q=quux", &env.req1).send().await.json().as_array().unwrap().is_empty());
+        // Stemming: "printing" finds "printer"; highlighting marks and escapes.
+        let r = env.get("/api/v1/search?q=printing&kind=article", &env.agent1).send().await.json();
+        assert_eq!(r.as_array().unwrap().len(), 3, "{r}");
+        assert!(r[0]["snippet"].as_str().unwrap().contains("<mark>"), "{r}");
+        // Agents outside the group do not see restricted articles; members do.
+        let r = env.get("/api/v1/search?q=routing", &env.agent1).send().await.json();
+        assert_eq!(r.as_array().unwrap().len(), 1, "{r}");
+        let outsider = person(&env, "olle", "agent").await;
+        assert!(env.get("/api/v1/search?q=routing", &outsider).send().await.json().as_array().unwrap().is_empty());
+        // Filters and bad input.
+        let r = env.get("/api/v1/search?q=printer&kind=incident", &env.agent1).send().await.json();
+        assert_eq!(r.as_array().unwrap().len(), 2, "{r}");
+        env.get("/api/v1/search?q=printer&kind=cat", &env.agent1).send().await.invalid(&["kind"]);
+        env.get("/api/v1/search?q=printer&limit=0", &env.agent1).send().await.invalid(&["limit"]);
+        assert!(env.get("/api/v1/search?q=%21%21", &env.agent1).send().await.json().as_array().unwrap().is_empty());
+
+        // Portal suggestions while typing: public articles only.
+        let r = env.get("/api/v1/articles/suggestions?q=printer%20stuck", &env.req1).send().await.json();
+        assert_eq!(kinds(&r), vec!["article:Printer queue stuck"], "{r}");
+        // A deflection is counted.
+        let r = env.post("/api/v1/deflections", &env.req1, json!({"article": r[0]["number"], "subject": "printer stuck"})).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        env.post("/api/v1/deflections", &env.req1, json!({"article": "KB0000002"})).send().await.invalid(&["article"]);
+        let rep = env.get("/api/v1/reports/knowledge", &env.agent1).send().await.json();
+        assert_eq!(rep["deflections"], 1, "{rep}");
+        assert!(rep["deflection_rate"].as_f64().unwrap() > 0.0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn knowledge_in_the_flow_of_work() {
+    each_engine(|env| async move {
+        let author = person(&env, "kate", "problem_manager").await;
+        let reviewer = person(&env, "rob", "problem_manager").await;
+        let a = publish(&env, &author, &reviewer, json!({"title": "Outlook asks for password again", "body": "Clear the credential cache.", "audience": "public"})).await;
+        let inc = env.incident(&env.req1, json!({"short_description": "Outlook keeps asking for my password"})).await;
+        let id = id_of(&inc);
+        let sug = env.get(&format!("/api/v1/incidents/{id}/suggestions"), &env.agent1).send().await.json();
+        assert_eq!(sug[0]["number"], a["number"], "{sug}");
+        env.get(&format!("/api/v1/incidents/{id}/suggestions"), &env.req1).send().await.problem(403);
+        // Resolved by the article: recorded, visible to the requester.
+        let r = env.post(&format!("/api/v1/incidents/{id}/articles"), &env.agent1, json!({"article": a["number"]})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let journal = env.get(&format!("/api/v1/incidents/{id}/journal"), &env.req1).send().await.json();
+        assert!(journal.as_array().unwrap().iter().any(|j| j["body"].as_str().unwrap().contains("KB0000001")), "{journal}");
+        env.post(&format!("/api/v1/incidents/{id}/articles"), &env.agent1, json!({"article": a["number"]})).send().await.problem(409);
+        // Drafting an article needs a resolved incident.
+        env.post(&format!("/api/v1/incidents/{id}/draft-article"), &env.agent1, json!({})).send().await.problem(422);
+        env.patch_ok(id, &env.agent1, json!({"state": "resolved", "resolution_code": "fixed", "resolution_notes": "Cleared the credential cache"})).await;
+        let r = env.post(&format!("/api/v1/incidents/{id}/draft-article"), &env.agent1, json!({})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let d = r.json();
+        assert_eq!((d["state"].as_str(), d["audience"].as_str()), (Some("draft"), Some("internal")));
+        assert!(d["body"].as_str().unwrap().contains("Cleared the credential cache"));
+        assert_eq!(d["source_incident_id"], id);
+        // The report: resolved at first contact with an article.
+        let rep = env.get("/api/v1/reports/knowledge", &env.agent1).send().await.json();
+        assert_eq!(rep["resolved_incidents"], 1, "{rep}");
+        assert_eq!(rep["resolved_with_knowledge"], 1, "{rep}");
+        assert_eq!(rep["knowledge_rate"], 1.0, "{rep}");
+        // The OpenAPI document names the new paths.
+        let doc = env.req(http::Method::GET, "/api/openapi.json").send().await.json();
+        for p in ["/api/v1/problems", "/api/v1/articles", "/api/v1/search", "/api/v1/reports/knowledge"] {
+            assert!(doc["paths"][p].is_object(), "{p} missing from OpenAPI");
+        }
+    })
+    .await;
+}

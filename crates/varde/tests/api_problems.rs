@@ -1,0 +1,213 @@
+//! `/api/v1/problems`, known errors, workarounds and recurring-incident
+//! candidates through the real router, on every engine.
+
+mod common;
+
+use common::{each_engine, error_fields, id_of, Env, Person};
+use http::StatusCode;
+use serde_json::json;
+use varde::service::directory::{create_token, create_user, CreateUser};
+
+async fn manager(env: &Env) -> Person {
+    let u = create_user(
+        &env.state.store,
+        None,
+        CreateUser {
+            email: "pm@example.org".into(),
+            name: "Pam Manager".into(),
+            role: "problem_manager".into(),
+            organisation_id: None,
+            password: None,
+        },
+    )
+    .await
+    .unwrap();
+    let (_, token) = create_token(&env.state.store, u.id, "tests").await.unwrap();
+    Person { id: u.id, token, email: "pm@example.org".into() }
+}
+
+#[tokio::test]
+async fn problem_lifecycle_known_error_and_linked_incidents() {
+    each_engine(|env| async move {
+        let pm = manager(&env).await;
+        let inc1 = env.incident(&env.req1, json!({"short_description": "VPN drops every few minutes"})).await;
+        let inc2 = env.incident(&env.req2, json!({"short_description": "VPN disconnects at home"})).await;
+
+        // Requesters do not see problems at all.
+        env.post("/api/v1/problems", &env.req1, json!({"short_description": "x"})).send().await.problem(404);
+        // Bad input is named field by field and changes nothing.
+        let r = env
+            .post("/api/v1/problems", &env.agent1, json!({"short_description": " ", "priority": 9, "incidents": ["INC9999999"]}))
+            .send()
+            .await;
+        r.invalid(&["short_description", "priority", "incidents"]);
+        let list = env.get("/api/v1/problems", &env.agent1).send().await.json();
+        assert_eq!(list["items"].as_array().unwrap().len(), 0);
+
+        let r = env
+            .post(
+                "/api/v1/problems",
+                &env.agent1,
+                json!({"short_description": "VPN concentrator drops sessions", "priority": 2,
+                       "incidents": [inc1["number"], inc2["id"].to_string()]}),
+            )
+            .header("idempotency-key", "prb-1")
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let p = r.json();
+        assert_eq!(p["number"], "PRB0000001");
+        assert_eq!(r.header("etag"), Some("\"1\""));
+        let loc = r.header("location").unwrap().to_string();
+        assert_eq!(loc, format!("/api/v1/problems/{}", id_of(&p)));
+        // A retried create returns the first.
+        let again = env
+            .post(
+                "/api/v1/problems",
+                &env.agent1,
+                json!({"short_description": "VPN concentrator drops sessions", "priority": 2,
+                       "incidents": [inc1["number"], inc2["id"].to_string()]}),
+            )
+            .header("idempotency-key", "prb-1")
+            .send()
+            .await;
+        assert_eq!(id_of(&again.json()), id_of(&p));
+        let linked = env.get(&format!("{loc}/incidents"), &env.agent1).send().await.json();
+        assert_eq!(linked["count"], 2, "{linked}");
+        assert_eq!(linked["open"], 2);
+        assert!(linked["time_spent_seconds"].as_i64().unwrap() >= 0);
+
+        // Read by number; If-None-Match.
+        let r = env.get("/api/v1/problems/PRB0000001", &env.agent1).send().await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = env.get(&loc, &env.agent1).header("if-none-match", "\"1\"").send().await;
+        assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+
+        // Investigation by an agent; a stale If-Match is refused.
+        let r = env.patch(&loc, &env.agent1, json!({"state": "under_investigation"})).header("if-match", "\"1\"").send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.header("etag"), Some("\"2\""));
+        env.patch(&loc, &env.agent1, json!({"priority": 1})).header("if-match", "\"1\"").send().await.problem(412);
+        // A known error needs a cause and a workaround; publishing is the problem manager's.
+        let r = env.patch(&loc, &pm, json!({"state": "known_error"})).send().await;
+        r.invalid(&["root_cause", "workaround"]);
+        let analysis = json!({"root_cause": "MTU mismatch on the concentrator", "rca_method": "five_whys",
+            "contributing_factors": "Firmware update", "workaround": "Lower the MTU to 1400 in the VPN client"});
+        env.patch(&loc, &env.agent1, analysis).send().await;
+        env.patch(&loc, &env.agent1, json!({"state": "known_error"})).send().await.problem(403);
+        env.patch(&loc, &pm, json!({"rca_method": "guessing"})).send().await.invalid(&["rca_method"]);
+        let r = env.patch(&loc, &pm, json!({"state": "known_error"})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["known_error"], true);
+
+        // The known error database and filters.
+        let kedb = env.get("/api/v1/problems?known_error=true&q=mtu", &env.agent2).send().await.json();
+        assert_eq!(kedb["items"].as_array().unwrap().len(), 1, "{kedb}");
+        let none = env.get("/api/v1/problems?state=closed", &env.agent2).send().await.json();
+        assert_eq!(none["items"].as_array().unwrap().len(), 0);
+        env.get("/api/v1/problems?state=nonsense&priority=7", &env.agent2).send().await.invalid(&["state", "priority"]);
+
+        // An agent sees the known error among the suggestions and applies it.
+        let inc3 = env.incident(&env.req1, json!({"short_description": "VPN connection keeps dropping"})).await;
+        let sug = env.get(&format!("/api/v1/incidents/{}/suggestions", id_of(&inc3)), &env.agent1).send().await.json();
+        assert_eq!(sug[0]["number"], "PRB0000001", "{sug}");
+        assert_eq!(sug[0]["kind"], "known_error");
+        let r = env
+            .post(&format!("/api/v1/incidents/{}/workaround", id_of(&inc3)), &env.agent1, json!({"problem": "PRB0000001"}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let journal = env.get(&format!("/api/v1/incidents/{}/journal", id_of(&inc3)), &env.req1).send().await.json();
+        assert!(journal.as_array().unwrap().iter().any(|j| j["body"].as_str().unwrap().contains("Lower the MTU")), "{journal}");
+        let links = env.get(&format!("/api/v1/incidents/{}/links", id_of(&inc3)), &env.agent1).send().await.json();
+        assert_eq!(links[0]["kind"], "workaround_from");
+        env.post(&format!("/api/v1/incidents/{}/workaround", id_of(&inc3)), &env.agent1, json!({"problem": "PRB0000001"}))
+            .send()
+            .await
+            .problem(409);
+        env.post(&format!("/api/v1/incidents/{}/workaround", id_of(&inc3)), &env.req1, json!({"problem": "PRB0000001"}))
+            .send()
+            .await
+            .problem(403);
+
+        // Link and unlink by the sub-resource.
+        let r = env.post(&format!("{loc}/incidents"), &env.agent1, json!({"incident": inc3["number"]})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        env.post(&format!("{loc}/incidents"), &env.agent1, json!({"incident": inc3["number"]})).send().await.problem(409);
+        env.post(&format!("{loc}/incidents"), &env.agent1, json!({"incident": "nonsense"})).send().await.invalid(&["incident"]);
+        let r = env.delete(&format!("{loc}/incidents/{}", inc3["number"].as_str().unwrap()), &env.agent1).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+
+        // Resolving needs the fix, and resolves the open linked incidents when asked.
+        env.patch(&loc, &pm, json!({"state": "resolved"})).send().await.invalid(&["permanent_fix"]);
+        let r = env
+            .patch(&loc, &pm, json!({"state": "resolved", "permanent_fix": "Concentrator firmware 9.2", "linked_incidents": "resolve"}))
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let i1 = env.read(id_of(&inc1)).await;
+        assert_eq!(i1["state"], "resolved", "{i1}");
+        assert!(i1["resolution_notes"].as_str().unwrap().contains("firmware 9.2"));
+        let history = env.get(&format!("/api/v1/incidents/{}/history", id_of(&inc1)), &env.admin).send().await.json();
+        assert!(history.as_array().unwrap().iter().any(|h| h["field"] == "state"));
+        env.patch(&loc, &pm, json!({"linked_incidents": "shout"})).send().await.invalid(&["linked_incidents"]);
+
+        // The report counts the problem's incidents.
+        let rep = env.get("/api/v1/reports/knowledge", &env.agent1).send().await.json();
+        assert_eq!(rep["top_problems_by_incidents"][0]["incidents"], 2, "{rep}");
+        assert_eq!(rep["top_problems_by_incidents"][0]["incidents_before_resolution"], 2, "{rep}");
+        env.get("/api/v1/reports/knowledge", &env.req1).send().await.problem(403);
+        let _ = error_fields;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn recurring_candidates_accept_and_reject() {
+    each_engine(|env| async move {
+        let pm = manager(&env).await;
+        for t in [
+            "Payroll application times out when saving timesheet",
+            "Timeout error saving my timesheet in the payroll app",
+            "Payroll app: saving timesheet times out",
+            "Outlook keeps asking for my password",
+            "Outlook password prompt keeps popping up",
+            "Repeated password prompts in Outlook",
+            "Monitor flickers",
+        ] {
+            env.incident(&env.req1, json!({"short_description": t})).await;
+        }
+        env.post("/api/v1/problem-candidates/detect", &env.agent1, json!({})).send().await.problem(403);
+        let r = env.post("/api/v1/problem-candidates/detect", &pm, json!({})).send().await;
+        assert_eq!(r.json()["proposed"], 2, "{}", r.text());
+        // Running again proposes nothing new: the grouped incidents are taken.
+        let r = env.post("/api/v1/problem-candidates/detect", &pm, json!({})).send().await;
+        assert_eq!(r.json()["proposed"], 0);
+        let list = env.get("/api/v1/problem-candidates?state=proposed", &env.agent1).send().await.json();
+        let list = list.as_array().unwrap().clone();
+        assert_eq!(list.len(), 2);
+        let payroll = list.iter().find(|c| c["terms"].as_array().unwrap().iter().any(|t| t == "payrol")).unwrap();
+        let outlook = list.iter().find(|c| c["id"] != payroll["id"]).unwrap();
+        env.post(&format!("/api/v1/problem-candidates/{}/accept", payroll["id"]), &env.agent1, json!({}))
+            .send()
+            .await
+            .problem(403);
+        let r = env.post(&format!("/api/v1/problem-candidates/{}/accept", payroll["id"]), &pm, json!({})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let p = r.json();
+        let linked = env.get(&format!("/api/v1/problems/{}/incidents", id_of(&p)), &pm).send().await.json();
+        assert_eq!(linked["count"], 3);
+        let r = env.post(&format!("/api/v1/problem-candidates/{}/reject", outlook["id"]), &pm, json!({})).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        env.post(&format!("/api/v1/problem-candidates/{}/accept", outlook["id"]), &pm, json!({}))
+            .send()
+            .await
+            .problem(422);
+        let rejected = env.get("/api/v1/problem-candidates?state=rejected", &pm).send().await.json();
+        assert_eq!(rejected.as_array().unwrap().len(), 1);
+        let accepted = env.get("/api/v1/problem-candidates?state=accepted", &pm).send().await.json();
+        assert_eq!(accepted[0]["problem_id"], p["id"]);
+        env.get("/api/v1/problem-candidates?state=maybe", &pm).send().await.invalid(&["state"]);
+    })
+    .await;
+}

@@ -1,0 +1,276 @@
+//! Knowledge in a real browser (headless Chromium over WebDriver, the real
+//! server on a real socket, every engine): a requester typing a subject in
+//! the portal is offered a public article and reports it solved it
+//! (deflection, nothing filed); an agent applies a known error's workaround
+//! from the incident page's knowledge panel.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use varde::config::Config;
+use varde::service::directory::{self, CreateUser};
+use varde::state::AppState;
+use varde_domain::incident::Channel;
+use varde_domain::knowledge::{ArticleState, Audience};
+use varde_domain::priority::Level;
+use varde_domain::problem::Patch;
+use varde_store::incidents::NewIncident;
+use varde_store::knowledge::NewArticle;
+use varde_store::problems::NewProblem;
+use varde_store::testing::{databases, TestDb};
+use varde_store::StoreOptions;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const PASSWORD: &str = "correct horse battery";
+
+/// Kills chromedriver (and with it the browsers it started) however the
+/// test ends.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start_driver() -> Driver {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver { child, port };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return driver;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start listening on port {port}");
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1400,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://localhost:{}", driver.port))
+        .await
+        .expect("a WebDriver session")
+}
+
+/// Starts Varde on a free port, in this process.
+async fn serve(db: &TestDb) -> (String, AppState) {
+    let config = Config {
+        data_dir: std::env::temp_dir(),
+        store: StoreOptions { url: db.url.clone(), max_connections: 4 },
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_attachment_bytes: 1024 * 1024,
+        session_hours: 1,
+        secure_cookies: false,
+    };
+    let state = AppState::new(db.store.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = varde::server::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), state)
+}
+
+async fn user(state: &AppState, email: &str, name: &str, role: &str) {
+    let input = CreateUser {
+        email: email.into(),
+        name: name.into(),
+        role: role.into(),
+        organisation_id: None,
+        password: Some(PASSWORD.into()),
+    };
+    directory::create_user(&state.store, None, input).await.unwrap();
+}
+
+async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let el = wait_for(c, css).await;
+    el.clear().await.unwrap();
+    el.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    wait_for(c, css).await.click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
+async fn login(c: &Client, base: &str, email: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(c, "#email", email).await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "form[action='/login'] button[type='submit']").await;
+    // The header shows who is signed in once the next page loads.
+    wait_for(c, "form[action='/logout']").await;
+}
+
+async fn logout(c: &Client) {
+    click(c, "form[action='/logout'] button").await;
+    wait_for(c, "form[action='/login']").await;
+}
+
+async fn id_of(state: &AppState, email: &str) -> i64 {
+    state.store.user_by_email(email).await.unwrap().id
+}
+
+#[tokio::test]
+async fn portal_deflection_and_known_error_workaround_in_a_real_browser() {
+    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+            panic!("CI=true but {CHROMEDRIVER} or {CHROMIUM} is missing: the browser test cannot run");
+        }
+        eprintln!("skipping the browser test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
+        return;
+    }
+    let driver = start_driver().await;
+    for db in databases().await {
+        let e = db.engine;
+        let (base, state) = serve(&db).await;
+        user(&state, "rita@example.org", "Rita Requester", "requester").await;
+        user(&state, "alex@example.org", "Alex Agent", "agent").await;
+        user(&state, "pam@example.org", "Pam Problem", "problem_manager").await;
+        user(&state, "rob@example.org", "Rob Reviewer", "problem_manager").await;
+        let (rita, alex, pam, rob) = (
+            id_of(&state, "rita@example.org").await,
+            id_of(&state, "alex@example.org").await,
+            id_of(&state, "pam@example.org").await,
+            id_of(&state, "rob@example.org").await,
+        );
+        let s = &state.store;
+        // A published public article, written by Pam and published by Rob.
+        let a = s
+            .create_article(NewArticle {
+                title: "Printer queue stuck".into(),
+                body: "Open **Printers**, choose the printer and press *Clear queue*.".into(),
+                author: pam,
+                category_id: None,
+                service_id: None,
+                audience: Audience::Public,
+                groups: vec![],
+                review_required: true,
+                review_at: None,
+                expires_at: None,
+                source_incident_id: None,
+            })
+            .await
+            .unwrap();
+        s.transition_article(a.id, None, ArticleState::Review, pam, true).await.unwrap();
+        s.transition_article(a.id, None, ArticleState::Published, rob, true).await.unwrap();
+        // A known error with a workaround.
+        let (p, _) = s
+            .create_problem(
+                NewProblem {
+                    short_description: "VPN concentrator drops sessions".into(),
+                    description: String::new(),
+                    created_by: pam,
+                    priority: 2,
+                    assignment_group_id: None,
+                    assignee_id: None,
+                    service_id: None,
+                    category_id: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        s.update_problem(p.id, None, Patch { state: Some("under_investigation".into()), ..Patch::default() }, pam)
+            .await
+            .unwrap();
+        let ke = Patch {
+            state: Some("known_error".into()),
+            root_cause: Some(Some("MTU mismatch".into())),
+            workaround: Some(Some("Lower the MTU to 1400 in the VPN client".into())),
+            ..Patch::default()
+        };
+        s.update_problem(p.id, None, ke, pam).await.unwrap();
+
+        let profile = tempfile::tempdir().unwrap();
+        let c = browser(&driver, profile.path()).await;
+
+        // Portal: typing a subject offers the article (htmx, debounced).
+        login(&c, &base, "rita@example.org").await;
+        fill(&c, "#short_description", "my printer is stuck").await;
+        let offered = wait_for(&c, "#suggestions a[href='/kb/KB0000001']").await;
+        assert_eq!(offered.text().await.unwrap(), "Printer queue stuck", "{e}");
+        let before = s.knowledge_report(0, i64::MAX).await.unwrap();
+        click(&c, "#suggestions form[action='/portal/deflect'] button").await;
+        wait_for(&c, "p[role='status']").await;
+        assert!(c.current_url().await.unwrap().query().unwrap_or("").contains("deflected=1"), "{e}");
+        let after = s.knowledge_report(0, i64::MAX).await.unwrap();
+        assert_eq!(after.deflections, before.deflections + 1, "{e}: the deflection was not counted");
+        assert_eq!(after.portal_incidents, 0, "{e}: something was filed");
+        // The article itself reads as rendered Markdown.
+        c.goto(&format!("{base}/kb/KB0000001")).await.unwrap();
+        let strong = wait_for(&c, ".article-body strong").await.text().await.unwrap();
+        assert_eq!(strong, "Printers", "{e}");
+        logout(&c).await;
+
+        // An incident like the known error; the agent applies its workaround.
+        let new = NewIncident {
+            short_description: "VPN keeps dropping my session".into(),
+            description: "Every few minutes the VPN disconnects.".into(),
+            requester_id: rita,
+            created_by: rita,
+            assignment_group_id: None,
+            assignee_id: None,
+            impact: Level::MEDIUM,
+            urgency: Level::MEDIUM,
+            category_id: None,
+            service_id: None,
+            channel: Channel::Portal,
+            major: false,
+        };
+        let (inc, _) = s.create_incident(new, None).await.unwrap();
+        login(&c, &base, "alex@example.org").await;
+        c.goto(&format!("{base}/incidents/{}", inc.number)).await.unwrap();
+        // The panel arrives by htmx into the incident page.
+        let apply = format!("#knowledge input[value='{}'] ~ button[value='known_error']", p.number);
+        wait_for(&c, "#knowledge").await;
+        click(&c, &apply).await;
+        wait_for(&c, "#journal").await;
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Lower the MTU to 1400"), "{e}: the workaround is not in the journal");
+        let links = s.links(inc.id).await.unwrap();
+        assert!(links.iter().any(|l| l.kind == "workaround_from" && l.to_id == p.id), "{e}: {links:?}");
+        let journal = s.journal(inc.id, false).await.unwrap();
+        assert!(journal.iter().any(|j| j.author_id == alex && j.body.contains(&p.number)), "{e}");
+        c.close().await.unwrap();
+    }
+}

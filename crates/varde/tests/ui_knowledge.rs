@@ -1,0 +1,260 @@
+//! The knowledge pages in-process, without JavaScript: problems, known
+//! errors, articles, search, the incident's knowledge panel, the portal's
+//! "check for answers first" fallback and deflection, and the report.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use varde::config::Config;
+use varde::service::directory::{self, CreateUser};
+use varde::state::AppState;
+use varde_store::testing::{databases, TestDb};
+use varde_store::StoreOptions;
+
+pub fn config(db: &TestDb) -> Config {
+    Config {
+        data_dir: std::env::temp_dir(),
+        store: StoreOptions { url: db.url.clone(), max_connections: 4 },
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_attachment_bytes: 1024 * 1024,
+        session_hours: 1,
+        secure_cookies: false,
+    }
+}
+
+struct Ui {
+    app: Router,
+    state: AppState,
+}
+
+struct Res {
+    status: StatusCode,
+    location: String,
+    cookie: Option<String>,
+    body: String,
+}
+
+impl Ui {
+    fn new(db: &TestDb) -> Ui {
+        let state = AppState::new(db.store.clone(), config(db));
+        Ui { app: varde::server::app(state.clone()), state }
+    }
+
+    async fn user(&self, email: &str, role: &str) -> i64 {
+        let input = CreateUser {
+            email: email.into(),
+            name: format!("Name of {email}"),
+            role: role.into(),
+            organisation_id: None,
+            password: Some("correct horse battery".into()),
+        };
+        directory::create_user(&self.state.store, None, input).await.unwrap().id
+    }
+
+    async fn send(&self, req: Request<Body>) -> Res {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let h = res.headers();
+        let text = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let (status, location) = (res.status(), text(header::LOCATION));
+        let cookie = h
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(|c| c.split(';').next().unwrap_or("").to_string());
+        let body = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).to_string();
+        Res { status, location, cookie, body }
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Res {
+        self.send(Request::get(path).header(header::COOKIE, cookie).body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Res {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        let req = Request::post(path)
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// Logs in through the form; returns the session cookie.
+    async fn login(&self, email: &str) -> String {
+        let r = self.post("/login", "", &[("email", email), ("password", "correct horse battery")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        r.cookie.expect("a session cookie")
+    }
+
+    /// The CSRF token the pages carry for this session.
+    async fn csrf(&self, cookie: &str) -> String {
+        let page = self.get("/account/password", cookie).await;
+        hidden(&page.body, "_csrf")
+    }
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn knowledge_pages_work_without_javascript_and_respect_rights() {
+    for db in databases().await {
+        let e = db.engine;
+        let ui = Ui::new(&db);
+        let pam = ui.user("pam@example.org", "problem_manager").await;
+        ui.user("rob@example.org", "problem_manager").await;
+        ui.user("alex@example.org", "agent").await;
+        let rita = ui.user("rita@example.org", "requester").await;
+        let s = &ui.state.store;
+        let pam_c = ui.login("pam@example.org").await;
+        let pam_csrf = ui.csrf(&pam_c).await;
+        let rob_c = ui.login("rob@example.org").await;
+        let rob_csrf = ui.csrf(&rob_c).await;
+
+        // An article through the forms: create, submit, the author cannot publish, the reviewer can.
+        let r = ui
+            .post(
+                "/kb",
+                &pam_c,
+                &[
+                    ("_csrf", &pam_csrf),
+                    ("title", "Printer queue stuck"),
+                    ("body", "Press **Clear queue**.\n\n<script>alert(1)</script>"),
+                    ("audience", "public"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{e}: {}", r.body);
+        assert_eq!(r.location, "/kb/KB0000001");
+        let r = ui.post("/kb", &pam_c, &[("_csrf", &pam_csrf), ("title", ""), ("audience", "public")]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(r.body.contains("aria-invalid") || r.body.contains("error-summary"), "{e}");
+        let r = ui.post("/kb/KB0000001/state", &pam_c, &[("_csrf", &pam_csrf), ("state", "review")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{e}: {}", r.body);
+        let r = ui.post("/kb/KB0000001/state", &pam_c, &[("_csrf", &pam_csrf), ("state", "published")]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}: the author published their own article");
+        let r = ui.post("/kb/KB0000001/state", &rob_c, &[("_csrf", &rob_csrf), ("state", "published")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{e}: {}", r.body);
+        let page = ui.get("/kb/KB0000001", &pam_c).await;
+        assert!(page.body.contains("<strong>Clear queue</strong>"), "{e}");
+        assert!(!page.body.contains("<script>alert(1)"), "{e}: unsanitised Markdown");
+        // A forged form without the CSRF token changes nothing.
+        let r = ui.post("/kb/KB0000001/state", &rob_c, &[("state", "retired")]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{e}");
+
+        // The requester: the portal's no-JS "check for answers first" keeps the subject.
+        let rita_c = ui.login("rita@example.org").await;
+        let rita_csrf = ui.csrf(&rita_c).await;
+        let r = ui
+            .post(
+                "/portal/check",
+                &rita_c,
+                &[
+                    ("_csrf", &rita_csrf),
+                    ("short_description", "my printer queue is stuck"),
+                    ("description", ""),
+                    ("urgency", "2"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert!(r.body.contains("href=\"/kb/KB0000001\""), "{e}: no suggestion offered");
+        assert!(r.body.contains("value=\"my printer queue is stuck\""), "{e}: the subject was lost");
+        // Each suggestion's form stands outside the report form (forms do not nest).
+        let report_form = r.body.split("action=\"/portal\"").nth(1).unwrap().split("</form>").next().unwrap();
+        assert!(!report_form.contains("/portal/deflect"), "{e}: a deflect form inside the report form");
+        // The htmx fragment for typing.
+        let r = ui.get("/portal/suggestions?short_description=printer", &rita_c).await;
+        assert!(r.body.contains("/kb/KB0000001") && !r.body.contains("<html"), "{e}: {}", r.body);
+        let r = ui
+            .post(
+                "/portal/deflect",
+                &rita_c,
+                &[("_csrf", &rita_csrf), ("article", "KB0000001"), ("subject", "my printer queue is stuck")],
+            )
+            .await;
+        assert_eq!((r.status, r.location.as_str()), (StatusCode::SEE_OTHER, "/portal?deflected=1"), "{e}");
+        assert!(ui.get("/portal?deflected=1", &rita_c).await.body.contains("role=\"status\""), "{e}");
+        assert_eq!(s.knowledge_report(0, i64::MAX).await.unwrap().deflections, 1, "{e}");
+        assert_eq!(ui.get("/problems", &rita_c).await.status, StatusCode::FORBIDDEN, "{e}");
+        let r = ui
+            .post("/kb/KB0000001/feedback", &rita_c, &[("_csrf", &rita_csrf), ("helpful", "yes"), ("comment", "")])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{e}: {}", r.body);
+
+        // A problem through the forms, with a linked incident; the agent's knowledge panel.
+        let r = ui
+            .post(
+                "/problems",
+                &pam_c,
+                &[("_csrf", &pam_csrf), ("short_description", "Spooler hangs"), ("description", ""), ("priority", "2")],
+            )
+            .await;
+        assert_eq!((r.status, r.location.as_str()), (StatusCode::SEE_OTHER, "/problems/PRB0000001"), "{e}: {}", r.body);
+        let r =
+            ui.post("/problems", &pam_c, &[("_csrf", &pam_csrf), ("short_description", "x"), ("priority", "9")]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let (inc, _) = s
+            .create_incident(
+                varde_store::incidents::NewIncident {
+                    short_description: "Printer queue stuck again".into(),
+                    description: String::new(),
+                    requester_id: rita,
+                    created_by: rita,
+                    assignment_group_id: None,
+                    assignee_id: None,
+                    impact: varde_domain::priority::Level::MEDIUM,
+                    urgency: varde_domain::priority::Level::MEDIUM,
+                    category_id: None,
+                    service_id: None,
+                    channel: varde_domain::incident::Channel::Portal,
+                    major: false,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let r =
+            ui.post("/problems/PRB0000001/incidents", &pam_c, &[("_csrf", &pam_csrf), ("incident", &inc.number)]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{e}: {}", r.body);
+        let page = ui.get("/problems/PRB0000001", &pam_c).await;
+        assert!(page.body.contains(&inc.number), "{e}");
+        let r = ui
+            .post(
+                "/problems/PRB0000001",
+                &pam_c,
+                &[("_csrf", &pam_csrf), ("state", "known_error"), ("root_cause", ""), ("workaround", "")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}: a known error without cause");
+        let panel = ui.get(&format!("/incidents/{}/knowledge", inc.number), &pam_c).await;
+        assert_eq!(panel.status, StatusCode::OK, "{e}");
+        assert!(panel.body.contains("KB0000001") && panel.body.contains("<html"), "{e}");
+        let r = ui
+            .post(
+                &format!("/incidents/{}/knowledge", inc.number),
+                &pam_c,
+                &[("_csrf", &pam_csrf), ("record", "KB0000001"), ("kind", "article")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{e}: {}", r.body);
+        assert!(s.links(inc.id).await.unwrap().iter().any(|l| l.kind == "resolved_by"), "{e}");
+
+        // Search and report pages.
+        let r = ui.get("/search?q=printing", &rita_c).await;
+        assert!(r.body.contains("<mark>"), "{e}: {}", r.body);
+        assert!(!r.body.contains("PRB0000001"), "{e}: a requester found a problem");
+        assert_eq!(ui.get("/search?q=x&kind=cat", &pam_c).await.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        let r = ui.get("/reports/knowledge", &pam_c).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}");
+        assert!(r.body.contains("PRB0000001"), "{e}");
+        for path in ["/kb", "/problems", "/problems?known_error=1", "/kb/KB0000001/diff"] {
+            assert_eq!(ui.get(path, &pam_c).await.status, StatusCode::OK, "{e}: {path}");
+        }
+        let _ = pam;
+    }
+}
