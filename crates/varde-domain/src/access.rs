@@ -79,7 +79,9 @@ impl Role {
                 ManageProblems,
                 ReviewArticles,
             ],
-            Role::ProblemManager => &[UsePortal, WorkRecords, ReadDirectory, ReadCmdb, EditCis, ManageProblems, ReviewArticles],
+            Role::ProblemManager => {
+                &[UsePortal, WorkRecords, ReadDirectory, ReadCmdb, EditCis, ManageProblems, ReviewArticles]
+            }
         }
     }
 

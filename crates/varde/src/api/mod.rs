@@ -8,8 +8,8 @@ mod directory;
 pub mod incidents;
 pub mod knowledge;
 pub mod openapi;
-pub mod sla;
 pub mod problems;
+pub mod sla;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{header, HeaderMap};

@@ -7,9 +7,9 @@ pub mod cmdb;
 pub mod cmdb_import;
 pub mod directory;
 pub mod incidents;
-pub mod sla;
 pub mod knowledge;
 pub mod problems;
+pub mod sla;
 
 use serde::{Deserialize, Deserializer};
 
