@@ -511,6 +511,9 @@ async fn admin_forms_validate_and_saved_filters_round_trip() {
             .await;
         assert_eq!(user.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(user.body.contains("id=\"email-error\""), "{}", user.body);
+        // Every role is offered, the problem manager included.
+        let page = ui.get("/admin", &admin).await;
+        assert!(page.body.contains("<option value=\"problem_manager\">Problem manager</option>"), "{}", page.body);
 
         // Saved filters: only queue views, listed in the sidebar, deletable.
         let evil = ui

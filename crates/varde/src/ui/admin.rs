@@ -57,8 +57,10 @@ struct AdminPage {
 }
 
 impl AdminPage {
-    fn roles(&self) -> [&'static str; 3] {
-        [Role::Requester.as_str(), Role::Agent.as_str(), Role::Admin.as_str()]
+    /// Every role an administrator may give, so a new role is offered here
+    /// as soon as it exists in the domain.
+    fn roles(&self) -> [&'static str; Role::ALL.len()] {
+        Role::ALL.map(Role::as_str)
     }
     fn levels(&self) -> [i64; 3] {
         [1, 2, 3]
