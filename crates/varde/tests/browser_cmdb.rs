@@ -47,7 +47,7 @@ async fn an_agent_creates_a_ci_relates_it_to_a_service_and_sees_the_impact_graph
         assert!(err.contains("IP"), "{}: {err}", db.engine);
         fill(&c, "#attr-ip_address", "10.0.0.30").await;
         click(&c, "#ci-form button[type='submit']").await;
-        let h1 = wait_for(&c, "h1").await.text().await.unwrap();
+        let h1 = wait_for_text(&c, "h1", "db-01").await;
         assert!(h1.starts_with("db-01"), "{}: {h1}", db.engine);
 
         // Payroll depends on db-01: an incoming relation from the service.
@@ -55,7 +55,7 @@ async fn an_agent_creates_a_ci_relates_it_to_a_service_and_sees_the_impact_graph
         wait_for(&c, "#rel-kind").await.select_by_value("depends_on").await.unwrap();
         fill(&c, "#rel-other", "Payroll").await;
         click(&c, "#add-relation button[type='submit']").await;
-        let paths = wait_for(&c, "#service-paths").await.text().await.unwrap();
+        let paths = wait_for_text(&c, "#service-paths", "Payroll").await;
         assert!(paths.contains("Payroll ← db-01"), "{}: {paths}", db.engine);
         // The impact graph: server-rendered SVG with the service highlighted.
         wait_for(&c, "#impact-graph svg g.node.start").await;
@@ -66,6 +66,7 @@ async fn an_agent_creates_a_ci_relates_it_to_a_service_and_sees_the_impact_graph
 
         // Down from the service, the graph reaches db-01.
         click(&c, "#impact-graph svg g.node.service").await;
+        wait_for_text(&c, "h1", "Payroll").await;
         wait_for(&c, "#direction").await.select_by_value("down").await.unwrap();
         click(&c, "#impact form button[type='submit']").await;
         let node = wait_for(&c, "#impact-graph svg g.node.ci").await;

@@ -143,3 +143,22 @@ pub async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     std::fs::write(format!("/tmp/varde-{name}.png"), png).unwrap();
 }
+
+/// Waits until the element at `css` shows `needle` and returns its text.
+/// Right after a click the old page may still be there, so an element found
+/// can go stale or show the old text; both mean "not yet", never a failure.
+pub async fn wait_for_text(c: &Client, css: &str, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            if let Ok(text) = el.text().await {
+                if text.contains(needle) {
+                    return text;
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("waiting for {css} to show {needle:?}; it shows {last:?}");
+}
