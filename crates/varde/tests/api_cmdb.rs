@@ -113,6 +113,12 @@ async fn cis_are_validated_patched_with_etags_and_listed() {
 
         let r = env.get(&format!("/api/v1/cis/{id}"), &env.agent2).send().await;
         assert_eq!(r.header("etag"), Some("\"1\""));
+        // If-None-Match as clients send it: a list, a weak tag; a stale tag gets the body.
+        let path = format!("/api/v1/cis/{id}");
+        let r = env.get(&path, &env.agent2).header("if-none-match", "\"7\", W/\"1\"").send().await;
+        assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+        let r = env.get(&path, &env.agent2).header("if-none-match", "\"7\"").send().await;
+        assert_eq!(r.status, StatusCode::OK);
         // Idempotency-Key: a retried create returns the first CI.
         let body = json!({"class": "Application", "name": "retry-me"});
         let first = env.post("/api/v1/cis", &env.agent1, body.clone()).header("idempotency-key", "k-1").send().await;

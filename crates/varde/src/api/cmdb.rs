@@ -328,9 +328,8 @@ pub async fn read(
     let q: AsOfQuery = parse_query(raw.as_deref())?;
     let ci = svc::get(&st.store, &caller, id_path(&id)?, as_of(q.as_of.as_deref())?).await?;
     if q.as_of.is_none() {
-        let tag = etag(ci.version);
-        if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(tag.as_str()) {
-            return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+        if let Some(res) = super::not_modified(&headers, ci.version) {
+            return Ok(res);
         }
     }
     let classes = st.store.ci_classes().await?;

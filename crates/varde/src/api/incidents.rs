@@ -350,14 +350,8 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let incident = svc::get(&st.store, &caller, &id).await?;
-    // RFC 7232: a matching If-None-Match saves sending the body again.
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        // `*` matches any current representation (RFC 9110 section 13.1.2).
-        if inm.split(',').any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == etag(incident.version)) {
-            let mut res = StatusCode::NOT_MODIFIED.into_response();
-            res.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag(incident.version)).expect("ascii"));
-            return Ok(res);
-        }
+    if let Some(res) = super::not_modified(&headers, incident.version) {
+        return Ok(res);
     }
     Ok(with_etag(StatusCode::OK, &incident))
 }

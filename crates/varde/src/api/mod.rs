@@ -236,6 +236,18 @@ pub fn created<T: Serialize>(location: String, body: T) -> axum::response::Respo
     res
 }
 
+/// RFC 7232 `If-None-Match` on a read: a 304 with the ETag when the caller
+/// already holds this version (a list of tags, weak tags and `*` all count,
+/// RFC 9110 section 13.1.2), so every resource answers it the same way.
+pub fn not_modified(headers: &HeaderMap, version: i64) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let inm = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    let tag = etag(version);
+    inm.split(',')
+        .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == tag)
+        .then(|| (axum::http::StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response())
+}
+
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }

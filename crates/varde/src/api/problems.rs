@@ -257,12 +257,8 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let p = svc::get(&st.store, &caller, &id).await?;
-    if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        if inm.split(',').any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == etag(p.version)) {
-            let mut res = StatusCode::NOT_MODIFIED.into_response();
-            res.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag(p.version)).expect("ascii"));
-            return Ok(res);
-        }
+    if let Some(res) = super::not_modified(&headers, p.version) {
+        return Ok(res);
     }
     Ok(with_etag(StatusCode::OK, &p))
 }
