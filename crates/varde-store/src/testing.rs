@@ -39,10 +39,41 @@ pub async fn postgres_url() -> Option<String> {
     sqlx::any::install_default_drivers();
     let name = format!("varde_t_{}_{}", std::process::id(), rand::random::<u32>());
     let mut admin = sqlx::AnyConnection::connect(&base).await.expect("connect to VARDE_TEST_POSTGRES_URL");
+    sweep_dead_databases(&mut admin).await;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
     let _ = admin.close().await;
     let (head, _) = base.rsplit_once('/').expect("URL with a database name");
     Some(format!("{head}/{name}"))
+}
+
+/// Drops a few test databases whose creating process has exited.
+///
+/// A test database lives as long as its test process, and the process cannot
+/// drop it on the way out (a panicking test, a killed run), so each new test
+/// process clears up after dead ones. Without this a developer's server
+/// fills its disk (thousands of databases, tens of gigabytes, seen here).
+/// Only a handful per process: a drop costs ~0.1 s and the sweep is shared
+/// by every test that starts after it.
+async fn sweep_dead_databases(admin: &mut sqlx::AnyConnection) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SWEPT: AtomicBool = AtomicBool::new(false);
+    // Liveness is read from /proc; elsewhere every process would look dead.
+    if SWEPT.swap(true, Ordering::SeqCst) || !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let names: Vec<(String,)> = sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'varde\\_t\\_%'")
+        .fetch_all(&mut *admin)
+        .await
+        .unwrap_or_default();
+    let dead = names.into_iter().map(|(n,)| n).filter(|n| {
+        let pid =
+            n.strip_prefix("varde_t_").and_then(|rest| rest.split('_').next()).and_then(|p| p.parse::<u32>().ok());
+        pid.is_some_and(|pid| pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    });
+    for name in dead.take(8) {
+        // Another process may be dropping the same one; either way it goes.
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *admin).await;
+    }
 }
 
 pub async fn postgres() -> Option<TestDb> {
