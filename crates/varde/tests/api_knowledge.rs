@@ -133,6 +133,12 @@ async fn article_workflow_rights_versions_and_rendering() {
             env.get(&format!("{loc}/attachments"), &env.agent1).send().await.json().as_array().unwrap().len(),
             1
         );
+        // A requester who may read the article may fetch its files.
+        let files = env.get(&format!("{loc}/attachments"), &env.req1).send().await.json();
+        let href = files[0]["href"].as_str().expect("href").to_string();
+        let r = env.get(&href, &env.req1).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.text(), "1. open");
 
         // Retired articles leave the readers' view.
         env.patch(&loc, &author, json!({"state": "review"})).send().await;
@@ -140,6 +146,9 @@ async fn article_workflow_rights_versions_and_rendering() {
         let r = env.patch(&loc, &reviewer, json!({"state": "retired"})).send().await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         env.get(&loc, &env.req1).send().await.problem(404);
+        env.get(&href, &env.req1).send().await.problem(404);
+        env.get(&format!("{loc}/attachments"), &env.req1).send().await.problem(404);
+        assert_eq!(env.get(&href, &env.agent1).send().await.status, StatusCode::OK);
     })
     .await;
 }

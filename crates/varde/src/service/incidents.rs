@@ -338,7 +338,18 @@ pub async fn add_attachment(
 
 pub async fn attachment(store: &Store, caller: &Caller, id: i64) -> Result<(AttachmentMeta, Vec<u8>), AppError> {
     let (meta, data) = store.attachment(id).await?;
-    if !store.can_see(scope(caller), meta.record_id).await? {
+    // An article's files are exactly as visible as the article (a requester
+    // may fetch those of a published public one); a ticket's as the ticket.
+    let visible = match store.article(meta.record_id).await {
+        Ok(_) => match crate::service::knowledge::get(store, caller, &meta.record_id.to_string()).await {
+            Ok(_) => true,
+            Err(AppError::NotFound) => false,
+            Err(e) => return Err(e),
+        },
+        Err(varde_store::StoreError::NotFound) => store.can_see(scope(caller), meta.record_id).await?,
+        Err(e) => return Err(e.into()),
+    };
+    if !visible {
         return Err(AppError::NotFound);
     }
     Ok((meta, data))

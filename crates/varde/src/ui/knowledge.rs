@@ -168,6 +168,7 @@ struct ArticlePage {
     title: String,
     html: String,
     versions: Vec<i64>,
+    attachments: Vec<super::incident::AttachmentRow>,
     errors: Errors,
     thanks: bool,
 }
@@ -233,7 +234,20 @@ async fn article_page(
         (a.published_title.clone().unwrap_or_default(), a.published_body.clone().unwrap_or_default())
     };
     let versions = if desk { (1..=a.current_version).collect() } else { Vec::new() };
+    let attachments = st
+        .store
+        .attachments(a.id)
+        .await?
+        .into_iter()
+        .map(|f| super::incident::AttachmentRow {
+            id: f.id,
+            filename: f.filename,
+            size: f.size,
+            at: when(f.created_at),
+        })
+        .collect();
     let page = ArticlePage {
+        attachments,
         p: v.chrome("kb"),
         reviewer: v.caller.can(Permission::ReviewArticles),
         html: render_markdown(&body),
