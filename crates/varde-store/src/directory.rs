@@ -95,6 +95,8 @@ pub struct Group {
     pub id: i64,
     pub name: String,
     pub description: String,
+    /// Who SLA escalations addressed to "the manager" reach.
+    pub manager_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
@@ -378,7 +380,7 @@ impl Store {
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(|e| StoreError::unique(e, "name"))?;
-                Ok(Group { id, name, description })
+                Ok(Group { id, name, description, manager_id: None })
             }
             .boxed()
         })
@@ -386,17 +388,42 @@ impl Store {
     }
 
     pub async fn groups(&self) -> Result<Vec<Group>, StoreError> {
-        Ok(sqlx::query_as("SELECT id, name, description FROM assignment_groups ORDER BY name")
+        Ok(sqlx::query_as("SELECT id, name, description, manager_id FROM assignment_groups ORDER BY name")
             .fetch_all(self.pool())
             .await?)
     }
 
     pub async fn group(&self, id: i64) -> Result<Group, StoreError> {
-        sqlx::query_as("SELECT id, name, description FROM assignment_groups WHERE id = $1")
+        sqlx::query_as("SELECT id, name, description, manager_id FROM assignment_groups WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
             .ok_or(StoreError::NotFound)
+    }
+
+    /// Names the group's manager, or with `None` clears it.
+    pub async fn set_group_manager(&self, group_id: i64, user_id: Option<i64>) -> Result<Group, StoreError> {
+        self.write(move |conn| {
+            async move {
+                if !exists(conn, "assignment_groups", group_id).await? {
+                    return Err(StoreError::NotFound);
+                }
+                if let Some(u) = user_id {
+                    if !exists(conn, "users", u).await? {
+                        return Err(StoreError::UnknownReference { field: "user_id" });
+                    }
+                }
+                sqlx::query("UPDATE assignment_groups SET manager_id = $1 WHERE id = $2")
+                    .bind(user_id)
+                    .bind(group_id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await?;
+        self.group(group_id).await
     }
 
     pub async fn add_member(&self, group_id: i64, user_id: i64) -> Result<(), StoreError> {

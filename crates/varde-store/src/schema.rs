@@ -62,6 +62,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/0006_problems_knowledge.postgres.sql"),
     },
     Migration { version: 7, name: "sla", common: include_str!("../migrations/0007_sla.sql"), sqlite: "", postgres: "" },
+    Migration {
+        version: 8,
+        name: "group managers",
+        common: include_str!("../migrations/0008_group_managers.sql"),
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

@@ -310,12 +310,19 @@ async fn warnings_fire_once_and_escalate() {
     each_engine(|env| async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let runner = tokio::spawn(varde::jobs::run(env.state.store.clone(), stop_rx));
+        // The group's manager (the admin, not a member) is told too.
+        let url = format!("/api/v1/groups/{}/manager", env.group);
+        env.put(&url, &env.agent1).json(json!({ "user_id": env.admin.id })).send().await.problem(403);
+        env.put(&url, &env.admin).json(json!({ "user_id": 999_999 })).send().await.invalid(&["user_id"]);
+        let r = env.put(&url, &env.admin).json(json!({ "user_id": env.admin.id })).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["manager_id"], env.admin.id);
         // A one-minute target: 1% is 0.6 s, 2% 1.2 s.
         agreement(
             &env,
             json!({ "name": "Fast", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 1 }],
                     "thresholds": [
-                        { "percent": 1, "actions": [{ "type": "notify", "to": "assignee" }, { "type": "notify", "to": "group" }] },
+                        { "percent": 1, "actions": [{ "type": "notify", "to": "assignee" }, { "type": "notify", "to": "group" }, { "type": "notify", "to": "manager" }] },
                         { "percent": 2, "actions": [{ "type": "escalate" }, { "type": "raise_priority" }] }
                     ] }),
         )
@@ -345,6 +352,8 @@ async fn warnings_fire_once_and_escalate() {
         assert!(items.iter().all(|i| i["kind"] == "sla_warning" && i["record_id"] == id), "{n}");
         let c = env.get("/api/v1/notifications/count", &env.agent2).send().await.json();
         assert_eq!(c["unread"], 1, "agent2 is in the group");
+        let c = env.get("/api/v1/notifications/count", &env.admin).send().await.json();
+        assert_eq!(c["unread"], 1, "the admin manages the group");
         let nid = env.get("/api/v1/notifications", &env.agent2).send().await.json()["items"][0]["id"].as_i64().unwrap();
         env.post(&format!("/api/v1/notifications/{nid}/read"), &env.agent1, json!({})).send().await.problem(404);
         let r = env.post(&format!("/api/v1/notifications/{nid}/read"), &env.agent2, json!({})).send().await;

@@ -117,7 +117,8 @@ impl Target {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
-    /// An in-app notification to the assignee, or to every member of the group.
+    /// An in-app notification to the assignee, to every member of the group,
+    /// or to the group's manager.
     Notify { to: Recipient },
     /// Re-assign the record to another group.
     Reassign { group_id: i64 },
@@ -132,6 +133,8 @@ pub enum Action {
 pub enum Recipient {
     Assignee,
     Group,
+    /// The manager of the record's assignment group, if it names one.
+    Manager,
 }
 
 /// At `percent` of the target (100 = the breach), do `actions`, once.

@@ -122,6 +122,18 @@ async fn run_action(
                     }
                     None => Vec::new(),
                 },
+                Recipient::Manager => match group {
+                    Some(g) => {
+                        sqlx::query_scalar::<_, Option<i64>>("SELECT manager_id FROM assignment_groups WHERE id = $1")
+                            .bind(g)
+                            .fetch_optional(&mut *conn)
+                            .await?
+                            .flatten()
+                            .into_iter()
+                            .collect()
+                    }
+                    None => Vec::new(),
+                },
             };
             for u in users {
                 let key = format!("sla:{}:{}:{percent}:{u}", row.id, row.version);

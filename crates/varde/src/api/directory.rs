@@ -228,6 +228,24 @@ pub async fn add_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupManager {
+    /// The manager's user id; null clears it.
+    pub user_id: Option<i64>,
+}
+
+#[utoipa::path(put, path = "/api/v1/groups/{id}/manager", tag = "directory", params(("id" = i64, Path)),
+    request_body = GroupManager, responses((status = 200, body = Group), (status = 422, body = Problem)))]
+pub async fn set_manager(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(g): ApiPath<i64>,
+    body: ApiJson<GroupManager>,
+) -> Result<Json<Group>, AppError> {
+    Ok(Json(svc::set_group_manager(&st.store, &caller, g, body.value.user_id).await?))
+}
+
 #[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user_id}", tag = "directory", params(("id" = i64, Path), ("user_id" = i64, Path)), responses((status = 204)))]
 pub async fn remove_member(
     State(st): State<AppState>,

@@ -49,6 +49,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/groups", get(directory::groups).post(directory::create_group))
         .route("/groups/{id}", get(directory::read_group))
         .route("/groups/{id}/members", get(directory::members))
+        .route("/groups/{id}/manager", put(directory::set_manager))
         .route("/groups/{id}/members/{user_id}", put(directory::add_member).delete(directory::remove_member))
         .route("/organisations", get(directory::organisations).post(directory::create_organisation))
         .route("/services", get(directory::services).post(directory::create_service))

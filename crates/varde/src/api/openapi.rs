@@ -16,7 +16,7 @@ use super::{calendars, cmdb, directory, incidents, sla};
         directory::list_users, directory::create_user, directory::me, directory::read_user, directory::update_user,
         directory::change_password, directory::tokens, directory::create_token, directory::revoke_token,
         directory::groups, directory::create_group, directory::read_group, directory::members,
-        directory::add_member, directory::remove_member, directory::organisations, directory::create_organisation,
+        directory::add_member, directory::set_manager, directory::remove_member, directory::organisations, directory::create_organisation,
         directory::services, directory::create_service, directory::categories, directory::create_category,
         directory::matrix, directory::set_matrix, directory::incident_settings, directory::set_incident_settings,
         sla::list, sla::create, sla::read, sla::update, sla::suppliers, sla::create_supplier, sla::record,

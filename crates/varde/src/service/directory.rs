@@ -157,6 +157,16 @@ pub async fn add_member(store: &Store, caller: &Caller, group: i64, user: i64) -
     Ok(store.add_member(group, user).await?)
 }
 
+pub async fn set_group_manager(
+    store: &Store,
+    caller: &Caller,
+    group: i64,
+    user: Option<i64>,
+) -> Result<Group, AppError> {
+    caller.require(Permission::ManageUsers)?;
+    Ok(store.set_group_manager(group, user).await?)
+}
+
 pub async fn remove_member(store: &Store, caller: &Caller, group: i64, user: i64) -> Result<(), AppError> {
     caller.require(Permission::ManageUsers)?;
     Ok(store.remove_member(group, user).await?)
