@@ -135,6 +135,87 @@ pub(crate) async fn problem_in(conn: &mut AnyConnection, id: i64) -> Result<Prob
         .try_into()
 }
 
+/// Inserts a problem inside the caller's transaction and returns its id.
+pub(crate) async fn insert_problem(
+    conn: &mut AnyConnection,
+    engine: crate::Engine,
+    new: &NewProblem,
+) -> Result<i64, StoreError> {
+    check_references(conn, new.assignment_group_id, new.assignee_id, new.service_id, new.category_id).await?;
+    let number = next_number(conn, engine, RecordKind::Problem).await?;
+    let now = now_micros();
+    let id: i64 = sqlx::query_scalar(
+            "INSERT INTO records (kind, number, version, state, is_open, short_description, description, requester_id, created_by,
+                assignment_group_id, assignee_id, priority, created_at, updated_at)
+             VALUES ('problem', $1, 1, 'new', 1, $2, $3, $4, $4, $5, $6, $7, $8, $8) RETURNING id",
+        )
+        .bind(&number)
+        .bind(&new.short_description)
+        .bind(&new.description)
+        .bind(new.created_by)
+        .bind(new.assignment_group_id)
+        .bind(new.assignee_id)
+        .bind(new.priority)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query("INSERT INTO problems (record_id, service_id, category_id) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(new.service_id)
+        .bind(new.category_id)
+        .execute(&mut *conn)
+        .await?;
+    audit::created(conn, Entity::Record, id, Some(new.created_by), now).await?;
+    crate::knowledge::reindex(conn, engine, id, "problem").await?;
+    Ok(id)
+}
+
+/// Links an incident to the problem that causes it, inside the caller's transaction.
+pub(crate) async fn link_incident_in(
+    conn: &mut AnyConnection,
+    problem_id: i64,
+    incident_id: i64,
+    actor: i64,
+) -> Result<crate::incidents::Link, StoreError> {
+    let p = problem_in(conn, problem_id).await?;
+    if kind_of(conn, incident_id).await?.as_deref() != Some("incident") {
+        return Err(StoreError::UnknownReference { field: "incident" });
+    }
+    let now = now_micros();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(incident_id)
+    .bind(problem_id)
+    .bind(LinkKind::CausedBy.as_str())
+    .bind(actor)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| StoreError::unique(e, "incident"))?;
+    audit::write(
+        conn,
+        Entity::Record,
+        incident_id,
+        Some(actor),
+        now,
+        "link",
+        None,
+        Some(&format!("caused_by {problem_id}")),
+    )
+    .await?;
+    system_line(conn, incident_id, actor, now, &format!("Linked to problem {}: {}", p.number, p.short_description))
+        .await?;
+    Ok(crate::incidents::Link {
+        id,
+        from_id: incident_id,
+        to_id: problem_id,
+        kind: LinkKind::CausedBy.as_str().into(),
+        created_by: actor,
+        created_at: now,
+    })
+}
+
 async fn check_references(
     conn: &mut AnyConnection,
     group: Option<i64>,
@@ -185,33 +266,7 @@ impl Store {
                         return Ok((problem_in(conn, id).await?, true));
                     }
                 }
-                check_references(conn, new.assignment_group_id, new.assignee_id, new.service_id, new.category_id)
-                    .await?;
-                let number = next_number(conn, engine, RecordKind::Problem).await?;
-                let now = now_micros();
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO records (kind, number, version, state, is_open, short_description, description, requester_id, created_by,
-                        assignment_group_id, assignee_id, priority, created_at, updated_at)
-                     VALUES ('problem', $1, 1, 'new', 1, $2, $3, $4, $4, $5, $6, $7, $8, $8) RETURNING id",
-                )
-                .bind(&number)
-                .bind(&new.short_description)
-                .bind(&new.description)
-                .bind(new.created_by)
-                .bind(new.assignment_group_id)
-                .bind(new.assignee_id)
-                .bind(new.priority)
-                .bind(now)
-                .fetch_one(&mut *conn)
-                .await?;
-                sqlx::query("INSERT INTO problems (record_id, service_id, category_id) VALUES ($1, $2, $3)")
-                    .bind(id)
-                    .bind(new.service_id)
-                    .bind(new.category_id)
-                    .execute(&mut *conn)
-                    .await?;
-                audit::created(conn, Entity::Record, id, Some(new.created_by), now).await?;
-                crate::knowledge::reindex(conn, engine, id, "problem").await?;
+                let id = insert_problem(conn, engine, &new).await?;
                 if let Some(k) = &idem {
                     idempotency::remember(conn, k, id).await?;
                 }
@@ -369,40 +424,8 @@ impl Store {
         incident_id: i64,
         actor: i64,
     ) -> Result<crate::incidents::Link, StoreError> {
-        self.write(move |conn| {
-            async move {
-                let p = problem_in(conn, problem_id).await?;
-                if kind_of(conn, incident_id).await?.as_deref() != Some("incident") {
-                    return Err(StoreError::UnknownReference { field: "incident" });
-                }
-                let now = now_micros();
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                )
-                .bind(incident_id)
-                .bind(problem_id)
-                .bind(LinkKind::CausedBy.as_str())
-                .bind(actor)
-                .bind(now)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(|e| StoreError::unique(e, "incident"))?;
-                audit::write(conn, Entity::Record, incident_id, Some(actor), now, "link", None, Some(&format!("caused_by {problem_id}")))
-                    .await?;
-                system_line(conn, incident_id, actor, now, &format!("Linked to problem {}: {}", p.number, p.short_description))
-                    .await?;
-                Ok(crate::incidents::Link {
-                    id,
-                    from_id: incident_id,
-                    to_id: problem_id,
-                    kind: LinkKind::CausedBy.as_str().into(),
-                    created_by: actor,
-                    created_at: now,
-                })
-            }
-            .boxed()
-        })
-        .await
+        self.write(move |conn| async move { link_incident_in(conn, problem_id, incident_id, actor).await }.boxed())
+            .await
     }
 
     pub async fn unlink_incident_from_problem(

@@ -9,6 +9,10 @@ use varde_domain::recurring::{Cluster, Item};
 use varde_domain::DomainError;
 
 use crate::sql::{Arg, Sql};
+use sqlx::AnyConnection;
+use varde_domain::problem::Problem;
+
+use crate::problems::NewProblem;
 use crate::{now_micros, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -178,52 +182,71 @@ impl Store {
         problem_id: Option<i64>,
         actor: i64,
     ) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            async move {
-                let n = sqlx::query(
-                    "UPDATE problem_candidates SET state = $1, problem_id = $2, decided_by = $3, decided_at = $4
-                     WHERE id = $5 AND state = 'proposed'",
-                )
-                .bind(if accepted { "accepted" } else { "rejected" })
-                .bind(problem_id)
-                .bind(actor)
-                .bind(now_micros())
-                .bind(id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                if n == 0 {
-                    let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM problem_candidates WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *conn)
-                        .await?;
-                    if exists == 0 {
-                        return Err(StoreError::NotFound);
-                    }
-                    return Err(DomainError::field("state", "this candidate has already been decided").into());
-                }
-                Ok(())
-            }
-            .boxed()
-        })
-        .await
+        self.write(move |conn| async move { decide_in(conn, id, accepted, problem_id, actor).await }.boxed()).await
     }
 
-    /// Notes the problem an accepted candidate became.
-    pub async fn set_candidate_problem(&self, id: i64, problem_id: i64) -> Result<(), StoreError> {
+    /// Accepts a proposed candidate: decides it, creates `new` and links the
+    /// candidate's incidents to it, all in one transaction, so a failure
+    /// leaves the candidate proposed and no half-linked problem behind, and
+    /// two managers accepting at once make one problem.
+    pub async fn accept_candidate(&self, id: i64, new: NewProblem, actor: i64) -> Result<Problem, StoreError> {
+        let engine = self.engine();
         self.write(move |conn| {
             async move {
-                let n =
-                    sqlx::query("UPDATE problem_candidates SET problem_id = $1 WHERE id = $2 AND state = 'accepted'")
-                        .bind(problem_id)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?
-                        .rows_affected();
-                crate::sql::found(n)
+                decide_in(conn, id, true, None, actor).await?;
+                let problem_id = crate::problems::insert_problem(conn, engine, &new).await?;
+                let incidents: Vec<i64> = sqlx::query_scalar(
+                    "SELECT incident_id FROM problem_candidate_incidents WHERE candidate_id = $1 ORDER BY incident_id",
+                )
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+                for incident in incidents {
+                    crate::problems::link_incident_in(conn, problem_id, incident, actor).await?;
+                }
+                sqlx::query("UPDATE problem_candidates SET problem_id = $1 WHERE id = $2")
+                    .bind(problem_id)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                crate::problems::problem_in(conn, problem_id).await
             }
             .boxed()
         })
         .await
     }
+}
+
+/// Decides a proposed candidate inside the caller's transaction; a second
+/// decision is refused.
+async fn decide_in(
+    conn: &mut AnyConnection,
+    id: i64,
+    accepted: bool,
+    problem_id: Option<i64>,
+    actor: i64,
+) -> Result<(), StoreError> {
+    let n = sqlx::query(
+        "UPDATE problem_candidates SET state = $1, problem_id = $2, decided_by = $3, decided_at = $4
+         WHERE id = $5 AND state = 'proposed'",
+    )
+    .bind(if accepted { "accepted" } else { "rejected" })
+    .bind(problem_id)
+    .bind(actor)
+    .bind(now_micros())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM problem_candidates WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        if exists == 0 {
+            return Err(StoreError::NotFound);
+        }
+        return Err(DomainError::field("state", "this candidate has already been decided").into());
+    }
+    Ok(())
 }

@@ -40,6 +40,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/groups/{id}"),
     ("get", "/api/v1/groups/{id}/members"),
     ("put", "/api/v1/groups/{id}/members/{user_id}"),
+    ("put", "/api/v1/groups/{id}/manager"),
     ("delete", "/api/v1/groups/{id}/members/{user_id}"),
     ("get", "/api/v1/organisations"),
     ("post", "/api/v1/organisations"),
@@ -2169,7 +2170,7 @@ async fn sub_resources_have_stable_shapes() {
         let t = env.get("/api/v1/users/me/tokens", &env.req1).send().await.json();
         assert_eq!(keys(&t[0]), vec!["created_at", "id", "name", "revoked"]);
         let g = env.get(&format!("/api/v1/groups/{}", env.group), &env.agent1).send().await.json();
-        assert_eq!(keys(&g), vec!["description", "id", "name"]);
+        assert_eq!(keys(&g), vec!["description", "id", "manager_id", "name"]);
     })
     .await;
 }

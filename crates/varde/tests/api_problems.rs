@@ -192,8 +192,20 @@ async fn recurring_candidates_accept_and_reject() {
             .send()
             .await
             .problem(403);
-        let r = env.post(&format!("/api/v1/problem-candidates/{}/accept", payroll["id"]), &pm, json!({})).send().await;
+        // Two managers accept at once: one problem, the other is refused.
+        let url = format!("/api/v1/problem-candidates/{}/accept", payroll["id"]);
+        let (a, b) = tokio::join!(env.post(&url, &pm, json!({})).send(), env.post(&url, &pm, json!({})).send());
+        let (r, other) = if a.status == StatusCode::CREATED { (a, b) } else { (b, a) };
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert!(other.status.is_client_error(), "the second accept must be refused: {} {}", other.status, other.text());
+        let problems = env.get("/api/v1/problems", &pm).send().await.json();
+        let recurring = problems["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["short_description"].as_str().unwrap_or("").starts_with("Recurring"))
+            .count();
+        assert_eq!(recurring, 1, "{problems}");
         let p = r.json();
         let linked = env.get(&format!("/api/v1/problems/{}/incidents", id_of(&p)), &pm).send().await.json();
         assert_eq!(linked["count"], 3);

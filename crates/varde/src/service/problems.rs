@@ -359,14 +359,7 @@ pub async fn accept(store: &Store, caller: &Caller, id: i64) -> Result<Problem, 
         service_id: c.service_id,
         category_id: c.category_id,
     };
-    // Decided first, so that two managers accepting at once make one problem.
-    store.decide_candidate(id, true, None, caller.id()).await?;
-    let (p, _) = store.create_problem(new, None).await?;
-    for i in &c.incidents {
-        store.link_incident_to_problem(p.id, *i, caller.id()).await?;
-    }
-    store.set_candidate_problem(id, p.id).await?;
-    Ok(p)
+    Ok(store.accept_candidate(id, new, caller.id()).await?)
 }
 
 pub async fn reject(store: &Store, caller: &Caller, id: i64) -> Result<(), AppError> {
