@@ -186,6 +186,54 @@ async fn knowledge_pages_work_without_javascript_and_respect_rights() {
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{e}: {}", r.body);
 
+        // Restricted groups and review/expiry dates through the edit form.
+        let printing = s.create_group("Printing".into(), String::new()).await.unwrap();
+        s.add_member(printing.id, pam).await.unwrap();
+        let a = s.article_by_number("KB0000001").await.unwrap();
+        let page = ui.get("/kb/KB0000001", &pam_c).await;
+        assert!(page.body.contains(&format!("name=\"group_{}\"", printing.id)), "{e}: no group choice offered");
+        let version = a.version.to_string();
+        let group_field = format!("group_{}", printing.id);
+        let edit = |review: &'static str| {
+            vec![
+                ("_csrf", pam_csrf.clone()),
+                ("version", version.clone()),
+                ("title", a.title.clone()),
+                ("body", a.body.clone()),
+                ("audience", "restricted".to_string()),
+                ("groups_shown", "1".to_string()),
+                (group_field.as_str(), "1".to_string()),
+                ("review_at", review.to_string()),
+                ("expires_at", "2027-06-30".to_string()),
+            ]
+        };
+        let bad = edit("15/01/2027");
+        let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = ui.post("/kb/KB0000001", &pam_c, &bad).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}: {}", r.body);
+        assert!(r.body.contains("review_at-error"), "{e}: the bad date is not named");
+        assert_eq!(s.article(a.id).await.unwrap().version, a.version, "{e}: a refused edit changed the article");
+        let good = edit("2027-01-15");
+        let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = ui.post("/kb/KB0000001", &pam_c, &good).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{e}: {}", r.body);
+        let after = s.article(a.id).await.unwrap();
+        assert_eq!(after.groups, vec![printing.id], "{e}");
+        assert_eq!(
+            after.review_at,
+            Some("2027-01-15T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond()),
+            "{e}"
+        );
+        assert_eq!(
+            after.expires_at,
+            Some("2027-06-30T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond()),
+            "{e}"
+        );
+        let page = ui.get("/kb/KB0000001", &pam_c).await;
+        assert!(page.body.contains("value=\"2027-01-15\""), "{e}: the review date is not shown back: {}", page.status);
+        let alex_c = ui.login("alex@example.org").await;
+        assert_eq!(ui.get("/kb/KB0000001", &alex_c).await.status, StatusCode::NOT_FOUND, "{e}: outside the group");
+
         // A problem through the forms, with a linked incident; the agent's knowledge panel.
         let r = ui
             .post(

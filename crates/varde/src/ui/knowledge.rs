@@ -94,6 +94,28 @@ pub struct ArticleForm {
     audience: String,
     #[serde(default)]
     version: String,
+    /// `YYYY-MM-DD` from a date input; empty clears the date.
+    #[serde(default)]
+    review_at: Option<String>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    /// Checkboxes `group_<id>` for a restricted audience (a form cannot
+    /// carry a list in one field through serde_urlencoded).
+    #[serde(flatten)]
+    rest: std::collections::HashMap<String, String>,
+}
+
+/// A date input's value as the instant the API takes: the start of that
+/// day, UTC. Anything else is passed on for the service to refuse by name.
+fn form_date(v: &Option<String>) -> Option<Option<String>> {
+    let v = v.as_ref()?.trim();
+    if v.is_empty() {
+        return Some(None);
+    }
+    Some(Some(match v.parse::<jiff::civil::Date>() {
+        Ok(d) => format!("{d}T00:00:00Z"),
+        Err(_) => v.to_string(),
+    }))
 }
 
 #[derive(askama::Template)]
@@ -169,11 +191,19 @@ struct ArticlePage {
     html: String,
     versions: Vec<i64>,
     attachments: Vec<super::incident::AttachmentRow>,
+    /// Every assignment group, for the restricted audience (desk only).
+    groups: Vec<varde_store::directory::Group>,
     errors: Errors,
     thanks: bool,
 }
 
 impl ArticlePage {
+    /// A stored instant as a date input's value.
+    fn date(&self, m: &Option<i64>) -> String {
+        m.and_then(|m| jiff::Timestamp::from_microsecond(m).ok())
+            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string())
+            .unwrap_or_default()
+    }
     fn when(&self, m: &i64) -> String {
         when(*m)
     }
@@ -246,8 +276,10 @@ async fn article_page(
             at: when(f.created_at),
         })
         .collect();
+    let groups = if desk { st.store.groups().await? } else { Vec::new() };
     let page = ArticlePage {
         attachments,
+        groups,
         p: v.chrome("kb"),
         reviewer: v.caller.can(Permission::ReviewArticles),
         html: render_markdown(&body),
@@ -281,6 +313,14 @@ pub async fn update_article(
         title: Some(f.value.title.clone()),
         body: Some(f.value.body.clone()),
         audience: Some(f.value.audience.clone()).filter(|a| !a.is_empty()),
+        review_at: form_date(&f.value.review_at),
+        expires_at: form_date(&f.value.expires_at),
+        // Only a form that offered the groups (it sends `groups_shown`) sets them.
+        groups: f.value.rest.contains_key("groups_shown").then(|| {
+            let mut g: Vec<i64> = f.value.rest.keys().filter_map(|k| k.strip_prefix("group_")?.parse().ok()).collect();
+            g.sort_unstable();
+            g
+        }),
         ..UpdateArticle::default()
     };
     match ksvc::update(&st.store, &v.caller, &number, version, change).await {
