@@ -236,5 +236,17 @@ async fn import_in(
         }
         ids.extend(chunk_ids);
     }
+    // An open imported incident is still owed its service levels: its
+    // clocks start at the instant it was made, as if it had been created
+    // here then (its holds before the import are not known, so none are
+    // assumed). Closed ones keep no clocks: their history is not here to
+    // judge. With no agreement this costs one query per batch.
+    if !crate::sla::agreements::active_in(conn).await?.is_empty() {
+        for (id, inc) in ids.iter().zip(&batch) {
+            if inc.state.is_open() {
+                crate::sla::clocks::evaluate_in(conn, *id, inc.created_at).await?;
+            }
+        }
+    }
     Ok(ids)
 }

@@ -96,6 +96,36 @@ async fn clocks_and_their_timer_are_written_with_the_incident() {
 }
 
 #[tokio::test]
+async fn imported_open_incidents_get_clocks_from_when_they_were_made() {
+    use varde_domain::incident::{ResolutionCode, State};
+    use varde_store::import::ImportedIncident;
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        s.create_agreement(
+            spec(serde_json::json!({ "name": "Std", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 100 }] })),
+            who,
+        )
+        .await
+        .unwrap();
+        let made = varde_store::now_micros() - 30 * 60_000_000;
+        let imported = |state: State| ImportedIncident {
+            new: incident(who),
+            created_at: made,
+            updated_at: made,
+            state,
+            resolution: (state == State::Closed).then(|| (ResolutionCode::Fixed, "Done".to_string())),
+        };
+        let ids = s.import_incidents(vec![imported(State::New), imported(State::Closed)]).await.unwrap();
+        let open = s.clocks(ids[0]).await.unwrap();
+        assert_eq!(open.len(), 1, "{}", db.engine);
+        assert_eq!(open[0].started_at, made, "{}: the clock starts when the incident was made", db.engine);
+        assert_eq!(open[0].due_at, Some(made + 100 * 60_000_000), "{}", db.engine);
+        assert!(s.clocks(ids[1]).await.unwrap().is_empty(), "{}: a closed import has no clock", db.engine);
+    }
+}
+
+#[tokio::test]
 async fn a_timer_fires_once_and_a_stale_one_not_at_all() {
     for db in databases().await {
         let s = &db.store;
