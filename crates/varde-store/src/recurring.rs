@@ -111,12 +111,15 @@ impl Store {
                     .bind(now)
                     .fetch_one(&mut *conn)
                     .await?;
-                    for inc in &c.ids {
-                        sqlx::query("INSERT INTO problem_candidate_incidents (candidate_id, incident_id) VALUES ($1, $2)")
-                            .bind(id)
-                            .bind(*inc)
-                            .execute(&mut *conn)
-                            .await?;
+                    // Many rows per statement: one round trip per row made
+                    // a large run spend its time waiting on the database.
+                    for chunk in c.ids.chunks(500) {
+                        let mut q = Sql::new("INSERT INTO problem_candidate_incidents (candidate_id, incident_id) VALUES ");
+                        for (n, inc) in chunk.iter().enumerate() {
+                            q.push(if n == 0 { "(" } else { ", (" });
+                            q.bind(Arg::Int(id)).push(", ").bind(Arg::Int(*inc)).push(")");
+                        }
+                        q.query().execute(&mut *conn).await?;
                     }
                     added += 1;
                 }
