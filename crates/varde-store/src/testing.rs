@@ -52,8 +52,8 @@ pub async fn postgres_url() -> Option<String> {
 /// drop it on the way out (a panicking test, a killed run), so each new test
 /// process clears up after dead ones. Without this a developer's server
 /// fills its disk (thousands of databases, tens of gigabytes, seen here).
-/// Only a handful per process: a drop costs ~0.1 s and the sweep is shared
-/// by every test that starts after it.
+/// At most 32 per process (a drop costs ~0.1 s; the sweep is shared
+/// by every test binary that starts after it, which keeps up with a run).
 async fn sweep_dead_databases(admin: &mut sqlx::AnyConnection) {
     use std::sync::atomic::{AtomicBool, Ordering};
     static SWEPT: AtomicBool = AtomicBool::new(false);
@@ -70,7 +70,7 @@ async fn sweep_dead_databases(admin: &mut sqlx::AnyConnection) {
             n.strip_prefix("varde_t_").and_then(|rest| rest.split('_').next()).and_then(|p| p.parse::<u32>().ok());
         pid.is_some_and(|pid| pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists())
     });
-    for name in dead.take(8) {
+    for name in dead.take(32) {
         // Another process may be dropping the same one; either way it goes.
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *admin).await;
     }
