@@ -241,11 +241,10 @@ async fn import_in(
     // here then (its holds before the import are not known, so none are
     // assumed). Closed ones keep no clocks: their history is not here to
     // judge. With no agreement this costs one query per batch.
-    if !crate::sla::agreements::active_in(conn).await?.is_empty() {
-        for (id, inc) in ids.iter().zip(&batch) {
-            if inc.state.is_open() {
-                crate::sla::clocks::evaluate_in(conn, *id, inc.created_at).await?;
-            }
+    let agreements = crate::sla::agreements::active_in(conn).await?;
+    if !agreements.is_empty() {
+        for (id, inc) in ids.iter().zip(&batch).filter(|(_, inc)| inc.state.is_open()) {
+            crate::sla::clocks::evaluate_with(conn, &agreements, *id, inc.created_at).await?;
         }
     }
     Ok(ids)

@@ -953,19 +953,18 @@ impl Store {
                     return Err(StoreError::UnknownReference { field: "to" });
                 }
                 let now = now_micros();
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                let id = insert_link(conn, from_id, to_id, kind, actor, now, "to").await?;
+                audit::write(
+                    conn,
+                    Entity::Record,
+                    from_id,
+                    Some(actor),
+                    now,
+                    "link",
+                    None,
+                    Some(&format!("{} {to_id}", kind.as_str())),
                 )
-                .bind(from_id)
-                .bind(to_id)
-                .bind(kind.as_str())
-                .bind(actor)
-                .bind(now)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(|e| StoreError::unique(e, "to"))?;
-                audit::write(conn, Entity::Record, from_id, Some(actor), now, "link", None, Some(&format!("{} {to_id}", kind.as_str())))
-                    .await?;
+                .await?;
                 Ok(Link { id, from_id, to_id, kind: kind.as_str().into(), created_by: actor, created_at: now })
             }
             .boxed()
@@ -1098,4 +1097,29 @@ impl Store {
         .fetch_all(self.pool())
         .await?)
     }
+}
+
+/// Writes one link between records; a second link of the same kind between
+/// the same two is refused as a duplicate of `field`. Every kind of link
+/// (problem, workaround, resolved-by-article) goes through here.
+pub(crate) async fn insert_link(
+    conn: &mut AnyConnection,
+    from_id: i64,
+    to_id: i64,
+    kind: LinkKind,
+    actor: i64,
+    now: i64,
+    field: &'static str,
+) -> Result<i64, StoreError> {
+    sqlx::query_scalar(
+        "INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(from_id)
+    .bind(to_id)
+    .bind(kind.as_str())
+    .bind(actor)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| StoreError::unique(e, field))
 }

@@ -880,27 +880,43 @@ impl Store {
                     return Err(StoreError::NotFound);
                 }
                 let now = now_micros();
-                sqlx::query("INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(incident_id)
-                    .bind(article_id)
-                    .bind(LinkKind::ResolvedBy.as_str())
-                    .bind(actor)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| StoreError::unique(e, "article"))?;
-                audit::write(conn, Entity::Record, incident_id, Some(actor), now, "link", None, Some(&format!("resolved_by {article_id}")))
-                    .await?;
+                crate::incidents::insert_link(
+                    conn,
+                    incident_id,
+                    article_id,
+                    LinkKind::ResolvedBy,
+                    actor,
+                    now,
+                    "article",
+                )
+                .await?;
+                audit::write(
+                    conn,
+                    Entity::Record,
+                    incident_id,
+                    Some(actor),
+                    now,
+                    "link",
+                    None,
+                    Some(&format!("resolved_by {article_id}")),
+                )
+                .await?;
                 let title = a.published_title.as_deref().unwrap_or(&a.title);
-                sqlx::query("INSERT INTO journal (record_id, author_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(incident_id)
-                    .bind(actor)
-                    .bind(JournalKind::Reply.as_str())
-                    .bind(format!("Knowledge article {}: {title}", a.number))
+                sqlx::query(
+                    "INSERT INTO journal (record_id, author_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(incident_id)
+                .bind(actor)
+                .bind(JournalKind::Reply.as_str())
+                .bind(format!("Knowledge article {}: {title}", a.number))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query("UPDATE records SET updated_at = $1 WHERE id = $2")
                     .bind(now)
+                    .bind(incident_id)
                     .execute(&mut *conn)
                     .await?;
-                sqlx::query("UPDATE records SET updated_at = $1 WHERE id = $2").bind(now).bind(incident_id).execute(&mut *conn).await?;
                 crate::incidents::reindex(conn, engine, incident_id).await
             }
             .boxed()

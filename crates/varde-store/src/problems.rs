@@ -182,17 +182,8 @@ pub(crate) async fn link_incident_in(
         return Err(StoreError::UnknownReference { field: "incident" });
     }
     let now = now_micros();
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(incident_id)
-    .bind(problem_id)
-    .bind(LinkKind::CausedBy.as_str())
-    .bind(actor)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|e| StoreError::unique(e, "incident"))?;
+    let id = crate::incidents::insert_link(conn, incident_id, problem_id, LinkKind::CausedBy, actor, now, "incident")
+        .await?;
     audit::write(
         conn,
         Entity::Record,
@@ -488,28 +479,18 @@ impl Store {
                     return Err(StoreError::NotFound);
                 }
                 let now = now_micros();
-                sqlx::query(
-                    "INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(incident_id)
-                .bind(problem_id)
-                .bind(LinkKind::WorkaroundFrom.as_str())
-                .bind(actor)
-                .bind(now)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| StoreError::unique(e, "problem"))?;
-                audit::write(
+                crate::incidents::insert_link(
                     conn,
-                    Entity::Record,
                     incident_id,
-                    Some(actor),
+                    problem_id,
+                    LinkKind::WorkaroundFrom,
+                    actor,
                     now,
-                    "workaround",
-                    None,
-                    Some(&p.number),
+                    "problem",
                 )
                 .await?;
+                audit::write(conn, Entity::Record, incident_id, Some(actor), now, "workaround", None, Some(&p.number))
+                    .await?;
                 let body = format!(
                     "Workaround from known error {} ({}):\n{}",
                     p.number,
@@ -526,7 +507,11 @@ impl Store {
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
-                sqlx::query("UPDATE records SET updated_at = $1 WHERE id = $2").bind(now).bind(incident_id).execute(&mut *conn).await?;
+                sqlx::query("UPDATE records SET updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(incident_id)
+                    .execute(&mut *conn)
+                    .await?;
                 crate::incidents::reindex(conn, engine, incident_id).await?;
                 Ok(p)
             }

@@ -317,6 +317,10 @@ async fn warnings_fire_once_and_escalate() {
         let r = env.put(&url, &env.admin).json(json!({ "user_id": env.admin.id })).send().await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(r.json()["manager_id"], env.admin.id);
+        let r = env.put(&url, &env.admin).json(json!({ "user_id": null })).send().await;
+        assert_eq!(r.json()["manager_id"], Value::Null, "null clears the manager");
+        env.put(&url, &env.admin).json(json!({ "user": env.admin.id })).send().await.problem(422);
+        env.put(&url, &env.admin).json(json!({ "user_id": env.admin.id })).send().await;
         // A one-minute target: 1% is 0.6 s, 2% 1.2 s.
         agreement(
             &env,

@@ -181,6 +181,17 @@ pub(crate) async fn event_in(
 /// this transaction). Called by every record write that can move a clock.
 pub(crate) async fn evaluate_in(conn: &mut AnyConnection, record_id: i64, now: i64) -> Result<(), StoreError> {
     let agreements = active_in(conn).await?;
+    evaluate_with(conn, &agreements, record_id, now).await
+}
+
+/// [`evaluate_in`] against agreements the caller already read, for a
+/// write that evaluates many records at once (the bulk import).
+pub(crate) async fn evaluate_with(
+    conn: &mut AnyConnection,
+    agreements: &[Agreement],
+    record_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
     let rows: Vec<ClockRow> =
         sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE record_id = $1 ORDER BY id"))
             .bind(record_id)
@@ -190,7 +201,7 @@ pub(crate) async fn evaluate_in(conn: &mut AnyConnection, record_id: i64, now: i
         return Ok(());
     }
     let Some(facts) = facts_in(conn, record_id).await? else { return Ok(()) };
-    apply_plan(conn, record_id, &facts, &agreements, rows, now).await
+    apply_plan(conn, record_id, &facts, agreements, rows, now).await
 }
 
 pub(crate) async fn apply_plan(

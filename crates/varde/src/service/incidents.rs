@@ -341,11 +341,7 @@ pub async fn attachment(store: &Store, caller: &Caller, id: i64) -> Result<(Atta
     // An article's files are exactly as visible as the article (a requester
     // may fetch those of a published public one); a ticket's as the ticket.
     let visible = match store.article(meta.record_id).await {
-        Ok(_) => match crate::service::knowledge::get(store, caller, &meta.record_id.to_string()).await {
-            Ok(_) => true,
-            Err(AppError::NotFound) => false,
-            Err(e) => return Err(e),
-        },
+        Ok(article) => crate::service::knowledge::may_read(store, caller, &article).await?,
         Err(varde_store::StoreError::NotFound) => store.can_see(scope(caller), meta.record_id).await?,
         Err(e) => return Err(e.into()),
     };

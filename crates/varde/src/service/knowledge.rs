@@ -136,6 +136,14 @@ pub async fn get(store: &Store, caller: &Caller, key: &str) -> Result<Article, A
         Ok(id) => store.article(id).await?,
         Err(_) => store.article_by_number(key).await?,
     };
+    if !may_read(store, caller, &a).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(a)
+}
+
+/// May the caller read this article (audience, groups, publication)?
+pub async fn may_read(store: &Store, caller: &Caller, a: &Article) -> Result<bool, AppError> {
     let v = viewer(caller);
     let reader = varde_domain::knowledge::Reader {
         user_id: v.user_id,
@@ -148,12 +156,9 @@ pub async fn get(store: &Store, caller: &Caller, key: &str) -> Result<Article, A
         },
     };
     if !varde_domain::knowledge::may_read(&reader, a.audience, &a.groups) {
-        return Err(AppError::NotFound);
+        return Ok(false);
     }
-    if !v.agent && !store.may_read_article(&v, a.id).await? {
-        return Err(AppError::NotFound);
-    }
-    Ok(a)
+    Ok(v.agent || store.may_read_article(&v, a.id).await?)
 }
 
 /// Reads an article for showing it, and counts the view.
