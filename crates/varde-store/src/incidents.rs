@@ -178,6 +178,12 @@ const COLUMNS: &str = "r.id, r.number, r.version, r.state, r.short_description, 
     i.resolution_notes, i.reopen_count, i.reassignment_count, i.first_contact, i.major, i.channel";
 const FROM: &str = "records r JOIN incidents i ON i.record_id = r.id";
 /// The "breaches next" sort key: no running clock sorts last on both engines.
+/// How many records a requester may have before their text search on SQLite
+/// is matched through the FTS5 table rather than record by record (see
+/// `requester_matches`): reading and matching 5,000 documents costs a few
+/// milliseconds, and past that the one FTS5 pass is the cheaper bound.
+const REQUESTER_SCAN: i64 = 5000;
+
 pub const SLA_DUE_KEY: &str = "COALESCE(i.sla_due, 9223372036854775807)";
 
 impl TryFrom<IncidentRow> for Incident {
@@ -682,8 +688,8 @@ impl Store {
         // rowid ... MATCH)`, SQLite instead collected every match (85,000
         // for "vpn" among a million incidents) and sorted them: seconds.
         // A requester's own records are few: for them the query is driven
-        // from their records and each is checked against its requester
-        // document (rowid = -id, see `reindex`) instead.
+        // from their records, matched against their requester documents
+        // (rowid = -id, see `index_document`) by `requester_matches`.
         let fts = self.engine() == Engine::Sqlite && filter.text.is_some() && scope == Scope::All;
         let (from, id_col) = if fts {
             ("record_search s JOIN records r ON r.id = s.rowid JOIN incidents i ON i.record_id = r.id", "s.rowid")
@@ -759,11 +765,22 @@ impl Store {
             match self.engine() {
                 Engine::Sqlite => {
                     // Each word as a prefix or one of its stems (ADR 0012).
-                    let m = search::fts5_match(&search::query(text));
-                    if requester {
-                        q.push(" AND EXISTS (SELECT 1 FROM record_search WHERE record_search.rowid = -r.id AND record_search MATCH ")
-                            .bind(Arg::Text(m))
-                            .push(")");
+                    let terms = search::query(text);
+                    let m = search::fts5_match(&terms);
+                    if let Scope::Requester(uid) = scope {
+                        match self.requester_matches(uid, &terms).await? {
+                            // Numbers only: a literal list has no bound on its length.
+                            Some(ids) if ids.is_empty() => return Ok(Vec::new()),
+                            Some(ids) => {
+                                let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                                q.push(&format!(" AND r.id IN ({list})"));
+                            }
+                            None => {
+                                q.push(" AND r.id IN (SELECT -rowid FROM record_search WHERE record_search MATCH ")
+                                    .bind(Arg::Text(m))
+                                    .push(" AND rowid < 0)");
+                            }
+                        }
                     } else {
                         q.push(" AND s.rowid > 0 AND record_search MATCH ").bind(Arg::Text(m));
                     }
@@ -801,6 +818,37 @@ impl Store {
         q.push(" LIMIT ").bind(Arg::Int(limit));
         let rows: Vec<IncidentRow> = q.query_as().fetch_all(self.pool()).await?;
         rows.into_iter().map(Incident::try_from).collect()
+    }
+
+    /// On SQLite, the requester's records (own or watched) whose requester
+    /// document matches every term, read and matched here; `None` when the
+    /// requester has more than [`REQUESTER_SCAN`] records, and the caller
+    /// matches through the FTS5 table instead.
+    ///
+    /// Why not let FTS5 check each record (`rowid = -id AND MATCH`): a
+    /// prefix term (`"print"*`) makes FTS5 merge the doclists of every
+    /// word with that prefix on *each* check, so a requester with 200
+    /// records cost 10.8 s among a million (BENCHMARKS.md). The documents
+    /// hold the normalised tokens and their stems (`search::document`), so
+    /// "a token starts with the word or is one of its stems" is exactly
+    /// the rule FTS5 applies to `("word"* OR "stem")`.
+    async fn requester_matches(&self, uid: i64, terms: &[search::QueryTerm]) -> Result<Option<Vec<i64>>, StoreError> {
+        let docs: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT r.id, s.document FROM records r JOIN record_search s ON s.rowid = -r.id
+             WHERE r.kind = 'incident' AND (r.requester_id = $1 OR r.id IN (SELECT record_id FROM watchers WHERE user_id = $1))
+             LIMIT $2",
+        )
+        .bind(uid)
+        .bind(REQUESTER_SCAN + 1)
+        .fetch_all(self.pool())
+        .await?;
+        if docs.len() as i64 > REQUESTER_SCAN {
+            return Ok(None);
+        }
+        let matches = |doc: &str| {
+            terms.iter().all(|t| doc.split(' ').any(|tok| tok.starts_with(&t.word) || t.stems.iter().any(|s| s == tok)))
+        };
+        Ok(Some(docs.into_iter().filter(|(_, doc)| matches(doc)).map(|(id, _)| id).collect()))
     }
 
     /// May this scope see the record?

@@ -84,3 +84,94 @@ async fn old_search_entries_are_rebuilt_with_the_requesters_view() {
         reopened.close().await;
     }
 }
+
+/// A requester's text search finds the same records whether their records
+/// are few (matched one document at a time) or many (past the per-record
+/// scan, matched through the index): own and watched records whose
+/// requester-visible text matches, by prefix or stem, and nothing else.
+#[tokio::test]
+async fn a_requester_with_many_records_finds_the_same_as_one_with_few() {
+    use varde_domain::incident::State;
+    use varde_store::import::ImportedIncident;
+    for db in databases().await {
+        let engine = db.engine;
+        let user = |email: &str, role| NewUser {
+            email: email.into(),
+            name: email.into(),
+            role,
+            organisation_id: None,
+            password_hash: None,
+        };
+        let few = db.store.create_user(user("few@example.org", Role::Requester), None).await.unwrap();
+        let many = db.store.create_user(user("many@example.org", Role::Requester), None).await.unwrap();
+        let alan = db.store.create_user(user("alan@example.org", Role::Agent), None).await.unwrap();
+        let incident = |who: i64, text: String| ImportedIncident {
+            new: NewIncident {
+                short_description: text,
+                description: String::new(),
+                requester_id: who,
+                created_by: who,
+                assignment_group_id: None,
+                assignee_id: None,
+                impact: Level::LOW,
+                urgency: Level::LOW,
+                category_id: None,
+                service_id: None,
+                channel: Channel::Portal,
+                major: false,
+            },
+            created_at: 1_700_000_000_000_000,
+            updated_at: 1_700_000_000_000_000,
+            state: State::New,
+            resolution: None,
+        };
+        // Both requesters: two in seven records are about printers, found
+        // by a prefix ("print") or through a stem ("printers" -> "printer");
+        // the rest are about something else.
+        let text = |k: usize| match k % 7 {
+            0 => format!("Printer jam on floor {k}"),
+            1 => format!("Printers offline in room {k}"),
+            _ => format!("Monitor flickers at desk {k}"),
+        };
+        for (who, n) in [(few.id, 40usize), (many.id, 5_200)] {
+            let mut k = 0;
+            while k < n {
+                let batch: Vec<_> = (k..n.min(k + 2_000)).map(|k| incident(who, text(k))).collect();
+                k += batch.len();
+                db.store.import_incidents(batch).await.unwrap();
+            }
+        }
+        // One of the other's records is watched; a work note never counts.
+        let (watched, _) =
+            db.store.create_incident(incident(alan.id, "Printer toner empty".into()).new, None).await.unwrap();
+        for who in [few.id, many.id] {
+            db.store.add_watcher(watched.id, who, alan.id).await.unwrap();
+        }
+        let (noted, _) = db.store.create_incident(incident(few.id, "Laptop dock".into()).new, None).await.unwrap();
+        db.store.add_journal(noted.id, alan.id, JournalKind::WorkNote, "printer driver".into()).await.unwrap();
+
+        for (who, n) in [(few.id, 40usize), (many.id, 5_200)] {
+            let scope = Scope::Requester(who);
+            let expected = (0..n).filter(|k| k % 7 < 2).count() + 1;
+            for q in ["printer", "printers", "PRINT"] {
+                let f = Filter { text: Some(q.into()), ..Filter::default() };
+                let mut seen = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let page = db.store.list_incidents(scope, &f, Sort::Newest, cursor, 500).await.unwrap();
+                    let Some(last) = page.last() else { break };
+                    cursor = Some(varde_store::incidents::Cursor { key: 0, id: last.id });
+                    seen.extend(page.iter().map(|i| (i.id, i.requester_id, i.short_description.clone())));
+                }
+                assert_eq!(seen.len(), expected, "{engine}: {q:?} for a requester with {n} records");
+                assert!(seen.iter().all(|(_, r, _)| *r == who || *r == alan.id), "{engine}: only own or watched");
+                assert!(seen.iter().any(|(id, _, _)| *id == watched.id), "{engine}: the watched record");
+                assert!(seen.iter().all(|(id, _, _)| *id != noted.id), "{engine}: work notes stay internal");
+                assert!(seen.windows(2).all(|w| w[0].0 > w[1].0), "{engine}: newest first, no repeats");
+            }
+            let f = Filter { text: Some("printer jam".into()), ..Filter::default() };
+            let both = db.store.list_incidents(scope, &f, Sort::Newest, None, 10_000).await.unwrap();
+            assert_eq!(both.len(), (0..n).filter(|k| k % 7 == 0).count(), "{engine}: every term must match");
+        }
+    }
+}
