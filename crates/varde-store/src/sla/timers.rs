@@ -18,7 +18,8 @@ use super::clocks::{derive, evaluate_in, event_in, fired_text, ClockRow, CLOCK_C
 use super::worktime;
 use crate::audit::{self, Entity};
 use crate::jobs::enqueue_in;
-use crate::{now_micros, Store, StoreError};
+use crate::sql::{json_param, json_rows, JsonCol};
+use crate::{now_micros, Engine, Store, StoreError};
 
 pub const TIMER_JOB: &str = "sla_timer";
 pub const RECOMPUTE_JOB: &str = "sla_recompute";
@@ -329,11 +330,12 @@ impl Store {
             after = last.id;
             visited += batch.len() as u64;
             let by_calendar = what == "calendar";
+            let engine = self.engine();
             self.write(move |conn| {
                 async move {
                     let now = now_micros();
                     if by_calendar {
-                        recompute_figures_in(conn, &batch, now).await
+                        recompute_figures_in(conn, engine, &batch, now).await
                     } else {
                         let mut records: Vec<i64> = batch.iter().map(|r| r.record_id).collect();
                         records.dedup();
@@ -352,17 +354,24 @@ impl Store {
 
 /// A calendar changed under these (open) clocks: their spans stand, their
 /// figures and timers are recomputed on the calendar as it is now. Set-wise,
-/// a few statements per 500 clocks: a calendar can have hundreds of
+/// one statement of each kind for the whole batch, its rows bound as one
+/// JSON parameter (`sql::json_rows`): a calendar can have hundreds of
 /// thousands of open clocks on it.
-async fn recompute_figures_in(conn: &mut AnyConnection, rows: &[ClockRow], now: i64) -> Result<(), StoreError> {
+async fn recompute_figures_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    rows: &[ClockRow],
+    now: i64,
+) -> Result<(), StoreError> {
     let ids: Vec<i64> = rows.iter().filter_map(|r| r.calendar_id).collect();
     let cals = worktime::load_in(conn, &ids).await?;
     let agreements = active_in(conn).await?;
-    // (id, state, elapsed, due, version) of every clock whose figures moved,
-    // and the timers to set.
+    // [id, state, elapsed, due, version] of every clock whose figures
+    // moved, their timer keys, their records, and the timers to set.
     let mut changed: Vec<(i64, &'static str, i64, Option<i64>, i64)> = Vec::new();
-    let mut timers: Vec<(i64, i64, i64)> = Vec::new();
-    let mut touched: Vec<i64> = Vec::new();
+    let mut keys: Vec<(String,)> = Vec::new();
+    let mut records: Vec<(i64,)> = Vec::new();
+    let mut timers: Vec<(String, String, i64)> = Vec::new();
     for row in rows {
         let c = row.clock()?;
         let cal = cals.get(row.calendar_id);
@@ -372,59 +381,56 @@ async fn recompute_figures_in(conn: &mut AnyConnection, rows: &[ClockRow], now: 
         }
         let version = row.version + 1;
         changed.push((row.id, d.state.as_str(), d.elapsed_us, d.due_at, version));
-        touched.push(row.id);
+        keys.push((timer_key(row.id),));
+        records.push((row.record_id,));
         let percents: Vec<i64> = agreements
             .iter()
             .find(|a| a.id == row.agreement_id)
             .map(|a| a.spec.thresholds.iter().map(|t| t.percent).collect())
             .unwrap_or_default();
         if let Some((_, at)) = clock::next_threshold(&c, cal.as_ref(), row.target_us, &percents, &row.fired()) {
-            timers.push((row.id, version, at));
+            timers.push((timer_key(row.id), format!("{}:{version}", row.id), at));
         }
     }
-    for chunk in changed.chunks(500) {
-        // Literal values only (numbers and states from a fixed set): the
-        // statement carries no caller text. The first row's casts type the
-        // columns for PostgreSQL.
-        let mut sql = String::from("WITH v(id, state, elapsed, due, version) AS (VALUES ");
-        for (n, (id, state, elapsed, due, version)) in chunk.iter().enumerate() {
-            let due = due.map(|d| d.to_string()).unwrap_or_else(|| "NULL".into());
-            if n == 0 {
-                sql.push_str(&format!(
-                    "(CAST({id} AS BIGINT), CAST('{state}' AS TEXT), CAST({elapsed} AS BIGINT), CAST({due} AS BIGINT), CAST({version} AS BIGINT))"
-                ));
-            } else {
-                sql.push_str(&format!(", ({id}, '{state}', {elapsed}, {due}, {version})"));
-            }
-        }
-        sql.push_str(&format!(
-            ") UPDATE sla_clocks SET state = v.state, elapsed_us = v.elapsed, due_at = v.due, version = v.version, updated_at = {now}
-             FROM v WHERE sla_clocks.id = v.id"
-        ));
-        sqlx::query(&sql).execute(&mut *conn).await?;
+    if changed.is_empty() {
+        return Ok(());
     }
-    for chunk in touched.chunks(500) {
-        let mut q = crate::sql::Sql::new("DELETE FROM jobs WHERE dedupe_key IN ");
-        q.bind_list(chunk.iter().map(|id| crate::sql::Arg::Text(timer_key(*id))));
-        q.query().execute(&mut *conn).await?;
-        let mut q = crate::sql::Sql::new(
-            "UPDATE incidents SET sla_due = (SELECT MIN(c.due_at) FROM sla_clocks c WHERE c.record_id = incidents.record_id AND c.due_at IS NOT NULL)
-             WHERE record_id IN (SELECT record_id FROM sla_clocks WHERE id IN ",
-        );
-        q.bind_list(chunk.iter().map(|id| crate::sql::Arg::Int(*id)));
-        q.push(")");
-        q.query().execute(&mut *conn).await?;
-    }
-    for chunk in timers.chunks(500) {
-        let mut sql =
-            String::from("INSERT INTO jobs (kind, payload, run_at, attempts, dedupe_key, created_at) VALUES ");
-        for (n, (id, version, at)) in chunk.iter().enumerate() {
-            if n > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("('{TIMER_JOB}', '{id}:{version}', {at}, 0, '{}', {now})", timer_key(*id)));
-        }
-        sqlx::query(&sql).execute(&mut *conn).await?;
+    use JsonCol::{Int, Text};
+    let v = json_rows(engine, 1, &[("id", Int), ("state", Text), ("elapsed", Int), ("due", Int), ("version", Int)]);
+    sqlx::query(&format!(
+        "UPDATE sla_clocks SET state = v.state, elapsed_us = v.elapsed, due_at = v.due, version = v.version, updated_at = $2
+         FROM {v} AS v WHERE sla_clocks.id = v.id"
+    ))
+    .bind(json_param(&changed))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    // The old timers go, new ones come (see `schedule_in` for why a timer
+    // is never moved).
+    let v = json_rows(engine, 1, &[("key", Text)]);
+    sqlx::query(&format!("DELETE FROM jobs WHERE dedupe_key IN (SELECT key FROM {v} AS v)"))
+        .bind(json_param(&keys))
+        .execute(&mut *conn)
+        .await?;
+    let v = json_rows(engine, 1, &[("id", Int)]);
+    sqlx::query(&format!(
+        "UPDATE incidents SET sla_due = (SELECT MIN(c.due_at) FROM sla_clocks c WHERE c.record_id = incidents.record_id AND c.due_at IS NOT NULL)
+         WHERE record_id IN (SELECT id FROM {v} AS v)"
+    ))
+    .bind(json_param(&records))
+    .execute(&mut *conn)
+    .await?;
+    if !timers.is_empty() {
+        let v = json_rows(engine, 1, &[("key", Text), ("payload", Text), ("at", Int)]);
+        sqlx::query(&format!(
+            "INSERT INTO jobs (kind, payload, run_at, attempts, dedupe_key, created_at)
+             SELECT $2, v.payload, v.at, 0, v.key, $3 FROM {v} AS v"
+        ))
+        .bind(json_param(&timers))
+        .bind(TIMER_JOB)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
