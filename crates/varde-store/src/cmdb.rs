@@ -18,7 +18,7 @@ use varde_domain::cmdb::class::{check_definitions, CheckedValue};
 use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, ClassSchema, RelationKind, Walk};
 use varde_domain::{search, DomainError, FieldError};
 
-use crate::sql::{exists, found, Arg, Sql};
+use crate::sql::{engine_of, exists, found, json_param, json_rows, Arg, Sql};
 use crate::{now_micros, Store, StoreError};
 
 /// The end of an open interval: "still valid".
@@ -798,55 +798,93 @@ pub(crate) async fn insert_ci(
     Ok(ci)
 }
 
-/// Inserts up to ~50 prepared new CIs with multi-row statements (the CI
-/// rows, attribute index, search words, first versions and "created"
-/// entries) and returns their ids in input order. Every CI must have an
-/// identity: rows are matched back to ids by it.
+/// Inserts prepared new CIs, any number, with one statement per table (the
+/// CI rows, attribute index, search words, first versions and "created"
+/// entries), the rows bound as one JSON parameter each (`sql::json_rows`),
+/// and returns their ids in input order. Every CI must have an identity:
+/// rows are matched back to ids by it.
 pub(crate) async fn insert_rows_batch(
     conn: &mut AnyConnection,
     batch: Vec<&Prepared>,
     ctx: ChangeContext,
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
+    use crate::sql::JsonCol::{Int, Text};
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    let opt_text = |q: &mut Sql, v: &Option<String>| {
-        match v {
-            Some(s) => q.bind(Arg::Text(s.clone())),
-            None => q.push("NULL"),
-        };
-    };
-    let mut q = Sql::new(
-        "INSERT INTO cis (class_id, name, status, owner_id, location_id, supplier_id, cost, purchased_on, warranty_until, \
-         end_of_life, used_by_id, organisation_id, attributes, identity, version, created_at, updated_at) VALUES ",
+    let engine = engine_of(conn);
+    type CiValues<'a> = (
+        i64,
+        &'a str,
+        &'a str,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<i64>,
+        Option<i64>,
+        String,
+        Option<&'a str>,
     );
-    for (i, p) in batch.iter().enumerate() {
-        let f = &p.fields;
-        q.push(if i == 0 { "(" } else { ", (" });
-        q.bind(Arg::Int(f.class_id)).push(", ");
-        q.bind(Arg::Text(f.name.clone())).push(", ");
-        q.bind(Arg::Text(p.status.as_str().into())).push(", ");
-        q.bind(Arg::OptInt(f.owner_id)).push(", ");
-        q.bind(Arg::OptInt(f.location_id)).push(", ");
-        q.bind(Arg::OptInt(f.supplier_id)).push(", ");
-        q.bind(Arg::OptInt(f.cost)).push(", ");
-        opt_text(&mut q, &f.purchased_on);
-        q.push(", ");
-        opt_text(&mut q, &f.warranty_until);
-        q.push(", ");
-        opt_text(&mut q, &f.end_of_life);
-        q.push(", ");
-        q.bind(Arg::OptInt(f.used_by_id)).push(", ");
-        q.bind(Arg::OptInt(f.organisation_id)).push(", ");
-        q.bind(Arg::Text(Value::Object(f.attributes.clone()).to_string())).push(", ");
-        opt_text(&mut q, &p.identity);
-        q.push(", 1, ").bind(Arg::Int(now)).push(", ").bind(Arg::Int(now)).push(")");
-    }
-    q.push(" RETURNING id, identity");
-    let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
-    // RETURNING order is not promised for multi-row inserts: match by identity.
-    let by_identity: HashMap<&str, i64> = rows.iter().map(|(id, k)| (k.as_str(), *id)).collect();
+    let rows: Vec<CiValues> = batch
+        .iter()
+        .map(|p| {
+            let f = &p.fields;
+            (
+                f.class_id,
+                f.name.as_str(),
+                p.status.as_str(),
+                f.owner_id,
+                f.location_id,
+                f.supplier_id,
+                f.cost,
+                f.purchased_on.as_deref(),
+                f.warranty_until.as_deref(),
+                f.end_of_life.as_deref(),
+                f.used_by_id,
+                f.organisation_id,
+                Value::Object(f.attributes.clone()).to_string(),
+                p.identity.as_deref(),
+            )
+        })
+        .collect();
+    let v = json_rows(
+        engine,
+        1,
+        &[
+            ("class_id", Int),
+            ("name", Text),
+            ("status", Text),
+            ("owner_id", Int),
+            ("location_id", Int),
+            ("supplier_id", Int),
+            ("cost", Int),
+            ("purchased_on", Text),
+            ("warranty_until", Text),
+            ("end_of_life", Text),
+            ("used_by_id", Int),
+            ("organisation_id", Int),
+            ("attributes", Text),
+            ("identity", Text),
+        ],
+    );
+    let made: Vec<(i64, String)> = sqlx::query_as(&format!(
+        "INSERT INTO cis (class_id, name, status, owner_id, location_id, supplier_id, cost, purchased_on, warranty_until, \
+         end_of_life, used_by_id, organisation_id, attributes, identity, version, created_at, updated_at) \
+         SELECT v.class_id, v.name, v.status, v.owner_id, v.location_id, v.supplier_id, v.cost, v.purchased_on, \
+         v.warranty_until, v.end_of_life, v.used_by_id, v.organisation_id, v.attributes, v.identity, 1, $2, $2 \
+         FROM {v} AS v RETURNING id, identity"
+    ))
+    .bind(json_param(&rows))
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    // RETURNING order is not promised: match by identity.
+    let by_identity: HashMap<&str, i64> = made.iter().map(|(id, k)| (k.as_str(), *id)).collect();
     let ids: Vec<i64> = batch
         .iter()
         .map(|p| {
@@ -857,28 +895,17 @@ pub(crate) async fn insert_rows_batch(
         })
         .collect::<Result<_, _>>()?;
 
-    let mut values = Sql::new("INSERT INTO ci_attr_values (ci_id, name, value) VALUES ");
-    let mut terms = Sql::new("INSERT INTO ci_terms (term, ci_id) VALUES ");
-    let mut versions =
-        Sql::new("INSERT INTO ci_versions (ci_id, version, class_id, name, data, valid_from, valid_to) VALUES ");
-    let mut changes = Sql::new(
-        "INSERT INTO ci_changes (ci_id, at, actor_id, record_id, import_id, field, old_value, new_value) VALUES ",
-    );
-    let (mut nv, mut nt) = (0, 0);
-    for (k, (p, id)) in batch.iter().zip(&ids).enumerate() {
+    let mut values: Vec<(i64, &str, &str)> = Vec::new();
+    let mut terms: Vec<(String, i64)> = Vec::new();
+    let mut versions: Vec<(i64, i64, i64, &str, String, i64)> = Vec::with_capacity(batch.len());
+    let mut changes: Vec<(i64, i64, &str, Option<&str>, Option<&str>)> = Vec::with_capacity(batch.len());
+    for (p, id) in batch.iter().zip(&ids) {
         for (name, c) in &p.checked {
             if let Some(key) = &c.key {
-                values.push(if nv == 0 { "(" } else { ", (" });
-                nv += 1;
-                values.bind(Arg::Int(*id)).push(", ").bind(Arg::Text(name.clone())).push(", ");
-                values.bind(Arg::Text(key.clone())).push(")");
+                values.push((*id, name.as_str(), key.as_str()));
             }
         }
-        for t in terms_of(&p.fields.name, &p.checked) {
-            terms.push(if nt == 0 { "(" } else { ", (" });
-            nt += 1;
-            terms.bind(Arg::Text(t)).push(", ").bind(Arg::Int(*id)).push(")");
-        }
+        terms.extend(terms_of(&p.fields.name, &p.checked).into_iter().map(|t| (t, *id)));
         let f = &p.fields;
         let ci = Ci {
             id: *id,
@@ -901,23 +928,12 @@ pub(crate) async fn insert_rows_batch(
             updated_at: now,
         };
         let data = serde_json::to_string(&ci).map_err(|e| StoreError::Database(e.to_string()))?;
-        versions.push(if k == 0 { "(" } else { ", (" });
-        versions.bind(Arg::Int(*id)).push(", 1, ").bind(Arg::Int(f.class_id)).push(", ");
-        versions.bind(Arg::Text(f.name.clone())).push(", ").bind(Arg::Text(data)).push(", ");
-        versions.bind(Arg::Int(now)).push(", ").bind(Arg::Int(FOREVER)).push(")");
-        changes.push(if k == 0 { "(" } else { ", (" });
-        changes.bind(Arg::Int(*id)).push(", ").bind(Arg::Int(now)).push(", ");
-        changes.bind(Arg::OptInt(ctx.actor)).push(", ").bind(Arg::OptInt(ctx.record_id)).push(", ");
-        changes.bind(Arg::OptInt(ctx.import_id)).push(", 'created', NULL, ").bind(Arg::Text(f.name.clone())).push(")");
+        versions.push((*id, 1, f.class_id, f.name.as_str(), data, now));
+        changes.push((*id, now, "created", None, Some(f.name.as_str())));
     }
-    if nv > 0 {
-        values.query().execute(&mut *conn).await?;
-    }
-    if nt > 0 {
-        terms.query().execute(&mut *conn).await?;
-    }
-    versions.query().execute(&mut *conn).await?;
-    changes.query().execute(&mut *conn).await?;
+    insert_index_rows(conn, engine, &values, &terms).await?;
+    insert_versions(conn, engine, &versions).await?;
+    insert_changes(conn, engine, ctx, &changes).await?;
     Ok(ids)
 }
 
@@ -931,83 +947,262 @@ pub(crate) async fn replace_ci(
     ctx: ChangeContext,
     now: i64,
 ) -> Result<Ci, StoreError> {
-    if p.fields.class_id != old.class_id {
-        return Err(DomainError::field("class_id", "cannot change; create a CI of the other class").into());
+    let mut out = replace_rows_batch(conn, vec![(old, p)], ctx, now).await?;
+    Ok(out.pop().expect("one CI in, one out"))
+}
+
+/// [`replace_ci`] for many CIs at once, with one statement per table for
+/// the whole set (rows bound as JSON, see `sql::json_rows`): an import that
+/// changes thousands of CIs must not pay a dozen round trips for each.
+/// Returns the CIs as they now are, in input order. A CI changed by someone
+/// else since it was read fails the whole set with a conflict.
+pub(crate) async fn replace_rows_batch(
+    conn: &mut AnyConnection,
+    items: Vec<(&Ci, Prepared)>,
+    ctx: ChangeContext,
+    now: i64,
+) -> Result<Vec<Ci>, StoreError> {
+    use crate::sql::JsonCol::{Int, Text};
+    let mut out: Vec<Ci> = Vec::with_capacity(items.len());
+    // The CIs that change: where in `out`, what they were, their index
+    // entries and identity.
+    let mut moved: Vec<(usize, &Ci, BTreeMap<String, CheckedValue>, Option<String>)> = Vec::new();
+    for (old, p) in items {
+        if p.fields.class_id != old.class_id {
+            return Err(DomainError::field("class_id", "cannot change; create a CI of the other class").into());
+        }
+        if p.status != old.status {
+            old.status.transition(p.status)?;
+        }
+        let mut next = old.clone();
+        let f = p.fields;
+        next.name = f.name;
+        next.status = p.status;
+        next.owner_id = f.owner_id;
+        next.location_id = f.location_id;
+        next.supplier_id = f.supplier_id;
+        next.cost = f.cost;
+        next.purchased_on = f.purchased_on;
+        next.warranty_until = f.warranty_until;
+        next.end_of_life = f.end_of_life;
+        next.used_by_id = f.used_by_id;
+        next.organisation_id = f.organisation_id;
+        next.attributes = f.attributes;
+        if next != *old {
+            // Versions of one CI must not share an instant, or "as of" would
+            // be ambiguous: a second change within the same microsecond
+            // moves on by one.
+            next.version = old.version + 1;
+            next.updated_at = now.max(old.updated_at + 1);
+            moved.push((out.len(), old, p.checked, p.identity));
+        }
+        out.push(next);
     }
-    if p.status != old.status {
-        old.status.transition(p.status)?;
+    if moved.is_empty() {
+        return Ok(out);
     }
-    let mut next = old.clone();
-    let f = p.fields;
-    next.name = f.name;
-    next.status = p.status;
-    next.owner_id = f.owner_id;
-    next.location_id = f.location_id;
-    next.supplier_id = f.supplier_id;
-    next.cost = f.cost;
-    next.purchased_on = f.purchased_on;
-    next.warranty_until = f.warranty_until;
-    next.end_of_life = f.end_of_life;
-    next.used_by_id = f.used_by_id;
-    next.organisation_id = f.organisation_id;
-    next.attributes = f.attributes;
-    if next == *old {
-        return Ok(next);
-    }
-    // Versions of one CI must not share an instant, or "as of" would be
-    // ambiguous: a second change within the same microsecond moves on by one.
-    let at = now.max(old.updated_at + 1);
-    next.version = old.version + 1;
-    next.updated_at = at;
-    let n = sqlx::query(
-        "UPDATE cis SET name = $1, status = $2, owner_id = $3, location_id = $4, supplier_id = $5, cost = $6, \
-         purchased_on = $7, warranty_until = $8, end_of_life = $9, used_by_id = $10, organisation_id = $11, \
-         attributes = $12, identity = $13, version = $14, updated_at = $15 WHERE id = $16 AND version = $17",
-    )
-    .bind(&next.name)
-    .bind(next.status.as_str())
-    .bind(next.owner_id)
-    .bind(next.location_id)
-    .bind(next.supplier_id)
-    .bind(next.cost)
-    .bind(next.purchased_on.as_deref())
-    .bind(next.warranty_until.as_deref())
-    .bind(next.end_of_life.as_deref())
-    .bind(next.used_by_id)
-    .bind(next.organisation_id)
-    .bind(Value::Object(next.attributes.clone()).to_string())
-    .bind(p.identity.as_deref())
-    .bind(next.version)
-    .bind(at)
-    .bind(old.id)
-    .bind(old.version)
+    let engine = engine_of(conn);
+    type CiUpdate<'a> = (
+        i64,
+        i64,
+        &'a str,
+        &'a str,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<i64>,
+        Option<i64>,
+        String,
+        Option<&'a str>,
+        i64,
+    );
+    let rows: Vec<CiUpdate> = moved
+        .iter()
+        .map(|(i, old, _, identity)| {
+            let n = &out[*i];
+            (
+                n.id,
+                old.version,
+                n.name.as_str(),
+                n.status.as_str(),
+                n.owner_id,
+                n.location_id,
+                n.supplier_id,
+                n.cost,
+                n.purchased_on.as_deref(),
+                n.warranty_until.as_deref(),
+                n.end_of_life.as_deref(),
+                n.used_by_id,
+                n.organisation_id,
+                Value::Object(n.attributes.clone()).to_string(),
+                identity.as_deref(),
+                n.updated_at,
+            )
+        })
+        .collect();
+    let v = json_rows(
+        engine,
+        1,
+        &[
+            ("id", Int),
+            ("old_version", Int),
+            ("name", Text),
+            ("status", Text),
+            ("owner_id", Int),
+            ("location_id", Int),
+            ("supplier_id", Int),
+            ("cost", Int),
+            ("purchased_on", Text),
+            ("warranty_until", Text),
+            ("end_of_life", Text),
+            ("used_by_id", Int),
+            ("organisation_id", Int),
+            ("attributes", Text),
+            ("identity", Text),
+            ("at", Int),
+        ],
+    );
+    // The next version is always the one read plus one (see above).
+    let n = sqlx::query(&format!(
+        "UPDATE cis SET name = v.name, status = v.status, owner_id = v.owner_id, location_id = v.location_id, \
+         supplier_id = v.supplier_id, cost = v.cost, purchased_on = v.purchased_on, warranty_until = v.warranty_until, \
+         end_of_life = v.end_of_life, used_by_id = v.used_by_id, organisation_id = v.organisation_id, \
+         attributes = v.attributes, identity = v.identity, version = v.old_version + 1, updated_at = v.at \
+         FROM {v} AS v WHERE cis.id = v.id AND cis.version = v.old_version"
+    ))
+    .bind(json_param(&rows))
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::unique(e, "name"))?
     .rows_affected();
-    if n == 0 {
-        return Err(StoreError::Conflict { current: old.version });
+    if n != moved.len() as u64 {
+        return Err(StoreError::Conflict { current: moved[0].1.version });
     }
-    index_ci(conn, old.id, &next.name, &p.checked, false).await?;
-    sqlx::query("UPDATE ci_versions SET valid_to = $1 WHERE ci_id = $2 AND valid_to = $3")
-        .bind(at)
-        .bind(old.id)
-        .bind(FOREVER)
-        .execute(&mut *conn)
-        .await?;
-    write_version(conn, &next, at).await?;
-    let before: HashMap<String, Option<String>> = old.field_texts().into_iter().collect();
-    let after: HashMap<String, Option<String>> = next.field_texts().into_iter().collect();
-    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
-    names.sort();
-    names.dedup();
-    for k in names {
-        let (a, b) = (before.get(k).cloned().flatten(), after.get(k).cloned().flatten());
-        if a != b {
-            log_change(conn, old.id, at, ctx, k, a.as_deref(), b.as_deref()).await?;
+    // Index entries are rewritten whole; the current version is closed at
+    // the instant the next one opens.
+    let ids: Vec<(i64, i64)> = moved.iter().map(|(i, ..)| (out[*i].id, out[*i].updated_at)).collect();
+    let v = json_rows(engine, 1, &[("id", Int), ("at", Int)]);
+    for table in ["ci_attr_values", "ci_terms"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE ci_id IN (SELECT id FROM {v} AS v)"))
+            .bind(json_param(&ids))
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(&format!(
+        "UPDATE ci_versions SET valid_to = v.at FROM {v} AS v WHERE ci_versions.ci_id = v.id AND ci_versions.valid_to = $2"
+    ))
+    .bind(json_param(&ids))
+    .bind(FOREVER)
+    .execute(&mut *conn)
+    .await?;
+    let mut values: Vec<(i64, &str, &str)> = Vec::new();
+    let mut terms: Vec<(String, i64)> = Vec::new();
+    let mut versions: Vec<(i64, i64, i64, &str, String, i64)> = Vec::with_capacity(moved.len());
+    let mut changes: Vec<(i64, i64, String, Option<String>, Option<String>)> = Vec::new();
+    for (i, old, checked, _) in &moved {
+        let next = &out[*i];
+        values.extend(checked.iter().filter_map(|(k, c)| Some((next.id, k.as_str(), c.key.as_deref()?))));
+        terms.extend(terms_of(&next.name, checked).into_iter().map(|t| (t, next.id)));
+        let data = serde_json::to_string(next).map_err(|e| StoreError::Database(e.to_string()))?;
+        versions.push((next.id, next.version, next.class_id, next.name.as_str(), data, next.updated_at));
+        let before: HashMap<String, Option<String>> = old.field_texts().into_iter().collect();
+        let after: HashMap<String, Option<String>> = next.field_texts().into_iter().collect();
+        let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+        names.sort();
+        names.dedup();
+        for k in names {
+            let (a, b) = (before.get(k).cloned().flatten(), after.get(k).cloned().flatten());
+            if a != b {
+                changes.push((next.id, next.updated_at, k.clone(), a, b));
+            }
         }
     }
-    Ok(next)
+    insert_index_rows(conn, engine, &values, &terms).await?;
+    insert_versions(conn, engine, &versions).await?;
+    insert_changes(conn, engine, ctx, &changes).await?;
+    Ok(out)
+}
+
+/// Attribute values (`ci_id, name, key`) and search words (`term, ci_id`)
+/// of CIs, one statement each.
+async fn insert_index_rows(
+    conn: &mut AnyConnection,
+    engine: crate::Engine,
+    values: &[(i64, &str, &str)],
+    terms: &[(String, i64)],
+) -> Result<(), StoreError> {
+    use crate::sql::JsonCol::{Int, Text};
+    if !values.is_empty() {
+        let v = json_rows(engine, 1, &[("ci_id", Int), ("name", Text), ("value", Text)]);
+        sqlx::query(&format!(
+            "INSERT INTO ci_attr_values (ci_id, name, value) SELECT v.ci_id, v.name, v.value FROM {v} AS v"
+        ))
+        .bind(json_param(values))
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !terms.is_empty() {
+        let v = json_rows(engine, 1, &[("term", Text), ("ci_id", Int)]);
+        sqlx::query(&format!("INSERT INTO ci_terms (term, ci_id) SELECT v.term, v.ci_id FROM {v} AS v"))
+            .bind(json_param(terms))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Current versions (`ci_id, version, class_id, name, data, valid_from`) of
+/// CIs, open until further notice, in one statement.
+async fn insert_versions(
+    conn: &mut AnyConnection,
+    engine: crate::Engine,
+    rows: &[(i64, i64, i64, &str, String, i64)],
+) -> Result<(), StoreError> {
+    use crate::sql::JsonCol::{Int, Text};
+    let v = json_rows(
+        engine,
+        1,
+        &[("ci_id", Int), ("version", Int), ("class_id", Int), ("name", Text), ("data", Text), ("at", Int)],
+    );
+    sqlx::query(&format!(
+        "INSERT INTO ci_versions (ci_id, version, class_id, name, data, valid_from, valid_to) \
+         SELECT v.ci_id, v.version, v.class_id, v.name, v.data, v.at, $2 FROM {v} AS v"
+    ))
+    .bind(json_param(rows))
+    .bind(FOREVER)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Change-log entries (`ci_id, at, field, old, new`) made in one context, in
+/// one statement.
+async fn insert_changes<S: AsRef<str> + Serialize>(
+    conn: &mut AnyConnection,
+    engine: crate::Engine,
+    ctx: ChangeContext,
+    rows: &[(i64, i64, S, Option<S>, Option<S>)],
+) -> Result<(), StoreError> {
+    use crate::sql::JsonCol::{Int, Text};
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let v = json_rows(engine, 1, &[("ci_id", Int), ("at", Int), ("field", Text), ("old", Text), ("new", Text)]);
+    sqlx::query(&format!(
+        "INSERT INTO ci_changes (ci_id, at, actor_id, record_id, import_id, field, old_value, new_value) \
+         SELECT v.ci_id, v.at, $2, $3, $4, v.field, v.old, v.new FROM {v} AS v"
+    ))
+    .bind(json_param(rows))
+    .bind(ctx.actor)
+    .bind(ctx.record_id)
+    .bind(ctx.import_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// A service from the catalogue becomes a CI of the Service class, in the

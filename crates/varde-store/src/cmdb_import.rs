@@ -18,16 +18,18 @@ use varde_domain::cmdb::RelationKind;
 use varde_domain::DomainError;
 
 use crate::cmdb::{
-    classes_in, insert_rows_batch, prepare, replace_ci, ChangeContext, Ci, CiFields, CiRow, Prepared, CI_COLS, FOREVER,
+    classes_in, insert_rows_batch, prepare, replace_rows_batch, ChangeContext, Ci, CiFields, CiRow, Prepared, CI_COLS,
+    FOREVER,
 };
-use crate::sql::{Arg, Sql};
+use crate::sql::{engine_of, json_param, json_rows, JsonCol};
 use crate::{now_micros, Store, StoreError};
 
-/// New CIs per multi-row statement. Small on purpose: the SQLite driver
-/// binds parameters with a cost that grows with the parameter count of the
-/// statement (see `import.rs`), and a CI row carries its attribute values
-/// and search words into three more statements.
-const ROWS_PER_STATEMENT: usize = 16;
+/// New CIs per set of insert statements (each binds its rows as one JSON
+/// parameter, so the count is bounded only to keep that text a few MB).
+const ROWS_PER_STATEMENT: usize = 5_000;
+
+/// Keys per reconciliation lookup (one JSON parameter each).
+const LOOKUP_CHUNK: usize = 5_000;
 
 /// Most rows one import takes.
 pub const MAX_IMPORT_ROWS: usize = 100_000;
@@ -176,10 +178,16 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     // 2. Reconcile: which rows name CIs that exist, in batches.
     let mut existing: HashMap<String, Ci> = HashMap::new();
     let identities: Vec<String> = prepared.iter().filter_map(|(_, _, p)| p.identity.clone()).collect();
-    for chunk in identities.chunks(500) {
-        let mut q = Sql::new(&format!("SELECT {CI_COLS}, identity FROM cis WHERE identity IN "));
-        q.bind_list(chunk.iter().map(|i| Arg::Text(i.clone())));
-        let fetched: Vec<CiRowWithIdentity> = q.query_as().fetch_all(&mut *conn).await?;
+    let engine = engine_of(conn);
+    for chunk in identities.chunks(LOOKUP_CHUNK) {
+        let keys: Vec<(&str,)> = chunk.iter().map(|i| (i.as_str(),)).collect();
+        let v = json_rows(engine, 1, &[("key", JsonCol::Text)]);
+        let fetched: Vec<CiRowWithIdentity> = sqlx::query_as(&format!(
+            "SELECT {CI_COLS}, identity FROM cis WHERE identity IN (SELECT key FROM {v} AS v)"
+        ))
+        .bind(json_param(&keys))
+        .fetch_all(&mut *conn)
+        .await?;
         for r in fetched {
             let identity = r.identity.clone();
             existing.insert(identity, r.row.into_ci()?);
@@ -207,12 +215,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     let mut known: HashMap<&'static str, HashSet<i64>> = HashMap::new();
     for (table, ids) in &want {
         let ids: Vec<i64> = ids.iter().copied().collect();
-        for chunk in ids.chunks(500) {
-            let mut q = Sql::new(&format!("SELECT id FROM {table} WHERE id IN "));
-            q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
-            let found: Vec<(i64,)> = q.query_as().fetch_all(&mut *conn).await?;
-            known.entry(table).or_default().extend(found.into_iter().map(|(i,)| i));
-        }
+        known.insert(table, existing_ids(conn, table, &ids).await?);
     }
     let has = |table: &str, id: i64| known.get(table).is_some_and(|s| s.contains(&id));
 
@@ -308,13 +311,20 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         by_attr.entry(name).or_default().push((key, line, own));
     }
     for (name, keys) in by_attr {
-        for chunk in keys.chunks(500) {
-            let mut q = Sql::new("SELECT value, ci_id FROM ci_attr_values WHERE name = ");
-            q.bind(Arg::Text(name.clone())).push(" AND value IN ");
-            q.bind_list(chunk.iter().map(|(k, _, _)| Arg::Text(k.clone())));
-            let held: Vec<(String, i64)> = q.query_as().fetch_all(&mut *conn).await?;
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            let values: Vec<(&str,)> = chunk.iter().map(|(k, _, _)| (k.as_str(),)).collect();
+            let v = json_rows(engine, 2, &[("key", JsonCol::Text)]);
+            let held: Vec<(String, i64)> = sqlx::query_as(&format!(
+                "SELECT value, ci_id FROM ci_attr_values WHERE name = $1 AND value IN (SELECT key FROM {v} AS v)"
+            ))
+            .bind(&name)
+            .bind(json_param(&values))
+            .fetch_all(&mut *conn)
+            .await?;
+            let by_value: HashMap<&str, (usize, Option<i64>)> =
+                chunk.iter().map(|(k, line, own)| (k.as_str(), (*line, *own))).collect();
             for (value, ci_id) in held {
-                if let Some((_, line, own)) = chunk.iter().find(|(k, _, _)| *k == value) {
+                if let Some((line, own)) = by_value.get(value.as_str()) {
                     if *own != Some(ci_id) {
                         problem(
                             &mut report,
@@ -368,13 +378,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         rels.push((r.line, a, b, r.kind));
     }
     let ids: Vec<i64> = extern_ids.into_iter().collect();
-    let mut found_ext = HashSet::new();
-    for chunk in ids.chunks(500) {
-        let mut q = Sql::new("SELECT id FROM cis WHERE id IN ");
-        q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
-        let f: Vec<(i64,)> = q.query_as().fetch_all(&mut *conn).await?;
-        found_ext.extend(f.into_iter().map(|(i,)| i));
-    }
+    let found_ext = existing_ids(conn, "cis", &ids).await?;
     for (line, a, b, _) in &rels {
         for (end, field) in [(a, "from"), (b, "to")] {
             if let End::Ci(id) = end {
@@ -427,12 +431,21 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     let ctx = ChangeContext { actor: Some(req.actor), record_id: None, import_id: Some(import_id) };
     let mut ids: Vec<i64> = vec![0; plans.len()];
     let mut creates: Vec<(usize, Prepared)> = Vec::new();
+    let mut updates: Vec<(Box<Ci>, Prepared)> = Vec::new();
     for (i, (_, _, plan)) in plans.into_iter().enumerate() {
         match plan {
             Plan::Create(p) => creates.push((i, p)),
-            Plan::Update(ci, p) => ids[i] = replace_ci(conn, &ci, p, ctx, now).await?.id,
+            Plan::Update(ci, p) => {
+                ids[i] = ci.id;
+                updates.push((ci, p));
+            }
             Plan::Unchanged(ci) => ids[i] = ci.id,
         }
+    }
+    let (old_cis, mut preps): (Vec<Box<Ci>>, Vec<Prepared>) = updates.into_iter().unzip();
+    for chunk in old_cis.chunks(ROWS_PER_STATEMENT) {
+        let batch: Vec<(&Ci, Prepared)> = chunk.iter().map(AsRef::as_ref).zip(preps.drain(..chunk.len())).collect();
+        replace_rows_batch(conn, batch, ctx, now).await?;
     }
     for batch in creates.chunks(ROWS_PER_STATEMENT) {
         let made = insert_rows_batch(conn, batch.iter().map(|(_, p)| p).collect(), ctx, now).await?;
@@ -484,6 +497,23 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         o.id = Some(*id);
     }
     Ok(report)
+}
+
+/// Which of `ids` exist in `table` (one of our own table names).
+async fn existing_ids(conn: &mut AnyConnection, table: &str, ids: &[i64]) -> Result<HashSet<i64>, StoreError> {
+    let engine = engine_of(conn);
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        let keys: Vec<(i64,)> = chunk.iter().map(|i| (*i,)).collect();
+        let v = json_rows(engine, 1, &[("id", JsonCol::Int)]);
+        let rows: Vec<(i64,)> =
+            sqlx::query_as(&format!("SELECT id FROM {table} WHERE id IN (SELECT id FROM {v} AS v)"))
+                .bind(json_param(&keys))
+                .fetch_all(&mut *conn)
+                .await?;
+        found.extend(rows.into_iter().map(|(i,)| i));
+    }
+    Ok(found)
 }
 
 /// Whether importing `p` over `ci` would change nothing. A row leaves

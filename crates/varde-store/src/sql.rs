@@ -84,6 +84,16 @@ pub(crate) fn json_rows(engine: Engine, param: usize, cols: &[(&str, JsonCol)]) 
     out
 }
 
+/// The engine behind a connection, for the few statements whose dialects
+/// differ (see [`json_rows`]).
+pub(crate) fn engine_of(conn: &AnyConnection) -> Engine {
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        Engine::Postgres
+    } else {
+        Engine::Sqlite
+    }
+}
+
 /// The bound parameter of [`json_rows`]: rows as a JSON array of arrays
 /// (a tuple serialises as an array, `None` as null).
 pub(crate) fn json_param<T: serde::Serialize>(rows: &[T]) -> String {

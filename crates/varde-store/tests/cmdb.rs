@@ -494,3 +494,90 @@ async fn services_from_before_the_cmdb_become_cis() {
         s.create_service("Mail".into(), String::new()).await.unwrap();
     }
 }
+
+/// A re-import that changes many CIs at once (one set-wise update) leaves
+/// each exactly as a one-by-one edit would: the next version, the old one
+/// readable as of before, the attribute index and search words of the new
+/// values only, and one change-log entry per changed field, naming the import.
+#[tokio::test]
+async fn a_reimport_updates_many_cis_with_full_history() {
+    use varde_store::cmdb_import::{ImportRequest, ImportRow};
+    for db in databases().await {
+        let (s, engine) = (&db.store, db.engine);
+        let actor = user(s, "importer@example.org").await;
+        let server = class_id(s, "Server").await;
+        let rows = |ram: &dyn Fn(usize) -> i64, name: &dyn Fn(usize) -> String| -> Vec<ImportRow> {
+            (0..40)
+                .map(|i| ImportRow {
+                    line: i + 2,
+                    reference: format!("r{i}"),
+                    fields: CiFields {
+                        class_id: server,
+                        name: name(i),
+                        attributes: obj(json!({ "hostname": format!("h{i}"), "domain": "corp", "ram_gb": ram(i) })),
+                        ..Default::default()
+                    },
+                })
+                .collect()
+        };
+        let import = |rows: Vec<ImportRow>| ImportRequest {
+            source: "test".into(),
+            format: "csv".into(),
+            actor,
+            dry_run: false,
+            row_label: |l| format!("line {l}"),
+            rows,
+            relations: Vec::new(),
+        };
+        let first = s.import_cis(import(rows(&|_| 8, &|i| format!("srv-{i}")))).await.unwrap();
+        assert_eq!(first.created, 40, "{engine}");
+        let ids: Vec<i64> = first.rows.iter().map(|o| o.id.unwrap()).collect();
+        let before = s.ci(ids[0]).await.unwrap().updated_at;
+        // Every other CI gets more memory; every fourth also a new name.
+        let again = s
+            .import_cis(import(rows(&|i| if i % 2 == 0 { 64 } else { 8 }, &|i| {
+                if i % 4 == 0 {
+                    format!("renamed-{i}")
+                } else {
+                    format!("srv-{i}")
+                }
+            })))
+            .await
+            .unwrap();
+        assert_eq!((again.created, again.updated, again.unchanged), (0, 20, 20), "{engine}");
+        for (i, id) in ids.iter().enumerate() {
+            let ci = s.ci(*id).await.unwrap();
+            let changed = i % 2 == 0;
+            assert_eq!(ci.version, if changed { 2 } else { 1 }, "{engine}: CI {i}");
+            assert_eq!(ci.attributes["ram_gb"], json!(if changed { 64 } else { 8 }), "{engine}");
+            let then = s.ci_as_of(*id, before).await.unwrap();
+            assert_eq!((then.version, then.attributes["ram_gb"].clone()), (1, json!(8)), "{engine}: as of before");
+            let log = s.ci_changes(*id).await.unwrap();
+            let fields: Vec<&str> = log.iter().skip(1).map(|c| c.field.as_str()).collect();
+            match (changed, i % 4 == 0) {
+                (false, _) => assert!(fields.is_empty(), "{engine}: {fields:?}"),
+                (true, false) => assert_eq!(fields, ["attributes.ram_gb"], "{engine}"),
+                (true, true) => assert_eq!(fields, ["attributes.ram_gb", "name"], "{engine}"),
+            }
+            if changed {
+                let last = log.last().unwrap();
+                assert_eq!(last.import_id, again.import_id, "{engine}");
+                assert_eq!(last.actor_id, Some(actor), "{engine}");
+            }
+        }
+        let find = |attrs: Vec<(String, String)>, terms: Vec<String>| CiFilter {
+            class_ids: vec![server],
+            attributes: attrs,
+            terms,
+            ..Default::default()
+        };
+        let big = s.list_cis(&find(vec![("ram_gb".into(), "64".into())], vec![]), None, 100).await.unwrap();
+        assert_eq!(big.len(), 20, "{engine}: the attribute index holds the new values");
+        let small = s.list_cis(&find(vec![("ram_gb".into(), "8".into())], vec![]), None, 100).await.unwrap();
+        assert_eq!(small.len(), 20, "{engine}: and not the old ones");
+        let renamed = s.list_cis(&find(vec![], vec!["renamed".into()]), None, 100).await.unwrap();
+        assert_eq!(renamed.len(), 10, "{engine}: search words follow the new name");
+        let old_name = s.list_cis(&find(vec![], vec!["srv".into()]), None, 100).await.unwrap();
+        assert_eq!(old_name.len(), 30, "{engine}");
+    }
+}
