@@ -898,7 +898,7 @@ pub(crate) async fn insert_rows_batch(
     let mut values: Vec<(i64, &str, &str)> = Vec::new();
     let mut terms: Vec<(String, i64)> = Vec::new();
     let mut versions: Vec<(i64, i64, i64, &str, String, i64)> = Vec::with_capacity(batch.len());
-    let mut changes: Vec<(i64, i64, &str, Option<&str>, Option<&str>)> = Vec::with_capacity(batch.len());
+    let mut changes: Vec<ChangeRow<&str>> = Vec::with_capacity(batch.len());
     for (p, id) in batch.iter().zip(&ids) {
         for (name, c) in &p.checked {
             if let Some(key) = &c.key {
@@ -966,7 +966,7 @@ pub(crate) async fn replace_rows_batch(
     let mut out: Vec<Ci> = Vec::with_capacity(items.len());
     // The CIs that change: where in `out`, what they were, their index
     // entries and identity.
-    let mut moved: Vec<(usize, &Ci, BTreeMap<String, CheckedValue>, Option<String>)> = Vec::new();
+    let mut moved: Vec<Moved> = Vec::new();
     for (old, p) in items {
         if p.fields.class_id != old.class_id {
             return Err(DomainError::field("class_id", "cannot change; create a CI of the other class").into());
@@ -1102,7 +1102,7 @@ pub(crate) async fn replace_rows_batch(
     let mut values: Vec<(i64, &str, &str)> = Vec::new();
     let mut terms: Vec<(String, i64)> = Vec::new();
     let mut versions: Vec<(i64, i64, i64, &str, String, i64)> = Vec::with_capacity(moved.len());
-    let mut changes: Vec<(i64, i64, String, Option<String>, Option<String>)> = Vec::new();
+    let mut changes: Vec<ChangeRow<String>> = Vec::new();
     for (i, old, checked, _) in &moved {
         let next = &out[*i];
         values.extend(checked.iter().filter_map(|(k, c)| Some((next.id, k.as_str(), c.key.as_deref()?))));
@@ -1126,6 +1126,13 @@ pub(crate) async fn replace_rows_batch(
     insert_changes(conn, engine, ctx, &changes).await?;
     Ok(out)
 }
+
+/// A change-log entry: `ci_id, at, field, old, new`.
+type ChangeRow<S> = (i64, i64, S, Option<S>, Option<S>);
+
+/// A CI that a batch replace changes: its place in the output, what it was,
+/// its index entries and identity.
+type Moved<'a> = (usize, &'a Ci, BTreeMap<String, CheckedValue>, Option<String>);
 
 /// Attribute values (`ci_id, name, key`) and search words (`term, ci_id`)
 /// of CIs, one statement each.
@@ -1185,7 +1192,7 @@ async fn insert_changes<S: AsRef<str> + Serialize>(
     conn: &mut AnyConnection,
     engine: crate::Engine,
     ctx: ChangeContext,
-    rows: &[(i64, i64, S, Option<S>, Option<S>)],
+    rows: &[ChangeRow<S>],
 ) -> Result<(), StoreError> {
     use crate::sql::JsonCol::{Int, Text};
     if rows.is_empty() {
