@@ -502,6 +502,30 @@ async fn admin_forms_validate_and_saved_filters_round_trip() {
         let dup =
             ui.post("/admin/groups", &admin, &[("_csrf", &csrf), ("name", "Service desk"), ("description", "")]).await;
         assert_eq!(dup.status, StatusCode::CONFLICT, "{}", db.engine);
+        // The group's manager: chosen from the staff, cleared with "none";
+        // a requester is not offered and junk is refused by name.
+        ui.user("rita@example.org", "requester").await;
+        let desk = ui.state.store.groups().await.unwrap().into_iter().find(|g| g.name == "Service desk").unwrap();
+        let ada = ui.state.store.user_by_email("ada@example.org").await.unwrap();
+        let page = ui.get("/admin", &admin).await;
+        assert!(page.body.contains(&format!("<option value=\"{}\">", ada.id)), "{}", page.body);
+        assert!(!page.body.contains(">Name of rita@example.org</option>"), "a requester is not offered");
+        let url = format!("/admin/groups/{}/manager", desk.id);
+        let set = ui.post(&url, &admin, &[("_csrf", &csrf), ("user_id", &ada.id.to_string())]).await;
+        assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.body);
+        let manager =
+            |gs: Vec<varde_store::directory::Group>| gs.into_iter().find(|g| g.id == desk.id).unwrap().manager_id;
+        assert_eq!(manager(ui.state.store.groups().await.unwrap()), Some(ada.id), "{}", db.engine);
+        let page = ui.get("/admin", &admin).await;
+        assert!(page.body.contains(&format!("<option value=\"{}\" selected>", ada.id)), "{}", page.body);
+        let junk = ui.post(&url, &admin, &[("_csrf", &csrf), ("user_id", "x")]).await;
+        assert_eq!(junk.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let nobody = ui.post(&url, &admin, &[("_csrf", &csrf), ("user_id", "999999")]).await;
+        assert_eq!(nobody.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", nobody.body);
+        assert_eq!(manager(ui.state.store.groups().await.unwrap()), Some(ada.id), "refused changes nothing");
+        let clear = ui.post(&url, &admin, &[("_csrf", &csrf), ("user_id", "")]).await;
+        assert_eq!(clear.status, StatusCode::SEE_OTHER);
+        assert_eq!(manager(ui.state.store.groups().await.unwrap()), None);
         let user = ui
             .post(
                 "/admin/users",

@@ -65,6 +65,11 @@ impl AdminPage {
     fn levels(&self) -> [i64; 3] {
         [1, 2, 3]
     }
+    /// Who may be a group's manager: anyone but a requester (the manager is
+    /// told when the group's service levels are at risk, on the desk).
+    fn staff(&self) -> Vec<&User> {
+        self.users.iter().filter(|u| u.role != Role::Requester && u.active).collect()
+    }
 }
 
 fn require_admin(v: &Viewer) -> Result<(), AppError> {
@@ -250,6 +255,28 @@ pub async fn add_member(
         }
         Err(e) => Err(e.into()),
     };
+    done(&st, &f.viewer, r, "groups").await
+}
+
+#[derive(Deserialize)]
+pub struct ManagerForm {
+    /// A user id, or empty for none.
+    #[serde(default)]
+    user_id: String,
+}
+
+pub async fn set_manager(
+    State(st): State<AppState>,
+    Path(group): Path<i64>,
+    f: Form<ManagerForm>,
+) -> Result<Response, AppError> {
+    require_admin(&f.viewer)?;
+    let mut errors = Errors::none();
+    let user = opt_id(&mut errors, &f.viewer.chrome.tr, "user_id", &f.value.user_id);
+    if !errors.is_empty() {
+        return show(&st, &f.viewer, StatusCode::UNPROCESSABLE_ENTITY, errors, false, None).await;
+    }
+    let r = dir::set_group_manager(&st.store, &f.viewer.caller, group, user).await.map(|_| ());
     done(&st, &f.viewer, r, "groups").await
 }
 

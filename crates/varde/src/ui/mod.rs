@@ -75,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}", post(admin::update_user))
         .route("/admin/groups", post(admin::create_group))
         .route("/admin/groups/{id}/members", post(admin::add_member))
+        .route("/admin/groups/{id}/manager", post(admin::set_manager))
         .route("/admin/groups/{id}/members/{user}/remove", post(admin::remove_member))
         .route("/admin/categories", post(admin::create_category))
         .route("/admin/services", post(admin::create_service))
