@@ -1,6 +1,8 @@
-//! The calendar admin pages in-process, on both engines: only administrators get them; a new
-//! calendar, weekly hours, holidays and overrides are added and removed through plain forms; bad
-//! input is shown beside its field and saves nothing; an `.ics` file is previewed then imported.
+//! The service-level admin pages in-process, on both engines: calendars and agreements. Only
+//! administrators get them; a new calendar, weekly hours, holidays and overrides are added and
+//! removed through plain forms; bad input is shown beside its field and saves nothing; an `.ics`
+//! file is previewed then imported; agreements are created and edited through one form that
+//! carries every part of them, so saving it unchanged changes nothing.
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -297,5 +299,158 @@ async fn ics_upload_previews_then_imports() {
         // And without the token, nothing.
         let r = ui.upload(&format!("{url}/import"), &admin, &[("version", &v)], DK_ICS).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+}
+
+/// Every field a browser would submit from the first form on the page after `action`: inputs
+/// (checkboxes only when checked) and the selected option of each select.
+fn form_fields(html: &str, action: &str) -> Vec<(String, String)> {
+    let start = html.find(&format!("action=\"{action}\"")).unwrap_or_else(|| panic!("no form {action}"));
+    let form = &html[start..start + html[start..].find("</form>").unwrap()];
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let m = format!(" {name}=\"");
+        let i = tag.find(&m)? + m.len();
+        Some(tag[i..].split('"').next().unwrap().replace("&#38;", "&").replace("&amp;", "&"))
+    };
+    let mut out = Vec::new();
+    for piece in form.split("<input").skip(1) {
+        let tag = &piece[..piece.find('>').unwrap()];
+        let Some(name) = attr(tag, "name") else { continue };
+        if attr(tag, "type").as_deref() == Some("checkbox") && !tag.contains(" checked") {
+            continue;
+        }
+        out.push((name, attr(tag, "value").unwrap_or_default()));
+    }
+    for piece in form.split("<select").skip(1) {
+        let tag = &piece[..piece.find('>').unwrap()];
+        let body = &piece[..piece.find("</select>").unwrap()];
+        let name = attr(tag, "name").unwrap();
+        let chosen = body
+            .split("<option")
+            .skip(1)
+            .find(|o| o[..o.find('>').unwrap()].contains(" selected"))
+            .or_else(|| body.split("<option").nth(1))
+            .map(|o| attr(&o[..o.find('>').unwrap()], "value").unwrap_or_default())
+            .unwrap_or_default();
+        out.push((name, chosen));
+    }
+    out
+}
+
+fn set(fields: &mut Vec<(String, String)>, name: &str, value: &str) {
+    match fields.iter_mut().find(|(n, _)| n == name) {
+        Some(f) => f.1 = value.to_string(),
+        None => fields.push((name.to_string(), value.to_string())),
+    }
+}
+
+#[tokio::test]
+async fn admins_create_and_edit_agreements_through_forms() {
+    use varde_domain::sla::agreement::{Action, AgreementSpec, Recipient};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        let store = &ui.state.store;
+        ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        assert_eq!(ui.get("/admin/slas", &agent).await.status, StatusCode::FORBIDDEN, "{}", db.engine);
+        ui.user("admin@example.org", "admin").await;
+        let admin = ui.login("admin@example.org").await;
+        let office = store.calendar_by_name("Business hours").await.unwrap();
+        let desk = store.create_group("Desk".into(), String::new()).await.unwrap();
+
+        let page = ui.get("/admin/slas", &admin).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let mut f = form_fields(&page.body, "/admin/slas");
+        set(&mut f, "name", "Gold");
+        set(&mut f, "t0_name", "response");
+        set(&mut f, "t0_minutes", "30");
+        set(&mut f, "t0_priority", "1");
+        set(&mut f, "t0_calendar", &office.id.to_string());
+        set(&mut f, "t1_name", "resolution");
+        set(&mut f, "t1_minutes", "soon");
+        set(&mut f, "h1_a1", "notify:manager");
+        // Posts the fields to the form's action, given as the pseudo-field `_to`.
+        let send = |f: Vec<(String, String)>| {
+            let ui = &ui;
+            let admin = admin.clone();
+            async move {
+                let pairs: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                ui.post(&f.iter().find(|(n, _)| n == "_to").map(|(_, v)| v.clone()).unwrap(), &admin, &pairs).await
+            }
+        };
+        let mut bad = f.clone();
+        bad.push(("_to".into(), "/admin/slas".into()));
+        let r = send(bad).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("must be a number"), "{}", r.body);
+        assert!(r.body.contains("value=\"soon\""), "what was typed is kept: {}", r.body);
+        assert!(store.agreements(None, 0, 10).await.unwrap().is_empty(), "{}: a refused form saved nothing", db.engine);
+
+        set(&mut f, "t1_minutes", "240");
+        f.push(("_to".into(), "/admin/slas".into()));
+        let r = send(f).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let all = store.agreements(None, 0, 10).await.unwrap();
+        assert_eq!(all.len(), 1);
+        let a = &all[0];
+        assert_eq!(r.location, format!("/admin/slas/{}?saved=1", a.id));
+        assert_eq!((a.spec.name.as_str(), a.spec.kind.as_str(), a.spec.active), ("Gold", "sla", true));
+        let t: Vec<_> =
+            a.spec.targets.iter().map(|t| (t.name.as_str(), t.minutes, t.priority, t.calendar_id)).collect();
+        assert_eq!(t, [("response", 30, Some(1), Some(office.id)), ("resolution", 240, None, None)], "{}", db.engine);
+        let th: Vec<_> = a.spec.thresholds.iter().map(|t| (t.percent, t.actions.clone())).collect();
+        assert_eq!(
+            th,
+            [
+                (75, vec![Action::Notify { to: Recipient::Assignee }]),
+                (100, vec![Action::Notify { to: Recipient::Group }, Action::Notify { to: Recipient::Manager }])
+            ]
+        );
+
+        // Everything an agreement can hold, made through the API's shape, survives the form
+        // saved unchanged: re-assignments, per-service targets, conditions, pause rules.
+        let full: AgreementSpec = serde_json::from_value(serde_json::json!({
+            "name": "Platinum", "kind": "ola", "active": false, "group_id": desk.id,
+            "conditions": { "priorities": [1, 2], "types": ["incident"] },
+            "targets": [
+                { "name": "fix", "minutes": 90, "stop_on": "in_progress", "priority": 2, "calendar_id": office.id },
+                { "name": "resolution", "minutes": 600 }
+            ],
+            "thresholds": [
+                { "percent": 50, "actions": [] },
+                { "percent": 90, "actions": [{ "type": "reassign", "group_id": desk.id }, { "type": "escalate" }, { "type": "raise_priority" }] }
+            ],
+            "pause_on": ["awaiting_supplier"], "response_on": "first_reply", "reopen": "restart"
+        }))
+        .unwrap();
+        let p = store.create_agreement(full.clone(), 1).await.unwrap();
+        let url = format!("/admin/slas/{}", p.id);
+        let page = ui.get(&url, &admin).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let mut same = form_fields(&page.body, &url);
+        same.push(("_to".into(), url.clone()));
+        let r = send(same.clone()).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let after = store.agreement(p.id).await.unwrap();
+        assert_eq!(after.spec, full, "{}: saving the form unchanged changed the agreement", db.engine);
+
+        // An edit: the first target goes (name and minutes emptied), the second gets longer.
+        let mut edit = same.clone();
+        set(&mut edit, "version", &after.version.to_string());
+        set(&mut edit, "t0_name", "");
+        set(&mut edit, "t0_minutes", "");
+        set(&mut edit, "t1_minutes", "720");
+        let r = send(edit.clone()).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let edited = store.agreement(p.id).await.unwrap();
+        let t: Vec<_> = edited.spec.targets.iter().map(|t| (t.name.as_str(), t.minutes)).collect();
+        assert_eq!(t, [("resolution", 720)], "{}", db.engine);
+        // The same form again is stale now: refused (412, its version is old), nothing changes.
+        set(&mut edit, "t1_minutes", "1");
+        let r = send(edit).await;
+        assert_eq!(r.status, StatusCode::PRECONDITION_FAILED, "{}", r.body);
+        assert_eq!(store.agreement(p.id).await.unwrap().spec.targets[0].minutes, 720);
+        let page = ui.get("/admin/slas", &admin).await;
+        assert!(page.body.contains(&format!("href=\"/admin/slas/{}\">Platinum</a>", p.id)), "{}", page.body);
     }
 }

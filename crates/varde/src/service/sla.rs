@@ -72,6 +72,18 @@ pub async fn update_agreement(
     Ok(store.update_agreement(id, expected_version, spec, caller.id()).await?)
 }
 
+/// Replaces an agreement whole, as the admin form sends it.
+pub async fn replace_agreement(
+    store: &Store,
+    caller: &Caller,
+    id: i64,
+    expected_version: Option<i64>,
+    spec: AgreementSpec,
+) -> Result<Agreement, AppError> {
+    caller.require(Permission::ManageConfiguration)?;
+    Ok(store.update_agreement(id, expected_version, spec, caller.id()).await?)
+}
+
 pub async fn create_supplier(store: &Store, caller: &Caller, name: String) -> Result<Supplier, AppError> {
     caller.require(Permission::ManageConfiguration)?;
     Ok(store.create_supplier(SupplierInput { name }).await?)

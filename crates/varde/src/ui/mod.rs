@@ -2,6 +2,7 @@
 //! better with htmx.
 
 mod admin;
+mod agreements;
 mod assets;
 mod auth;
 mod calendars;
@@ -81,6 +82,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/services", post(admin::create_service))
         .route("/admin/matrix", post(admin::set_matrix))
         .route("/admin/settings", post(admin::set_settings))
+        .route("/admin/slas", get(agreements::list).post(agreements::create))
+        .route("/admin/slas/{id}", get(agreements::page).post(agreements::update))
         .route("/admin/calendars", get(calendars::list).post(calendars::create))
         .route("/admin/calendars/{id}", get(calendars::page).post(calendars::update))
         .route("/admin/calendars/{id}/exceptions", post(calendars::add_exception))
