@@ -4,110 +4,18 @@
 //! file is previewed then imported; agreements are created and edited through one form that
 //! carries every part of them, so saving it unchanged changes nothing.
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use axum::Router;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
-use varde::config::Config;
-use varde::service::directory::{self, CreateUser};
-use varde::state::AppState;
-use varde_store::testing::{databases, TestDb};
-use varde_store::StoreOptions;
+#[path = "support/ui.rs"]
+mod support;
+
+use axum::http::StatusCode;
+use support::*;
+use varde_store::testing::databases;
 
 const DK_ICS: &str = include_str!("../../varde-domain/tests/fixtures/holidays-dk.ics");
 
-struct Ui {
-    app: Router,
-    state: AppState,
-}
-
-struct Res {
-    status: StatusCode,
-    location: String,
-    cookie: Option<String>,
-    body: String,
-}
-
-impl Ui {
-    fn new(db: &TestDb) -> Ui {
-        let config = Config {
-            data_dir: std::env::temp_dir(),
-            store: StoreOptions { url: db.url.clone(), max_connections: 4 },
-            listen: "127.0.0.1:0".parse().unwrap(),
-            max_attachment_bytes: 1024 * 1024,
-            session_hours: 1,
-            secure_cookies: false,
-        };
-        let state = AppState::new(db.store.clone(), config);
-        Ui { app: varde::server::app(state.clone()), state }
-    }
-
-    async fn user(&self, email: &str, role: &str) {
-        let input = CreateUser {
-            email: email.into(),
-            name: format!("Name of {email}"),
-            role: role.into(),
-            organisation_id: None,
-            password: Some("correct horse battery".into()),
-        };
-        directory::create_user(&self.state.store, None, input).await.unwrap();
-    }
-
-    async fn send(&self, req: Request<Body>) -> Res {
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let h = res.headers();
-        let location = h.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let cookie = h
-            .get(header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .map(|c| c.split(';').next().unwrap_or("").to_string());
-        let status = res.status();
-        let body = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).to_string();
-        Res { status, location, cookie, body }
-    }
-
-    async fn get(&self, path: &str, cookie: &str) -> Res {
-        self.send(Request::get(path).header(header::COOKIE, cookie).body(Body::empty()).unwrap()).await
-    }
-
-    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Res {
-        let req = Request::post(path)
-            .header(header::COOKIE, cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(serde_urlencoded::to_string(form).unwrap()))
-            .unwrap();
-        self.send(req).await
-    }
-
-    async fn upload(&self, path: &str, cookie: &str, fields: &[(&str, &str)], file: &str) -> Res {
-        let boundary = "cal-boundary-91c3";
-        let mut b = String::new();
-        for (k, v) in fields {
-            b.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"));
-        }
-        b.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"dk.ics\"\r\nContent-Type: text/calendar\r\n\r\n{file}\r\n--{boundary}--\r\n"
-        ));
-        let req = Request::post(path)
-            .header(header::COOKIE, cookie)
-            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
-            .body(Body::from(b))
-            .unwrap();
-        self.send(req).await
-    }
-
-    async fn login(&self, email: &str) -> String {
-        let r = self.post("/login", "", &[("email", email), ("password", "correct horse battery")]).await;
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-        r.cookie.expect("a session cookie")
-    }
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
+/// An `.ics` upload of `content`.
+fn ics(content: &str) -> (&str, &str, &str, &str) {
+    ("file", "dk.ics", "text/calendar", content)
 }
 
 const WEEK: [(&str, &str); 7] = [
@@ -276,13 +184,18 @@ async fn ics_upload_previews_then_imports() {
         let csrf = hidden(&ui.get(&url, &admin).await.body, "_csrf");
         let v = c.version.to_string();
         let r = ui
-            .upload(&format!("{url}/import"), &admin, &[("_csrf", &csrf), ("version", &v), ("dry_run", "on")], DK_ICS)
+            .upload(
+                &format!("{url}/import"),
+                &admin,
+                &[("_csrf", &csrf), ("version", &v), ("dry_run", "on")],
+                ics(DK_ICS),
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert!(r.body.contains("Import preview") && r.body.contains("20 to add."), "{}", r.body);
         assert!(ui.state.store.calendar(c.id).await.unwrap().spec.exceptions.is_empty(), "a preview saved");
 
-        let r = ui.upload(&format!("{url}/import"), &admin, &[("_csrf", &csrf), ("version", &v)], DK_ICS).await;
+        let r = ui.upload(&format!("{url}/import"), &admin, &[("_csrf", &csrf), ("version", &v)], ics(DK_ICS)).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert!(r.body.contains("Holidays imported"), "{}", r.body);
         assert!(r.body.contains("Juledag, 1. juledag"), "{}", r.body);
@@ -291,13 +204,14 @@ async fn ics_upload_previews_then_imports() {
         // Garbage is shown as an error on the file field and saves nothing.
         let c = ui.state.store.calendar(c.id).await.unwrap();
         let v = c.version.to_string();
-        let r =
-            ui.upload(&format!("{url}/import"), &admin, &[("_csrf", &csrf), ("version", &v)], "not a calendar").await;
+        let r = ui
+            .upload(&format!("{url}/import"), &admin, &[("_csrf", &csrf), ("version", &v)], ics("not a calendar"))
+            .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
         assert!(r.body.contains("id=\"ics-error\""), "{}", r.body);
         assert_eq!(ui.state.store.calendar(c.id).await.unwrap(), c);
         // And without the token, nothing.
-        let r = ui.upload(&format!("{url}/import"), &admin, &[("version", &v)], DK_ICS).await;
+        let r = ui.upload(&format!("{url}/import"), &admin, &[("version", &v)], ics(DK_ICS)).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
     }
 }

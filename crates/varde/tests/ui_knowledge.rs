@@ -2,103 +2,12 @@
 //! errors, articles, search, the incident's knowledge panel, the portal's
 //! "check for answers first" fallback and deflection, and the report.
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use axum::Router;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
-use varde::config::Config;
-use varde::service::directory::{self, CreateUser};
-use varde::state::AppState;
-use varde_store::testing::{databases, TestDb};
-use varde_store::StoreOptions;
+#[path = "support/ui.rs"]
+mod support;
 
-pub fn config(db: &TestDb) -> Config {
-    Config {
-        data_dir: std::env::temp_dir(),
-        store: StoreOptions { url: db.url.clone(), max_connections: 4 },
-        listen: "127.0.0.1:0".parse().unwrap(),
-        max_attachment_bytes: 1024 * 1024,
-        session_hours: 1,
-        secure_cookies: false,
-    }
-}
-
-struct Ui {
-    app: Router,
-    state: AppState,
-}
-
-struct Res {
-    status: StatusCode,
-    location: String,
-    cookie: Option<String>,
-    body: String,
-}
-
-impl Ui {
-    fn new(db: &TestDb) -> Ui {
-        let state = AppState::new(db.store.clone(), config(db));
-        Ui { app: varde::server::app(state.clone()), state }
-    }
-
-    async fn user(&self, email: &str, role: &str) -> i64 {
-        let input = CreateUser {
-            email: email.into(),
-            name: format!("Name of {email}"),
-            role: role.into(),
-            organisation_id: None,
-            password: Some("correct horse battery".into()),
-        };
-        directory::create_user(&self.state.store, None, input).await.unwrap().id
-    }
-
-    async fn send(&self, req: Request<Body>) -> Res {
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let h = res.headers();
-        let text = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let (status, location) = (res.status(), text(header::LOCATION));
-        let cookie = h
-            .get(header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .map(|c| c.split(';').next().unwrap_or("").to_string());
-        let body = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).to_string();
-        Res { status, location, cookie, body }
-    }
-
-    async fn get(&self, path: &str, cookie: &str) -> Res {
-        self.send(Request::get(path).header(header::COOKIE, cookie).body(Body::empty()).unwrap()).await
-    }
-
-    async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Res {
-        let body = serde_urlencoded::to_string(form).unwrap();
-        let req = Request::post(path)
-            .header(header::COOKIE, cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap();
-        self.send(req).await
-    }
-
-    /// Logs in through the form; returns the session cookie.
-    async fn login(&self, email: &str) -> String {
-        let r = self.post("/login", "", &[("email", email), ("password", "correct horse battery")]).await;
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-        r.cookie.expect("a session cookie")
-    }
-
-    /// The CSRF token the pages carry for this session.
-    async fn csrf(&self, cookie: &str) -> String {
-        let page = self.get("/account/password", cookie).await;
-        hidden(&page.body, "_csrf")
-    }
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
+use axum::http::StatusCode;
+use support::*;
+use varde_store::testing::databases;
 
 #[tokio::test]
 async fn knowledge_pages_work_without_javascript_and_respect_rights() {
