@@ -54,10 +54,35 @@ async fn knowledge_pages_work_without_javascript_and_respect_rights() {
         // A forged form without the CSRF token changes nothing.
         let r = ui.post("/kb/KB0000001/state", &rob_c, &[("state", "retired")]).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{e}");
+        // Files from the article page: uploaded, listed, downloadable; an empty one or a
+        // forged upload is refused and adds nothing.
+        let file = |content| ("file", "clear-queue.txt", "text/plain", content);
+        let r =
+            ui.upload("/kb/KB0000001/attachments", &pam_c, &[("_csrf", &pam_csrf)], file("1. Open the queue")).await;
+        assert_eq!(
+            (r.status, r.location.as_str()),
+            (StatusCode::SEE_OTHER, "/kb/KB0000001#attachments"),
+            "{e}: {}",
+            r.body
+        );
+        let r = ui.upload("/kb/KB0000001/attachments", &pam_c, &[("_csrf", &pam_csrf)], file("")).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}: {}", r.body);
+        assert!(r.body.contains("id=\"file-error\""), "{e}: {}", r.body);
+        let r = ui.upload("/kb/KB0000001/attachments", &pam_c, &[], file("forged")).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{e}");
+        let page = ui.get("/kb/KB0000001", &pam_c).await;
+        assert_eq!(page.body.matches("clear-queue.txt</a>").count(), 1, "{e}: {}", page.body);
+        let href = page.body.split("href=\"/attachments/").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let got = ui.get(&format!("/attachments/{href}"), &pam_c).await;
+        assert_eq!((got.status, got.body.as_str()), (StatusCode::OK, "1. Open the queue"), "{e}");
 
         // The requester: the portal's no-JS "check for answers first" keeps the subject.
         let rita_c = ui.login("rita@example.org").await;
         let rita_csrf = ui.csrf(&rita_c).await;
+        let r = ui.upload("/kb/KB0000001/attachments", &rita_c, &[("_csrf", &rita_csrf)], file("mine")).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{e}: a requester attached a file to an article");
+        let page = ui.get("/kb/KB0000001", &pam_c).await;
+        assert_eq!(page.body.matches("clear-queue.txt</a>").count(), 1, "{e}: still the one file");
         let r = ui
             .post(
                 "/portal/check",

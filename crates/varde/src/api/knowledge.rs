@@ -339,20 +339,9 @@ pub async fn upload(
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, AppError> {
     caller.require(Permission::WorkRecords)?;
-    let a = svc::get(&st.store, &caller, &id).await?;
     let mp = mp.map_err(|e| AppError::UnsupportedMediaType(format!("send the file as multipart/form-data: {e}")))?;
     let (name, data) = super::incidents::read_upload(mp).await?;
-    if data.len() > st.config.max_attachment_bytes {
-        return Err(AppError::TooLarge(format!("attachments may be at most {} bytes", st.config.max_attachment_bytes)));
-    }
-    if data.is_empty() {
-        return Err(AppError::field("file", "is empty"));
-    }
-    let name: String =
-        name.rsplit(['/', '\\']).next().unwrap_or("").chars().filter(|c| !c.is_control()).take(200).collect();
-    let name = if name.trim().is_empty() { "attachment".to_string() } else { name };
-    // Served as a download with a sandbox CSP whatever it is (see `attachment_response`).
-    let meta = st.store.add_attachment(a.id, name, "application/octet-stream".into(), data, caller.id()).await?;
+    let meta = svc::add_attachment(&st.store, &caller, &id, &name, data, st.config.max_attachment_bytes).await?;
     let view = AttachmentView::from(meta);
     Ok(created(view.href.clone(), view))
 }

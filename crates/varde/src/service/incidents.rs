@@ -322,18 +322,23 @@ pub async fn add_attachment(
             incident.lifecycle.state.as_str()
         )));
     }
+    let name = upload_name(filename, &data, max_bytes)?;
+    let content_type = sniff(&data, &name);
+    Ok(store.add_attachment(incident.id, name, content_type, data, caller.id()).await?)
+}
+
+/// Checks an uploaded file's size and returns the name to store it under:
+/// the last path component only, without control characters.
+pub fn upload_name(filename: &str, data: &[u8], max_bytes: usize) -> Result<String, AppError> {
     if data.len() > max_bytes {
         return Err(AppError::TooLarge(format!("attachments may be at most {max_bytes} bytes")));
     }
     if data.is_empty() {
         return Err(AppError::field("file", "is empty"));
     }
-    // Keep only the last path component, and no control characters.
     let name: String =
         filename.rsplit(['/', '\\']).next().unwrap_or("").chars().filter(|c| !c.is_control()).take(200).collect();
-    let name = if name.trim().is_empty() { "attachment".to_string() } else { name };
-    let content_type = sniff(&data, &name);
-    Ok(store.add_attachment(incident.id, name, content_type, data, caller.id()).await?)
+    Ok(if name.trim().is_empty() { "attachment".to_string() } else { name })
 }
 
 pub async fn attachment(store: &Store, caller: &Caller, id: i64) -> Result<(AttachmentMeta, Vec<u8>), AppError> {

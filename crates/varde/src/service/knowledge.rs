@@ -131,6 +131,23 @@ pub async fn create(store: &Store, caller: &Caller, input: CreateArticle) -> Res
 /// Reads an article. The desk reads the working copy of any article it may
 /// read; others only the published text of one they may read. Anyone else
 /// hears it does not exist.
+/// Attaches a file to an article (agents who may work records). Served as a
+/// download with a sandbox CSP whatever it is (see `attachment_response`),
+/// so it is stored as `application/octet-stream`.
+pub async fn add_attachment(
+    store: &Store,
+    caller: &Caller,
+    key: &str,
+    filename: &str,
+    data: Vec<u8>,
+    max_bytes: usize,
+) -> Result<varde_store::incidents::AttachmentMeta, AppError> {
+    caller.require(Permission::WorkRecords)?;
+    let a = get(store, caller, key).await?;
+    let name = super::incidents::upload_name(filename, &data, max_bytes)?;
+    Ok(store.add_attachment(a.id, name, "application/octet-stream".into(), data, caller.id()).await?)
+}
+
 pub async fn get(store: &Store, caller: &Caller, key: &str) -> Result<Article, AppError> {
     let a = match key.parse::<i64>() {
         Ok(id) => store.article(id).await?,

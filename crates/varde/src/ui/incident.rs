@@ -497,16 +497,14 @@ pub async fn add_journal(
     }
 }
 
-/// A multipart upload: the `_csrf` field must come before the file, so the
-/// token is checked before the file is read.
-pub async fn upload(
-    State(st): State<AppState>,
-    v: Viewer,
-    Path(number): Path<String>,
-    headers: axum::http::HeaderMap,
+/// A multipart upload's CSRF token, from the header or the `_csrf` field,
+/// which must come before the file so the token is checked before the file
+/// is read. Returns the rest of the upload.
+pub async fn csrf_checked(
+    v: &Viewer,
+    headers: &axum::http::HeaderMap,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<Response, AppError> {
-    v.require_agent()?;
+) -> Result<Multipart, AppError> {
     let mut mp =
         mp.map_err(|e| AppError::UnsupportedMediaType(format!("send the file as multipart/form-data: {e}")))?;
     let header_token = headers.get(crate::auth::CSRF_HEADER).and_then(|h| h.to_str().ok()).map(str::to_string);
@@ -522,7 +520,20 @@ pub async fn upload(
             }
         }
     };
-    check_csrf(&v, &sent)?;
+    check_csrf(v, &sent)?;
+    Ok(mp)
+}
+
+/// A file for the incident, from its page.
+pub async fn upload(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(number): Path<String>,
+    headers: axum::http::HeaderMap,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, AppError> {
+    v.require_agent()?;
+    let mp = csrf_checked(&v, &headers, mp).await?;
     let result = match read_upload(mp).await {
         Ok((name, data)) => {
             svc::add_attachment(&st.store, &v.caller, &number, &name, data, st.config.max_attachment_bytes).await

@@ -338,6 +338,32 @@ pub async fn update_article(
     }
 }
 
+/// A file for the article, from its page (agents).
+pub async fn upload(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(number): Path<String>,
+    headers: axum::http::HeaderMap,
+    mp: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, AppError> {
+    v.require_agent()?;
+    let mp = super::incident::csrf_checked(&v, &headers, mp).await?;
+    let result = match crate::api::incidents::read_upload(mp).await {
+        Ok((name, data)) => {
+            ksvc::add_attachment(&st.store, &v.caller, &number, &name, data, st.config.max_attachment_bytes).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(see_other(&format!("/kb/{number}#attachments"))),
+        Err(e) => {
+            let status = e.status();
+            let errors = Errors::from_app(e, &v.chrome.tr)?;
+            article_page(&st, &v, &number, errors, status, false).await
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct StepForm {
     #[serde(default)]

@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route("/search", get(knowledge::search))
         .route("/kb", get(knowledge::articles).post(knowledge::create_article))
         .route("/kb/{number}", get(knowledge::article).post(knowledge::update_article))
+        .route("/kb/{number}/attachments", post(knowledge::upload).layer(DefaultBodyLimit::max(64 * 1024 * 1024)))
         .route("/kb/{number}/state", post(knowledge::article_step))
         .route("/kb/{number}/feedback", post(knowledge::article_feedback))
         .route("/kb/{number}/diff", get(knowledge::article_diff))
