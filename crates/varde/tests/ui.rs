@@ -547,3 +547,42 @@ async fn the_create_form_resolves_the_requester_by_email() {
         assert_eq!((i.requester_id, i.priority.get()), (rita, 1), "{}", db.engine);
     }
 }
+
+/// CMDB list views are saved like queue views: listed on the CMDB list page
+/// (not in the queue sidebar), deleted from there; nothing else is saved.
+#[tokio::test]
+async fn cmdb_views_are_saved_and_listed_with_the_cmdb() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let view = "/cmdb?class=4&q=web";
+        let saved =
+            ui.post("/queue/filters", &agent, &[("_csrf", &csrf), ("name", "Web servers"), ("query", view)]).await;
+        assert_eq!(
+            (saved.status, saved.location.as_str()),
+            (StatusCode::SEE_OTHER, view),
+            "{}: {}",
+            db.engine,
+            saved.body
+        );
+        for bad in ["/cmdbx?q=1", "/cmdb//evil.example", "https://evil.example/cmdb"] {
+            let r = ui.post("/queue/filters", &agent, &[("_csrf", &csrf), ("name", "x"), ("query", bad)]).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        }
+        let page = ui.get("/cmdb", &agent).await;
+        assert!(
+            page.body.contains("href=\"/cmdb?class=4&#38;q=web\">Web servers</a>")
+                || page.body.contains("href=\"/cmdb?class=4&amp;q=web\">Web servers</a>"),
+            "{}",
+            page.body
+        );
+        let queue = ui.get("/queue/mine", &agent).await;
+        assert!(!queue.body.contains("Web servers"), "a CMDB view in the queue sidebar");
+        let id = ui.state.store.saved_filters(1).await.unwrap()[0].id;
+        let del = ui.post(&format!("/queue/filters/{id}/delete"), &agent, &[("_csrf", &csrf)]).await;
+        assert_eq!((del.status, del.location.as_str()), (StatusCode::SEE_OTHER, "/cmdb"));
+        assert!(ui.state.store.saved_filters(1).await.unwrap().is_empty(), "{}", db.engine);
+    }
+}

@@ -100,6 +100,8 @@ struct ListPage {
     view: String,
     csv: String,
     next: Option<String>,
+    /// The person's saved CMDB views.
+    saved: Vec<varde_store::filters::SavedFilter>,
 }
 
 impl ListPage {
@@ -149,6 +151,13 @@ pub async fn list(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQuery
         csv,
         next,
         errors,
+        saved: st
+            .store
+            .saved_filters(v.caller.id())
+            .await?
+            .into_iter()
+            .filter(|f| f.query.starts_with("/cmdb"))
+            .collect(),
     };
     render_status(StatusCode::OK, &page)
 }

@@ -401,7 +401,7 @@ pub static EN: &[(&str, &str)] = &[
     ("error.choose", "must be chosen from the list"),
     ("error.number", "must be a number"),
     ("error.unknown_email", "no user has this e-mail"),
-    ("error.queue_view", "must be a queue view"),
+    ("error.queue_view", "must be a queue or CMDB list view"),
     ("channel.portal", "Portal"),
     ("channel.phone", "Phone"),
     ("channel.email", "E-mail"),

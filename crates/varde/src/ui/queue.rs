@@ -196,7 +196,13 @@ pub async fn page(
             .iter()
             .map(|(k, label)| QueueLink { href: format!("/queue/{k}"), label, current: *k == kind })
             .collect(),
-        saved: st.store.saved_filters(v.caller.id()).await?,
+        saved: st
+            .store
+            .saved_filters(v.caller.id())
+            .await?
+            .into_iter()
+            .filter(|f| f.query.starts_with("/queue/"))
+            .collect(),
         groups: st.store.groups().await?,
         state: opt("state").unwrap_or_default(),
         priority: opt("priority").unwrap_or_default(),
@@ -270,8 +276,10 @@ pub struct SaveFilterForm {
 pub async fn save_filter(State(st): State<AppState>, f: Form<SaveFilterForm>) -> Result<Response, AppError> {
     f.viewer.require_agent()?;
     let query = f.value.query.trim().to_string();
-    // Only queue views can be saved: the link is shown back as-is.
-    let valid = query.starts_with("/queue/") && !query.contains("//") && query.len() <= 1000;
+    // Only queue and CMDB list views can be saved: the link is shown back as-is.
+    let valid = (query.starts_with("/queue/") || query == "/cmdb" || query.starts_with("/cmdb?"))
+        && !query.contains("//")
+        && query.len() <= 1000;
     if !valid {
         return Err(AppError::field("query", f.viewer.chrome.tr.t("error.queue_view")));
     }
@@ -286,6 +294,9 @@ pub async fn delete_filter(
     f: Form<super::auth::Empty>,
 ) -> Result<Response, AppError> {
     f.viewer.require_agent()?;
-    st.store.delete_filter(f.viewer.caller.id(), id).await?;
-    Ok(see_other("/queue/mine"))
+    let me = f.viewer.caller.id();
+    // Back to the list the view was of.
+    let cmdb = st.store.saved_filters(me).await?.iter().any(|sf| sf.id == id && sf.query.starts_with("/cmdb"));
+    st.store.delete_filter(me, id).await?;
+    Ok(see_other(if cmdb { "/cmdb" } else { "/queue/mine" }))
 }
