@@ -586,3 +586,52 @@ async fn cmdb_views_are_saved_and_listed_with_the_cmdb() {
         assert!(ui.state.store.saved_filters(1).await.unwrap().is_empty(), "{}", db.engine);
     }
 }
+
+/// A relation made on the CI page carries attributes typed as `name=value`
+/// pairs and shows them; a piece that is not `name=value` is refused by
+/// name and adds no relation.
+#[tokio::test]
+async fn relations_from_the_ci_page_carry_attributes() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let s = &ui.state.store;
+        let app = s.ci_classes().await.unwrap().by_name("Application").unwrap().id;
+        let mk = |name: &str| CiFields { class_id: app, name: name.into(), ..Default::default() };
+        let payroll = s.create_ci(mk("Payroll app"), ChangeContext::default()).await.unwrap();
+        let ledger = s.create_ci(mk("Ledger app"), ChangeContext::default()).await.unwrap();
+        let url = format!("/cmdb/cis/{}/relations", payroll.id);
+        let form = |attrs: &'static str| {
+            let other = ledger.id.to_string();
+            move |csrf: &str| {
+                vec![
+                    ("_csrf".to_string(), csrf.to_string()),
+                    ("kind".into(), "depends_on".into()),
+                    ("other".into(), other.clone()),
+                    ("direction".into(), "outgoing".into()),
+                    ("attributes".into(), attrs.into()),
+                ]
+            }
+        };
+        let bad = form("port=5432; oops")(&csrf);
+        let r = ui.post(&url, &agent, &as_refs(&bad)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("id=\"attributes-error\""), "{}", r.body);
+        assert!(
+            s.ci_relations(payroll.id, None).await.unwrap().is_empty(),
+            "{}: a refused form added a relation",
+            db.engine
+        );
+        let good = form("port=5432; protocol = tcp")(&csrf);
+        let r = ui.post(&url, &agent, &as_refs(&good)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let rels = s.ci_relations(payroll.id, None).await.unwrap();
+        assert_eq!(rels.len(), 1);
+        assert_eq!(rels[0].attributes, serde_json::json!({ "port": "5432", "protocol": "tcp" }), "{}", db.engine);
+        let page = ui.get(&format!("/cmdb/cis/{}", payroll.id), &agent).await;
+        assert!(page.body.contains("(port: 5432, protocol: tcp)"), "{}", page.body);
+    }
+}

@@ -175,6 +175,8 @@ pub struct Rel {
     pub other_id: i64,
     pub other_name: String,
     pub since: String,
+    /// The relation's attributes as `name: value`, in name order.
+    pub attributes: Vec<(String, String)>,
 }
 
 pub struct Hist {
@@ -325,6 +327,15 @@ async fn show_ci(
                 other_id: r.other_id,
                 other_name: r.other_name.clone(),
                 since: when(r.valid_from),
+                attributes: r
+                    .attributes
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
             .collect(),
         incidents: if as_of.is_none() { svc::open_records(&st.store, &v.caller, id).await? } else { Vec::new() },
@@ -352,6 +363,24 @@ pub struct RelationForm {
     other: String,
     #[serde(default)]
     direction: String,
+    /// One `name=value` per line (or separated by `;`), e.g. `port=5432`.
+    #[serde(default)]
+    attributes: String,
+}
+
+/// `port=5432; protocol=tcp` into a JSON object of text values; a piece
+/// without `=` or with an empty name is refused by name.
+fn relation_attributes(text: &str) -> Result<Map<String, serde_json::Value>, AppError> {
+    let mut out = Map::new();
+    for piece in text.split(['\n', ';']).map(str::trim).filter(|p| !p.is_empty()) {
+        match piece.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                out.insert(k.trim().to_string(), serde_json::Value::String(v.trim().to_string()));
+            }
+            _ => return Err(AppError::field("attributes", &format!("'{piece}' is not name=value"))),
+        }
+    }
+    Ok(out)
 }
 
 /// The other end of a relation, by id (`12` or `#12`) or exact name.
@@ -376,12 +405,13 @@ pub async fn add_relation(
 ) -> Result<Response, AppError> {
     let v = &f.viewer;
     let result = async {
+        let attributes = relation_attributes(&f.value.attributes)?;
         let other = find_ci(&st, v, &f.value.other).await?;
         let r = NewRelation {
             kind: f.value.kind.clone(),
             to_id: other,
             direction: Some(if f.value.direction == "incoming" { "incoming" } else { "outgoing" }.into()),
-            attributes: Map::new(),
+            attributes,
             record_id: None,
         };
         svc::add_relation(&st.store, &v.caller, id, r).await

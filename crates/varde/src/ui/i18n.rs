@@ -523,6 +523,7 @@ pub static EN: &[(&str, &str)] = &[
     ("cmdb.value", "Value"),
     ("cmdb.as_of", "As of (UTC)"),
     ("cmdb.saved_view", "This view:"),
+    ("cmdb.relation_attributes", "Attributes (name=value; …), optional"),
     ("cmdb.csv", "Export as CSV"),
     ("cmdb.name", "Name"),
     ("cmdb.attributes", "Attributes"),
