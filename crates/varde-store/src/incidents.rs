@@ -690,9 +690,21 @@ impl Store {
         // A requester's own records are few: for them the query is driven
         // from their records, matched against their requester documents
         // (rowid = -id, see `index_document`) by `requester_matches`.
-        let fts = self.engine() == Engine::Sqlite && filter.text.is_some() && scope == Scope::All;
+        // A requester with more records than `requester_matches` reads, in
+        // id order: driven from their documents in the FTS5 table (rowid =
+        // -id, so ascending rowid is newest first), which stops as soon as
+        // the page is full instead of collecting every match.
+        let sqlite_text = self.engine() == Engine::Sqlite && filter.text.as_deref().is_some_and(|t| !t.is_empty());
+        let requester_set = match (sqlite_text, scope, &filter.text) {
+            (true, Scope::Requester(uid), Some(text)) => Some(self.requester_matches(uid, &search::query(text)).await?),
+            _ => None,
+        };
+        let fts_requester = matches!(requester_set, Some(None)) && matches!(sort, Sort::Newest | Sort::Oldest);
+        let fts = sqlite_text && scope == Scope::All;
         let (from, id_col) = if fts {
             ("record_search s JOIN records r ON r.id = s.rowid JOIN incidents i ON i.record_id = r.id", "s.rowid")
+        } else if fts_requester {
+            ("record_search s JOIN records r ON r.id = -s.rowid JOIN incidents i ON i.record_id = r.id", "s.rowid")
         } else {
             (FROM, "r.id")
         };
@@ -767,13 +779,16 @@ impl Store {
                     // Each word as a prefix or one of its stems (ADR 0012).
                     let terms = search::query(text);
                     let m = search::fts5_match(&terms);
-                    if let Scope::Requester(uid) = scope {
-                        match self.requester_matches(uid, &terms).await? {
+                    if let Some(set) = &requester_set {
+                        match set {
                             // Numbers only: a literal list has no bound on its length.
                             Some(ids) if ids.is_empty() => return Ok(Vec::new()),
                             Some(ids) => {
                                 let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
                                 q.push(&format!(" AND r.id IN ({list})"));
+                            }
+                            None if fts_requester => {
+                                q.push(" AND s.rowid < 0 AND record_search MATCH ").bind(Arg::Text(m));
                             }
                             None => {
                                 q.push(" AND r.id IN (SELECT -rowid FROM record_search WHERE record_search MATCH ")
@@ -799,10 +814,17 @@ impl Store {
             Sort::Updated => ("r.updated_at", "DESC"),
             Sort::SlaDue => (SLA_DUE_KEY, "ASC"),
         };
-        if let Some(c) = cursor {
+        // The requester's documents sit at rowid = -id: their order is the
+        // reverse of the records'.
+        let (dir, cursor_id) = match (fts_requester, dir) {
+            (true, "DESC") => ("ASC", cursor.map(|c| -c.id)),
+            (true, _) => ("DESC", cursor.map(|c| -c.id)),
+            (false, d) => (d, cursor.map(|c| c.id)),
+        };
+        if let (Some(c), Some(cid)) = (cursor, cursor_id) {
             let cmp = if dir == "DESC" { "<" } else { ">" };
             if key == "r.id" {
-                q.push(&format!(" AND {id_col} {cmp} ")).bind(Arg::Int(c.id));
+                q.push(&format!(" AND {id_col} {cmp} ")).bind(Arg::Int(cid));
             } else {
                 // Row-value comparison spelled out: both engines use the index.
                 q.push(&format!(" AND ({key} {cmp} ")).bind(Arg::Int(c.key));

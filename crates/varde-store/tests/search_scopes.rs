@@ -168,6 +168,17 @@ async fn a_requester_with_many_records_finds_the_same_as_one_with_few() {
                 assert!(seen.iter().any(|(id, _, _)| *id == watched.id), "{engine}: the watched record");
                 assert!(seen.iter().all(|(id, _, _)| *id != noted.id), "{engine}: work notes stay internal");
                 assert!(seen.windows(2).all(|w| w[0].0 > w[1].0), "{engine}: newest first, no repeats");
+                // Oldest first, page by page: the same records the other way round.
+                let mut oldest = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let page = db.store.list_incidents(scope, &f, Sort::Oldest, cursor, 700).await.unwrap();
+                    let Some(last) = page.last() else { break };
+                    cursor = Some(varde_store::incidents::Cursor { key: 0, id: last.id });
+                    oldest.extend(page.iter().map(|i| i.id));
+                }
+                let newest: Vec<i64> = seen.iter().rev().map(|(id, _, _)| *id).collect();
+                assert_eq!(oldest, newest, "{engine}: {q:?} oldest first");
             }
             let f = Filter { text: Some("printer jam".into()), ..Filter::default() };
             let both = db.store.list_incidents(scope, &f, Sort::Newest, None, 10_000).await.unwrap();
