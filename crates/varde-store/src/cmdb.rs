@@ -798,6 +798,97 @@ pub(crate) async fn insert_ci(
     Ok(ci)
 }
 
+/// The stored fields of a CI that the batch writers set, in the order of
+/// [`field_values`], with their JSON types (see `sql::json_rows`).
+const STORED_FIELDS: [(&str, crate::sql::JsonCol); 13] = {
+    use crate::sql::JsonCol::{Int, Text};
+    [
+        ("name", Text),
+        ("status", Text),
+        ("owner_id", Int),
+        ("location_id", Int),
+        ("supplier_id", Int),
+        ("cost", Int),
+        ("purchased_on", Text),
+        ("warranty_until", Text),
+        ("end_of_life", Text),
+        ("used_by_id", Int),
+        ("organisation_id", Int),
+        ("attributes", Text),
+        ("identity", Text),
+    ]
+};
+
+/// The fields a batch writer stores, borrowed from new fields or a CI.
+struct FieldView<'a> {
+    name: &'a str,
+    status: CiStatus,
+    owner_id: Option<i64>,
+    location_id: Option<i64>,
+    supplier_id: Option<i64>,
+    cost: Option<i64>,
+    purchased_on: Option<&'a str>,
+    warranty_until: Option<&'a str>,
+    end_of_life: Option<&'a str>,
+    used_by_id: Option<i64>,
+    organisation_id: Option<i64>,
+    attributes: &'a Map<String, Value>,
+}
+
+impl<'a> FieldView<'a> {
+    fn of_fields(f: &'a CiFields, status: CiStatus) -> Self {
+        FieldView {
+            name: &f.name,
+            status,
+            owner_id: f.owner_id,
+            location_id: f.location_id,
+            supplier_id: f.supplier_id,
+            cost: f.cost,
+            purchased_on: f.purchased_on.as_deref(),
+            warranty_until: f.warranty_until.as_deref(),
+            end_of_life: f.end_of_life.as_deref(),
+            used_by_id: f.used_by_id,
+            organisation_id: f.organisation_id,
+            attributes: &f.attributes,
+        }
+    }
+    fn of_ci(c: &'a Ci) -> Self {
+        FieldView {
+            name: &c.name,
+            status: c.status,
+            owner_id: c.owner_id,
+            location_id: c.location_id,
+            supplier_id: c.supplier_id,
+            cost: c.cost,
+            purchased_on: c.purchased_on.as_deref(),
+            warranty_until: c.warranty_until.as_deref(),
+            end_of_life: c.end_of_life.as_deref(),
+            used_by_id: c.used_by_id,
+            organisation_id: c.organisation_id,
+            attributes: &c.attributes,
+        }
+    }
+}
+
+/// A CI's stored fields as JSON values, in the order of [`STORED_FIELDS`].
+fn field_values(f: &FieldView, identity: Option<&str>) -> Vec<Value> {
+    vec![
+        f.name.into(),
+        f.status.as_str().into(),
+        f.owner_id.into(),
+        f.location_id.into(),
+        f.supplier_id.into(),
+        f.cost.into(),
+        f.purchased_on.into(),
+        f.warranty_until.into(),
+        f.end_of_life.into(),
+        f.used_by_id.into(),
+        f.organisation_id.into(),
+        Value::Object(f.attributes.clone()).to_string().into(),
+        identity.into(),
+    ]
+}
+
 /// Inserts prepared new CIs, any number, with one statement per table (the
 /// CI rows, attribute index, search words, first versions and "created"
 /// entries), the rows bound as one JSON parameter each (`sql::json_rows`),
@@ -809,75 +900,29 @@ pub(crate) async fn insert_rows_batch(
     ctx: ChangeContext,
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    use crate::sql::JsonCol::{Int, Text};
+    use crate::sql::JsonCol::Int;
     if batch.is_empty() {
         return Ok(Vec::new());
     }
     let engine = engine_of(conn);
-    type CiValues<'a> = (
-        i64,
-        &'a str,
-        &'a str,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<&'a str>,
-        Option<&'a str>,
-        Option<&'a str>,
-        Option<i64>,
-        Option<i64>,
-        String,
-        Option<&'a str>,
-    );
-    let rows: Vec<CiValues> = batch
+    let rows: Vec<Vec<Value>> = batch
         .iter()
         .map(|p| {
             let f = &p.fields;
-            (
-                f.class_id,
-                f.name.as_str(),
-                p.status.as_str(),
-                f.owner_id,
-                f.location_id,
-                f.supplier_id,
-                f.cost,
-                f.purchased_on.as_deref(),
-                f.warranty_until.as_deref(),
-                f.end_of_life.as_deref(),
-                f.used_by_id,
-                f.organisation_id,
-                Value::Object(f.attributes.clone()).to_string(),
-                p.identity.as_deref(),
-            )
+            let mut row = vec![Value::from(f.class_id)];
+            row.extend(field_values(&FieldView::of_fields(f, p.status), p.identity.as_deref()));
+            row
         })
         .collect();
-    let v = json_rows(
-        engine,
-        1,
-        &[
-            ("class_id", Int),
-            ("name", Text),
-            ("status", Text),
-            ("owner_id", Int),
-            ("location_id", Int),
-            ("supplier_id", Int),
-            ("cost", Int),
-            ("purchased_on", Text),
-            ("warranty_until", Text),
-            ("end_of_life", Text),
-            ("used_by_id", Int),
-            ("organisation_id", Int),
-            ("attributes", Text),
-            ("identity", Text),
-        ],
-    );
+    let mut cols = vec![("class_id", Int)];
+    cols.extend(STORED_FIELDS);
+    let v = json_rows(engine, 1, &cols);
+    let names = STORED_FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>();
     let made: Vec<(i64, String)> = sqlx::query_as(&format!(
-        "INSERT INTO cis (class_id, name, status, owner_id, location_id, supplier_id, cost, purchased_on, warranty_until, \
-         end_of_life, used_by_id, organisation_id, attributes, identity, version, created_at, updated_at) \
-         SELECT v.class_id, v.name, v.status, v.owner_id, v.location_id, v.supplier_id, v.cost, v.purchased_on, \
-         v.warranty_until, v.end_of_life, v.used_by_id, v.organisation_id, v.attributes, v.identity, 1, $2, $2 \
-         FROM {v} AS v RETURNING id, identity"
+        "INSERT INTO cis (class_id, {}, version, created_at, updated_at) \
+         SELECT v.class_id, {}, 1, $2, $2 FROM {v} AS v RETURNING id, identity",
+        names.join(", "),
+        names.iter().map(|n| format!("v.{n}")).collect::<Vec<_>>().join(", ")
     ))
     .bind(json_param(&rows))
     .bind(now)
@@ -962,7 +1007,7 @@ pub(crate) async fn replace_rows_batch(
     ctx: ChangeContext,
     now: i64,
 ) -> Result<Vec<Ci>, StoreError> {
-    use crate::sql::JsonCol::{Int, Text};
+    use crate::sql::JsonCol::Int;
     let mut out: Vec<Ci> = Vec::with_capacity(items.len());
     // The CIs that change: where in `out`, what they were, their index
     // entries and identity.
@@ -1002,76 +1047,24 @@ pub(crate) async fn replace_rows_batch(
         return Ok(out);
     }
     let engine = engine_of(conn);
-    type CiUpdate<'a> = (
-        i64,
-        i64,
-        &'a str,
-        &'a str,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<&'a str>,
-        Option<&'a str>,
-        Option<&'a str>,
-        Option<i64>,
-        Option<i64>,
-        String,
-        Option<&'a str>,
-        i64,
-    );
-    let rows: Vec<CiUpdate> = moved
+    let rows: Vec<Vec<Value>> = moved
         .iter()
         .map(|(i, old, _, identity)| {
             let n = &out[*i];
-            (
-                n.id,
-                old.version,
-                n.name.as_str(),
-                n.status.as_str(),
-                n.owner_id,
-                n.location_id,
-                n.supplier_id,
-                n.cost,
-                n.purchased_on.as_deref(),
-                n.warranty_until.as_deref(),
-                n.end_of_life.as_deref(),
-                n.used_by_id,
-                n.organisation_id,
-                Value::Object(n.attributes.clone()).to_string(),
-                identity.as_deref(),
-                n.updated_at,
-            )
+            let mut row = vec![Value::from(n.id), Value::from(old.version)];
+            row.extend(field_values(&FieldView::of_ci(n), identity.as_deref()));
+            row.push(Value::from(n.updated_at));
+            row
         })
         .collect();
-    let v = json_rows(
-        engine,
-        1,
-        &[
-            ("id", Int),
-            ("old_version", Int),
-            ("name", Text),
-            ("status", Text),
-            ("owner_id", Int),
-            ("location_id", Int),
-            ("supplier_id", Int),
-            ("cost", Int),
-            ("purchased_on", Text),
-            ("warranty_until", Text),
-            ("end_of_life", Text),
-            ("used_by_id", Int),
-            ("organisation_id", Int),
-            ("attributes", Text),
-            ("identity", Text),
-            ("at", Int),
-        ],
-    );
+    let mut cols = vec![("id", Int), ("old_version", Int)];
+    cols.extend(STORED_FIELDS);
+    cols.push(("at", Int));
+    let v = json_rows(engine, 1, &cols);
+    let set = STORED_FIELDS.iter().map(|(n, _)| format!("{n} = v.{n}")).collect::<Vec<_>>().join(", ");
     // The next version is always the one read plus one (see above).
     let n = sqlx::query(&format!(
-        "UPDATE cis SET name = v.name, status = v.status, owner_id = v.owner_id, location_id = v.location_id, \
-         supplier_id = v.supplier_id, cost = v.cost, purchased_on = v.purchased_on, warranty_until = v.warranty_until, \
-         end_of_life = v.end_of_life, used_by_id = v.used_by_id, organisation_id = v.organisation_id, \
-         attributes = v.attributes, identity = v.identity, version = v.old_version + 1, updated_at = v.at \
+        "UPDATE cis SET {set}, version = v.old_version + 1, updated_at = v.at \
          FROM {v} AS v WHERE cis.id = v.id AND cis.version = v.old_version"
     ))
     .bind(json_param(&rows))
