@@ -11,6 +11,10 @@ use varde_store::incidents::{Filter, NewIncident, Scope, Sort};
 use varde_store::testing::databases;
 use varde_store::{Store, StoreOptions};
 
+fn user(email: &str, role: Role) -> NewUser {
+    NewUser { email: email.into(), name: email.into(), role, organisation_id: None, password_hash: None }
+}
+
 async fn search(store: &Store, scope: Scope, text: &str) -> usize {
     let f = Filter { text: Some(text.into()), ..Filter::default() };
     store.list_incidents(scope, &f, Sort::Newest, None, 10).await.unwrap().len()
@@ -20,13 +24,6 @@ async fn search(store: &Store, scope: Scope, text: &str) -> usize {
 async fn old_search_entries_are_rebuilt_with_the_requesters_view() {
     for db in databases().await {
         let engine = db.engine;
-        let user = |email: &str, role| NewUser {
-            email: email.into(),
-            name: email.into(),
-            role,
-            organisation_id: None,
-            password_hash: None,
-        };
         let rita = db.store.create_user(user("rita@example.org", Role::Requester), None).await.unwrap();
         let alan = db.store.create_user(user("alan@example.org", Role::Agent), None).await.unwrap();
         let new = NewIncident {
@@ -95,13 +92,6 @@ async fn a_requester_with_many_records_finds_the_same_as_one_with_few() {
     use varde_store::import::ImportedIncident;
     for db in databases().await {
         let engine = db.engine;
-        let user = |email: &str, role| NewUser {
-            email: email.into(),
-            name: email.into(),
-            role,
-            organisation_id: None,
-            password_hash: None,
-        };
         let few = db.store.create_user(user("few@example.org", Role::Requester), None).await.unwrap();
         let many = db.store.create_user(user("many@example.org", Role::Requester), None).await.unwrap();
         let alan = db.store.create_user(user("alan@example.org", Role::Agent), None).await.unwrap();
