@@ -177,12 +177,13 @@ const COLUMNS: &str = "r.id, r.number, r.version, r.state, r.short_description, 
     r.closed_at, i.impact, i.urgency, i.category_id, i.service_id, i.hold_reason, i.resolution_code, \
     i.resolution_notes, i.reopen_count, i.reassignment_count, i.first_contact, i.major, i.channel";
 const FROM: &str = "records r JOIN incidents i ON i.record_id = r.id";
-/// The "breaches next" sort key: no running clock sorts last on both engines.
 /// How many records a requester may have before their text search on SQLite
 /// is matched through the FTS5 table rather than record by record (see
 /// `requester_matches`): reading and matching 5,000 documents costs a few
-/// milliseconds, and past that the one FTS5 pass is the cheaper bound.
+/// milliseconds, and past that the FTS5 table is the cheaper bound.
 const REQUESTER_SCAN: i64 = 5000;
+
+/// The "breaches next" sort key: no running clock sorts last on both engines.
 
 pub const SLA_DUE_KEY: &str = "COALESCE(i.sla_due, 9223372036854775807)";
 
@@ -838,7 +839,10 @@ impl Store {
             q.push(&format!(" ORDER BY {key} {dir}, r.id {dir}"));
         }
         q.push(" LIMIT ").bind(Arg::Int(limit));
-        let rows: Vec<IncidentRow> = q.query_as().fetch_all(self.pool()).await?;
+        // A statement with a requester's ids written into it is never seen
+        // again: not worth a place in the statement cache.
+        let one_off = matches!(requester_set, Some(Some(_)));
+        let rows: Vec<IncidentRow> = q.query_as().persistent(!one_off).fetch_all(self.pool()).await?;
         rows.into_iter().map(Incident::try_from).collect()
     }
 

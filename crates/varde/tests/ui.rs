@@ -426,6 +426,9 @@ async fn admin_forms_validate_and_saved_filters_round_trip() {
         assert_eq!(junk.status, StatusCode::UNPROCESSABLE_ENTITY);
         let nobody = ui.post(&url, &admin, &[("_csrf", &csrf), ("user_id", "999999")]).await;
         assert_eq!(nobody.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", nobody.body);
+        let rita = ui.state.store.user_by_email("rita@example.org").await.unwrap();
+        let req = ui.post(&url, &admin, &[("_csrf", &csrf), ("user_id", &rita.id.to_string())]).await;
+        assert_eq!(req.status, StatusCode::UNPROCESSABLE_ENTITY, "a requester as manager: {}", req.body);
         assert_eq!(manager(ui.state.store.groups().await.unwrap()), Some(ada.id), "refused changes nothing");
         let clear = ui.post(&url, &admin, &[("_csrf", &csrf), ("user_id", "")]).await;
         assert_eq!(clear.status, StatusCode::SEE_OTHER);

@@ -312,20 +312,16 @@ async fn admins_create_and_edit_agreements_through_forms() {
         let t: Vec<_> =
             a.spec.targets.iter().map(|t| (t.name.as_str(), t.minutes, t.priority, t.calendar_id)).collect();
         assert_eq!(t, [("response", 30, Some(1), Some(office.id)), ("resolution", 240, None, None)], "{}", db.engine);
-        let th: Vec<_> = a.spec.thresholds.iter().map(|t| (t.percent, t.actions.clone())).collect();
-        assert_eq!(
-            th,
-            [
-                (75, vec![Action::Notify { to: Recipient::Assignee }]),
-                (100, vec![Action::Notify { to: Recipient::Group }, Action::Notify { to: Recipient::Manager }])
-            ]
-        );
-
+        // A new agreement starts from the API's default thresholds; the second action of the
+        // second one was changed to the group's manager.
+        let mut want = varde_domain::sla::agreement::default_thresholds();
+        want[1].actions[1] = Action::Notify { to: Recipient::Manager };
+        assert_eq!(a.spec.thresholds, want, "{}", db.engine);
         // Everything an agreement can hold, made through the API's shape, survives the form
         // saved unchanged: re-assignments, per-service targets, conditions, pause rules.
         let full: AgreementSpec = serde_json::from_value(serde_json::json!({
             "name": "Platinum", "kind": "ola", "active": false, "group_id": desk.id,
-            "conditions": { "priorities": [1, 2], "types": ["incident"] },
+            "conditions": { "priorities": [3, 1, 2], "types": ["incident"] },
             "targets": [
                 { "name": "fix", "minutes": 90, "stop_on": "in_progress", "priority": 2, "calendar_id": office.id },
                 { "name": "resolution", "minutes": 600 }
@@ -334,10 +330,15 @@ async fn admins_create_and_edit_agreements_through_forms() {
                 { "percent": 50, "actions": [] },
                 { "percent": 90, "actions": [{ "type": "reassign", "group_id": desk.id }, { "type": "escalate" }, { "type": "raise_priority" }] }
             ],
-            "pause_on": ["awaiting_supplier"], "response_on": "first_reply", "reopen": "restart"
+            "pause_on": ["awaiting_supplier", "awaiting_caller"], "response_on": "first_reply", "reopen": "restart"
         }))
         .unwrap();
         let p = store.create_agreement(full.clone(), 1).await.unwrap();
+        // Sets are stored in one order, however they were sent.
+        let mut full = full;
+        full.normalise();
+        assert_eq!(p.spec, full, "{}", db.engine);
+        assert_eq!(full.conditions.priorities, [1, 2, 3]);
         let url = format!("/admin/slas/{}", p.id);
         let page = ui.get(&url, &admin).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -359,10 +360,15 @@ async fn admins_create_and_edit_agreements_through_forms() {
         let edited = store.agreement(p.id).await.unwrap();
         let t: Vec<_> = edited.spec.targets.iter().map(|t| (t.name.as_str(), t.minutes)).collect();
         assert_eq!(t, [("resolution", 720)], "{}", db.engine);
-        // The same form again is stale now: refused (412, its version is old), nothing changes.
+        // The same form again is stale now: refused (412, its version is old), shown again as
+        // typed, and nothing changes; a form without its version is refused too.
         set(&mut edit, "t1_minutes", "1");
-        let r = send(edit).await;
+        let r = send(edit.clone()).await;
         assert_eq!(r.status, StatusCode::PRECONDITION_FAILED, "{}", r.body);
+        assert!(r.body.contains("name=\"t1_minutes\" value=\"1\""), "{}", r.body);
+        edit.retain(|(n, _)| n != "version");
+        let r = send(edit).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
         assert_eq!(store.agreement(p.id).await.unwrap().spec.targets[0].minutes, 720);
         let page = ui.get("/admin/slas", &admin).await;
         assert!(page.body.contains(&format!("href=\"/admin/slas/{}\">Platinum</a>", p.id)), "{}", page.body);

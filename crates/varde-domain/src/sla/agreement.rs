@@ -219,6 +219,23 @@ pub const MAX_TARGET_MINUTES: i64 = 366 * 24 * 60;
 impl AgreementSpec {
     /// Every rule the spec breaks, at once. References (organisations,
     /// services, groups, suppliers, calendars) are checked by the store.
+    /// The lists that are sets (services, conditions, pause reasons) in one
+    /// order without repeats, so that the same agreement is stored the same
+    /// way however it was sent (API or form).
+    pub fn normalise(&mut self) {
+        fn set<T: Ord>(v: &mut Vec<T>) {
+            v.sort();
+            v.dedup();
+        }
+        set(&mut self.service_ids);
+        set(&mut self.conditions.organisations);
+        set(&mut self.conditions.services);
+        set(&mut self.conditions.priorities);
+        set(&mut self.conditions.types);
+        self.pause_on.sort_by_key(|r| r.as_str());
+        self.pause_on.dedup();
+    }
+
     pub fn validate(&self) -> Result<(), DomainError> {
         let mut p = Problems::new();
         if let Err(e) = crate::text::line("name", &self.name, 200) {

@@ -124,7 +124,8 @@ async fn check_references(conn: &mut AnyConnection, spec: &AgreementSpec) -> Res
 }
 
 impl Store {
-    pub async fn create_agreement(&self, spec: AgreementSpec, actor: i64) -> Result<Agreement, StoreError> {
+    pub async fn create_agreement(&self, mut spec: AgreementSpec, actor: i64) -> Result<Agreement, StoreError> {
+        spec.normalise();
         spec.validate()?;
         self.write(move |conn| {
             async move {
@@ -159,9 +160,10 @@ impl Store {
         &self,
         id: i64,
         expected_version: Option<i64>,
-        spec: AgreementSpec,
+        mut spec: AgreementSpec,
         actor: i64,
     ) -> Result<Agreement, StoreError> {
+        spec.normalise();
         spec.validate()?;
         self.write(move |conn| {
             async move {

@@ -164,6 +164,16 @@ pub async fn set_group_manager(
     user: Option<i64>,
 ) -> Result<Group, AppError> {
     caller.require(Permission::ManageUsers)?;
+    if let Some(id) = user {
+        // The manager is told on the desk when the group's service levels
+        // are at risk: a requester or a deactivated account would not be.
+        match store.user(id).await {
+            Ok(u) if u.active && u.role != Role::Requester => {}
+            Ok(_) => return Err(AppError::field("user_id", "must be an active member of staff")),
+            Err(varde_store::StoreError::NotFound) => return Err(AppError::field("user_id", "is not a user")),
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(store.set_group_manager(group, user).await?)
 }
 

@@ -128,9 +128,6 @@ pub async fn create(store: &Store, caller: &Caller, input: CreateArticle) -> Res
         .await?)
 }
 
-/// Reads an article. The desk reads the working copy of any article it may
-/// read; others only the published text of one they may read. Anyone else
-/// hears it does not exist.
 /// Attaches a file to an article (agents who may work records). Served as a
 /// download with a sandbox CSP whatever it is (see `attachment_response`),
 /// so it is stored as `application/octet-stream`.
@@ -148,6 +145,9 @@ pub async fn add_attachment(
     Ok(store.add_attachment(a.id, name, "application/octet-stream".into(), data, caller.id()).await?)
 }
 
+/// Reads an article. The desk reads the working copy of any article it may
+/// read; others only the published text of one they may read. Anyone else
+/// hears it does not exist.
 pub async fn get(store: &Store, caller: &Caller, key: &str) -> Result<Article, AppError> {
     let a = match key.parse::<i64>() {
         Ok(id) => store.article(id).await?,

@@ -128,20 +128,12 @@ fn texts(v: &[i64]) -> Vec<String> {
 }
 
 impl Values {
+    /// A new agreement as the API would default it.
     fn blank() -> Values {
-        Values {
-            kind: "sla".into(),
-            active: true,
-            cond_types: vec!["incident".into()],
-            pause_on: vec![HoldReason::AwaitingCaller.as_str().into(), HoldReason::AwaitingSupplier.as_str().into()],
-            response_on: "either".into(),
-            reopen: "resume".into(),
-            thresholds: vec![
-                ["75".into(), "notify:assignee".into(), String::new()],
-                ["100".into(), "notify:group".into(), String::new()],
-            ],
-            ..Values::default()
-        }
+        let spec: AgreementSpec =
+            serde_json::from_value(serde_json::json!({ "name": "", "kind": "sla", "targets": [] }))
+                .expect("an agreement with defaults");
+        Values { cond_types: vec!["incident".into()], ..Values::of(&spec) }
     }
 
     fn of(s: &AgreementSpec) -> Values {
@@ -198,14 +190,17 @@ impl Values {
 
     fn typed(f: &HashMap<String, String>) -> Values {
         let get = |k: &str| f.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+        // Names as typed: the domain decides what a valid name is.
+        let raw = |k: &str| f.get(k).cloned().unwrap_or_default();
         let checked = |prefix: &str| -> Vec<String> {
             let mut v: Vec<String> = f.keys().filter_map(|k| k.strip_prefix(prefix).map(str::to_string)).collect();
             v.sort();
             v
         };
-        let count = |k: &str| get(k).parse::<usize>().unwrap_or(0).min(200);
+        // Bounded only by the form's size limit (1 MB).
+        let count = |k: &str| get(k).parse::<usize>().unwrap_or(0).min(100_000);
         Values {
-            name: get("name"),
+            name: raw("name"),
             kind: get("kind"),
             active: f.contains_key("active"),
             customer: get("customer"),
@@ -221,8 +216,10 @@ impl Values {
             reopen: get("reopen"),
             targets: (0..count("targets_shown"))
                 .map(|i| {
-                    ["name", "minutes", "priority", "calendar", "service", "category", "stop_on"]
-                        .map(|c| get(&format!("t{i}_{c}")))
+                    let mut row = ["name", "minutes", "priority", "calendar", "service", "category", "stop_on"]
+                        .map(|c| get(&format!("t{i}_{c}")));
+                    row[0] = raw(&format!("t{i}_name"));
+                    row
                 })
                 .collect(),
             thresholds: (0..count("thresholds_shown"))
@@ -248,10 +245,27 @@ impl Values {
         let customer_organisation_id = id("customer", &self.customer);
         let group_id = id("group", &self.group);
         let supplier_id = id("supplier", &self.supplier);
-        let ids = |v: &[String]| -> Vec<i64> { v.iter().filter_map(|s| s.parse().ok()).collect() };
+        let mut ids = |field: &str, v: &[String]| -> Vec<i64> {
+            v.iter()
+                .filter_map(|s| match s.parse() {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        errors.push(field, tr.t("error.choose"));
+                        None
+                    }
+                })
+                .collect()
+        };
+        let service_ids = ids("service_ids", &self.services);
+        let conditions = Conditions {
+            organisations: ids("conditions.organisations", &self.cond_orgs),
+            services: ids("conditions.services", &self.cond_services),
+            priorities: ids("conditions.priorities", &self.cond_priorities),
+            types: self.cond_types.clone(),
+        };
         let mut targets = Vec::new();
         for (i, t) in self.targets.iter().enumerate() {
-            if t[0].is_empty() && t[1].is_empty() {
+            if t[0].trim().is_empty() && t[1].is_empty() {
                 continue;
             }
             let minutes = match t[1].parse::<i64>() {
@@ -259,6 +273,16 @@ impl Values {
                 Err(_) => {
                     errors.push(&format!("t{i}_minutes"), tr.t("error.number"));
                     0
+                }
+            };
+            let stop_on = match t[6].as_str() {
+                "" => None,
+                "response" => Some(StopOn::Response),
+                "in_progress" => Some(StopOn::InProgress),
+                "resolution" => Some(StopOn::Resolution),
+                _ => {
+                    errors.push(&format!("t{i}_stop_on"), tr.t("error.choose"));
+                    None
                 }
             };
             let mut id = |c: &str, v: &str| -> Option<i64> {
@@ -269,12 +293,7 @@ impl Values {
             };
             targets.push(Target {
                 name: t[0].clone(),
-                stop_on: match t[6].as_str() {
-                    "response" => Some(StopOn::Response),
-                    "in_progress" => Some(StopOn::InProgress),
-                    "resolution" => Some(StopOn::Resolution),
-                    _ => None,
-                },
+                stop_on,
                 priority: id("priority", &t[2]),
                 calendar_id: id("calendar", &t[3]),
                 service_id: id("service", &t[4]),
@@ -332,15 +351,10 @@ impl Values {
             kind,
             active: self.active,
             customer_organisation_id,
-            service_ids: ids(&self.services),
+            service_ids,
             group_id,
             supplier_id,
-            conditions: Conditions {
-                organisations: ids(&self.cond_orgs),
-                services: ids(&self.cond_services),
-                priorities: ids(&self.cond_priorities),
-                types: self.cond_types.clone(),
-            },
+            conditions,
             targets,
             thresholds,
             pause_on,
@@ -384,7 +398,7 @@ impl Lookups {
             suppliers: svc::suppliers(s, &v.caller).await?.into_iter().map(|x| (x.id, x.name)).collect(),
             services: s.services().await?.into_iter().map(|x| (x.id, x.name)).collect(),
             categories: super::incident::category_paths(s.categories().await?),
-            calendars: crate::service::calendars::list(s, &v.caller, 0, 500, None)
+            calendars: crate::service::calendars::list(s, &v.caller, 0, 100_000, None)
                 .await?
                 .into_iter()
                 .map(|c| (c.id, c.name))
@@ -393,11 +407,19 @@ impl Lookups {
     }
 }
 
+/// A select's options with `value` chosen. A value not in the list (a
+/// reference to something no longer offered) is kept as an option of its
+/// own, so that saving the form does not quietly change it.
 fn opts(none: Option<&str>, list: &[(String, String)], value: &str) -> Vec<Opt> {
-    none.map(|n| Opt { value: String::new(), label: n.to_string(), selected: value.is_empty() })
+    let mut out: Vec<Opt> = none
+        .map(|n| Opt { value: String::new(), label: n.to_string(), selected: value.is_empty() })
         .into_iter()
         .chain(list.iter().map(|(v, l)| Opt { value: v.clone(), label: l.clone(), selected: v == value }))
-        .collect()
+        .collect();
+    if !value.is_empty() && !out.iter().any(|o| o.selected) {
+        out.push(Opt { value: value.to_string(), label: format!("#{value}"), selected: true });
+    }
+    out
 }
 
 fn named(list: &[(i64, String)]) -> Vec<(String, String)> {
@@ -600,12 +622,23 @@ pub async fn update(
     let values = Values::typed(&f.value);
     let mut errors = Errors::none();
     let spec = values.spec(&mut errors, &f.viewer.chrome.tr);
-    let version = f.value.get("version").and_then(|v| v.parse::<i64>().ok());
+    // The version the form was read at: without it a save could overwrite
+    // someone else's change unseen.
+    let version = f.value.get("version").and_then(|v| v.trim().parse::<i64>().ok());
+    if version.is_none() {
+        errors.push("version", f.viewer.chrome.tr.t("error.number"));
+    }
     if !errors.is_empty() {
         return edit_page(&st, &f.viewer, id, StatusCode::UNPROCESSABLE_ENTITY, errors, Some(values), false).await;
     }
     match svc::replace_agreement(&st.store, &f.viewer.caller, id, version, spec).await {
         Ok(_) => Ok(see_other(&format!("/admin/slas/{id}?saved=1"))),
+        Err(AppError::Stale { .. }) => {
+            // Someone saved it meanwhile: keep what was typed and say so.
+            let mut errors = Errors::none();
+            errors.general.push(f.viewer.chrome.tr.t("incident.stale").to_string());
+            edit_page(&st, &f.viewer, id, StatusCode::PRECONDITION_FAILED, errors, Some(values), false).await
+        }
         Err(e) => {
             let status = e.status();
             let errors = Errors::from_app(e, &f.viewer.chrome.tr)?;
