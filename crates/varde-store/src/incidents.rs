@@ -184,7 +184,6 @@ const FROM: &str = "records r JOIN incidents i ON i.record_id = r.id";
 const REQUESTER_SCAN: i64 = 5000;
 
 /// The "breaches next" sort key: no running clock sorts last on both engines.
-
 pub const SLA_DUE_KEY: &str = "COALESCE(i.sla_due, 9223372036854775807)";
 
 impl TryFrom<IncidentRow> for Incident {
