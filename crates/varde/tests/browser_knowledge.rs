@@ -138,10 +138,19 @@ async fn portal_deflection_and_known_error_workaround_in_a_real_browser() {
         let apply = format!("#knowledge input[value='{}'] ~ button[value='known_error']", p.number);
         wait_for(&c, "#knowledge").await;
         click(&c, &apply).await;
+        // The click posts the form and the page reloads; the journal is on the page before
+        // and after, so wait for the link the apply makes rather than for an element.
+        let mut links = Vec::new();
+        for _ in 0..100 {
+            links = s.links(inc.id).await.unwrap();
+            if !links.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         wait_for(&c, "#journal").await;
         let page = c.source().await.unwrap();
         assert!(page.contains("Lower the MTU to 1400"), "{e}: the workaround is not in the journal");
-        let links = s.links(inc.id).await.unwrap();
         assert!(links.iter().any(|l| l.kind == "workaround_from" && l.to_id == p.id), "{e}: {links:?}");
         let journal = s.journal(inc.id, false).await.unwrap();
         assert!(journal.iter().any(|j| j.author_id == alex && j.body.contains(&p.number)), "{e}");
