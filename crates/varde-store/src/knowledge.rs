@@ -1044,62 +1044,77 @@ impl Store {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let mut hits: Vec<SearchHit> = Vec::new();
-        if kinds.incidents {
+        // The two reads are independent: run them side by side.
+        let incidents = async {
+            if !kinds.incidents {
+                return Ok(Vec::new());
+            }
             let scope = if viewer.agent {
                 crate::incidents::Scope::All
             } else {
                 crate::incidents::Scope::Requester(viewer.user_id)
             };
             let f = crate::incidents::Filter { text: Some(q.to_string()), ..Default::default() };
-            let found = self.list_incidents(scope, &f, crate::incidents::Sort::Newest, None, CANDIDATES).await?;
-            for i in found {
-                hits.push(SearchHit {
-                    kind: "incident",
-                    id: i.id,
-                    score: search::score(&i.short_description, &i.description, &terms),
-                    snippet: search::highlight(
-                        if i.description.is_empty() { &i.short_description } else { &i.description },
-                        &terms,
-                        200,
-                    ),
-                    number: i.number,
-                    title: i.short_description,
-                    state: i.lifecycle.state.as_str().into(),
-                    updated_at: i.updated_at,
-                });
-            }
-        }
+            self.list_incidents(scope, &f, crate::incidents::Sort::Newest, None, CANDIDATES).await
+        };
         let kk = KnowledgeKinds {
             problems: kinds.problems || kinds.known_errors,
             known_errors_only: kinds.known_errors && !kinds.problems,
             articles: kinds.articles,
         };
-        for h in self.search_knowledge(viewer, &terms, false, kk, CANDIDATES).await? {
+        let knowledge = self.search_knowledge(viewer, &terms, false, kk, CANDIDATES);
+        let (found, known) = futures::try_join!(incidents, knowledge)?;
+        // Every candidate is scored; only those kept get a snippet (the
+        // highlight costs about what the score does). `source` is the text
+        // the snippet is cut from.
+        let mut hits: Vec<(SearchHit, String)> = Vec::with_capacity(found.len() + known.len());
+        for i in found {
+            let source = if i.description.is_empty() { i.short_description.clone() } else { i.description.clone() };
+            let hit = SearchHit {
+                kind: "incident",
+                id: i.id,
+                score: search::score(&i.short_description, &i.description, &terms),
+                snippet: String::new(),
+                number: i.number,
+                title: i.short_description,
+                state: i.lifecycle.state.as_str().into(),
+                updated_at: i.updated_at,
+            };
+            hits.push((hit, source));
+        }
+        for h in known {
             let kind = match (h.kind.as_str(), h.state.as_str()) {
                 ("article", _) => "article",
                 (_, "known_error") => "known_error",
                 _ => "problem",
             };
             let text = match (&h.workaround, h.body.is_empty()) {
-                (Some(w), true) => w.as_str(),
-                _ => h.body.as_str(),
+                (Some(w), true) => w.clone(),
+                _ => h.body.clone(),
             };
+            let source = if text.is_empty() { h.title.clone() } else { text };
             let body_for_score = format!("{} {}", h.body, h.workaround.as_deref().unwrap_or(""));
-            hits.push(SearchHit {
+            let hit = SearchHit {
                 kind,
                 id: h.id,
                 score: search::score(&h.title, &body_for_score, &terms),
-                snippet: search::highlight(if text.is_empty() { &h.title } else { text }, &terms, 200),
+                snippet: String::new(),
                 number: h.number,
                 title: h.title,
                 state: h.state,
                 updated_at: h.updated_at,
-            });
+            };
+            hits.push((hit, source));
         }
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.id.cmp(&a.id)));
+        hits.sort_by(|(a, _), (b, _)| b.score.total_cmp(&a.score).then(b.id.cmp(&a.id)));
         hits.truncate(limit);
-        Ok(hits)
+        Ok(hits
+            .into_iter()
+            .map(|(mut hit, source)| {
+                hit.snippet = search::highlight(&source, &terms, 200);
+                hit
+            })
+            .collect())
     }
 
     /// Articles and known errors that may help with a text (an incident's
