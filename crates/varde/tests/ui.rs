@@ -430,6 +430,14 @@ async fn admin_forms_validate_and_saved_filters_round_trip() {
         let req = ui.post(&url, &admin, &[("_csrf", &csrf), ("user_id", &rita.id.to_string())]).await;
         assert_eq!(req.status, StatusCode::UNPROCESSABLE_ENTITY, "a requester as manager: {}", req.body);
         assert_eq!(manager(ui.state.store.groups().await.unwrap()), Some(ada.id), "refused changes nothing");
+        // A manager who leaves (deactivated) is still shown as the manager, not as "none".
+        let bob = ui.user("bob@example.org", "agent").await;
+        let r = ui.post(&url, &admin, &[("_csrf", &csrf), ("user_id", &bob.to_string())]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let off = varde_store::directory::UserChanges { active: Some(false), ..Default::default() };
+        ui.state.store.update_user(bob, None, off, ada.id).await.unwrap();
+        let page = ui.get("/admin", &admin).await;
+        assert!(page.body.contains(&format!("<option value=\"{bob}\" selected>")), "{}", page.body);
         let clear = ui.post(&url, &admin, &[("_csrf", &csrf), ("user_id", "")]).await;
         assert_eq!(clear.status, StatusCode::SEE_OTHER);
         assert_eq!(manager(ui.state.store.groups().await.unwrap()), None);

@@ -339,6 +339,8 @@ pub async fn upload(
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, AppError> {
     caller.require(Permission::WorkRecords)?;
+    // An unknown article is answered before the file is read.
+    svc::get(&st.store, &caller, &id).await?;
     let mp = mp.map_err(|e| AppError::UnsupportedMediaType(format!("send the file as multipart/form-data: {e}")))?;
     let (name, data) = super::incidents::read_upload(mp).await?;
     let meta = svc::add_attachment(&st.store, &caller, &id, &name, data, st.config.max_attachment_bytes).await?;

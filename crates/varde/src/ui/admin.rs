@@ -65,10 +65,11 @@ impl AdminPage {
     fn levels(&self) -> [i64; 3] {
         [1, 2, 3]
     }
-    /// Who may be a group's manager: anyone but a requester (the manager is
-    /// told when the group's service levels are at risk, on the desk).
-    fn staff(&self) -> Vec<&User> {
-        self.users.iter().filter(|u| u.role != Role::Requester && u.active).collect()
+    /// Who may be a group's manager: active staff (the manager is told on
+    /// the desk when the group's service levels are at risk), and whoever
+    /// is the manager now even if no longer so, so the page shows them.
+    fn manager_choices(&self, current: &Option<i64>) -> Vec<&User> {
+        self.users.iter().filter(|u| (u.role != Role::Requester && u.active) || Some(u.id) == *current).collect()
     }
 }
 
