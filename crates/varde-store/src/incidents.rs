@@ -1027,17 +1027,6 @@ impl Store {
                 }
                 let now = now_micros();
                 let id = insert_link(conn, from_id, to_id, kind, actor, now, "to").await?;
-                audit::write(
-                    conn,
-                    Entity::Record,
-                    from_id,
-                    Some(actor),
-                    now,
-                    "link",
-                    None,
-                    Some(&format!("{} {to_id}", kind.as_str())),
-                )
-                .await?;
                 Ok(Link { id, from_id, to_id, kind: kind.as_str().into(), created_by: actor, created_at: now })
             }
             .boxed()
@@ -1184,7 +1173,7 @@ pub(crate) async fn insert_link(
     now: i64,
     field: &'static str,
 ) -> Result<i64, StoreError> {
-    sqlx::query_scalar(
+    let id = sqlx::query_scalar(
         "INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(from_id)
@@ -1194,5 +1183,36 @@ pub(crate) async fn insert_link(
     .bind(now)
     .fetch_one(&mut *conn)
     .await
-    .map_err(|e| StoreError::unique(e, field))
+    .map_err(|e| StoreError::unique(e, field))?;
+    // Every link is in the history of the record it starts from.
+    let what = format!("{} {to_id}", kind.as_str());
+    audit::write(conn, Entity::Record, from_id, Some(actor), now, "link", None, Some(&what)).await?;
+    Ok(id)
+}
+
+/// A reply on a record's journal written by the store itself (a workaround
+/// applied, an article that resolved it): journal line, the record's
+/// `updated_at`, and its search entry, which holds replies.
+pub(crate) async fn reply_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    record_id: i64,
+    actor: i64,
+    body: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO journal (record_id, author_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(record_id)
+        .bind(actor)
+        .bind(JournalKind::Reply.as_str())
+        .bind(body)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE records SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(record_id)
+        .execute(&mut *conn)
+        .await?;
+    reindex(conn, engine, record_id).await
 }

@@ -11,7 +11,7 @@ use futures::FutureExt;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 use varde_domain::knowledge::{ArticleState, Audience};
-use varde_domain::record::{JournalKind, LinkKind, RecordKind};
+use varde_domain::record::{LinkKind, RecordKind};
 use varde_domain::search::{self, QueryTerm};
 use varde_domain::DomainError;
 
@@ -890,34 +890,9 @@ impl Store {
                     "article",
                 )
                 .await?;
-                audit::write(
-                    conn,
-                    Entity::Record,
-                    incident_id,
-                    Some(actor),
-                    now,
-                    "link",
-                    None,
-                    Some(&format!("resolved_by {article_id}")),
-                )
-                .await?;
                 let title = a.published_title.as_deref().unwrap_or(&a.title);
-                sqlx::query(
-                    "INSERT INTO journal (record_id, author_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(incident_id)
-                .bind(actor)
-                .bind(JournalKind::Reply.as_str())
-                .bind(format!("Knowledge article {}: {title}", a.number))
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query("UPDATE records SET updated_at = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(incident_id)
-                    .execute(&mut *conn)
-                    .await?;
-                crate::incidents::reindex(conn, engine, incident_id).await
+                let body = format!("Knowledge article {}: {title}", a.number);
+                crate::incidents::reply_in(conn, engine, incident_id, actor, &body, now).await
             }
             .boxed()
         })

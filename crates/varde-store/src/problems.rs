@@ -7,7 +7,7 @@ use futures::FutureExt;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 use varde_domain::problem::{self, Problem, RcaMethod, State};
-use varde_domain::record::{JournalKind, LinkKind, RecordKind};
+use varde_domain::record::{LinkKind, RecordKind};
 use varde_domain::DomainError;
 
 use crate::audit::{self, Entity};
@@ -184,17 +184,6 @@ pub(crate) async fn link_incident_in(
     let now = now_micros();
     let id = crate::incidents::insert_link(conn, incident_id, problem_id, LinkKind::CausedBy, actor, now, "incident")
         .await?;
-    audit::write(
-        conn,
-        Entity::Record,
-        incident_id,
-        Some(actor),
-        now,
-        "link",
-        None,
-        Some(&format!("caused_by {problem_id}")),
-    )
-    .await?;
     system_line(conn, incident_id, actor, now, &format!("Linked to problem {}: {}", p.number, p.short_description))
         .await?;
     Ok(crate::incidents::Link {
@@ -497,22 +486,7 @@ impl Store {
                     p.short_description,
                     p.workaround.as_deref().unwrap_or("")
                 );
-                sqlx::query(
-                    "INSERT INTO journal (record_id, author_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(incident_id)
-                .bind(actor)
-                .bind(JournalKind::Reply.as_str())
-                .bind(&body)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-                sqlx::query("UPDATE records SET updated_at = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(incident_id)
-                    .execute(&mut *conn)
-                    .await?;
-                crate::incidents::reindex(conn, engine, incident_id).await?;
+                crate::incidents::reply_in(conn, engine, incident_id, actor, &body, now).await?;
                 Ok(p)
             }
             .boxed()

@@ -311,6 +311,13 @@ async fn problem_links_known_errors_and_workarounds() {
         assert!(links.iter().any(|l| l.kind == "workaround_from" && l.to_id == p.id), "{e}");
         let history = s.audit_of(varde_store::audit::Entity::Record, p.id).await.unwrap();
         assert!(history.iter().any(|h| h.field == "workaround"), "{e}");
+        // The incident's history has the link and the workaround, once each (a refused
+        // second apply left nothing behind).
+        let history = s.audit_of(varde_store::audit::Entity::Record, i1).await.unwrap();
+        let link = format!("workaround_from {}", p.id);
+        let links = history.iter().filter(|h| h.field == "link" && h.new_value.as_deref() == Some(link.as_str()));
+        assert_eq!(links.count(), 1, "{e}: {history:?}");
+        assert_eq!(history.iter().filter(|h| h.field == "workaround").count(), 1, "{e}");
 
         // Suggestions for an incident: the known error, by its words.
         let sug = s.suggestions(&viewer(pm, true), "vpn connection drops at home", None, None, false, 5).await.unwrap();
