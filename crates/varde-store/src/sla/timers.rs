@@ -6,6 +6,8 @@
 //! PostgreSQL (claims use SKIP LOCKED; a stale job finds a newer version and
 //! does nothing).
 
+use std::collections::{HashMap, HashSet};
+
 use futures::FutureExt;
 use sqlx::AnyConnection;
 use varde_domain::priority::Level;
@@ -335,7 +337,7 @@ impl Store {
                 async move {
                     let now = now_micros();
                     if by_calendar {
-                        recompute_figures_in(conn, engine, &batch, now).await
+                        recompute_figures_in(conn, engine, batch, now).await
                     } else {
                         let mut records: Vec<i64> = batch.iter().map(|r| r.record_id).collect();
                         records.dedup();
@@ -357,21 +359,53 @@ impl Store {
 /// one statement of each kind for the whole batch, its rows bound as one
 /// JSON parameter (`sql::json_rows`): a calendar can have hundreds of
 /// thousands of open clocks on it.
+///
+/// The rows were read before this transaction, so a clock may have moved
+/// since (paused by an agent, a threshold fired). Each write is guarded by
+/// the version read; a clock that moved is read again and recomputed from
+/// what it is now, never overwritten with figures of spans it no longer has.
 async fn recompute_figures_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    rows: Vec<ClockRow>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut rows = rows;
+    // A clock moves again only if someone keeps writing it while we look;
+    // after a few rounds that is a conflict for the job to retry.
+    for _ in 0..5 {
+        let moved = recompute_batch_in(conn, engine, &rows, now).await?;
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let v = json_rows(engine, 1, &[("id", JsonCol::Int)]);
+        rows = sqlx::query_as(&format!(
+            "SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE id IN (SELECT id FROM {v} AS v)
+             AND stopped_at IS NULL AND cancelled = 0 ORDER BY id"
+        ))
+        .bind(json_param(&moved.iter().map(|id| (*id,)).collect::<Vec<_>>()))
+        .fetch_all(&mut *conn)
+        .await?;
+    }
+    Err(StoreError::Conflict { current: 0 })
+}
+
+/// One round of [`recompute_figures_in`]; returns the clocks that moved
+/// since `rows` were read and were left alone.
+async fn recompute_batch_in(
     conn: &mut AnyConnection,
     engine: Engine,
     rows: &[ClockRow],
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Vec<i64>, StoreError> {
     let ids: Vec<i64> = rows.iter().filter_map(|r| r.calendar_id).collect();
     let cals = worktime::load_in(conn, &ids).await?;
     let agreements = active_in(conn).await?;
     // [id, state, elapsed, due, version] of every clock whose figures
-    // moved, their timer keys, their records, and the timers to set.
+    // moved, and the record and next timer of each.
     let mut changed: Vec<(i64, &'static str, i64, Option<i64>, i64)> = Vec::new();
-    let mut keys: Vec<(String,)> = Vec::new();
-    let mut records: Vec<(i64,)> = Vec::new();
-    let mut timers: Vec<(String, String, i64)> = Vec::new();
+    let mut record_of: HashMap<i64, i64> = HashMap::new();
+    let mut timer_of: HashMap<i64, (String, i64)> = HashMap::new();
     for row in rows {
         let c = row.clock()?;
         let cal = cals.get(row.calendar_id);
@@ -381,30 +415,42 @@ async fn recompute_figures_in(
         }
         let version = row.version + 1;
         changed.push((row.id, d.state.as_str(), d.elapsed_us, d.due_at, version));
-        keys.push((timer_key(row.id),));
-        records.push((row.record_id,));
+        record_of.insert(row.id, row.record_id);
         let percents: Vec<i64> = agreements
             .iter()
             .find(|a| a.id == row.agreement_id)
             .map(|a| a.spec.thresholds.iter().map(|t| t.percent).collect())
             .unwrap_or_default();
         if let Some((_, at)) = clock::next_threshold(&c, cal.as_ref(), row.target_us, &percents, &row.fired()) {
-            timers.push((timer_key(row.id), format!("{}:{version}", row.id), at));
+            timer_of.insert(row.id, (format!("{}:{version}", row.id), at));
         }
     }
     if changed.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     use JsonCol::{Int, Text};
     let v = json_rows(engine, 1, &[("id", Int), ("state", Text), ("elapsed", Int), ("due", Int), ("version", Int)]);
-    sqlx::query(&format!(
+    let written: Vec<i64> = sqlx::query_scalar(&format!(
         "UPDATE sla_clocks SET state = v.state, elapsed_us = v.elapsed, due_at = v.due, version = v.version, updated_at = $2
-         FROM {v} AS v WHERE sla_clocks.id = v.id"
+         FROM {v} AS v WHERE sla_clocks.id = v.id AND sla_clocks.version = v.version - 1 RETURNING sla_clocks.id"
     ))
     .bind(json_param(&changed))
     .bind(now)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
+    let written_set: HashSet<i64> = written.iter().copied().collect();
+    let moved: Vec<i64> = changed.iter().map(|c| c.0).filter(|id| !written_set.contains(id)).collect();
+    if written.is_empty() {
+        return Ok(moved);
+    }
+    let keys: Vec<(String,)> = written.iter().map(|id| (timer_key(*id),)).collect();
+    let mut records: Vec<(i64,)> = written.iter().map(|id| (record_of[id],)).collect();
+    records.sort_unstable();
+    records.dedup();
+    let timers: Vec<(String, String, i64)> = written
+        .iter()
+        .filter_map(|id| timer_of.remove(id).map(|(payload, at)| (timer_key(*id), payload, at)))
+        .collect();
     // The old timers go, new ones come (see `schedule_in` for why a timer
     // is never moved).
     let v = json_rows(engine, 1, &[("key", Text)]);
@@ -432,5 +478,84 @@ async fn recompute_figures_in(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use varde_domain::access::Role;
+    use varde_domain::incident::{Channel, Patch};
+
+    use super::*;
+    use crate::directory::NewUser;
+    use crate::incidents::NewIncident;
+    use crate::testing::databases;
+
+    /// A recompute works on rows read before its transaction. A clock paused
+    /// in between must stay paused, not get the figures of a running one.
+    #[tokio::test]
+    async fn recompute_leaves_a_clock_that_moved_since_it_was_read_as_it_now_is() {
+        for db in databases().await {
+            let s = &db.store;
+            let who = s
+                .create_user(
+                    NewUser {
+                        email: "a@example.org".into(),
+                        name: "A".into(),
+                        role: Role::Agent,
+                        organisation_id: None,
+                        password_hash: None,
+                    },
+                    None,
+                )
+                .await
+                .unwrap()
+                .id;
+            let spec = serde_json::from_value(serde_json::json!({ "name": "Std", "kind": "sla",
+                "targets": [{ "name": "resolution", "minutes": 100 }], "thresholds": [{ "percent": 50 }] }))
+            .unwrap();
+            s.create_agreement(spec, who).await.unwrap();
+            let new = NewIncident {
+                short_description: "Printer".into(),
+                description: String::new(),
+                requester_id: who,
+                created_by: who,
+                assignment_group_id: None,
+                assignee_id: None,
+                impact: Level::MEDIUM,
+                urgency: Level::MEDIUM,
+                category_id: None,
+                service_id: None,
+                channel: Channel::Phone,
+                major: false,
+            };
+            let (i, _) = s.create_incident(new, None).await.unwrap();
+            let stale: ClockRow =
+                sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE record_id = $1"))
+                    .bind(i.id)
+                    .fetch_one(s.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(stale.state, "running");
+            let hold = Patch {
+                state: Some("on_hold".into()),
+                hold_reason: Some("awaiting_caller".into()),
+                ..Patch::default()
+            };
+            s.update_incident(i.id, None, hold, who).await.unwrap();
+            // The stale row says "running" with a due instant an hour on:
+            // recomputed as it was read, the clock would run again.
+            let engine = s.engine();
+            let later = now_micros() + 3_600_000_000;
+            s.write(move |conn| recompute_figures_in(conn, engine, vec![stale], later).boxed()).await.unwrap();
+            let c = &s.clocks(i.id).await.unwrap()[0];
+            assert_eq!((c.state.as_str(), c.due_at), ("paused", None), "{}", db.engine);
+            assert_eq!(s.sla_dues(&[i.id]).await.unwrap()[&i.id], None, "{}", db.engine);
+            let timers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'sla_timer'")
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+            assert_eq!(timers, 0, "{}: a paused clock has no timer", db.engine);
+        }
+    }
 }
