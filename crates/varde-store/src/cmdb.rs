@@ -91,20 +91,29 @@ pub struct ClassChanges {
 }
 
 /// Every class, with helpers over the tree. Classes are few (tens), so a
-/// write loads them all rather than walking the tree in SQL.
+/// write loads them all rather than walking the tree in SQL. Each class's
+/// schema (its attributes and its ancestors') is worked out once, on load:
+/// an import asks for it several times per row.
 #[derive(Debug, Clone)]
-pub struct Classes(pub Vec<CiClass>);
+pub struct Classes(pub Vec<CiClass>, HashMap<i64, ClassSchema>);
+
+/// The schema of a class that does not exist: no attributes.
+static NO_SCHEMA: ClassSchema = ClassSchema { attributes: Vec::new() };
 
 impl Classes {
+    pub fn new(list: Vec<CiClass>) -> Self {
+        let tree: Vec<_> = list.iter().map(|c| (c.id, c.parent_id, c.attributes.clone())).collect();
+        let schemas = list.iter().map(|c| (c.id, ClassSchema::of(c.id, &tree))).collect();
+        Classes(list, schemas)
+    }
     pub fn get(&self, id: i64) -> Option<&CiClass> {
         self.0.iter().find(|c| c.id == id)
     }
     pub fn by_name(&self, name: &str) -> Option<&CiClass> {
         self.0.iter().find(|c| c.name.eq_ignore_ascii_case(name))
     }
-    pub fn schema(&self, id: i64) -> ClassSchema {
-        let tree: Vec<_> = self.0.iter().map(|c| (c.id, c.parent_id, c.attributes.clone())).collect();
-        ClassSchema::of(id, &tree)
+    pub fn schema(&self, id: i64) -> &ClassSchema {
+        self.1.get(&id).unwrap_or(&NO_SCHEMA)
     }
     /// `id` and every class below it.
     pub fn subtree(&self, id: i64) -> Vec<i64> {
@@ -136,7 +145,7 @@ pub(crate) async fn classes_in(conn: &mut AnyConnection) -> Result<Classes, Stor
     )
     .fetch_all(conn)
     .await?;
-    Ok(Classes(rows.into_iter().map(ClassRow::into_class).collect::<Result<_, _>>()?))
+    Ok(Classes::new(rows.into_iter().map(ClassRow::into_class).collect::<Result<_, _>>()?))
 }
 
 fn check_class_text(name: &str, description: &str, identify_by: &[String], schema: &ClassSchema) -> Vec<FieldError> {
@@ -173,7 +182,7 @@ impl Store {
                     Some(p) if classes.get(p).is_none() => {
                         return Err(StoreError::UnknownReference { field: "parent_id" })
                     }
-                    Some(p) => classes.schema(p).attributes.into_iter().map(|(_, a)| a).collect(),
+                    Some(p) => classes.schema(p).attributes.iter().map(|(_, a)| a.clone()).collect(),
                     None => Vec::new(),
                 };
                 let mut errs = match check_definitions(&new.attributes, &inherited) {
@@ -235,7 +244,7 @@ impl Store {
                     }
                 }
                 let inherited: Vec<AttributeDef> = match cur.parent_id {
-                    Some(p) => classes.schema(p).attributes.into_iter().map(|(_, a)| a).collect(),
+                    Some(p) => classes.schema(p).attributes.iter().map(|(_, a)| a.clone()).collect(),
                     None => Vec::new(),
                 };
                 let name = ch.name.clone().unwrap_or(cur.name.clone());

@@ -76,6 +76,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 10,
+        name: "cmdb index tables clustered on sqlite",
+        common: "",
+        sqlite: include_str!("../migrations/0010_cmdb_index_tables.sqlite.sql"),
+        postgres: "",
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

@@ -98,3 +98,42 @@ async fn version_1_database_upgrades_and_reads_back() {
         assert_eq!(next.number, "INC0000003", "{engine}");
     }
 }
+
+/// Version 10 moved the CMDB's attribute index and search words into
+/// clustered tables on SQLite; what version 9 indexed is found after.
+#[tokio::test]
+async fn version_9_cmdb_index_reads_back_after_the_upgrade() {
+    use varde_store::cmdb::CiFilter;
+    for (engine, url, _dir) in empty_urls().await {
+        migrate_url_to(&url, 9).await;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        for stmt in [
+            "INSERT INTO cis (class_id, name, status, attributes, identity, version, created_at, updated_at)
+             SELECT id, 'db-01', 'deployed', '{\"hostname\":\"db-01\",\"domain\":\"example.org\",\"os\":\"Debian\"}',
+                    id || '|db-01|example.org', 1, 1, 1 FROM ci_classes WHERE name = 'Server'",
+            "INSERT INTO ci_attr_values (ci_id, name, value) SELECT id, 'os', 'debian' FROM cis WHERE name = 'db-01'",
+            "INSERT INTO ci_attr_values (ci_id, name, value) SELECT id, 'hostname', 'db-01' FROM cis WHERE name = 'db-01'",
+            "INSERT INTO ci_terms (term, ci_id) SELECT 'debian', id FROM cis WHERE name = 'db-01'",
+            "INSERT INTO ci_terms (term, ci_id) SELECT 'db', id FROM cis WHERE name = 'db-01'",
+        ] {
+            conn.execute(stmt).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
+        let by_os = CiFilter { attributes: vec![("os".into(), "debian".into())], ..CiFilter::default() };
+        let found = store.list_cis(&by_os, None, 10).await.unwrap();
+        assert_eq!(found.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["db-01"], "{engine}");
+        let by_word = CiFilter { terms: vec!["debian".into()], ..CiFilter::default() };
+        assert_eq!(store.list_cis(&by_word, None, 10).await.unwrap().len(), 1, "{engine}");
+        // The index is written again on an edit, in the new tables.
+        let ci = &found[0];
+        let mut fields = ci.fields();
+        fields.attributes.insert("os".into(), serde_json::json!("Alpine"));
+        let ctx = varde_store::cmdb::ChangeContext { actor: None, record_id: None, import_id: None };
+        store.update_ci(ci.id, Some(ci.version), fields, ctx).await.unwrap();
+        assert!(store.list_cis(&by_os, None, 10).await.unwrap().is_empty(), "{engine}");
+        let by_new = CiFilter { attributes: vec![("os".into(), "alpine".into())], ..CiFilter::default() };
+        assert_eq!(store.list_cis(&by_new, None, 10).await.unwrap().len(), 1, "{engine}");
+    }
+}

@@ -498,14 +498,14 @@ fn attr_inputs(classes: &Classes, class_id: i64, values: &Pairs) -> Vec<AttrInpu
     classes
         .schema(class_id)
         .attributes
-        .into_iter()
+        .iter()
         .map(|(_, d)| AttrInput {
             value: get(values, &format!("attr.{}", d.name)).to_string(),
             label: if d.label.is_empty() { d.name.clone() } else { d.label.clone() },
             kind: d.kind.as_str().into(),
             required: d.required,
             values: d.values.clone(),
-            name: d.name,
+            name: d.name.clone(),
         })
         .collect()
 }
@@ -564,7 +564,7 @@ fn form_doc(
         m.insert(k.to_string(), val);
     }
     let mut attrs = Map::new();
-    for (_, d) in classes.schema(class_id).attributes {
+    for (_, d) in &classes.schema(class_id).attributes {
         let v = get(f, &format!("attr.{}", d.name)).trim();
         let kind = Some(d.kind);
         attrs.insert(
