@@ -3,6 +3,8 @@
 //! change), so a clock is never behind the record it measures, and nothing
 //! is lost on a restart: the clock is its stored spans.
 
+use std::collections::HashMap;
+
 use futures::FutureExt;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
@@ -12,7 +14,7 @@ use varde_domain::sla::clock::{self, Clock, ClockState, Event, Span, WorkingTime
 
 use super::agreements::active_in;
 use super::worktime::{self, Calendars};
-use crate::sql::{Arg, Sql};
+use crate::sql::{engine_of, json_param, json_rows, Arg, JsonCol, Sql};
 use crate::{now_micros, Store, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
@@ -218,14 +220,14 @@ pub(crate) async fn apply_plan(
     cal_ids.extend(rows.iter().filter_map(|r| r.calendar_id));
     let cals = worktime::load_in(conn, &cal_ids).await?;
     let mut dues: Vec<i64> = Vec::new();
+    let mut fresh: Vec<&Planned> = Vec::new();
     for p in &planned {
-        let row = rows.iter().find(|r| r.clock_key == p.key);
-        let due = match row {
-            Some(row) => update_clock(conn, row, Some(p), agreements, &cals, now).await?,
-            None => insert_clock(conn, record_id, p, agreements, &cals, now).await?,
-        };
-        dues.extend(due);
+        match rows.iter().find(|r| r.clock_key == p.key) {
+            Some(row) => dues.extend(update_clock(conn, row, Some(p), agreements, &cals, now).await?),
+            None => fresh.push(p),
+        }
     }
+    dues.extend(insert_clocks(conn, record_id, &fresh, agreements, &cals, now).await?);
     for row in rows.iter().filter(|r| !planned.iter().any(|p| p.key == r.clock_key)) {
         update_clock(conn, row, None, agreements, &cals, now).await?;
     }
@@ -250,53 +252,116 @@ fn agreement_name(agreements: &[Agreement], id: i64) -> String {
     agreements.iter().find(|a| a.id == id).map(|a| a.spec.name.clone()).unwrap_or_else(|| format!("#{id}"))
 }
 
-async fn insert_clock(
+/// Inserts the clocks a record gains, with their first events and timers:
+/// one statement of each kind however many clocks there are (a create gains
+/// all of its clocks at once, and on PostgreSQL every statement is a round
+/// trip). Returns the due instants of the running ones.
+async fn insert_clocks(
     conn: &mut AnyConnection,
     record_id: i64,
-    p: &Planned,
+    fresh: &[&Planned],
     agreements: &[Agreement],
     cals: &Calendars,
     now: i64,
-) -> Result<Option<i64>, StoreError> {
-    let mut c = Clock::new();
-    let events = clock::steps(&c, p.want);
-    for e in &events {
-        c.apply(*e, now);
+) -> Result<Vec<i64>, StoreError> {
+    use JsonCol::{Int, Text};
+    if fresh.is_empty() {
+        return Ok(Vec::new());
     }
-    let target = p.target.micros();
-    let cal = cals.get(p.target.calendar_id);
-    let d = derive(&c, cal.as_ref(), target, now);
-    let id: i64 = sqlx::query_scalar(
+    let engine = engine_of(conn);
+    let mut rows: Vec<serde_json::Value> = Vec::with_capacity(fresh.len());
+    let mut started: Vec<(Clock, Vec<Event>, Derived)> = Vec::with_capacity(fresh.len());
+    for p in fresh {
+        let mut c = Clock::new();
+        let events = clock::steps(&c, p.want);
+        for e in &events {
+            c.apply(*e, now);
+        }
+        let d = derive(&c, cals.get(p.target.calendar_id).as_ref(), p.target.micros(), now);
+        rows.push(serde_json::json!([
+            p.key,
+            p.kind.as_str(),
+            p.party,
+            p.target.name,
+            p.agreement_id,
+            p.target.micros(),
+            p.target.calendar_id,
+            d.state.as_str(),
+            spans_json(&c),
+            c.running_since,
+            c.stopped_at,
+            c.cancelled as i64,
+            d.elapsed_us,
+            d.due_at
+        ]));
+        started.push((c, events, d));
+    }
+    let v = json_rows(
+        engine,
+        1,
+        &[
+            ("clock_key", Text),
+            ("kind", Text),
+            ("party_id", Int),
+            ("target_name", Text),
+            ("agreement_id", Int),
+            ("target_us", Int),
+            ("calendar_id", Int),
+            ("state", Text),
+            ("spans", Text),
+            ("running_since", Int),
+            ("stopped_at", Int),
+            ("cancelled", Int),
+            ("elapsed_us", Int),
+            ("due_at", Int),
+        ],
+    );
+    let made: Vec<(i64, String)> = sqlx::query_as(&format!(
         "INSERT INTO sla_clocks (record_id, clock_key, kind, party_id, target_name, agreement_id, target_us, calendar_id,
             state, spans, running_since, stopped_at, cancelled, elapsed_us, due_at, started_at, fired, version, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, '', 1, $16) RETURNING id",
-    )
+         SELECT $2, v.clock_key, v.kind, v.party_id, v.target_name, v.agreement_id, v.target_us, v.calendar_id,
+            v.state, v.spans, v.running_since, v.stopped_at, v.cancelled, v.elapsed_us, v.due_at, $3, '', 1, $3
+         FROM {v} AS v RETURNING id, clock_key"
+    ))
+    .bind(json_param(&rows))
     .bind(record_id)
-    .bind(&p.key)
-    .bind(p.kind.as_str())
-    .bind(p.party)
-    .bind(&p.target.name)
-    .bind(p.agreement_id)
-    .bind(target)
-    .bind(p.target.calendar_id)
-    .bind(d.state.as_str())
-    .bind(spans_json(&c))
-    .bind(c.running_since)
-    .bind(c.stopped_at)
-    .bind(c.cancelled as i64)
-    .bind(d.elapsed_us)
-    .bind(d.due_at)
     .bind(now)
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let detail = format!("{} ({} min)", agreement_name(agreements, p.agreement_id), p.target.minutes);
-    event_in(conn, id, record_id, now, "attach", &detail).await?;
-    for e in &events {
-        event_in(conn, id, record_id, now, e.as_str(), "").await?;
+    // RETURNING order is not promised: a record's clock keys are unique.
+    let id_of: HashMap<&str, i64> = made.iter().map(|(id, key)| (key.as_str(), *id)).collect();
+    // [n, clock, event, detail]: `n` keeps the events in the order they
+    // happened (history is read by id).
+    let mut events: Vec<(usize, i64, &str, String)> = Vec::new();
+    let mut timers: Vec<(String, String, i64)> = Vec::new();
+    let mut dues = Vec::new();
+    for (p, (c, steps, d)) in fresh.iter().zip(&started) {
+        let id = *id_of.get(p.key.as_str()).ok_or_else(|| StoreError::corrupt("a new clock without its key"))?;
+        let detail = format!("{} ({} min)", agreement_name(agreements, p.agreement_id), p.target.minutes);
+        events.push((events.len(), id, "attach", detail));
+        for e in steps {
+            events.push((events.len(), id, e.as_str(), String::new()));
+        }
+        let percents = thresholds_of(agreements, p.agreement_id);
+        let cal = cals.get(p.target.calendar_id);
+        if let Some((_, at)) = clock::next_threshold(c, cal.as_ref(), p.target.micros(), &percents, &[]) {
+            timers.push((super::timers::timer_key(id), format!("{id}:1"), at));
+        }
+        dues.extend(d.due_at);
     }
-    let percents = thresholds_of(agreements, p.agreement_id);
-    super::timers::schedule_in(conn, id, 1, &c, cal.as_ref(), target, &percents, &[]).await?;
-    Ok(d.due_at)
+    let v = json_rows(engine, 1, &[("n", Int), ("clock_id", Int), ("event", Text), ("detail", Text)]);
+    sqlx::query(&format!(
+        "INSERT INTO sla_clock_events (clock_id, record_id, at, event, detail)
+         SELECT v.clock_id, $2, $3, v.event, v.detail FROM {v} AS v ORDER BY v.n"
+    ))
+    .bind(json_param(&events))
+    .bind(record_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    // A new clock has no timer to replace (see `timers::schedule_in`).
+    super::timers::insert_timers_in(conn, engine, &timers, now).await?;
+    Ok(dues)
 }
 
 /// Moves an existing clock to its planned condition (or cancels it when

@@ -26,7 +26,7 @@ use crate::{now_micros, Engine, Store, StoreError};
 pub const TIMER_JOB: &str = "sla_timer";
 pub const RECOMPUTE_JOB: &str = "sla_recompute";
 
-fn timer_key(clock_id: i64) -> String {
+pub(crate) fn timer_key(clock_id: i64) -> String {
     format!("sla_timer:{clock_id}")
 }
 
@@ -50,7 +50,8 @@ pub(crate) async fn schedule_in(
     // take a moved timer with it.
     sqlx::query("DELETE FROM jobs WHERE dedupe_key = $1").bind(&key).execute(&mut *conn).await?;
     if let Some((_, at)) = next {
-        enqueue_in(conn, TIMER_JOB, &format!("{clock_id}:{version}"), at, Some(&key)).await?;
+        let engine = crate::sql::engine_of(conn);
+        insert_timers_in(conn, engine, &[(key, format!("{clock_id}:{version}"), at)], now_micros()).await?;
     }
     Ok(())
 }
@@ -466,19 +467,33 @@ async fn recompute_batch_in(
     .bind(json_param(&records))
     .execute(&mut *conn)
     .await?;
-    if !timers.is_empty() {
-        let v = json_rows(engine, 1, &[("key", Text), ("payload", Text), ("at", Int)]);
-        sqlx::query(&format!(
-            "INSERT INTO jobs (kind, payload, run_at, attempts, dedupe_key, created_at)
-             SELECT $2, v.payload, v.at, 0, v.key, $3 FROM {v} AS v"
-        ))
-        .bind(json_param(&timers))
-        .bind(TIMER_JOB)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
+    insert_timers_in(conn, engine, &timers, now).await?;
     Ok(moved)
+}
+
+/// Adds timer jobs (`dedupe key, payload, run at`) for clocks that have
+/// none, in one statement.
+pub(crate) async fn insert_timers_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    timers: &[(String, String, i64)],
+    now: i64,
+) -> Result<(), StoreError> {
+    use JsonCol::{Int, Text};
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let v = json_rows(engine, 1, &[("key", Text), ("payload", Text), ("at", Int)]);
+    sqlx::query(&format!(
+        "INSERT INTO jobs (kind, payload, run_at, attempts, dedupe_key, created_at)
+         SELECT $2, v.payload, v.at, 0, v.key, $3 FROM {v} AS v"
+    ))
+    .bind(json_param(timers))
+    .bind(TIMER_JOB)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
