@@ -63,6 +63,10 @@ async fn create_read_patch_delete() {
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.header("etag"), Some("\"1\""));
         assert_eq!(r.json()["weekly"]["monday"][1]["start"], "12:30");
+        // RFC 7232: a client holding this version gets a 304 without the body.
+        let r = env.get(&url, &env.agent1).header("if-none-match", "W/\"1\"").send().await;
+        assert_eq!((r.status, r.header("etag")), (StatusCode::NOT_MODIFIED, Some("\"1\"")));
+        assert_eq!(env.get(&url, &env.agent1).header("if-none-match", "\"0\"").send().await.status, StatusCode::OK);
 
         // Merge patch: objects merge (Saturday added, Monday kept), lists replace.
         let r = env

@@ -21,8 +21,13 @@ async fn _organisation(env: &Env, name: &str) -> i64 {
 async fn agreement(env: &Env, body: Value) -> Value {
     let r = env.post("/api/v1/slas", &env.admin, body).send().await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    assert!(r.header("location").is_some_and(|l| l.starts_with("/api/v1/slas/")));
-    r.json()
+    let at = r.header("location").expect("a location").to_string();
+    assert!(at.starts_with("/api/v1/slas/"));
+    let made = r.json();
+    // RFC 7232: the version just made is not sent again to who holds it.
+    let r = env.get(&at, &env.admin).header("if-none-match", "\"1\"").send().await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED, "{}", r.text());
+    made
 }
 
 async fn sla(env: &Env, id: i64) -> Value {

@@ -103,9 +103,18 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/calendars/{id}", tag = "calendars", params(("id" = i64, Path)),
-    responses((status = 200, body = CalendarView), (status = 404, body = Problem)))]
-pub async fn read(State(st): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> Result<Response, AppError> {
-    Ok(calendar_response(StatusCode::OK, &svc::get(&st.store, &caller, id).await?))
+    responses((status = 200, body = CalendarView, headers(("ETag" = String))), (status = 304), (status = 404, body = Problem)))]
+pub async fn read(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let c = svc::get(&st.store, &caller, id).await?;
+    if let Some(res) = super::not_modified(&headers, c.version) {
+        return Ok(res);
+    }
+    Ok(calendar_response(StatusCode::OK, &c))
 }
 
 #[utoipa::path(patch, path = "/api/v1/calendars/{id}", tag = "calendars", params(("id" = i64, Path)),

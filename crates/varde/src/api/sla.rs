@@ -87,9 +87,18 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/slas/{id}", tag = "sla", params(("id" = i64, Path)),
-    responses((status = 200, body = AgreementView), (status = 404, body = Problem)))]
-pub async fn read(State(st): State<AppState>, caller: Caller, ApiPath(id): ApiPath<i64>) -> Result<Response, AppError> {
-    Ok(agreement_response(StatusCode::OK, svc::agreement(&st.store, &caller, id).await?))
+    responses((status = 200, body = AgreementView, headers(("ETag" = String))), (status = 304), (status = 404, body = Problem)))]
+pub async fn read(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let a = svc::agreement(&st.store, &caller, id).await?;
+    if let Some(res) = super::not_modified(&headers, a.version) {
+        return Ok(res);
+    }
+    Ok(agreement_response(StatusCode::OK, a))
 }
 
 #[utoipa::path(patch, path = "/api/v1/slas/{id}", tag = "sla", params(("id" = i64, Path), ("If-Match" = Option<String>, Header)),
