@@ -1,11 +1,11 @@
 //! Knowledge articles on the record kernel, their versions, feedback and
 //! deflections; and the search entries of problems and articles (ADR 0012).
 //!
-//! Search: on SQLite, problems and articles have their own FTS5 table
-//! (`knowledge_search`), so that searching knowledge is not driven through
-//! a million incidents' entries; on PostgreSQL they share `records.search`
-//! with a partial GIN index. Either way the tokens (with stems) are made in
-//! Rust, so both engines find the same records.
+//! Search: problems and articles have their own search table
+//! (`knowledge_search`: FTS5 on SQLite, a tsvector under GIN on PostgreSQL),
+//! so that searching knowledge is not driven through a million incidents'
+//! entries (ADR 0017). Either way the tokens (with stems) are made in Rust,
+//! so both engines find the same records.
 
 use futures::FutureExt;
 use serde::Serialize;
@@ -16,7 +16,7 @@ use varde_domain::search::{self, QueryTerm};
 use varde_domain::DomainError;
 
 use crate::audit::{self, Entity};
-use crate::incidents::{index_document, next_number, Cursor};
+use crate::incidents::{next_number, Cursor};
 use crate::sql::{exists, Arg, Sql};
 use crate::{now_micros, Engine, Store, StoreError};
 
@@ -96,7 +96,17 @@ pub(crate) async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64, k
         Engine::Postgres => {
             // Weight A: what requesters may find; D: the rest.
             let rest = if public.is_empty() { full } else { String::new() };
-            index_document(conn, engine, id, &public, &rest, true).await
+            sqlx::query(
+                "INSERT INTO knowledge_search (record_id, search)
+                 VALUES ($1, setweight(to_tsvector('simple', $2), 'A') || setweight(to_tsvector('simple', $3), 'D'))
+                 ON CONFLICT (record_id) DO UPDATE SET search = EXCLUDED.search",
+            )
+            .bind(id)
+            .bind(public.as_str())
+            .bind(rest.as_str())
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
         }
     }
 }
@@ -122,7 +132,9 @@ pub(crate) fn push_text_match(q: &mut Sql, engine: Engine, terms: &[QueryTerm], 
         Engine::Postgres => {
             let m = search::tsquery(terms, if requester { "A" } else { "" });
             let m = if any { m.replace(") & (", ") | (") } else { m };
-            q.push(" AND r.search @@ to_tsquery('simple', ").bind(Arg::Text(m)).push(")");
+            q.push(" AND r.id IN (SELECT record_id FROM knowledge_search WHERE search @@ to_tsquery('simple', ")
+                .bind(Arg::Text(m))
+                .push("))");
         }
     }
 }

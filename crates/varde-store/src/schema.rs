@@ -83,6 +83,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0010_cmdb_index_tables.sqlite.sql"),
         postgres: "",
     },
+    Migration {
+        version: 11,
+        name: "knowledge search table on postgresql",
+        common: "",
+        sqlite: "",
+        postgres: include_str!("../migrations/0011_knowledge_search.postgres.sql"),
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

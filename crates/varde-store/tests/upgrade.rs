@@ -137,3 +137,39 @@ async fn version_9_cmdb_index_reads_back_after_the_upgrade() {
         assert_eq!(store.list_cis(&by_new, None, 10).await.unwrap().len(), 1, "{engine}");
     }
 }
+
+/// Version 11 gave problems and articles their own search table on
+/// PostgreSQL (SQLite always had one); what version 10 indexed is found after.
+#[tokio::test]
+async fn version_10_knowledge_search_entries_move_with_the_upgrade() {
+    use varde_domain::search;
+    use varde_store::knowledge::{KnowledgeKinds, Viewer};
+    for (engine, url, _dir) in empty_urls().await {
+        migrate_url_to(&url, 10).await;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let index = if engine == "sqlite" {
+            "INSERT INTO knowledge_search (rowid, document) VALUES (1, 'prb0000001 vpn drops every hour')"
+        } else {
+            "UPDATE records SET search = setweight(to_tsvector('simple', 'prb0000001 vpn drops every hour'), 'D') WHERE id = 1"
+        };
+        for stmt in [
+            "INSERT INTO users (id, email, name, role, created_at, updated_at) VALUES (1, 'pm@example.org', 'PM', 'problem_manager', 1, 1)",
+            "INSERT INTO records (id, kind, number, state, is_open, short_description, requester_id, created_by, priority, created_at, updated_at)
+             VALUES (1, 'problem', 'PRB0000001', 'new', 1, 'VPN drops every hour', 1, 1, 3, 1, 1)",
+            "INSERT INTO problems (record_id) VALUES (1)",
+            index,
+        ] {
+            conn.execute(stmt).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
+        let agent = Viewer { user_id: 1, agent: true, admin: false };
+        let kinds = KnowledgeKinds { problems: true, known_errors_only: false, articles: true };
+        let hits = store.search_knowledge(&agent, &search::query("drops"), false, kinds, 10).await.unwrap();
+        assert_eq!(hits.iter().map(|h| h.number.as_str()).collect::<Vec<_>>(), ["PRB0000001"], "{engine}");
+        // Nobody else finds it by the old entry: incidents search their own.
+        let f = Filter { text: Some("drops".into()), ..Filter::default() };
+        assert!(store.list_incidents(Scope::All, &f, Sort::Newest, None, 10).await.unwrap().is_empty(), "{engine}");
+    }
+}
