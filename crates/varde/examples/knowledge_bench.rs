@@ -6,6 +6,12 @@
 //! cargo run --release -p varde --example knowledge_bench -- INCIDENTS ARTICLES
 //! (SQLite in a temporary directory, or `VARDE_BENCH_DATABASE_URL=postgres://...`
 //! naming an empty database.)
+//!
+//! `VARDE_BENCH_REUSE=1` measures a PostgreSQL database this bench loaded
+//! before (by an older build, say, so that one load serves a before/after
+//! comparison: opening it migrates it first). `VARDE_BENCH_SKIP_RECURRING=1`
+//! leaves out the recurring-incident job, which over a million incidents
+//! takes minutes.
 
 use std::time::Instant;
 
@@ -96,6 +102,14 @@ async fn main() {
         organisation_id: None,
         password_hash: None,
     };
+    let reuse = std::env::var("VARDE_BENCH_REUSE").is_ok_and(|v| v == "1");
+    if reuse {
+        let agent = store.user_by_email("agent@bench.local").await.expect("a database this bench loaded").id;
+        let requester = store.user_by_email("u0@bench.local").await.unwrap().id;
+        println!("reusing the loaded database");
+        measure(&store, agent, requester, varde_store::now_micros()).await;
+        return;
+    }
     let agent = store.create_user(user("agent@bench.local", Role::ProblemManager), None).await.unwrap().id;
     let reviewer = store.create_user(user("rev@bench.local", Role::ProblemManager), None).await.unwrap().id;
     let mut requesters = Vec::new();
@@ -173,9 +187,14 @@ async fn main() {
         store.transition_article(a.id, None, ArticleState::Published, reviewer, true).await.unwrap();
     }
     println!("loaded {m} articles in {:.1} s", started.elapsed().as_secs_f64());
+    measure(&store, agent, requesters[0], now).await;
+}
 
+/// Searches, suggestions and (unless skipped) the recurring job, as the
+/// desk (`agent`) and as one requester.
+async fn measure(store: &Store, agent: i64, requester: i64, now: i64) {
     let desk = Viewer { user_id: agent, agent: true, admin: false };
-    let requester = Viewer { user_id: requesters[0], agent: false, admin: false };
+    let requester = Viewer { user_id: requester, agent: false, admin: false };
     // Warm up the caches once.
     for q in QUERIES {
         store.search_all(&desk, q, SearchKinds::ALL, 20).await.unwrap();
@@ -223,6 +242,9 @@ async fn main() {
     }
     report("portal suggestions while typing (requester)", sugg);
 
+    if std::env::var("VARDE_BENCH_SKIP_RECURRING").is_ok_and(|v| v == "1") {
+        return;
+    }
     // The recurring-incident detection over the last 30 days.
     let t = Instant::now();
     let items = store.similarity_items(now - 30 * DAY).await.unwrap();

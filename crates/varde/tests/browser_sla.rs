@@ -115,3 +115,67 @@ async fn queue_shows_time_left_and_the_incident_its_sla_panel() {
         c.close().await.unwrap();
     }
 }
+
+/// An administrator makes a business calendar and an agreement on it in the
+/// admin pages, as a desk would set up service levels: a bad time zone is
+/// refused with the typed input kept, and the saved agreement's target
+/// points at the new calendar.
+#[tokio::test]
+async fn admin_sets_up_a_calendar_and_an_agreement_on_it() {
+    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+            panic!("CI=true but {CHROMEDRIVER} or {CHROMIUM} is missing: the browser test cannot run");
+        }
+        eprintln!("skipping the browser test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
+        return;
+    }
+    let driver = start_driver().await;
+    for db in databases().await {
+        let (base, state) = serve(&db).await;
+        let store = &state.store;
+        user(&state, "ada@example.org", "Ada Admin", "admin").await;
+        let profile = tempfile::tempdir().unwrap();
+        let c = browser(&driver, profile.path()).await;
+        login(&c, &base, "ada@example.org").await;
+
+        // A time zone that does not exist: refused, nothing made, the
+        // typed hours still there to correct.
+        c.goto(&format!("{base}/admin/calendars")).await.unwrap();
+        fill(&c, "#cal-name", "Nordic office").await;
+        fill(&c, "#cal-tz", "Mars/Olympus").await;
+        fill(&c, "#cal-monday", "08:00-12:00, 12:30-16:00").await;
+        click(&c, "form[action='/admin/calendars'] button.primary").await;
+        wait_for(&c, "#cal-tz[aria-invalid='true']").await;
+        let kept = wait_for(&c, "#cal-monday").await.prop("value").await.unwrap().unwrap_or_default();
+        assert_eq!(kept, "08:00-12:00, 12:30-16:00", "{}", db.engine);
+        assert!(store.calendar_by_name("Nordic office").await.is_err(), "{}: nothing was made", db.engine);
+
+        fill(&c, "#cal-tz", "Europe/Stockholm").await;
+        click(&c, "form[action='/admin/calendars'] button.primary").await;
+        wait_for_text(&c, "h1", "Nordic office").await;
+        let cal = store.calendar_by_name("Nordic office").await.unwrap();
+        assert_eq!(cal.spec.time_zone, "Europe/Stockholm", "{}", db.engine);
+        let monday: Vec<(&str, &str)> =
+            cal.spec.weekly.monday.iter().map(|r| (r.start.as_str(), r.end.as_str())).collect();
+        assert_eq!(monday, [("08:00", "12:00"), ("12:30", "16:00")], "{}", db.engine);
+
+        // An SLA with a resolution target of four business hours on it.
+        c.goto(&format!("{base}/admin/slas")).await.unwrap();
+        fill(&c, "#sla-name", "Nordic desk").await;
+        wait_for(&c, "#sla-kind").await.select_by_value("sla").await.unwrap();
+        fill(&c, "input[name='t0_name']", "resolution").await;
+        fill(&c, "input[name='t0_minutes']", "240").await;
+        wait_for(&c, "select[name='t0_calendar']").await.select_by_value(&cal.id.to_string()).await.unwrap();
+        click(&c, "form[action='/admin/slas'] button.primary").await;
+        wait_for_text(&c, "h1", "Nordic desk").await;
+        let made = store.agreements(None, 0, 100).await.unwrap();
+        let a = made.iter().find(|a| a.spec.name == "Nordic desk").expect("the agreement");
+        assert_eq!(a.spec.targets.len(), 1, "{}", db.engine);
+        let t = &a.spec.targets[0];
+        assert_eq!((t.name.as_str(), t.minutes, t.calendar_id), ("resolution", 240, Some(cal.id)), "{}", db.engine);
+        // The saved page shows the calendar chosen for the target.
+        let chosen = wait_for(&c, "select[name='t0_calendar'] option[selected]").await.text().await.unwrap();
+        assert!(chosen.contains("Nordic office"), "{}: {chosen}", db.engine);
+        c.close().await.unwrap();
+    }
+}
