@@ -372,12 +372,16 @@ async fn recompute_figures_in(
     now: i64,
 ) -> Result<(), StoreError> {
     let mut rows = rows;
-    // A clock moves again only if someone keeps writing it while we look;
-    // after a few rounds that is a conflict for the job to retry.
-    for _ in 0..5 {
+    // A clock moves again (or stays locked, on PostgreSQL) only if someone
+    // keeps writing it while we look; after a few rounds, each after a
+    // longer pause, that is a conflict for the job to retry.
+    for round in 0..5 {
         let moved = recompute_batch_in(conn, engine, &rows, now).await?;
         if moved.is_empty() {
             return Ok(());
+        }
+        if engine == Engine::Postgres {
+            tokio::time::sleep(std::time::Duration::from_millis(10 << round)).await;
         }
         let v = json_rows(engine, 1, &[("id", JsonCol::Int)]);
         rows = sqlx::query_as(&format!(
@@ -430,6 +434,45 @@ async fn recompute_batch_in(
         return Ok(Vec::new());
     }
     use JsonCol::{Int, Text};
+    let mut skipped: Vec<i64> = Vec::new();
+    if engine == Engine::Postgres {
+        // A record write locks its incident, then its clocks; a timer that
+        // fires locks its clock, then the record. Written in another order
+        // here, the two could deadlock, so this job never waits for a row:
+        // it takes what it can (SKIP LOCKED) and leaves the rest to the
+        // next round, read afresh. (Every clock belongs to an incident.)
+        let v = json_rows(engine, 1, &[("id", Int)]);
+        let mut records: Vec<(i64,)> = changed.iter().map(|c| (record_of[&c.0],)).collect();
+        records.sort_unstable();
+        records.dedup();
+        let free_records: HashSet<i64> = sqlx::query_scalar::<_, i64>(&format!(
+            "SELECT record_id FROM incidents WHERE record_id IN (SELECT id FROM {v} AS v) ORDER BY record_id FOR UPDATE SKIP LOCKED"
+        ))
+        .bind(json_param(&records))
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+        let clocks: Vec<(i64,)> = changed.iter().map(|c| (c.0,)).collect();
+        let free_clocks: HashSet<i64> = sqlx::query_scalar::<_, i64>(&format!(
+            "SELECT id FROM sla_clocks WHERE id IN (SELECT id FROM {v} AS v) ORDER BY id FOR UPDATE SKIP LOCKED"
+        ))
+        .bind(json_param(&clocks))
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+        changed.retain(|c| {
+            let free = free_clocks.contains(&c.0) && free_records.contains(&record_of[&c.0]);
+            if !free {
+                skipped.push(c.0);
+            }
+            free
+        });
+        if changed.is_empty() {
+            return Ok(skipped);
+        }
+    }
     let v = json_rows(engine, 1, &[("id", Int), ("state", Text), ("elapsed", Int), ("due", Int), ("version", Int)]);
     let written: Vec<i64> = sqlx::query_scalar(&format!(
         "UPDATE sla_clocks SET state = v.state, elapsed_us = v.elapsed, due_at = v.due, version = v.version, updated_at = $2
@@ -440,7 +483,8 @@ async fn recompute_batch_in(
     .fetch_all(&mut *conn)
     .await?;
     let written_set: HashSet<i64> = written.iter().copied().collect();
-    let moved: Vec<i64> = changed.iter().map(|c| c.0).filter(|id| !written_set.contains(id)).collect();
+    let mut moved: Vec<i64> = changed.iter().map(|c| c.0).filter(|id| !written_set.contains(id)).collect();
+    moved.extend(skipped);
     if written.is_empty() {
         return Ok(moved);
     }
@@ -563,14 +607,104 @@ mod tests {
             let engine = s.engine();
             let later = now_micros() + 3_600_000_000;
             s.write(move |conn| recompute_figures_in(conn, engine, vec![stale], later).boxed()).await.unwrap();
-            let c = &s.clocks(i.id).await.unwrap()[0];
-            assert_eq!((c.state.as_str(), c.due_at), ("paused", None), "{}", db.engine);
+            // The stored figures, not the live ones `clocks()` derives.
+            let stored: (String, Option<i64>, i64) =
+                sqlx::query_as("SELECT state, due_at, version FROM sla_clocks WHERE record_id = $1")
+                    .bind(i.id)
+                    .fetch_one(s.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(stored, ("paused".to_string(), None, 2), "{}", db.engine);
             assert_eq!(s.sla_dues(&[i.id]).await.unwrap()[&i.id], None, "{}", db.engine);
             let timers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'sla_timer'")
                 .fetch_one(s.pool())
                 .await
                 .unwrap();
             assert_eq!(timers, 0, "{}: a paused clock has no timer", db.engine);
+        }
+    }
+
+    /// On PostgreSQL the recompute takes only the rows nobody holds: a record
+    /// being written (its incident locked) is left for later, never waited
+    /// for, so the job cannot deadlock with the write.
+    #[tokio::test]
+    async fn recompute_on_postgresql_does_not_wait_for_a_record_being_written() {
+        for db in databases().await {
+            if db.engine != "postgres" {
+                continue;
+            }
+            let s = &db.store;
+            let who = s
+                .create_user(
+                    NewUser {
+                        email: "a@example.org".into(),
+                        name: "A".into(),
+                        role: Role::Agent,
+                        organisation_id: None,
+                        password_hash: None,
+                    },
+                    None,
+                )
+                .await
+                .unwrap()
+                .id;
+            let spec = serde_json::from_value(serde_json::json!({ "name": "Std", "kind": "sla",
+                "targets": [{ "name": "resolution", "minutes": 100 }] }))
+            .unwrap();
+            s.create_agreement(spec, who).await.unwrap();
+            let new = NewIncident {
+                short_description: "Printer".into(),
+                description: String::new(),
+                requester_id: who,
+                created_by: who,
+                assignment_group_id: None,
+                assignee_id: None,
+                impact: Level::MEDIUM,
+                urgency: Level::MEDIUM,
+                category_id: None,
+                service_id: None,
+                channel: Channel::Phone,
+                major: false,
+            };
+            let (i, _) = s.create_incident(new, None).await.unwrap();
+            let row: ClockRow = sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE record_id = $1"))
+                .bind(i.id)
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+            // An hour on, the running clock's elapsed time has moved.
+            let later = now_micros() + 3_600_000_000;
+            let engine = s.engine();
+            let mut writer = s.pool().begin().await.unwrap();
+            sqlx::query("SELECT record_id FROM incidents WHERE record_id = $1 FOR UPDATE")
+                .bind(i.id)
+                .fetch_all(&mut *writer)
+                .await
+                .unwrap();
+            let held = row.clone();
+            let r = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                s.write(move |conn| recompute_figures_in(conn, engine, vec![held], later).boxed()),
+            )
+            .await
+            .expect("the recompute does not wait for the lock");
+            assert!(matches!(r, Err(StoreError::Conflict { .. })), "{r:?}");
+            let version: i64 = sqlx::query_scalar("SELECT version FROM sla_clocks WHERE id = $1")
+                .bind(row.id)
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+            assert_eq!(version, 1, "nothing written while the record was held");
+            writer.rollback().await.unwrap();
+            s.write(move |conn| recompute_figures_in(conn, engine, vec![row], later).boxed()).await.unwrap();
+            let (version, elapsed): (i64, i64) =
+                sqlx::query_as("SELECT version, elapsed_us FROM sla_clocks WHERE record_id = $1")
+                    .bind(i.id)
+                    .fetch_one(s.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(version, 2);
+            assert!(elapsed > 0, "recomputed once the record was free");
         }
     }
 }
