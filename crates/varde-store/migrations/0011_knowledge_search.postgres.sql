@@ -9,7 +9,14 @@ CREATE TABLE knowledge_search (
 );
 INSERT INTO knowledge_search (record_id, search)
     SELECT id, search FROM records WHERE kind IN ('problem', 'article') AND search IS NOT NULL;
-CREATE INDEX knowledge_search_words ON knowledge_search USING GIN (search);
+-- Without fastupdate: new entries go into the index at once instead of a
+-- pending list that every search scans until vacuum merges it (measured:
+-- suggestions p95 183 ms right after loading 50,000 articles, 23 ms after a
+-- vacuum). Knowledge is written rarely; the dearer insert does not matter.
+CREATE INDEX knowledge_search_words ON knowledge_search USING GIN (search) WITH (fastupdate = off);
 -- records.search is the incidents' alone from now on.
 UPDATE records SET search = NULL WHERE kind IN ('problem', 'article');
 DROP INDEX records_search_knowledge;
+-- The update queued an entry per row in the GIN index's pending list, which
+-- every incident search would scan until autovacuum merged it: merge it now.
+SELECT gin_clean_pending_list('records_search');
