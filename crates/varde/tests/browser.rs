@@ -2,7 +2,6 @@
 //! chromedriver over WebDriver, against the real server on a real socket,
 //! on every database engine the machine has.
 
-use std::path::Path;
 use std::time::Duration;
 
 use varde_domain::incident::State;
@@ -14,14 +13,7 @@ use support::*;
 
 #[tokio::test]
 async fn requester_and_agent_resolve_an_incident_in_a_real_browser() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-            panic!("CI=true but {CHROMEDRIVER} or {CHROMIUM} is missing: the browser test cannot run");
-        }
-        eprintln!("skipping the browser test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
-        return;
-    }
-    let driver = start_driver().await;
+    let Some(driver) = driver_or_skip().await else { return };
     for db in databases().await {
         let (base, state) = serve(&db).await;
         user(&state, "rita@example.org", "Rita Requester", "requester").await;

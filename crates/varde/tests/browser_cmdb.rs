@@ -2,8 +2,6 @@
 //! chromedriver over WebDriver, against the real server on a real socket,
 //! on every database engine the machine has.
 
-use std::path::Path;
-
 use fantoccini::Locator;
 use varde_store::testing::databases;
 
@@ -13,14 +11,7 @@ use support::*;
 
 #[tokio::test]
 async fn an_agent_creates_a_ci_relates_it_to_a_service_and_sees_the_impact_graph() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-            panic!("CI=true but {CHROMEDRIVER} or {CHROMIUM} is missing: the browser test cannot run");
-        }
-        eprintln!("skipping the browser test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
-        return;
-    }
-    let driver = start_driver().await;
+    let Some(driver) = driver_or_skip().await else { return };
     for db in databases().await {
         let (base, state) = serve(&db).await;
         user(&state, "alex@example.org", "Alex Agent", "agent").await;

@@ -4,8 +4,6 @@
 //! (deflection, nothing filed); an agent applies a known error's workaround
 //! from the incident page's knowledge panel.
 
-use std::path::Path;
-
 use varde::state::AppState;
 use varde_domain::incident::Channel;
 use varde_domain::knowledge::{ArticleState, Audience};
@@ -26,14 +24,7 @@ async fn id_of(state: &AppState, email: &str) -> i64 {
 
 #[tokio::test]
 async fn portal_deflection_and_known_error_workaround_in_a_real_browser() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-            panic!("CI=true but {CHROMEDRIVER} or {CHROMIUM} is missing: the browser test cannot run");
-        }
-        eprintln!("skipping the browser test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
-        return;
-    }
-    let driver = start_driver().await;
+    let Some(driver) = driver_or_skip().await else { return };
     for db in databases().await {
         let e = db.engine;
         let (base, state) = serve(&db).await;

@@ -2,8 +2,6 @@
 //! "breaches next" sort, the SLA panel on the incident page, and the report
 //! chart; headless Chromium via chromedriver, on every engine.
 
-use std::path::Path;
-
 use fantoccini::Locator;
 use varde_store::testing::databases;
 
@@ -13,14 +11,7 @@ use support::*;
 
 #[tokio::test]
 async fn queue_shows_time_left_and_the_incident_its_sla_panel() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-            panic!("CI=true but {CHROMEDRIVER} or {CHROMIUM} is missing: the browser test cannot run");
-        }
-        eprintln!("skipping the browser test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
-        return;
-    }
-    let driver = start_driver().await;
+    let Some(driver) = driver_or_skip().await else { return };
     for db in databases().await {
         let (base, state) = serve(&db).await;
         let store = &state.store;
@@ -122,14 +113,7 @@ async fn queue_shows_time_left_and_the_incident_its_sla_panel() {
 /// points at the new calendar.
 #[tokio::test]
 async fn admin_sets_up_a_calendar_and_an_agreement_on_it() {
-    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-            panic!("CI=true but {CHROMEDRIVER} or {CHROMIUM} is missing: the browser test cannot run");
-        }
-        eprintln!("skipping the browser test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
-        return;
-    }
-    let driver = start_driver().await;
+    let Some(driver) = driver_or_skip().await else { return };
     for db in databases().await {
         let (base, state) = serve(&db).await;
         let store = &state.store;

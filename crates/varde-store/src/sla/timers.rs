@@ -550,45 +550,46 @@ mod tests {
     use crate::incidents::NewIncident;
     use crate::testing::databases;
 
+    /// An agent, an SLA of 100 minutes with a 50 % warning, and an incident
+    /// with its clock running.
+    async fn agent_and_incident(s: &Store) -> (i64, varde_domain::incident::Incident) {
+        let new_user = NewUser {
+            email: "a@example.org".into(),
+            name: "A".into(),
+            role: Role::Agent,
+            organisation_id: None,
+            password_hash: None,
+        };
+        let who = s.create_user(new_user, None).await.unwrap().id;
+        let spec = serde_json::from_value(serde_json::json!({ "name": "Std", "kind": "sla",
+            "targets": [{ "name": "resolution", "minutes": 100 }], "thresholds": [{ "percent": 50 }] }))
+        .unwrap();
+        s.create_agreement(spec, who).await.unwrap();
+        let new = NewIncident {
+            short_description: "Printer".into(),
+            description: String::new(),
+            requester_id: who,
+            created_by: who,
+            assignment_group_id: None,
+            assignee_id: None,
+            impact: Level::MEDIUM,
+            urgency: Level::MEDIUM,
+            category_id: None,
+            service_id: None,
+            channel: Channel::Phone,
+            major: false,
+        };
+        let (i, _) = s.create_incident(new, None).await.unwrap();
+        (who, i)
+    }
+
     /// A recompute works on rows read before its transaction. A clock paused
     /// in between must stay paused, not get the figures of a running one.
     #[tokio::test]
     async fn recompute_leaves_a_clock_that_moved_since_it_was_read_as_it_now_is() {
         for db in databases().await {
             let s = &db.store;
-            let who = s
-                .create_user(
-                    NewUser {
-                        email: "a@example.org".into(),
-                        name: "A".into(),
-                        role: Role::Agent,
-                        organisation_id: None,
-                        password_hash: None,
-                    },
-                    None,
-                )
-                .await
-                .unwrap()
-                .id;
-            let spec = serde_json::from_value(serde_json::json!({ "name": "Std", "kind": "sla",
-                "targets": [{ "name": "resolution", "minutes": 100 }], "thresholds": [{ "percent": 50 }] }))
-            .unwrap();
-            s.create_agreement(spec, who).await.unwrap();
-            let new = NewIncident {
-                short_description: "Printer".into(),
-                description: String::new(),
-                requester_id: who,
-                created_by: who,
-                assignment_group_id: None,
-                assignee_id: None,
-                impact: Level::MEDIUM,
-                urgency: Level::MEDIUM,
-                category_id: None,
-                service_id: None,
-                channel: Channel::Phone,
-                major: false,
-            };
-            let (i, _) = s.create_incident(new, None).await.unwrap();
+            let (who, i) = agent_and_incident(s).await;
             let stale: ClockRow =
                 sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE record_id = $1"))
                     .bind(i.id)
@@ -634,39 +635,7 @@ mod tests {
                 continue;
             }
             let s = &db.store;
-            let who = s
-                .create_user(
-                    NewUser {
-                        email: "a@example.org".into(),
-                        name: "A".into(),
-                        role: Role::Agent,
-                        organisation_id: None,
-                        password_hash: None,
-                    },
-                    None,
-                )
-                .await
-                .unwrap()
-                .id;
-            let spec = serde_json::from_value(serde_json::json!({ "name": "Std", "kind": "sla",
-                "targets": [{ "name": "resolution", "minutes": 100 }] }))
-            .unwrap();
-            s.create_agreement(spec, who).await.unwrap();
-            let new = NewIncident {
-                short_description: "Printer".into(),
-                description: String::new(),
-                requester_id: who,
-                created_by: who,
-                assignment_group_id: None,
-                assignee_id: None,
-                impact: Level::MEDIUM,
-                urgency: Level::MEDIUM,
-                category_id: None,
-                service_id: None,
-                channel: Channel::Phone,
-                major: false,
-            };
-            let (i, _) = s.create_incident(new, None).await.unwrap();
+            let (_, i) = agent_and_incident(s).await;
             let row: ClockRow = sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE record_id = $1"))
                 .bind(i.id)
                 .fetch_one(s.pool())

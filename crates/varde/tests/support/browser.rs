@@ -38,6 +38,19 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Starts chromedriver for a browser test, or says why the test is skipped:
+/// Chromium may be missing on a developer's machine, never in CI (`CI=true`).
+pub async fn driver_or_skip() -> Option<Driver> {
+    if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+            panic!("CI=true but {CHROMEDRIVER} or {CHROMIUM} is missing: the browser test cannot run");
+        }
+        eprintln!("skipping the browser test: {CHROMEDRIVER} or {CHROMIUM} is not installed");
+        return None;
+    }
+    Some(start_driver().await)
+}
+
 pub async fn start_driver() -> Driver {
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
