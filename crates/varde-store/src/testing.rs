@@ -110,3 +110,35 @@ pub async fn empty_urls() -> Vec<(&'static str, String, Option<tempfile::TempDir
     }
     out
 }
+
+/// An agent (`a@example.org`) for store tests to act as.
+pub async fn agent(store: &Store) -> i64 {
+    let user = crate::directory::NewUser {
+        email: "a@example.org".into(),
+        name: "A".into(),
+        role: varde_domain::access::Role::Agent,
+        organisation_id: None,
+        password_hash: None,
+    };
+    store.create_user(user, None).await.expect("an agent").id
+}
+
+/// A plain incident by `who` (a printer, medium impact and urgency, no
+/// group, service or category), for tests to adjust.
+pub fn incident(who: i64) -> crate::incidents::NewIncident {
+    use varde_domain::priority::Level;
+    crate::incidents::NewIncident {
+        short_description: "Printer".into(),
+        description: String::new(),
+        requester_id: who,
+        created_by: who,
+        assignment_group_id: None,
+        assignee_id: None,
+        impact: Level::MEDIUM,
+        urgency: Level::MEDIUM,
+        category_id: None,
+        service_id: None,
+        channel: varde_domain::incident::Channel::Phone,
+        major: false,
+    }
+}

@@ -1,48 +1,10 @@
 //! Store conformance for service levels: every story on SQLite and, when
 //! configured, PostgreSQL.
 
-use varde_domain::access::Role;
-use varde_domain::incident::{Channel, Patch};
-use varde_domain::priority::Level;
+use varde_domain::incident::Patch;
 use varde_domain::sla::agreement::AgreementSpec;
-use varde_store::directory::NewUser;
-use varde_store::incidents::NewIncident;
-use varde_store::testing::databases;
+use varde_store::testing::{agent, databases, incident};
 use varde_store::{Store, StoreError};
-
-async fn agent(store: &Store) -> i64 {
-    store
-        .create_user(
-            NewUser {
-                email: "a@example.org".into(),
-                name: "A".into(),
-                role: Role::Agent,
-                organisation_id: None,
-                password_hash: None,
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .id
-}
-
-fn incident(who: i64) -> NewIncident {
-    NewIncident {
-        short_description: "Printer".into(),
-        description: String::new(),
-        requester_id: who,
-        created_by: who,
-        assignment_group_id: None,
-        assignee_id: None,
-        impact: Level::MEDIUM,
-        urgency: Level::MEDIUM,
-        category_id: None,
-        service_id: None,
-        channel: Channel::Phone,
-        major: false,
-    }
-}
 
 fn spec(v: serde_json::Value) -> AgreementSpec {
     serde_json::from_value(v).unwrap()

@@ -441,27 +441,10 @@ async fn recompute_batch_in(
         // here, the two could deadlock, so this job never waits for a row:
         // it takes what it can (SKIP LOCKED) and leaves the rest to the
         // next round, read afresh. (Every clock belongs to an incident.)
-        let v = json_rows(engine, 1, &[("id", Int)]);
-        let mut records: Vec<(i64,)> = changed.iter().map(|c| (record_of[&c.0],)).collect();
-        records.sort_unstable();
-        records.dedup();
-        let free_records: HashSet<i64> = sqlx::query_scalar::<_, i64>(&format!(
-            "SELECT record_id FROM incidents WHERE record_id IN (SELECT id FROM {v} AS v) ORDER BY record_id FOR UPDATE SKIP LOCKED"
-        ))
-        .bind(json_param(&records))
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
-        let clocks: Vec<(i64,)> = changed.iter().map(|c| (c.0,)).collect();
-        let free_clocks: HashSet<i64> = sqlx::query_scalar::<_, i64>(&format!(
-            "SELECT id FROM sla_clocks WHERE id IN (SELECT id FROM {v} AS v) ORDER BY id FOR UPDATE SKIP LOCKED"
-        ))
-        .bind(json_param(&clocks))
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
+        let records: Vec<i64> = changed.iter().map(|c| record_of[&c.0]).collect();
+        let free_records = lock_unheld_in(conn, "incidents", "record_id", &records).await?;
+        let clocks: Vec<i64> = changed.iter().map(|c| c.0).collect();
+        let free_clocks = lock_unheld_in(conn, "sla_clocks", "id", &clocks).await?;
         changed.retain(|c| {
             let free = free_clocks.contains(&c.0) && free_records.contains(&record_of[&c.0]);
             if !free {
@@ -515,6 +498,27 @@ async fn recompute_batch_in(
     Ok(moved)
 }
 
+/// Locks the rows of `table` (PostgreSQL) whose `key` is among `ids` and
+/// that no other transaction holds, and says which those are; never waits.
+async fn lock_unheld_in(
+    conn: &mut AnyConnection,
+    table: &str,
+    key: &str,
+    ids: &[i64],
+) -> Result<HashSet<i64>, StoreError> {
+    let mut ids: Vec<(i64,)> = ids.iter().map(|id| (*id,)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let v = json_rows(Engine::Postgres, 1, &[("id", JsonCol::Int)]);
+    let free: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT {key} FROM {table} WHERE {key} IN (SELECT id FROM {v} AS v) ORDER BY {key} FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(json_param(&ids))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(free.into_iter().collect())
+}
+
 /// Adds timer jobs (`dedupe key, payload, run at`) for clocks that have
 /// none, in one statement.
 pub(crate) async fn insert_timers_in(
@@ -542,44 +546,20 @@ pub(crate) async fn insert_timers_in(
 
 #[cfg(test)]
 mod tests {
-    use varde_domain::access::Role;
-    use varde_domain::incident::{Channel, Patch};
+    use varde_domain::incident::Patch;
 
     use super::*;
-    use crate::directory::NewUser;
-    use crate::incidents::NewIncident;
-    use crate::testing::databases;
+    use crate::testing::{agent, databases, incident};
 
     /// An agent, an SLA of 100 minutes with a 50 % warning, and an incident
     /// with its clock running.
     async fn agent_and_incident(s: &Store) -> (i64, varde_domain::incident::Incident) {
-        let new_user = NewUser {
-            email: "a@example.org".into(),
-            name: "A".into(),
-            role: Role::Agent,
-            organisation_id: None,
-            password_hash: None,
-        };
-        let who = s.create_user(new_user, None).await.unwrap().id;
+        let who = agent(s).await;
         let spec = serde_json::from_value(serde_json::json!({ "name": "Std", "kind": "sla",
             "targets": [{ "name": "resolution", "minutes": 100 }], "thresholds": [{ "percent": 50 }] }))
         .unwrap();
         s.create_agreement(spec, who).await.unwrap();
-        let new = NewIncident {
-            short_description: "Printer".into(),
-            description: String::new(),
-            requester_id: who,
-            created_by: who,
-            assignment_group_id: None,
-            assignee_id: None,
-            impact: Level::MEDIUM,
-            urgency: Level::MEDIUM,
-            category_id: None,
-            service_id: None,
-            channel: Channel::Phone,
-            major: false,
-        };
-        let (i, _) = s.create_incident(new, None).await.unwrap();
+        let (i, _) = s.create_incident(incident(who), None).await.unwrap();
         (who, i)
     }
 
