@@ -75,6 +75,18 @@ pub fn document(parts: &[&str]) -> String {
     out
 }
 
+/// The word that marks a requester document as readable by a user (the
+/// requester and every watcher of the record): a private-use character and
+/// the user id. [`tokens`] keeps letters and digits only, so no text and no
+/// query can make it, and a search for a word never finds one. FTS5's
+/// `unicode61` counts private-use characters as part of a token; PostgreSQL
+/// is handed it as a lexeme, past its parser. A requester's search asks for
+/// their token with the words, so the engine intersects the two lists in
+/// its index instead of matching every record that has the words (ADR 0018).
+pub fn reader_token(user_id: i64) -> String {
+    format!("\u{E000}{user_id}")
+}
+
 /// One query word: matched as a prefix of an indexed word, or exactly as
 /// one of its stems.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,6 +295,19 @@ mod tests {
                 prop_assert!(!t.is_empty());
                 prop_assert!(t.chars().all(char::is_alphanumeric));
             }
+        }
+
+        /// No text puts a reader token into a document and no query asks
+        /// for one: only `reader_token` makes them, so a word search cannot
+        /// find whose records a document belongs to.
+        #[test]
+        fn reader_tokens_come_from_no_text(q in ".{0,200}", id in 1i64..1_000_000) {
+            let token = reader_token(id);
+            let doc = document(&[&q, &token]);
+            let asked = query_terms(&[q.as_str(), token.as_str()].join(" "));
+            let private = reader_token(0).chars().next().unwrap();
+            prop_assert!(!doc.split(' ').any(|w| w == token));
+            prop_assert!(!asked.iter().any(|t| t.contains(private)));
         }
     }
 }

@@ -148,6 +148,7 @@ async fn import_in(
                 // Imported records have no work notes: all of the document is
                 // public, weight A (see `reindex` in incidents.rs).
                 q.push(", setweight(to_tsvector('simple', ").bind(Arg::Text(docs[k].clone())).push("), 'A')");
+                q.push(" || array_to_tsvector(ARRAY[").bind(Arg::Text(search::reader_token(n.requester_id))).push("])");
             }
             q.push(")");
         }
@@ -224,13 +225,14 @@ async fn import_in(
 
         if engine == Engine::Sqlite {
             let mut q = Sql::new("INSERT INTO record_search (rowid, document) VALUES ");
-            // Two rows per record, as `reindex` writes them: the agents'
-            // document at rowid = id and the requesters' at rowid = -id; with
-            // no work notes yet they are the same text.
-            for (k, (id, doc)) in chunk_ids.iter().zip(docs).enumerate() {
+            // Two rows per record, as `index_document` writes them: the
+            // agents' document at rowid = id and the requester's, the same
+            // text with no work notes yet and their reader token, at -id.
+            for (k, ((id, doc), inc)) in chunk_ids.iter().zip(docs).zip(chunk).enumerate() {
+                let readers = crate::incidents::reader_words(&[inc.new.requester_id]);
                 q.push(if k == 0 { "(" } else { ", (" });
                 q.bind(Arg::Int(*id)).push(", ").bind(Arg::Text(doc.clone())).push("), (");
-                q.bind(Arg::Int(-*id)).push(", ").bind(Arg::Text(doc)).push(")");
+                q.bind(Arg::Int(-*id)).push(", ").bind(Arg::Text(format!("{doc} {readers}"))).push(")");
             }
             q.query().execute(&mut *conn).await?;
         }

@@ -177,11 +177,6 @@ const COLUMNS: &str = "r.id, r.number, r.version, r.state, r.short_description, 
     r.closed_at, i.impact, i.urgency, i.category_id, i.service_id, i.hold_reason, i.resolution_code, \
     i.resolution_notes, i.reopen_count, i.reassignment_count, i.first_contact, i.major, i.channel";
 const FROM: &str = "records r JOIN incidents i ON i.record_id = r.id";
-/// How many records a requester may have before their text search on SQLite
-/// is matched through the FTS5 table rather than record by record (see
-/// `requester_matches`): reading and matching 5,000 documents costs a few
-/// milliseconds, and past that the FTS5 table is the cheaper bound.
-const REQUESTER_SCAN: i64 = 5000;
 
 /// The "breaches next" sort key: no running clock sorts last on both engines.
 pub const SLA_DUE_KEY: &str = "COALESCE(i.sla_due, 9223372036854775807)";
@@ -308,8 +303,8 @@ pub(crate) async fn ensure_member(conn: &mut AnyConnection, group: i64, assignee
 /// read, without work notes (for requesters), so that a search cannot tell
 /// a requester what a work note says.
 pub(crate) async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -> Result<(), StoreError> {
-    let (kind, number, short, desc): (String, String, String, String) =
-        sqlx::query_as("SELECT kind, number, short_description, description FROM records WHERE id = $1")
+    let (kind, number, short, desc, requester): (String, String, String, String, i64) =
+        sqlx::query_as("SELECT kind, number, short_description, description, requester_id FROM records WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *conn)
             .await?;
@@ -317,6 +312,9 @@ pub(crate) async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -
     if kind != RecordKind::Incident.as_str() {
         return crate::knowledge::reindex(conn, engine, id, &kind).await;
     }
+    let mut readers: Vec<i64> =
+        sqlx::query_scalar("SELECT user_id FROM watchers WHERE record_id = $1").bind(id).fetch_all(&mut *conn).await?;
+    readers.push(requester);
     let entries: Vec<(String, String)> =
         sqlx::query_as("SELECT kind, body FROM journal WHERE record_id = $1 AND kind <> 'system' ORDER BY id")
             .bind(id)
@@ -331,22 +329,34 @@ pub(crate) async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -
             public.push(body);
         }
     }
-    index_document(conn, engine, id, &search::document(&public), &search::document(&notes), true).await
+    let doc = search::document(&public);
+    index_document(conn, engine, id, &doc, &search::document(&notes), &readers, true).await
 }
 
-/// Stores a record's search entry from the requester's document (`public`)
-/// and the words of work notes (`notes`); `replace` when one may exist
-/// already. SQLite keeps the whole document under the record id and the
-/// requester's under the negated id; PostgreSQL keeps one tsvector in which
-/// the requester's words carry weight A and work-note words weight D.
+/// The reader tokens of a record's requester document (see
+/// [`search::reader_token`]), space-separated: its requester's and its
+/// watchers'.
+pub(crate) fn reader_words(readers: &[i64]) -> String {
+    readers.iter().map(|r| search::reader_token(*r)).collect::<Vec<_>>().join(" ")
+}
+
+/// Stores a record's search entry from the requester's document (`public`),
+/// the words of work notes (`notes`) and the users who may read the
+/// requester's document (`readers`: requester and watchers); `replace`
+/// when one may exist already. SQLite keeps the whole document under the
+/// record id and the requester's, with the reader tokens, under the negated
+/// id; PostgreSQL keeps one tsvector in which the requester's words carry
+/// weight A, work-note words weight D, and the reader tokens no position.
 pub(crate) async fn index_document(
     conn: &mut AnyConnection,
     engine: Engine,
     id: i64,
     public: &str,
     notes: &str,
+    readers: &[i64],
     replace: bool,
 ) -> Result<(), StoreError> {
+    let readers = reader_words(readers);
     match engine {
         Engine::Sqlite => {
             if replace {
@@ -363,16 +373,18 @@ pub(crate) async fn index_document(
                 .bind(id)
                 .bind(full.as_str())
                 .bind(-id)
-                .bind(public)
+                .bind(format!("{public} {readers}"))
                 .execute(&mut *conn)
                 .await?;
         }
         Engine::Postgres => {
             sqlx::query(
-                "UPDATE records SET search = setweight(to_tsvector('simple', $1), 'A') || setweight(to_tsvector('simple', $2), 'D')
-                 WHERE id = $3",
+                "UPDATE records SET search = setweight(to_tsvector('simple', $1), 'A')
+                    || array_to_tsvector(string_to_array($2, ' ')) || setweight(to_tsvector('simple', $3), 'D')
+                 WHERE id = $4",
             )
             .bind(public)
+            .bind(readers)
             .bind(notes)
             .bind(id)
             .execute(&mut *conn)
@@ -487,7 +499,7 @@ impl Store {
                 audit::created(conn, Entity::Record, id, Some(new.created_by), now).await?;
                 // A new record has no journal yet: its document is its own text.
                 let doc = search::document(&[&number, &new.short_description, &new.description]);
-                index_document(conn, engine, id, &doc, "", false).await?;
+                index_document(conn, engine, id, &doc, "", &[new.requester_id], false).await?;
                 if let Some(k) = &idem {
                     idempotency::remember(conn, k, id).await?;
                 }
@@ -687,19 +699,14 @@ impl Store {
         // first and the LIMIT stops it early. Written as `r.id IN (SELECT
         // rowid ... MATCH)`, SQLite instead collected every match (85,000
         // for "vpn" among a million incidents) and sorted them: seconds.
-        // A requester's own records are few: for them the query is driven
-        // from their records, matched against their requester documents
-        // (rowid = -id, see `index_document`) by `requester_matches`.
-        // A requester with more records than `requester_matches` reads, in
-        // id order: driven from their documents in the FTS5 table (rowid =
-        // -id, so ascending rowid is newest first), which stops as soon as
-        // the page is full instead of collecting every match.
+        // A requester's search reads the requester documents (rowid = -id,
+        // so ascending rowid is newest first) and asks for the requester's
+        // reader token with the words (ADR 0018): FTS5 intersects the
+        // token's short list with the words' long ones, where matching the
+        // words alone meant every record anyone had with those words.
         let sqlite_text = self.engine() == Engine::Sqlite && filter.text.as_deref().is_some_and(|t| !t.is_empty());
-        let requester_set = match (sqlite_text, scope, &filter.text) {
-            (true, Scope::Requester(uid), Some(text)) => Some(self.requester_matches(uid, &search::query(text)).await?),
-            _ => None,
-        };
-        let fts_requester = matches!(requester_set, Some(None)) && matches!(sort, Sort::Newest | Sort::Oldest);
+        let fts_requester =
+            sqlite_text && matches!(scope, Scope::Requester(_)) && matches!(sort, Sort::Newest | Sort::Oldest);
         let fts = sqlite_text && scope == Scope::All;
         let (from, id_col) = if fts {
             ("record_search s JOIN records r ON r.id = s.rowid JOIN incidents i ON i.record_id = r.id", "s.rowid")
@@ -772,38 +779,38 @@ impl Store {
                 // A query of punctuation only matches nothing, not everything.
                 return Ok(Vec::new());
             }
-            // A requester searches only what they may read (see `reindex`).
-            let requester = matches!(scope, Scope::Requester(_));
-            match self.engine() {
-                Engine::Sqlite => {
+            // A requester searches only what they may read (see `reindex`):
+            // their documents on SQLite, the words of weight A on PostgreSQL.
+            match (self.engine(), scope) {
+                (Engine::Sqlite, Scope::All) => {
                     // Each word as a prefix or one of its stems (ADR 0012).
-                    let terms = search::query(text);
-                    let m = search::fts5_match(&terms);
-                    if let Some(set) = &requester_set {
-                        match set {
-                            // Numbers only: a literal list has no bound on its length.
-                            Some(ids) if ids.is_empty() => return Ok(Vec::new()),
-                            Some(ids) => {
-                                let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-                                q.push(&format!(" AND r.id IN ({list})"));
-                            }
-                            None if fts_requester => {
-                                q.push(" AND s.rowid < 0 AND record_search MATCH ").bind(Arg::Text(m));
-                            }
-                            None => {
-                                q.push(" AND r.id IN (SELECT -rowid FROM record_search WHERE record_search MATCH ")
-                                    .bind(Arg::Text(m))
-                                    .push(" AND rowid < 0)");
-                            }
-                        }
+                    let m = search::fts5_match(&search::query(text));
+                    q.push(" AND s.rowid > 0 AND record_search MATCH ").bind(Arg::Text(m));
+                }
+                (Engine::Sqlite, Scope::Requester(uid)) => {
+                    let m =
+                        format!("{} AND \"{}\"", search::fts5_match(&search::query(text)), search::reader_token(uid));
+                    if fts_requester {
+                        q.push(" AND s.rowid < 0 AND record_search MATCH ").bind(Arg::Text(m));
                     } else {
-                        q.push(" AND s.rowid > 0 AND record_search MATCH ").bind(Arg::Text(m));
+                        q.push(" AND r.id IN (SELECT -rowid FROM record_search WHERE record_search MATCH ")
+                            .bind(Arg::Text(m))
+                            .push(" AND rowid < 0)");
                     }
                 }
-                Engine::Postgres => {
-                    let weight = if requester { "A" } else { "" };
-                    let m = search::tsquery(&search::query(text), weight);
+                (Engine::Postgres, Scope::All) => {
+                    let m = search::tsquery(&search::query(text), "");
                     q.push(" AND r.search @@ to_tsquery('simple', ").bind(Arg::Text(m)).push(")");
+                }
+                (Engine::Postgres, Scope::Requester(uid)) => {
+                    // The token goes in as a tsquery literal: the parser
+                    // behind `to_tsquery` would split it up.
+                    let m = search::tsquery(&search::query(text), "A");
+                    q.push(" AND r.search @@ (to_tsquery('simple', ")
+                        .bind(Arg::Text(m))
+                        .push(") && ")
+                        .bind(Arg::Text(format!("'{}'", search::reader_token(uid))))
+                        .push("::tsquery)");
                 }
             }
         }
@@ -838,42 +845,8 @@ impl Store {
             q.push(&format!(" ORDER BY {key} {dir}, r.id {dir}"));
         }
         q.push(" LIMIT ").bind(Arg::Int(limit));
-        // A statement with a requester's ids written into it is never seen
-        // again: not worth a place in the statement cache.
-        let one_off = matches!(requester_set, Some(Some(_)));
-        let rows: Vec<IncidentRow> = q.query_as().persistent(!one_off).fetch_all(self.pool()).await?;
+        let rows: Vec<IncidentRow> = q.query_as().fetch_all(self.pool()).await?;
         rows.into_iter().map(Incident::try_from).collect()
-    }
-
-    /// On SQLite, the requester's records (own or watched) whose requester
-    /// document matches every term, read and matched here; `None` when the
-    /// requester has more than [`REQUESTER_SCAN`] records, and the caller
-    /// matches through the FTS5 table instead.
-    ///
-    /// Why not let FTS5 check each record (`rowid = -id AND MATCH`): a
-    /// prefix term (`"print"*`) makes FTS5 merge the doclists of every
-    /// word with that prefix on *each* check, so a requester with 200
-    /// records cost 10.8 s among a million (BENCHMARKS.md). The documents
-    /// hold the normalised tokens and their stems (`search::document`), so
-    /// "a token starts with the word or is one of its stems" is exactly
-    /// the rule FTS5 applies to `("word"* OR "stem")`.
-    async fn requester_matches(&self, uid: i64, terms: &[search::QueryTerm]) -> Result<Option<Vec<i64>>, StoreError> {
-        let docs: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT r.id, s.document FROM records r JOIN record_search s ON s.rowid = -r.id
-             WHERE r.kind = 'incident' AND (r.requester_id = $1 OR r.id IN (SELECT record_id FROM watchers WHERE user_id = $1))
-             LIMIT $2",
-        )
-        .bind(uid)
-        .bind(REQUESTER_SCAN + 1)
-        .fetch_all(self.pool())
-        .await?;
-        if docs.len() as i64 > REQUESTER_SCAN {
-            return Ok(None);
-        }
-        let matches = |doc: &str| {
-            terms.iter().all(|t| doc.split(' ').any(|tok| tok.starts_with(&t.word) || t.stems.iter().any(|s| s == tok)))
-        };
-        Ok(Some(docs.into_iter().filter(|(_, doc)| matches(doc)).map(|(id, _)| id).collect()))
     }
 
     /// May this scope see the record?
@@ -1085,7 +1058,11 @@ impl Store {
 
     // --- watchers ---
 
+    /// A watcher reads the record as its requester does: its requester
+    /// document is indexed again with the watcher's reader token, so their
+    /// text search finds it (see `index_document`).
     pub async fn add_watcher(&self, record_id: i64, user_id: i64, actor: i64) -> Result<(), StoreError> {
+        let engine = self.engine();
         self.write(move |conn| {
             async move {
                 if !exists(conn, "records", record_id).await? {
@@ -1095,6 +1072,7 @@ impl Store {
                     return Err(StoreError::UnknownReference { field: "user_id" });
                 }
                 if insert_pair(conn, "watchers", ("record_id", "user_id"), record_id, user_id).await? {
+                    reindex(conn, engine, record_id).await?;
                     audit::write(
                         conn,
                         Entity::Record,
@@ -1115,6 +1093,7 @@ impl Store {
     }
 
     pub async fn remove_watcher(&self, record_id: i64, user_id: i64, actor: i64) -> Result<(), StoreError> {
+        let engine = self.engine();
         self.write(move |conn| {
             async move {
                 let n = sqlx::query("DELETE FROM watchers WHERE record_id = $1 AND user_id = $2")
@@ -1124,6 +1103,7 @@ impl Store {
                     .await?
                     .rows_affected();
                 found(n)?;
+                reindex(conn, engine, record_id).await?;
                 audit::write(
                     conn,
                     Entity::Record,

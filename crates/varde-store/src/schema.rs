@@ -90,6 +90,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: include_str!("../migrations/0011_knowledge_search.postgres.sql"),
     },
+    Migration {
+        version: 12,
+        name: "reader tokens in requester search documents",
+        common: "",
+        sqlite: include_str!("../migrations/0012_reader_tokens.sqlite.sql"),
+        postgres: include_str!("../migrations/0012_reader_tokens.postgres.sql"),
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

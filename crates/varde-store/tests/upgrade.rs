@@ -187,3 +187,51 @@ async fn version_10_knowledge_search_entries_move_with_the_upgrade() {
         }
     }
 }
+
+/// Version 12 adds reader tokens to every requester document: a requester
+/// and a watcher of an incident indexed before it find it by text, and
+/// another requester does not.
+#[tokio::test]
+async fn version_11_requester_documents_get_their_readers_with_the_upgrade() {
+    for (engine, url, _dir) in empty_urls().await {
+        migrate_url_to(&url, 11).await;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let index: &[&str] = if engine == "sqlite" {
+            &[
+                "INSERT INTO record_search (rowid, document) VALUES (1, 'inc0000001 printer jams toner')",
+                "INSERT INTO record_search (rowid, document) VALUES (-1, 'inc0000001 printer jams')",
+            ]
+        } else {
+            &["UPDATE records SET search = setweight(to_tsvector('simple', 'inc0000001 printer jams'), 'A')
+                || setweight(to_tsvector('simple', 'toner'), 'D') WHERE id = 1"]
+        };
+        let rows = [
+            "INSERT INTO users (id, email, name, role, created_at, updated_at) VALUES
+                (1, 'rita@example.org', 'Rita', 'requester', 1, 1),
+                (2, 'wim@example.org', 'Wim', 'requester', 1, 1),
+                (3, 'olga@example.org', 'Olga', 'requester', 1, 1)",
+            "INSERT INTO records (id, kind, number, state, is_open, short_description, requester_id, created_by, priority, created_at, updated_at)
+             VALUES (1, 'incident', 'INC0000001', 'new', 1, 'Printer jams', 1, 1, 3, 1, 1)",
+            "INSERT INTO incidents (record_id, impact, urgency, channel) VALUES (1, 3, 3, 'portal')",
+            "INSERT INTO watchers (record_id, user_id) VALUES (1, 2)",
+        ];
+        for stmt in rows.iter().chain(index) {
+            conn.execute(*stmt).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
+        let found = |who: i64, q: &'static str| {
+            let store = store.clone();
+            async move {
+                let f = Filter { text: Some(q.into()), ..Filter::default() };
+                let hits = store.list_incidents(Scope::Requester(who), &f, Sort::Newest, None, 10).await.unwrap();
+                hits.iter().map(|i| i.number.clone()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found(1, "printer").await, ["INC0000001"], "{engine}: the requester");
+        assert_eq!(found(2, "jams").await, ["INC0000001"], "{engine}: the watcher");
+        assert!(found(3, "printer").await.is_empty(), "{engine}: nobody else");
+        assert!(found(1, "toner").await.is_empty(), "{engine}: work notes stay internal");
+    }
+}
