@@ -839,7 +839,18 @@ impl Store {
                 q.push(&format!(" AND r.id {cmp} ")).bind(Arg::Int(c.id)).push("))");
             }
         }
-        if key == "r.id" {
+        // On PostgreSQL a requester's text search matches at most their own
+        // and watched records (the reader token): reading those from the
+        // GIN index and sorting them beats walking the primary key backwards
+        // until a page of theirs turns up, which the planner prefers. At a
+        // million incidents that walk read 112,000 rows for one page (120 ms
+        // against 27 ms). `+ 0` keeps the key's index out of the ORDER BY.
+        let pg_requester_text = self.engine() == Engine::Postgres
+            && matches!(scope, Scope::Requester(_))
+            && filter.text.as_deref().is_some_and(|t| !t.is_empty());
+        if key == "r.id" && pg_requester_text {
+            q.push(&format!(" ORDER BY r.id + 0 {dir}"));
+        } else if key == "r.id" {
             q.push(&format!(" ORDER BY {id_col} {dir}"));
         } else {
             q.push(&format!(" ORDER BY {key} {dir}, r.id {dir}"));

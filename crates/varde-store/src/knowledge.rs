@@ -111,30 +111,77 @@ pub(crate) async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64, k
     }
 }
 
-/// Appends the text condition for problems and articles: every term (or,
-/// with `any`, at least one) as a prefix or a stem; a requester only
-/// matches their own view (`requester`).
-pub(crate) fn push_text_match(q: &mut Sql, engine: Engine, terms: &[QueryTerm], requester: bool, any: bool) {
-    match engine {
-        Engine::Sqlite => {
-            let m = search::fts5_match(terms);
-            let m = if any { m.replace(") AND (", ") OR (") } else { m };
-            if requester {
-                q.push(" AND r.id IN (SELECT -rowid FROM knowledge_search WHERE knowledge_search MATCH ")
+/// How a list or search of problems and articles reads its rows, newest
+/// first. With a text term on SQLite it is driven from the FTS5 table in
+/// rowid order (rowid = id for the desk's documents, -id for the
+/// requester's), as `list_incidents` is, and the LIMIT stops it after a
+/// page of matches. Written as `r.id IN (SELECT rowid ... MATCH)`, SQLite
+/// walked every problem and article by kind and sorted the matches: 31 to
+/// 76 ms for a common word among 50,000 articles, against 1 to 2 ms driven
+/// (BENCHMARKS.md). PostgreSQL reads `records` and asks its search table.
+#[derive(Clone, Copy)]
+pub(crate) struct Scan {
+    engine: Engine,
+    text: bool,
+    requester: bool,
+}
+
+impl Scan {
+    /// `text`: the query has a text term; `requester`: it searches what a
+    /// requester may find.
+    pub(crate) fn new(engine: Engine, text: bool, requester: bool) -> Scan {
+        Scan { engine, text, requester }
+    }
+
+    fn driven(self) -> bool {
+        self.engine == Engine::Sqlite && self.text
+    }
+
+    /// The FROM list for `from`, a list that starts with `records r`.
+    pub(crate) fn from(self, from: &str) -> String {
+        let rest = from.strip_prefix("records r").expect("a FROM list that starts with records r");
+        match (self.driven(), self.requester) {
+            (false, _) => from.to_string(),
+            (true, false) => format!("knowledge_search s JOIN records r ON r.id = s.rowid{rest}"),
+            (true, true) => format!("knowledge_search s JOIN records r ON r.id = -s.rowid{rest}"),
+        }
+    }
+
+    /// The text condition: every term (or, with `any`, at least one) as a
+    /// prefix or a stem; a requester only matches their own view.
+    pub(crate) fn push_text_match(self, q: &mut Sql, terms: &[QueryTerm], any: bool) {
+        match self.engine {
+            Engine::Sqlite => {
+                let m = search::fts5_match(terms);
+                let m = if any { m.replace(") AND (", ") OR (") } else { m };
+                q.push(if self.requester { " AND s.rowid < 0" } else { " AND s.rowid > 0" });
+                q.push(" AND knowledge_search MATCH ").bind(Arg::Text(m));
+            }
+            Engine::Postgres => {
+                let m = search::tsquery(terms, if self.requester { "A" } else { "" });
+                let m = if any { m.replace(") & (", ") | (") } else { m };
+                q.push(" AND r.id IN (SELECT record_id FROM knowledge_search WHERE search @@ to_tsquery('simple', ")
                     .bind(Arg::Text(m))
-                    .push(" AND rowid < 0)");
-            } else {
-                q.push(" AND r.id IN (SELECT rowid FROM knowledge_search WHERE knowledge_search MATCH ")
-                    .bind(Arg::Text(m))
-                    .push(" AND rowid > 0)");
+                    .push("))");
             }
         }
-        Engine::Postgres => {
-            let m = search::tsquery(terms, if requester { "A" } else { "" });
-            let m = if any { m.replace(") & (", ") | (") } else { m };
-            q.push(" AND r.id IN (SELECT record_id FROM knowledge_search WHERE search @@ to_tsquery('simple', ")
-                .bind(Arg::Text(m))
-                .push("))");
+    }
+
+    /// Older than the record `id` (a keyset cursor).
+    pub(crate) fn push_before(self, q: &mut Sql, id: i64) {
+        match (self.driven(), self.requester) {
+            (false, _) => q.push(" AND r.id < ").bind(Arg::Int(id)),
+            (true, false) => q.push(" AND s.rowid < ").bind(Arg::Int(id)),
+            (true, true) => q.push(" AND s.rowid > ").bind(Arg::Int(-id)),
+        };
+    }
+
+    /// Newest first, in the order the rows are read.
+    pub(crate) fn order(self) -> &'static str {
+        match (self.driven(), self.requester) {
+            (false, _) => " ORDER BY r.id DESC",
+            (true, false) => " ORDER BY s.rowid DESC",
+            (true, true) => " ORDER BY s.rowid ASC",
         }
     }
 }
@@ -683,7 +730,9 @@ impl Store {
         cursor: Option<Cursor>,
         limit: i64,
     ) -> Result<Vec<Article>, StoreError> {
-        let mut q = Sql::new(&format!("SELECT {ARTICLE_COLUMNS} FROM {ARTICLE_FROM} WHERE r.kind = 'article'"));
+        let scan = Scan::new(self.engine(), filter.text.is_some(), !viewer.agent);
+        let mut q =
+            Sql::new(&format!("SELECT {ARTICLE_COLUMNS} FROM {} WHERE r.kind = 'article'", scan.from(ARTICLE_FROM)));
         if viewer.agent {
             // Agents see drafts too, within the audiences they may read.
             q.push(" AND (a.audience <> 'restricted'");
@@ -718,12 +767,12 @@ impl Store {
             if terms.is_empty() {
                 return Ok(Vec::new());
             }
-            push_text_match(&mut q, self.engine(), &terms, !viewer.agent, false);
+            scan.push_text_match(&mut q, &terms, false);
         }
         if let Some(c) = cursor {
-            q.push(" AND r.id < ").bind(Arg::Int(c.id));
+            scan.push_before(&mut q, c.id);
         }
-        q.push(" ORDER BY r.id DESC LIMIT ").bind(Arg::Int(limit));
+        q.push(scan.order()).push(" LIMIT ").bind(Arg::Int(limit));
         let rows: Vec<ArticleRow> = q.query_as().fetch_all(self.pool()).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -764,15 +813,18 @@ impl Store {
         if !problems && !kinds.articles {
             return Ok(Vec::new());
         }
-        let mut q = Sql::new(
+        let scan = Scan::new(self.engine(), true, !viewer.agent);
+        let from = scan.from(
+            "records r LEFT JOIN problems p ON p.record_id = r.id LEFT JOIN articles a ON a.record_id = r.id
+             LEFT JOIN article_versions pv ON pv.record_id = r.id AND pv.version_no = a.published_version",
+        );
+        let mut q = Sql::new(&format!(
             "SELECT r.id, r.kind, r.number, r.state, COALESCE(pv.title, r.short_description) AS title,
                 COALESCE(pv.body, r.description) AS body, p.workaround, a.audience,
                 COALESCE(p.service_id, a.service_id) AS service_id, COALESCE(p.category_id, a.category_id) AS category_id, r.updated_at
-             FROM records r LEFT JOIN problems p ON p.record_id = r.id LEFT JOIN articles a ON a.record_id = r.id
-             LEFT JOIN article_versions pv ON pv.record_id = r.id AND pv.version_no = a.published_version
-             WHERE r.kind IN ('problem', 'article')",
-        );
-        push_text_match(&mut q, self.engine(), terms, !viewer.agent, any);
+             FROM {from} WHERE r.kind IN ('problem', 'article')"
+        ));
+        scan.push_text_match(&mut q, terms, any);
         q.push(" AND (");
         if problems {
             q.push("(r.kind = 'problem'");
@@ -788,7 +840,7 @@ impl Store {
             push_article_visible(&mut q, viewer, now_micros());
             q.push(")");
         }
-        q.push(") ORDER BY r.id DESC LIMIT ").bind(Arg::Int(limit));
+        q.push(")").push(scan.order()).push(" LIMIT ").bind(Arg::Int(limit));
         Ok(q.query_as().fetch_all(self.pool()).await?)
     }
 

@@ -353,7 +353,9 @@ impl Store {
         cursor: Option<Cursor>,
         limit: i64,
     ) -> Result<Vec<Problem>, StoreError> {
-        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM {FROM} WHERE r.kind = 'problem'"));
+        // Problems are the desk's: never a requester's search.
+        let scan = crate::knowledge::Scan::new(self.engine(), filter.text.is_some(), false);
+        let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM {} WHERE r.kind = 'problem'", scan.from(FROM)));
         if !filter.states.is_empty() {
             q.push(" AND r.state IN ").bind_list(filter.states.iter().map(|s| Arg::Text(s.as_str().into())));
         }
@@ -386,12 +388,12 @@ impl Store {
             if terms.is_empty() {
                 return Ok(Vec::new());
             }
-            crate::knowledge::push_text_match(&mut q, self.engine(), &terms, false, false);
+            scan.push_text_match(&mut q, &terms, false);
         }
         if let Some(c) = cursor {
-            q.push(" AND r.id < ").bind(Arg::Int(c.id));
+            scan.push_before(&mut q, c.id);
         }
-        q.push(" ORDER BY r.id DESC LIMIT ").bind(Arg::Int(limit));
+        q.push(scan.order()).push(" LIMIT ").bind(Arg::Int(limit));
         let rows: Vec<ProblemRow> = q.query_as().fetch_all(self.pool()).await?;
         rows.into_iter().map(Problem::try_from).collect()
     }

@@ -445,3 +445,90 @@ async fn recurring_candidates_are_remembered() {
         assert_eq!(s.candidates(Some("rejected"), 10).await.unwrap().len(), 1, "{e}");
     }
 }
+
+/// Text-filtered lists of articles and problems page newest first through
+/// every match, for the desk and for a requester (who sees the published
+/// public ones only), however the engine drives the query.
+#[tokio::test]
+async fn text_filtered_lists_page_through_every_match() {
+    use varde_store::incidents::Cursor;
+    use varde_store::problems::ProblemFilter;
+    for db in databases().await {
+        let (s, engine) = (&db.store, db.engine);
+        let author = user(s, "author@example.org", Role::Agent).await;
+        let reviewer = user(s, "reviewer@example.org", Role::ProblemManager).await;
+        let rita = user(s, "rita@example.org", Role::Requester).await;
+        let mut public = Vec::new();
+        let mut internal = Vec::new();
+        for k in 0..7 {
+            let audience = if k % 3 == 2 { Audience::Internal } else { Audience::Public };
+            let id = published(
+                s,
+                author,
+                reviewer,
+                article(author, &format!("Printer tray {k}"), "Open it.", audience, vec![]),
+            )
+            .await;
+            if audience == Audience::Public {
+                public.push(id)
+            } else {
+                internal.push(id)
+            }
+            published(
+                s,
+                author,
+                reviewer,
+                article(author, &format!("Monitor cable {k}"), "Swap it.", audience, vec![]),
+            )
+            .await;
+        }
+        let mut problems = Vec::new();
+        for k in 0..5 {
+            for text in ["Printer driver crash", "VPN timeout"] {
+                let new = NewProblem {
+                    short_description: format!("{text} {k}"),
+                    description: String::new(),
+                    created_by: reviewer,
+                    priority: 3,
+                    assignment_group_id: None,
+                    assignee_id: None,
+                    service_id: None,
+                    category_id: None,
+                };
+                let (p, _) = s.create_problem(new, None).await.unwrap();
+                if text.starts_with("Printer") {
+                    problems.push(p.id);
+                }
+            }
+        }
+        let newest_first = |mut ids: Vec<i64>| {
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids
+        };
+        let text = ArticleFilter { text: Some("printers".into()), ..Default::default() };
+        for (who, expected) in [
+            (viewer(author, true), newest_first([public.clone(), internal.clone()].concat())),
+            (viewer(rita, false), newest_first(public.clone())),
+        ] {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = s.list_articles(&who, &text, cursor, 2).await.unwrap();
+                let Some(last) = page.last() else { break };
+                cursor = Some(Cursor { key: 0, id: last.id });
+                seen.extend(page.iter().map(|a| a.id));
+            }
+            assert_eq!(seen, expected, "{engine}: articles for agent={}", who.agent);
+        }
+        let text = ProblemFilter { text: Some("print".into()), ..Default::default() };
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s.list_problems(&text, cursor, 2).await.unwrap();
+            let Some(last) = page.last() else { break };
+            cursor = Some(Cursor { key: 0, id: last.id });
+            seen.extend(page.iter().map(|p| p.id));
+        }
+        assert_eq!(seen, newest_first(problems), "{engine}: problems");
+    }
+}
