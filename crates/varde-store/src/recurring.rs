@@ -8,7 +8,7 @@ use sqlx::FromRow;
 use varde_domain::recurring::{Cluster, Item};
 use varde_domain::DomainError;
 
-use crate::sql::{Arg, Sql};
+use crate::sql::{json_param, json_rows, Arg, Sql};
 use sqlx::AnyConnection;
 use varde_domain::problem::Problem;
 
@@ -90,40 +90,64 @@ impl Store {
             .collect())
     }
 
-    /// Stores new candidates; returns how many were added.
+    /// Stores new candidates; returns how many were added. Set-wise: one
+    /// statement for the candidates and one per 20,000 of their incidents,
+    /// rows bound as JSON (`sql::json_rows`). A run over 100,000 incidents
+    /// finds thousands of candidates, and a statement or two per candidate
+    /// took 9 s of round trips on PostgreSQL (BENCHMARKS.md).
     pub async fn save_candidates(&self, clusters: Vec<Cluster>) -> Result<usize, StoreError> {
+        use crate::sql::JsonCol::{Int, Text};
+        if clusters.is_empty() {
+            return Ok(0);
+        }
+        let engine = self.engine();
         self.write(move |conn| {
             async move {
-                let mut added = 0;
                 let now = now_micros();
-                for c in clusters {
-                    let parse = |p: &str| p.parse::<i64>().ok();
-                    let (s, cat) = c.group.split_once(':').unwrap_or(("s", "c"));
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO problem_candidates (group_key, service_id, category_id, terms, cohesion, state, created_at)
-                         VALUES ($1, $2, $3, $4, $5, 'proposed', $6) RETURNING id",
-                    )
-                    .bind(&c.group)
-                    .bind(parse(&s[1..]))
-                    .bind(parse(&cat[1..]))
-                    .bind(c.terms.join(" "))
-                    .bind((c.cohesion * 100.0).round() as i64)
-                    .bind(now)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    // Many rows per statement: one round trip per row made
-                    // a large run spend its time waiting on the database.
-                    for chunk in c.ids.chunks(500) {
-                        let mut q = Sql::new("INSERT INTO problem_candidate_incidents (candidate_id, incident_id) VALUES ");
-                        for (n, inc) in chunk.iter().enumerate() {
-                            q.push(if n == 0 { "(" } else { ", (" });
-                            q.bind(Arg::Int(id)).push(", ").bind(Arg::Int(*inc)).push(")");
-                        }
-                        q.query().execute(&mut *conn).await?;
-                    }
-                    added += 1;
+                // [n, group, service, category, terms, cohesion]
+                let rows: Vec<(usize, &str, Option<i64>, Option<i64>, String, i64)> = clusters
+                    .iter()
+                    .enumerate()
+                    .map(|(n, c)| {
+                        let parse = |p: &str| p.get(1..).and_then(|p| p.parse::<i64>().ok());
+                        let (s, cat) = c.group.split_once(':').unwrap_or(("s", "c"));
+                        (n, c.group.as_str(), parse(s), parse(cat), c.terms.join(" "), (c.cohesion * 100.0).round() as i64)
+                    })
+                    .collect();
+                let v = json_rows(
+                    engine,
+                    1,
+                    &[("n", Int), ("grp", Text), ("service", Int), ("category", Int), ("terms", Text), ("cohesion", Int)],
+                );
+                let mut ids: Vec<i64> = sqlx::query_scalar(&format!(
+                    "INSERT INTO problem_candidates (group_key, service_id, category_id, terms, cohesion, state, created_at)
+                     SELECT v.grp, v.service, v.category, v.terms, v.cohesion, 'proposed', $2 FROM {v} AS v ORDER BY v.n
+                     RETURNING id"
+                ))
+                .bind(json_param(&rows))
+                .bind(now)
+                .fetch_all(&mut *conn)
+                .await?;
+                // The rows go in in `n` order and each takes the next id as
+                // it goes in, so the k-th smallest id is the k-th cluster's
+                // (the order RETURNING lists them in is not promised).
+                ids.sort_unstable();
+                if ids.len() != clusters.len() {
+                    return Err(StoreError::corrupt("problem candidates written"));
                 }
-                Ok(added)
+                let members: Vec<(i64, i64)> =
+                    ids.iter().zip(&clusters).flat_map(|(id, c)| c.ids.iter().map(move |inc| (*id, *inc))).collect();
+                let v = json_rows(engine, 1, &[("candidate", Int), ("incident", Int)]);
+                for chunk in members.chunks(20_000) {
+                    sqlx::query(&format!(
+                        "INSERT INTO problem_candidate_incidents (candidate_id, incident_id)
+                         SELECT v.candidate, v.incident FROM {v} AS v"
+                    ))
+                    .bind(json_param(chunk))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(clusters.len())
             }
             .boxed()
         })

@@ -532,3 +532,40 @@ async fn text_filtered_lists_page_through_every_match() {
         assert_eq!(seen, newest_first(problems), "{engine}: problems");
     }
 }
+
+/// Candidates saved together keep their own incidents and evidence: the
+/// write is set-wise, and each candidate's incidents must still be its own.
+#[tokio::test]
+async fn candidates_saved_together_keep_their_own_incidents() {
+    use varde_domain::recurring::Cluster;
+    for db in databases().await {
+        let (s, e) = (&db.store, db.engine);
+        let rita = user(s, "rita@example.org", Role::Requester).await;
+        let mut clusters = Vec::new();
+        for (k, word) in ["vpn", "printer", "monitor", "outlook"].iter().enumerate() {
+            let mut ids = Vec::new();
+            for n in 0..=k + 1 {
+                ids.push(incident(s, rita, &format!("{word} trouble {n}"), "").await);
+            }
+            clusters.push(Cluster {
+                group: if k % 2 == 0 { "s:c".into() } else { format!("s{k}:c") },
+                ids,
+                terms: vec![word.to_string(), "trouble".into()],
+                cohesion: 0.5 + k as f64 / 10.0,
+            });
+        }
+        assert_eq!(s.save_candidates(clusters.clone()).await.unwrap(), 4, "{e}");
+        let saved = s.candidates(Some("proposed"), 10).await.unwrap();
+        assert_eq!(saved.len(), 4, "{e}");
+        for c in &clusters {
+            let got = saved.iter().find(|x| x.terms == c.terms).unwrap_or_else(|| panic!("{e}: {:?}", c.terms));
+            let mut incidents = got.incidents.clone();
+            incidents.sort_unstable();
+            assert_eq!(incidents, c.ids, "{e}: the incidents of {:?}", c.terms);
+            assert_eq!(got.cohesion, (c.cohesion * 100.0).round() as i64, "{e}");
+            assert_eq!(got.group_key, c.group, "{e}");
+        }
+        assert_eq!(saved.iter().find(|x| x.terms[0] == "printer").unwrap().service_id, Some(1), "{e}");
+        assert_eq!(s.save_candidates(Vec::new()).await.unwrap(), 0, "{e}");
+    }
+}
