@@ -1893,7 +1893,7 @@ pub struct CiRecord {
 }
 
 impl Store {
-    /// Marks a CI as affected by a record (an incident now; problems and
+    /// Marks a CI as affected by a record (an incident or a problem;
     /// changes later). Linking twice is a no-op.
     pub async fn link_record_ci(&self, record_id: i64, ci_id: i64, actor: i64) -> Result<bool, StoreError> {
         self.write(move |conn| {

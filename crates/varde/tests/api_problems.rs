@@ -223,3 +223,63 @@ async fn recurring_candidates_accept_and_reject() {
     })
     .await;
 }
+
+async fn new_ci(env: &Env, body: serde_json::Value) -> i64 {
+    let r = env.post("/api/v1/cis", &env.admin, body).send().await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    id_of(&r.json())
+}
+
+#[tokio::test]
+async fn problems_link_list_and_unlink_affected_cis() {
+    each_engine(|env| async move {
+        let mail = new_ci(&env, json!({"class": "Technical service", "name": "Mail"})).await;
+        let host = new_ci(
+            &env,
+            json!({"class": "Server", "name": "mx-1", "attributes": {"hostname": "mx-1", "domain": "corp"}}),
+        )
+        .await;
+        let r =
+            env.post(&format!("/api/v1/cis/{mail}/relations"), &env.agent1, json!({"kind": "runs_on", "to_id": host}));
+        assert_eq!(r.send().await.status, StatusCode::CREATED);
+        let p =
+            env.post("/api/v1/problems", &env.agent1, json!({"short_description": "Mail bounces"})).send().await.json();
+        let (pid, number) = (id_of(&p), p["number"].as_str().unwrap().to_string());
+        let cis = format!("/api/v1/problems/{number}/cis");
+        let count = |v: serde_json::Value| v["items"].as_array().unwrap().len();
+
+        // A requester may neither link, list nor unlink.
+        env.post(&cis, &env.req1, json!({"ci_id": host})).send().await.problem(403);
+        env.get(&cis, &env.req1).send().await.problem(403);
+        env.delete(&format!("{cis}/{host}"), &env.req1).send().await.problem(403);
+        // An unknown CI is named and changes nothing.
+        env.post(&cis, &env.agent1, json!({"ci_id": 987654})).send().await.invalid(&["ci_id"]);
+        assert_eq!(count(env.get(&cis, &env.agent1).send().await.json()), 0);
+        env.post("/api/v1/problems/PRB0009999/cis", &env.agent1, json!({"ci_id": host})).send().await.problem(404);
+
+        let r = env.post(&cis, &env.agent1, json!({"ci_id": host})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert_eq!(r.header("location"), Some(format!("/api/v1/problems/{pid}/cis").as_str()));
+        let v = r.json();
+        assert_eq!(v["items"][0]["name"], "mx-1", "{v}");
+        assert_eq!(v["services_at_risk"][0]["name"], "Mail", "{v}");
+        let again = env.post(&format!("/api/v1/problems/{pid}/cis"), &env.agent1, json!({"ci_id": host})).send().await;
+        assert_eq!(again.status, StatusCode::OK, "linking twice is a no-op");
+        env.post(&cis, &env.agent1, json!({"ci_id": 987654})).send().await.invalid(&["ci_id"]);
+        let listed = env.get(&cis, &env.agent2).send().await.json();
+        assert_eq!(count(listed.clone()), 1, "{listed}");
+        // The CI names the problem among its open records, and in its history.
+        let open = env.get(&format!("/api/v1/cis/{host}/incidents"), &env.agent2).send().await.json();
+        assert!(open.as_array().unwrap().iter().any(|r| r["number"] == number && r["kind"] == "problem"), "{open}");
+        let h = env.get(&format!("/api/v1/cis/{host}/history"), &env.agent2).send().await.json();
+        assert!(h.as_array().unwrap().iter().any(|c| c["field"] == "affected_by" && c["record_id"] == pid), "{h}");
+
+        env.delete(&format!("{cis}/{host}"), &env.req1).send().await.problem(403);
+        assert_eq!(count(env.get(&cis, &env.agent1).send().await.json()), 1, "a refused unlink changes nothing");
+        let r = env.delete(&format!("{cis}/{host}"), &env.agent1).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert_eq!(count(env.get(&cis, &env.agent1).send().await.json()), 0);
+        env.delete(&format!("{cis}/{host}"), &env.agent1).send().await.problem(404);
+    })
+    .await;
+}

@@ -646,3 +646,50 @@ async fn relations_from_the_ci_page_carry_attributes() {
         assert!(page.body.contains("(port: 5432, protocol: tcp)"), "{}", page.body);
     }
 }
+
+/// A problem's page shows its affected CIs; they are linked and unlinked on
+/// the same page an incident's are, and the CI lists the problem, linked
+/// to the problem's page.
+#[tokio::test]
+async fn problems_show_and_change_their_affected_cis() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    use varde_store::problems::NewProblem;
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        let agent_id = ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let s = &ui.state.store;
+        let app = s.ci_classes().await.unwrap().by_name("Application").unwrap().id;
+        let ci = s
+            .create_ci(
+                CiFields { class_id: app, name: "Payroll app".into(), ..Default::default() },
+                ChangeContext::default(),
+            )
+            .await
+            .unwrap();
+        let new = NewProblem {
+            short_description: "Payroll times out".into(),
+            description: String::new(),
+            created_by: agent_id,
+            priority: 3,
+            assignment_group_id: None,
+            assignee_id: None,
+            service_id: None,
+            category_id: None,
+        };
+        let number = s.create_problem(new, None).await.unwrap().0.number;
+        let page = format!("/cmdb/problems/{number}");
+        let r = ui.post(&page, &agent, &[("_csrf", &csrf), ("ci", "Payroll app")]).await;
+        assert_eq!((r.status, r.location.as_str()), (StatusCode::SEE_OTHER, page.as_str()), "{}", r.body);
+        let problem = ui.get(&format!("/problems/{number}"), &agent).await;
+        assert!(problem.body.contains(&format!("<a href=\"/cmdb/cis/{}\">Payroll app</a>", ci.id)), "{}", problem.body);
+        assert!(problem.body.contains(&format!("href=\"{page}\"")), "{}", problem.body);
+        let on_ci = ui.get(&format!("/cmdb/cis/{}", ci.id), &agent).await;
+        assert!(on_ci.body.contains(&format!("<a href=\"/problems/{number}\">{number}</a>")), "{}", on_ci.body);
+        let r = ui.post(&format!("{page}/cis/{}/remove", ci.id), &agent, &[("_csrf", &csrf)]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let listed = ui.get(&page, &agent).await;
+        assert!(!listed.body.contains("Payroll app"), "{}: {}", db.engine, listed.body);
+    }
+}

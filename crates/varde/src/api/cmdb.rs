@@ -1,5 +1,5 @@
 //! `/api/v1/ci-classes`, `/api/v1/cis` and the CMDB's sub-resources:
-//! relations, impact, history, diff, the CIs of an incident, a person's
+//! relations, impact, history, diff, the CIs of an incident or a problem, a person's
 //! assets and leaver checklists, and asset reports.
 
 use axum::extract::{RawQuery, State};
@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use varde_domain::record::RecordKind;
 use varde_store::cmdb::{
     AffectedService, AssetRow, Checklist, Ci, CiChange, CiClass, CiRecord, Classes, Impact, PastWhat, Relation,
     RelationView,
@@ -509,25 +510,62 @@ pub async fn open_records(
     Ok(Json(svc::open_records(&st.store, &caller, id_path(&id)?).await?))
 }
 
-// ---------------------------------------------------------------- incidents
+// ---------------------------------------------------------------- incidents and problems
 
+/// The CIs a record affects: an incident's or a problem's, one shape.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct IncidentCis {
+pub struct AffectedCis {
     pub items: Vec<CiView>,
     /// Services that depend on an affected CI, nearest first, one path each.
     pub services_at_risk: Vec<AffectedService>,
 }
 
+/// The record kind's segment in the API's paths.
+fn collection(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Incident => "incidents",
+        RecordKind::Problem => "problems",
+        RecordKind::Article => "articles",
+    }
+}
+
+async fn affected_cis(
+    st: &AppState,
+    caller: &Caller,
+    kind: RecordKind,
+    key: &str,
+) -> Result<(i64, AffectedCis), AppError> {
+    let (record, cis, services) = svc::record_cis(&st.store, caller, kind, key).await?;
+    let classes = st.store.ci_classes().await?;
+    Ok((record, AffectedCis { items: cis.iter().map(|c| view(c, &classes)).collect(), services_at_risk: services }))
+}
+
+/// Links and answers the record's CIs: 201 when the link is new, 200 when
+/// it was there already.
+async fn link_ci(
+    st: &AppState,
+    caller: &Caller,
+    kind: RecordKind,
+    key: &str,
+    ci_id: i64,
+) -> Result<Response, AppError> {
+    let added = svc::link_record_ci(&st.store, caller, kind, key, ci_id).await?;
+    let (record, body) = affected_cis(st, caller, kind, key).await?;
+    Ok(if added {
+        created(format!("/api/v1/{}/{record}/cis", collection(kind)), body)
+    } else {
+        Json(body).into_response()
+    })
+}
+
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/cis", tag = "cmdb", params(("id" = String, Path)),
-    responses((status = 200, body = IncidentCis)))]
+    responses((status = 200, body = AffectedCis)))]
 pub async fn incident_cis(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<IncidentCis>, AppError> {
-    let (_, cis, services) = svc::incident_cis(&st.store, &caller, &id).await?;
-    let classes = st.store.ci_classes().await?;
-    Ok(Json(IncidentCis { items: cis.iter().map(|c| view(c, &classes)).collect(), services_at_risk: services }))
+) -> Result<Json<AffectedCis>, AppError> {
+    Ok(Json(affected_cis(&st, &caller, RecordKind::Incident, &id).await?.1))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -537,18 +575,14 @@ pub struct LinkCi {
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/cis", tag = "cmdb", params(("id" = String, Path)), request_body = LinkCi,
-    responses((status = 201, body = IncidentCis), (status = 200, body = IncidentCis, description = "already linked")))]
+    responses((status = 201, body = AffectedCis), (status = 200, body = AffectedCis, description = "already linked")))]
 pub async fn link_incident_ci(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     body: ApiJson<LinkCi>,
 ) -> Result<Response, AppError> {
-    let added = svc::link_incident_ci(&st.store, &caller, &id, body.value.ci_id).await?;
-    let (iid, cis, services) = svc::incident_cis(&st.store, &caller, &id).await?;
-    let classes = st.store.ci_classes().await?;
-    let body = IncidentCis { items: cis.iter().map(|c| view(c, &classes)).collect(), services_at_risk: services };
-    Ok(if added { created(format!("/api/v1/incidents/{iid}/cis"), body) } else { Json(body).into_response() })
+    link_ci(&st, &caller, RecordKind::Incident, &id, body.value.ci_id).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/incidents/{id}/cis/{ci_id}", tag = "cmdb",
@@ -558,7 +592,39 @@ pub async fn unlink_incident_ci(
     caller: Caller,
     ApiPath((id, ci)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, AppError> {
-    svc::unlink_incident_ci(&st.store, &caller, &id, id_path(&ci)?).await?;
+    svc::unlink_record_ci(&st.store, &caller, RecordKind::Incident, &id, id_path(&ci)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/problems/{id}/cis", tag = "cmdb", params(("id" = String, Path)),
+    responses((status = 200, body = AffectedCis)))]
+pub async fn problem_cis(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AffectedCis>, AppError> {
+    Ok(Json(affected_cis(&st, &caller, RecordKind::Problem, &id).await?.1))
+}
+
+#[utoipa::path(post, path = "/api/v1/problems/{id}/cis", tag = "cmdb", params(("id" = String, Path)), request_body = LinkCi,
+    responses((status = 201, body = AffectedCis), (status = 200, body = AffectedCis, description = "already linked")))]
+pub async fn link_problem_ci(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    body: ApiJson<LinkCi>,
+) -> Result<Response, AppError> {
+    link_ci(&st, &caller, RecordKind::Problem, &id, body.value.ci_id).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/problems/{id}/cis/{ci_id}", tag = "cmdb",
+    params(("id" = String, Path), ("ci_id" = i64, Path)), responses((status = 204), (status = 404, body = Problem)))]
+pub async fn unlink_problem_ci(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((id, ci)): ApiPath<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    svc::unlink_record_ci(&st.store, &caller, RecordKind::Problem, &id, id_path(&ci)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -97,6 +97,8 @@ fn cmdb_routes() -> Router<AppState> {
         .route("/cis/{id}/incidents", get(cmdb::open_records))
         .route("/incidents/{id}/cis", get(cmdb::incident_cis).post(cmdb::link_incident_ci))
         .route("/incidents/{id}/cis/{ci_id}", delete(cmdb::unlink_incident_ci))
+        .route("/problems/{id}/cis", get(cmdb::problem_cis).post(cmdb::link_problem_ci))
+        .route("/problems/{id}/cis/{ci_id}", delete(cmdb::unlink_problem_ci))
         .route("/users/{id}/assets", get(cmdb::assets))
         .route("/users/{id}/checklists", get(cmdb::checklists).post(cmdb::create_checklist))
         .route("/checklists/{id}/items/{item_id}/done", post(cmdb::complete_item))

@@ -28,6 +28,7 @@ use super::{calendars, cmdb, directory, incidents, sla};
         cmdb::list, cmdb::list_csv, cmdb::create, cmdb::read, cmdb::update, cmdb::import,
         cmdb::relations, cmdb::add_relation, cmdb::end_relation, cmdb::impact, cmdb::history, cmdb::diff,
         cmdb::open_records, cmdb::incident_cis, cmdb::link_incident_ci, cmdb::unlink_incident_ci,
+        cmdb::problem_cis, cmdb::link_problem_ci, cmdb::unlink_problem_ci,
         cmdb::assets, cmdb::checklists, cmdb::create_checklist, cmdb::complete_item, cmdb::asset_report,
     ),
     modifiers(&Bearer),

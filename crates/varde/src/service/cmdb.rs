@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use varde_domain::access::Permission;
 use varde_domain::cmdb::class::filter_key;
 use varde_domain::cmdb::{AttributeDef, CiStatus, RelationKind};
+use varde_domain::record::RecordKind;
 use varde_domain::{search, FieldError};
 use varde_store::cmdb::{
     AffectedService, ChangeContext, Checklist, Ci, CiChange, CiClass, CiFields, CiFilter, CiRecord, ClassChanges,
@@ -466,19 +467,31 @@ pub async fn open_records(store: &Store, caller: &Caller, id: i64) -> Result<Vec
     Ok(store.open_records_of_ci(id).await?)
 }
 
-/// The CIs an incident affects and the services at risk through them.
-pub async fn incident_cis(
+/// The record a CI link hangs on, looked up by its own kind's rules: a
+/// requester may find their incident, never a problem. Articles name no CIs.
+async fn affected_record(store: &Store, caller: &Caller, kind: RecordKind, key: &str) -> Result<i64, AppError> {
+    match kind {
+        RecordKind::Incident => Ok(super::incidents::get(store, caller, key).await?.id),
+        RecordKind::Problem => Ok(super::problems::get(store, caller, key).await?.id),
+        RecordKind::Article => Err(AppError::NotFound),
+    }
+}
+
+/// The CIs a record (an incident or a problem) affects and the services at
+/// risk through them.
+pub async fn record_cis(
     store: &Store,
     caller: &Caller,
+    kind: RecordKind,
     key: &str,
 ) -> Result<(i64, Vec<Ci>, Vec<AffectedService>), AppError> {
     caller.require(Permission::ReadCmdb)?;
-    let incident = super::incidents::get(store, caller, key).await?;
-    let cis = store.cis_of_record(incident.id).await?;
+    let record = affected_record(store, caller, kind, key).await?;
+    let cis = store.cis_of_record(record).await?;
     let mut services: Vec<AffectedService> = Vec::new();
     for ci in &cis {
         let impact = store.impact(ci.id, Direction::Up, DEFAULT_DEPTH, None).await?;
-        // A service the incident names directly is at risk too.
+        // A service the record names directly is at risk too.
         if store.ci_classes().await?.service_classes().contains(&ci.class_id) && !services.iter().any(|s| s.id == ci.id)
         {
             services.push(AffectedService {
@@ -498,21 +511,33 @@ pub async fn incident_cis(
         }
     }
     services.sort_by_key(|s| (s.depth, s.id));
-    Ok((incident.id, cis, services))
+    Ok((record, cis, services))
 }
 
-pub async fn link_incident_ci(store: &Store, caller: &Caller, key: &str, ci_id: i64) -> Result<bool, AppError> {
+pub async fn link_record_ci(
+    store: &Store,
+    caller: &Caller,
+    kind: RecordKind,
+    key: &str,
+    ci_id: i64,
+) -> Result<bool, AppError> {
     caller.require(Permission::EditCis)?;
     caller.require(Permission::WorkRecords)?;
-    let incident = super::incidents::get(store, caller, key).await?;
-    Ok(store.link_record_ci(incident.id, ci_id, caller.id()).await?)
+    let record = affected_record(store, caller, kind, key).await?;
+    Ok(store.link_record_ci(record, ci_id, caller.id()).await?)
 }
 
-pub async fn unlink_incident_ci(store: &Store, caller: &Caller, key: &str, ci_id: i64) -> Result<(), AppError> {
+pub async fn unlink_record_ci(
+    store: &Store,
+    caller: &Caller,
+    kind: RecordKind,
+    key: &str,
+    ci_id: i64,
+) -> Result<(), AppError> {
     caller.require(Permission::EditCis)?;
     caller.require(Permission::WorkRecords)?;
-    let incident = super::incidents::get(store, caller, key).await?;
-    Ok(store.unlink_record_ci(incident.id, ci_id, caller.id()).await?)
+    let record = affected_record(store, caller, kind, key).await?;
+    Ok(store.unlink_record_ci(record, ci_id, caller.id()).await?)
 }
 
 pub async fn assets_of(store: &Store, caller: &Caller, user_id: i64) -> Result<Vec<Ci>, AppError> {

@@ -31,7 +31,7 @@ pub struct CreateProblem {
     pub assignment_group_id: Option<i64>,
     #[serde(default)]
     pub assignee_id: Option<i64>,
-    /// The affected service. (Affected CIs will come with the CMDB.)
+    /// The affected service. (Affected CIs are linked at `/problems/{id}/cis`.)
     #[serde(default)]
     pub service_id: Option<i64>,
     #[serde(default)]

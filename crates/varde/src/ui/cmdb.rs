@@ -1,7 +1,7 @@
 //! The CMDB pages: the CI list (its query string is the saved view), a CI
 //! with attributes, relations, open incidents, history, "as of" and
 //! compare, and its impact graph; create/edit forms validated against the
-//! class; class administration; the CIs of an incident; a person's assets
+//! class; class administration; the CIs of an incident or a problem; a person's assets
 //! and leaver checklists; asset reports. Plain forms and links throughout,
 //! so every page works without JavaScript.
 
@@ -11,6 +11,7 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 use varde_domain::access::Permission;
 use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, RelationKind};
+use varde_domain::record::RecordKind;
 use varde_store::cmdb::{AssetRow, Checklist, Ci, CiChange, CiClass, CiRecord, Classes, Direction, RelationView};
 
 use super::cmdb_graph;
@@ -855,30 +856,45 @@ pub async fn create_class(State(st): State<AppState>, f: Form<Pairs>) -> Result<
     }
 }
 
-// ---------------------------------------------------------------- incidents
+// ---------------------------------------------------------------- incidents and problems
 
+/// The CIs an incident or a problem affects, with forms to link and unlink.
 #[derive(askama::Template)]
 #[template(path = "cmdb_incident.html")]
-struct IncidentCisPage {
+struct RecordCisPage {
     p: Chrome,
     errors: Errors,
+    /// `incidents` or `problems`: where the record's own pages are.
+    collection: &'static str,
     number: String,
     rows: Vec<Row>,
     services: Vec<String>,
 }
 
-async fn incident_page(
+/// The record kind's segment in the web UI's paths, and the menu section it
+/// belongs to.
+fn place(kind: RecordKind) -> (&'static str, &'static str) {
+    match kind {
+        RecordKind::Problem => ("problems", "problems"),
+        _ => ("incidents", "queue"),
+    }
+}
+
+async fn record_page(
     st: &AppState,
     v: &Viewer,
+    kind: RecordKind,
     number: &str,
     errors: Errors,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    let (_, cis, services) = svc::incident_cis(&st.store, &v.caller, number).await?;
+    let (_, cis, services) = svc::record_cis(&st.store, &v.caller, kind, number).await?;
     let classes = st.store.ci_classes().await?;
-    let page = IncidentCisPage {
-        p: v.chrome("queue"),
+    let (collection, section) = place(kind);
+    let page = RecordCisPage {
+        p: v.chrome(section),
         errors,
+        collection,
         number: number.to_string(),
         rows: cis.iter().map(|c| row(c, &classes)).collect(),
         services: services
@@ -889,12 +905,40 @@ async fn incident_page(
     render_status(status, &page)
 }
 
+async fn link_record(st: &AppState, kind: RecordKind, number: &str, f: &Form<Pairs>) -> Result<Response, AppError> {
+    let v = &f.viewer;
+    let result = async {
+        let id = find_ci(st, v, get(&f.value, "ci")).await?;
+        svc::link_record_ci(&st.store, &v.caller, kind, number, id).await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(see_other(&format!("/cmdb/{}/{number}", place(kind).0))),
+        Err(AppError::Invalid(e)) => {
+            let errors = Errors::from_app(AppError::Invalid(e), &v.chrome.tr)?;
+            record_page(st, v, kind, number, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn unlink_record(
+    st: &AppState,
+    v: &Viewer,
+    kind: RecordKind,
+    number: &str,
+    ci: i64,
+) -> Result<Response, AppError> {
+    svc::unlink_record_ci(&st.store, &v.caller, kind, number, ci).await?;
+    Ok(see_other(&format!("/cmdb/{}/{number}", place(kind).0)))
+}
+
 pub async fn incident_cis(
     State(st): State<AppState>,
     v: Viewer,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
-    incident_page(&st, &v, &number, Errors::none(), StatusCode::OK).await
+    record_page(&st, &v, RecordKind::Incident, &number, Errors::none(), StatusCode::OK).await
 }
 
 pub async fn link_incident(
@@ -902,20 +946,7 @@ pub async fn link_incident(
     Path(number): Path<String>,
     f: Form<Pairs>,
 ) -> Result<Response, AppError> {
-    let v = &f.viewer;
-    let result = async {
-        let id = find_ci(&st, v, get(&f.value, "ci")).await?;
-        svc::link_incident_ci(&st.store, &v.caller, &number, id).await
-    }
-    .await;
-    match result {
-        Ok(_) => Ok(see_other(&format!("/cmdb/incidents/{number}"))),
-        Err(AppError::Invalid(e)) => {
-            let errors = Errors::from_app(AppError::Invalid(e), &v.chrome.tr)?;
-            incident_page(&st, v, &number, errors, StatusCode::UNPROCESSABLE_ENTITY).await
-        }
-        Err(e) => Err(e),
-    }
+    link_record(&st, RecordKind::Incident, &number, &f).await
 }
 
 pub async fn unlink_incident(
@@ -923,8 +954,31 @@ pub async fn unlink_incident(
     Path((number, ci)): Path<(String, i64)>,
     f: Form<Empty>,
 ) -> Result<Response, AppError> {
-    svc::unlink_incident_ci(&st.store, &f.viewer.caller, &number, ci).await?;
-    Ok(see_other(&format!("/cmdb/incidents/{number}")))
+    unlink_record(&st, &f.viewer, RecordKind::Incident, &number, ci).await
+}
+
+pub async fn problem_cis(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(number): Path<String>,
+) -> Result<Response, AppError> {
+    record_page(&st, &v, RecordKind::Problem, &number, Errors::none(), StatusCode::OK).await
+}
+
+pub async fn link_problem(
+    State(st): State<AppState>,
+    Path(number): Path<String>,
+    f: Form<Pairs>,
+) -> Result<Response, AppError> {
+    link_record(&st, RecordKind::Problem, &number, &f).await
+}
+
+pub async fn unlink_problem(
+    State(st): State<AppState>,
+    Path((number, ci)): Path<(String, i64)>,
+    f: Form<Empty>,
+) -> Result<Response, AppError> {
+    unlink_record(&st, &f.viewer, RecordKind::Problem, &number, ci).await
 }
 
 // ---------------------------------------------------------------- people and reports

@@ -558,6 +558,8 @@ struct ProblemPage {
     p: Chrome,
     pr: Problem,
     linked: LinkedIncidents,
+    /// The affected CIs (changed on their own page, as an incident's are).
+    cis: Vec<varde_store::cmdb::Ci>,
     errors: Errors,
     manager: bool,
 }
@@ -595,8 +597,10 @@ async fn problem_page(
     v.require_agent()?;
     let pr = psvc::get(&st.store, &v.caller, key).await?;
     let linked = linked_view(psvc::incidents(&st.store, &v.caller, key).await?);
+    let (_, cis, _) =
+        crate::service::cmdb::record_cis(&st.store, &v.caller, varde_domain::record::RecordKind::Problem, key).await?;
     let manager = v.caller.can(Permission::ManageProblems);
-    render_status(status, &ProblemPage { p: v.chrome("problems"), pr, linked, errors, manager })
+    render_status(status, &ProblemPage { p: v.chrome("problems"), pr, linked, cis, errors, manager })
 }
 
 pub async fn problem(State(st): State<AppState>, v: Viewer, Path(number): Path<String>) -> Result<Response, AppError> {

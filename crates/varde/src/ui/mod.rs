@@ -110,6 +110,8 @@ fn cmdb_routes() -> Router<AppState> {
         .route("/cmdb/cis/{id}/relations/{rel}/end", post(cmdb::end_relation))
         .route("/cmdb/incidents/{number}", get(cmdb::incident_cis).post(cmdb::link_incident))
         .route("/cmdb/incidents/{number}/cis/{ci}/remove", post(cmdb::unlink_incident))
+        .route("/cmdb/problems/{number}", get(cmdb::problem_cis).post(cmdb::link_problem))
+        .route("/cmdb/problems/{number}/cis/{ci}/remove", post(cmdb::unlink_problem))
         .route("/cmdb/people/{id}", get(cmdb::person))
         .route("/cmdb/people/{id}/checklists", post(cmdb::create_checklist))
         .route("/cmdb/checklists/{id}/items/{item}", post(cmdb::complete_item))
