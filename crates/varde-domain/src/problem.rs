@@ -103,6 +103,33 @@ impl RcaMethod {
     }
 }
 
+/// What resolving a problem does to its open linked incidents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnResolve {
+    /// A journal line on each: the people working them decide.
+    #[default]
+    Notify,
+    /// Each is resolved with the permanent fix.
+    Resolve,
+}
+
+impl OnResolve {
+    pub fn parse(field: &str, s: &str) -> Result<Self, DomainError> {
+        match s {
+            "notify" => Ok(OnResolve::Notify),
+            "resolve" => Ok(OnResolve::Resolve),
+            _ => Err(DomainError::field(field, "must be notify or resolve")),
+        }
+    }
+}
+
+/// What an open linked incident is told when its problem is resolved: its
+/// journal line or resolution notes. Cut to the notes' limit, since a fix
+/// may be as long as they are and must not keep the problem from resolving.
+pub fn resolved_line(number: &str, fix: &str) -> String {
+    format!("Problem {number} is resolved: {fix}").chars().take(text::LONG_TEXT_MAX).collect()
+}
+
 /// What the state rules look at: the analysis so far.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Analysis {
@@ -361,6 +388,15 @@ mod tests {
 
     fn to(p: &Problem, state: &str) -> Result<Problem, DomainError> {
         apply_patch(p, Patch { state: Some(state.into()), ..Patch::default() }, 10)
+    }
+
+    #[test]
+    fn a_fix_of_any_allowed_length_fits_the_incidents_notes() {
+        let fix = "x".repeat(text::LONG_TEXT_MAX);
+        let line = resolved_line("PRB0000001", &fix);
+        assert_eq!(line.chars().count(), text::LONG_TEXT_MAX);
+        assert!(text::required_body("resolution_notes", &line, text::LONG_TEXT_MAX).is_ok());
+        assert_eq!(resolved_line("PRB0000001", "Firmware 9.2"), "Problem PRB0000001 is resolved: Firmware 9.2");
     }
 
     #[test]

@@ -394,6 +394,98 @@ pub(crate) async fn index_document(
     Ok(())
 }
 
+/// [`Store::update_incident`] in the caller's transaction: a change that
+/// must commit with another (a problem's resolve) makes it here.
+pub(crate) async fn update_incident_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    id: i64,
+    expected_version: Option<i64>,
+    patch: incident::Patch,
+    actor: i64,
+) -> Result<Incident, StoreError> {
+    let old = incident_in(conn, id).await?;
+    if let Some(v) = expected_version {
+        if v != old.version {
+            return Err(StoreError::Conflict { current: old.version });
+        }
+    }
+    let matrix = matrix_in(conn).await?;
+    let now = now_micros();
+    let new = incident::apply_patch(&old, patch, &matrix, now)?;
+    let cs = diff(&old, &new);
+    if cs.is_empty() {
+        return Ok(old);
+    }
+    if cs.touches("assignment_group_id")
+        || cs.touches("assignee_id")
+        || cs.touches("category_id")
+        || cs.touches("service_id")
+    {
+        check_references(conn, new.assignment_group_id, new.assignee_id, new.category_id, new.service_id).await?;
+    }
+    let n = sqlx::query(
+        "UPDATE records SET version = version + 1, state = $1, is_open = $2, short_description = $3, description = $4,
+            assignment_group_id = $5, assignee_id = $6, priority = $7, updated_at = $8, resolved_at = $9, closed_at = $10
+         WHERE id = $11 AND version = $12",
+    )
+    .bind(new.lifecycle.state.as_str())
+    .bind(new.lifecycle.state.is_open() as i64)
+    .bind(&new.short_description)
+    .bind(&new.description)
+    .bind(new.assignment_group_id)
+    .bind(new.assignee_id)
+    .bind(new.priority.get())
+    .bind(now)
+    .bind(new.resolved_at)
+    .bind(new.closed_at)
+    .bind(id)
+    .bind(old.version)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(StoreError::Conflict { current: old.version + 1 });
+    }
+    sqlx::query(
+        "UPDATE incidents SET impact = $1, urgency = $2, category_id = $3, service_id = $4, hold_reason = $5,
+            resolution_code = $6, resolution_notes = $7, reopen_count = $8, reassignment_count = $9,
+            first_contact = $10, major = $11
+         WHERE record_id = $12",
+    )
+    .bind(new.impact.get())
+    .bind(new.urgency.get())
+    .bind(new.category_id)
+    .bind(new.service_id)
+    .bind(new.lifecycle.hold_reason.map(|h| h.as_str()))
+    .bind(new.lifecycle.resolution_code.map(|c| c.as_str()))
+    .bind(new.lifecycle.resolution_notes.as_deref())
+    .bind(new.lifecycle.reopen_count)
+    .bind(new.reassignment_count)
+    .bind(new.lifecycle.first_contact as i64)
+    .bind(new.major as i64)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    audit::changes(conn, Entity::Record, id, Some(actor), now, &cs).await?;
+    if cs.touches("short_description") || cs.touches("description") {
+        reindex(conn, engine, id).await?;
+    }
+    if new.lifecycle.state == State::Resolved && old.lifecycle.state != State::Resolved {
+        // The durable timer that closes the incident unless the
+        // requester reopens it first; queued with the resolve itself.
+        let days: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'auto_close_days'")
+            .fetch_optional(&mut *conn)
+            .await?;
+        let days = days.and_then(|d| d.parse::<i64>().ok()).unwrap_or(5);
+        let key = format!("close_incident:{id}:{}", new.lifecycle.reopen_count);
+        jobs::enqueue_in(conn, "close_incident", &id.to_string(), now + days * 86_400_000_000, Some(&key)).await?;
+    }
+    // SLA clocks follow the change, in the same transaction.
+    crate::sla::clocks::evaluate_in(conn, id, now).await?;
+    incident_in(conn, id).await
+}
+
 async fn incident_in(conn: &mut AnyConnection, id: i64) -> Result<Incident, StoreError> {
     sqlx::query_as::<_, IncidentRow>(&format!("SELECT {COLUMNS} FROM {FROM} WHERE r.id = $1 AND r.kind = 'incident'"))
         .bind(id)
@@ -562,85 +654,7 @@ impl Store {
     ) -> Result<Incident, StoreError> {
         let engine = self.engine();
         self.write(move |conn| {
-            async move {
-                let old = incident_in(conn, id).await?;
-                if let Some(v) = expected_version {
-                    if v != old.version {
-                        return Err(StoreError::Conflict { current: old.version });
-                    }
-                }
-                let matrix = matrix_in(conn).await?;
-                let now = now_micros();
-                let new = incident::apply_patch(&old, patch, &matrix, now)?;
-                let cs = diff(&old, &new);
-                if cs.is_empty() {
-                    return Ok(old);
-                }
-                if cs.touches("assignment_group_id") || cs.touches("assignee_id") || cs.touches("category_id") || cs.touches("service_id") {
-                    check_references(conn, new.assignment_group_id, new.assignee_id, new.category_id, new.service_id).await?;
-                }
-                let n = sqlx::query(
-                    "UPDATE records SET version = version + 1, state = $1, is_open = $2, short_description = $3, description = $4,
-                        assignment_group_id = $5, assignee_id = $6, priority = $7, updated_at = $8, resolved_at = $9, closed_at = $10
-                     WHERE id = $11 AND version = $12",
-                )
-                .bind(new.lifecycle.state.as_str())
-                .bind(new.lifecycle.state.is_open() as i64)
-                .bind(&new.short_description)
-                .bind(&new.description)
-                .bind(new.assignment_group_id)
-                .bind(new.assignee_id)
-                .bind(new.priority.get())
-                .bind(now)
-                .bind(new.resolved_at)
-                .bind(new.closed_at)
-                .bind(id)
-                .bind(old.version)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::Conflict { current: old.version + 1 });
-                }
-                sqlx::query(
-                    "UPDATE incidents SET impact = $1, urgency = $2, category_id = $3, service_id = $4, hold_reason = $5,
-                        resolution_code = $6, resolution_notes = $7, reopen_count = $8, reassignment_count = $9,
-                        first_contact = $10, major = $11
-                     WHERE record_id = $12",
-                )
-                .bind(new.impact.get())
-                .bind(new.urgency.get())
-                .bind(new.category_id)
-                .bind(new.service_id)
-                .bind(new.lifecycle.hold_reason.map(|h| h.as_str()))
-                .bind(new.lifecycle.resolution_code.map(|c| c.as_str()))
-                .bind(new.lifecycle.resolution_notes.as_deref())
-                .bind(new.lifecycle.reopen_count)
-                .bind(new.reassignment_count)
-                .bind(new.lifecycle.first_contact as i64)
-                .bind(new.major as i64)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-                audit::changes(conn, Entity::Record, id, Some(actor), now, &cs).await?;
-                if cs.touches("short_description") || cs.touches("description") {
-                    reindex(conn, engine, id).await?;
-                }
-                if new.lifecycle.state == State::Resolved && old.lifecycle.state != State::Resolved {
-                    // The durable timer that closes the incident unless the
-                    // requester reopens it first; queued with the resolve itself.
-                    let days: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'auto_close_days'")
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                    let days = days.and_then(|d| d.parse::<i64>().ok()).unwrap_or(5);
-                    let key = format!("close_incident:{id}:{}", new.lifecycle.reopen_count);
-                    jobs::enqueue_in(conn, "close_incident", &id.to_string(), now + days * 86_400_000_000, Some(&key)).await?;
-                }
-                // SLA clocks follow the change, in the same transaction.
-                crate::sla::clocks::evaluate_in(conn, id, now).await?;
-                incident_in(conn, id).await
-            }
-            .boxed()
+            async move { update_incident_in(conn, engine, id, expected_version, patch, actor).await }.boxed()
         })
         .await
     }

@@ -6,7 +6,8 @@
 use futures::FutureExt;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
-use varde_domain::problem::{self, Problem, RcaMethod, State};
+use varde_domain::incident;
+use varde_domain::problem::{self, OnResolve, Problem, RcaMethod, State};
 use varde_domain::record::{LinkKind, RecordKind};
 use varde_domain::DomainError;
 
@@ -14,7 +15,7 @@ use crate::audit::{self, Entity};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::incidents::{ensure_member, next_number, Cursor};
 use crate::sql::{exists, Arg, Sql};
-use crate::{now_micros, Store, StoreError};
+use crate::{now_micros, Engine, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct NewProblem {
@@ -271,12 +272,28 @@ impl Store {
     }
 
     /// Applies `patch`; a stale `expected_version` is refused with
-    /// [`StoreError::Conflict`] and nothing is written.
+    /// [`StoreError::Conflict`] and nothing is written. A resolve notifies
+    /// the open linked incidents (see [`Store::update_problem_with`]).
     pub async fn update_problem(
         &self,
         id: i64,
         expected_version: Option<i64>,
         patch: problem::Patch,
+        actor: i64,
+    ) -> Result<Problem, StoreError> {
+        self.update_problem_with(id, expected_version, patch, OnResolve::default(), actor).await
+    }
+
+    /// Applies `patch`; when it resolves the problem, `on_resolve` says what
+    /// happens to the open linked incidents, in the same transaction: the
+    /// problem is resolved with all of them told (or resolved), or, if one
+    /// of them cannot be, nothing is written and the error says why.
+    pub async fn update_problem_with(
+        &self,
+        id: i64,
+        expected_version: Option<i64>,
+        patch: problem::Patch,
+        on_resolve: OnResolve,
         actor: i64,
     ) -> Result<Problem, StoreError> {
         let engine = self.engine();
@@ -339,6 +356,9 @@ impl Store {
                 .await?;
                 audit::changes(conn, Entity::Record, id, Some(actor), now, &cs).await?;
                 crate::knowledge::reindex(conn, engine, id, "problem").await?;
+                if new.state == State::Resolved && old.state != State::Resolved {
+                    follow_up_in(conn, engine, &new, on_resolve, actor, now).await?;
+                }
                 problem_in(conn, id).await
             }
             .boxed()
@@ -506,6 +526,59 @@ impl Store {
         .await?;
         rows.into_iter().map(Problem::try_from).collect()
     }
+}
+
+/// Tells each open incident linked to a just-resolved problem, or resolves
+/// it with the permanent fix, in the problem's own transaction.
+///
+/// Why one transaction and not a job that runs after the save: the change
+/// is small (a problem's open incidents, each a row or two and its SLA
+/// clocks), the desk expects to see the incidents resolved when the
+/// problem's page comes back, and all-or-nothing needs no record of which
+/// incidents a half-done run reached (a re-run must not tell an incident
+/// twice). The durable jobs are for what happens later (closing, timers).
+async fn follow_up_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    p: &Problem,
+    on_resolve: OnResolve,
+    actor: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let line = problem::resolved_line(&p.number, p.permanent_fix.as_deref().unwrap_or(""));
+    for incident in open_incidents_in(conn, p.id).await? {
+        match on_resolve {
+            OnResolve::Notify => {
+                sqlx::query("UPDATE records SET updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(incident)
+                    .execute(&mut *conn)
+                    .await?;
+                system_line(conn, incident, actor, now, &line).await?;
+            }
+            OnResolve::Resolve => {
+                let patch = incident::Patch {
+                    state: Some(incident::State::Resolved.as_str().into()),
+                    resolution_code: Some("fixed".into()),
+                    resolution_notes: Some(line.clone()),
+                    ..incident::Patch::default()
+                };
+                crate::incidents::update_incident_in(conn, engine, incident, None, patch, actor).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The open incidents linked to a problem, oldest first.
+async fn open_incidents_in(conn: &mut AnyConnection, problem_id: i64) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT r.id FROM record_links l JOIN records r ON r.id = l.from_id
+         WHERE l.to_id = $1 AND l.kind = 'caused_by' AND r.kind = 'incident' AND r.is_open = 1 ORDER BY r.id",
+    )
+    .bind(problem_id)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// A system line in a record's journal (not searched: see `add_journal`).

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{each_engine, error_fields, id_of, Env, Person};
+use futures::FutureExt;
 use http::StatusCode;
 use serde_json::json;
 use varde::service::directory::{create_token, create_user, CreateUser};
@@ -230,6 +231,25 @@ async fn new_ci(env: &Env, body: serde_json::Value) -> i64 {
     id_of(&r.json())
 }
 
+/// A problem with `incidents` linked, under investigation: ready to resolve.
+async fn investigated(env: &Env, incidents: &[&serde_json::Value]) -> String {
+    let numbers: Vec<_> = incidents.iter().map(|i| i["number"].clone()).collect();
+    let r = env
+        .post("/api/v1/problems", &env.agent1, json!({"short_description": "Mail server drops", "incidents": numbers}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let loc = r.header("location").unwrap().to_string();
+    let r = env.patch(&loc, &env.agent1, json!({"state": "under_investigation"})).send().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    loc
+}
+
+async fn journal_bodies(env: &Env, incident: &serde_json::Value) -> Vec<String> {
+    let j = env.get(&format!("/api/v1/incidents/{}/journal", id_of(incident)), &env.admin).send().await.json();
+    j.as_array().unwrap().iter().map(|e| e["body"].as_str().unwrap().to_string()).collect()
+}
+
 #[tokio::test]
 async fn problems_link_list_and_unlink_affected_cis() {
     each_engine(|env| async move {
@@ -280,6 +300,84 @@ async fn problems_link_list_and_unlink_affected_cis() {
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         assert_eq!(count(env.get(&cis, &env.agent1).send().await.json()), 0);
         env.delete(&format!("{cis}/{host}"), &env.agent1).send().await.problem(404);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn resolving_a_problem_notifies_its_open_incidents() {
+    each_engine(|env| async move {
+        let pm = manager(&env).await;
+        let open = env.incident(&env.req1, json!({"short_description": "Mail bounces"})).await;
+        let done = env.incident(&env.req2, json!({"short_description": "Mail bounced yesterday"})).await;
+        let loc = investigated(&env, &[&open, &done]).await;
+        env.patch_ok(
+            id_of(&done),
+            &env.agent1,
+            json!({"state": "resolved", "resolution_code": "fixed", "resolution_notes": "Resent"}),
+        )
+        .await;
+        let r = env
+            .patch(
+                &loc,
+                &pm,
+                json!({"state": "resolved", "permanent_fix": "Queue moved to mx-2", "linked_incidents": "notify"}),
+            )
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let number = r.json()["number"].as_str().unwrap().to_string();
+        let line = format!("Problem {number} is resolved: Queue moved to mx-2");
+        // The open incident is told, and left to its people to resolve.
+        assert_eq!(journal_bodies(&env, &open).await.iter().filter(|b| **b == line).count(), 1);
+        assert_eq!(env.read(id_of(&open)).await["state"], "new");
+        // The one already resolved is not.
+        assert!(!journal_bodies(&env, &done).await.contains(&line));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_resolve_that_cannot_reach_every_incident_changes_nothing() {
+    each_engine(|env| async move {
+        let pm = manager(&env).await;
+        let first = env.incident(&env.req1, json!({"short_description": "Mail bounces"})).await;
+        let second = env.incident(&env.req2, json!({"short_description": "Mail is slow"})).await;
+        let loc = investigated(&env, &[&first, &second]).await;
+        // The second incident (resolved after the first) cannot be read.
+        let set_state = |state: &'static str| {
+            let id = id_of(&second);
+            env.state.store.write(move |conn| {
+                async move {
+                    sqlx::query("UPDATE records SET state = $1 WHERE id = $2")
+                        .bind(state)
+                        .bind(id)
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                }
+                .boxed()
+            })
+        };
+        set_state("garbled").await.unwrap();
+        let resolve =
+            json!({"state": "resolved", "permanent_fix": "Queue moved to mx-2", "linked_incidents": "resolve"});
+        let r = env.patch(&loc, &pm, resolve.clone()).send().await;
+        assert!(r.status.is_server_error(), "{} {}", r.status, r.text());
+        // Neither the problem nor the first incident changed.
+        let p = env.get(&loc, &pm).send().await.json();
+        assert_eq!((p["state"].as_str(), p["version"].as_i64()), (Some("under_investigation"), Some(2)), "{p}");
+        assert_eq!(env.read(id_of(&first)).await["state"], "new");
+        let jobs = env.state.store.pending_jobs().await.unwrap();
+        assert!(!jobs.iter().any(|j| j.kind == "close_incident"), "{jobs:?}");
+
+        // Once the incident can be read again, the same resolve does it all.
+        set_state("new").await.unwrap();
+        let r = env.patch(&loc, &pm, resolve).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        for i in [&first, &second] {
+            assert_eq!(env.read(id_of(i)).await["state"], "resolved");
+        }
     })
     .await;
 }

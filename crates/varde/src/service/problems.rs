@@ -5,9 +5,7 @@
 use serde::Deserialize;
 use varde_domain::access::Permission;
 use varde_domain::error::Problems;
-use varde_domain::incident::{self, State as IncidentState};
-use varde_domain::problem::{check_priority, Patch, Problem, State};
-use varde_domain::record::JournalKind;
+use varde_domain::problem::{check_priority, OnResolve, Patch, Problem, State};
 use varde_domain::text;
 use varde_store::idempotency::IdempotencyKey;
 use varde_store::incidents::Cursor;
@@ -195,11 +193,7 @@ pub async fn update(
 ) -> Result<Problem, AppError> {
     let current = get(store, caller, key).await?;
     let (patch, linked) = change.into_patch();
-    let follow = match linked.as_deref() {
-        None | Some("notify") => false,
-        Some("resolve") => true,
-        Some(_) => return Err(AppError::field("linked_incidents", "must be notify or resolve")),
-    };
+    let on_resolve = linked.map(|l| OnResolve::parse("linked_incidents", &l)).transpose()?.unwrap_or_default();
     if patch.is_empty() {
         if expected_version.is_some_and(|v| v != current.version) {
             return Err(AppError::Stale { current: current.version });
@@ -215,35 +209,9 @@ pub async fn update(
             return Err(AppError::Forbidden);
         }
     }
-    let updated = store.update_problem(current.id, expected_version, patch, caller.id()).await?;
-    if updated.state == State::Resolved && current.state != State::Resolved {
-        follow_up(store, caller, &updated, follow).await?;
-    }
-    Ok(updated)
-}
-
-/// Tells each open linked incident that its problem is resolved, or
-/// resolves it with the permanent fix.
-async fn follow_up(store: &Store, caller: &Caller, p: &Problem, resolve: bool) -> Result<(), AppError> {
-    let fix = p.permanent_fix.clone().unwrap_or_default();
-    for inc in store.problem_incidents(p.id).await? {
-        if inc.is_open == 0 {
-            continue;
-        }
-        let line = format!("Problem {} is resolved: {fix}", p.number);
-        if resolve {
-            let patch = incident::Patch {
-                state: Some(IncidentState::Resolved.as_str().into()),
-                resolution_code: Some("fixed".into()),
-                resolution_notes: Some(line),
-                ..incident::Patch::default()
-            };
-            store.update_incident(inc.id, None, patch, caller.id()).await?;
-        } else {
-            store.add_journal(inc.id, caller.id(), JournalKind::System, line).await?;
-        }
-    }
-    Ok(())
+    // The open linked incidents are told (or resolved) with the resolve
+    // itself, in one transaction: see the store's `follow_up_in`.
+    Ok(store.update_problem_with(current.id, expected_version, patch, on_resolve, caller.id()).await?)
 }
 
 pub async fn list(
