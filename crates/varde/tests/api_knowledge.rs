@@ -255,3 +255,60 @@ async fn knowledge_in_the_flow_of_work() {
     })
     .await;
 }
+
+/// The titles in a list or search answer (`items` of a page, or the hits).
+fn titles(v: &serde_json::Value) -> Vec<String> {
+    let list = v.get("items").unwrap_or(v);
+    let mut t: Vec<String> =
+        list.as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap().to_string()).collect();
+    t.sort();
+    t
+}
+
+#[tokio::test]
+async fn expired_articles_are_hidden_from_requesters_but_not_from_agents() {
+    each_engine(|env| async move {
+        let author = person(&env, "kate", "problem_manager").await;
+        let reviewer = person(&env, "rob", "problem_manager").await;
+        let old = json!({"title": "Voicemail on the old exchange", "body": "Dial 999.", "audience": "public",
+            "expires_at": "2020-01-01T00:00:00Z"});
+        let expired = format!("/api/v1/articles/{}", id_of(&publish(&env, &author, &reviewer, old).await));
+        let new = json!({"title": "Voicemail on the new exchange", "body": "Dial 888.", "audience": "public",
+            "expires_at": "2999-01-01T00:00:00Z"});
+        publish(&env, &author, &reviewer, new).await;
+        let current = vec!["Voicemail on the new exchange".to_string()];
+        let both = vec!["Voicemail on the new exchange".to_string(), "Voicemail on the old exchange".to_string()];
+
+        // A requester: not in the list, not in a search, not by its address.
+        assert_eq!(titles(&env.get("/api/v1/articles", &env.req1).send().await.json()), current);
+        assert_eq!(titles(&env.get("/api/v1/search?q=voicemail", &env.req1).send().await.json()), current);
+        env.get(&expired, &env.req1).send().await.problem(404);
+        // The desk sees it, to review or retire it.
+        assert_eq!(titles(&env.get("/api/v1/articles", &env.agent1).send().await.json()), both);
+        assert_eq!(titles(&env.get("/api/v1/search?q=voicemail", &env.agent1).send().await.json()), both);
+        let r = env.get(&expired, &env.agent1).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn review_due_lists_only_articles_whose_review_date_has_passed() {
+    each_engine(|env| async move {
+        for (title, review_at) in [
+            ("Due last year", json!("2020-01-01T00:00:00Z")),
+            ("Due in the future", json!("2999-01-01T00:00:00Z")),
+            ("Never reviewed", serde_json::Value::Null),
+        ] {
+            let r =
+                env.post("/api/v1/articles", &env.agent1, json!({"title": title, "review_at": review_at})).send().await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        }
+        let due = env.get("/api/v1/articles?review_due=true", &env.agent1).send().await.json();
+        assert_eq!(titles(&due), vec!["Due last year".to_string()], "{due}");
+        let all = env.get("/api/v1/articles?review_due=false", &env.agent1).send().await.json();
+        assert_eq!(titles(&all).len(), 3, "{all}");
+        env.get("/api/v1/articles?review_due=soon", &env.agent1).send().await.invalid(&["review_due"]);
+    })
+    .await;
+}
