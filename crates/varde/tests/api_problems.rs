@@ -342,11 +342,13 @@ async fn a_resolve_that_cannot_reach_every_incident_changes_nothing() {
     each_engine(|env| async move {
         let pm = manager(&env).await;
         let first = env.incident(&env.req1, json!({"short_description": "Mail bounces"})).await;
-        let second = env.incident(&env.req2, json!({"short_description": "Mail is slow"})).await;
-        let loc = investigated(&env, &[&first, &second]).await;
-        // The second incident (resolved after the first) cannot be read.
+        let middle = env.incident(&env.req2, json!({"short_description": "Mail is slow"})).await;
+        let last = env.incident(&env.req1, json!({"short_description": "Mail is lost"})).await;
+        let loc = investigated(&env, &[&first, &middle, &last]).await;
+        // The middle incident cannot be read: whichever end the resolve
+        // starts from, it has changed one incident when it fails.
         let set_state = |state: &'static str| {
-            let id = id_of(&second);
+            let id = id_of(&middle);
             env.state.store.write(move |conn| {
                 async move {
                     sqlx::query("UPDATE records SET state = $1 WHERE id = $2")
@@ -364,10 +366,12 @@ async fn a_resolve_that_cannot_reach_every_incident_changes_nothing() {
             json!({"state": "resolved", "permanent_fix": "Queue moved to mx-2", "linked_incidents": "resolve"});
         let r = env.patch(&loc, &pm, resolve.clone()).send().await;
         assert!(r.status.is_server_error(), "{} {}", r.status, r.text());
-        // Neither the problem nor the first incident changed.
+        // Neither the problem nor any incident changed.
         let p = env.get(&loc, &pm).send().await.json();
         assert_eq!((p["state"].as_str(), p["version"].as_i64()), (Some("under_investigation"), Some(2)), "{p}");
-        assert_eq!(env.read(id_of(&first)).await["state"], "new");
+        for i in [&first, &last] {
+            assert_eq!(env.read(id_of(i)).await["state"], "new");
+        }
         let jobs = env.state.store.pending_jobs().await.unwrap();
         assert!(!jobs.iter().any(|j| j.kind == "close_incident"), "{jobs:?}");
 
@@ -375,7 +379,7 @@ async fn a_resolve_that_cannot_reach_every_incident_changes_nothing() {
         set_state("new").await.unwrap();
         let r = env.patch(&loc, &pm, resolve).send().await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-        for i in [&first, &second] {
+        for i in [&first, &middle, &last] {
             assert_eq!(env.read(id_of(i)).await["state"], "resolved");
         }
     })

@@ -687,7 +687,9 @@ async fn problems_show_and_change_their_affected_cis() {
         assert!(problem.body.contains(&format!("href=\"{page}\"")), "{}", problem.body);
         let on_ci = ui.get(&format!("/cmdb/cis/{}", ci.id), &agent).await;
         assert!(on_ci.body.contains(&format!("<a href=\"/problems/{number}\">{number}</a>")), "{}", on_ci.body);
-        let r = ui.post(&format!("{page}/cis/{}/remove", ci.id), &agent, &[("_csrf", &csrf)]).await;
+        let remove = format!("{page}/cis/{}/remove", ci.id);
+        assert!(ui.get(&page, &agent).await.body.contains(&format!("action=\"{remove}\"")), "no remove button");
+        let r = ui.post(&remove, &agent, &[("_csrf", &csrf)]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let listed = ui.get(&page, &agent).await;
         assert!(!listed.body.contains("Payroll app"), "{}: {}", db.engine, listed.body);
