@@ -997,30 +997,23 @@ impl Store {
         .fetch_one(pool)
         .await?;
         let now = now_micros();
-        let top = |order: &'static str| {
-            format!("SELECT p.id, p.number, p.short_description, p.state, p.resolved_at, COUNT(i.id) AS incidents,
+        // Both lists come from one text and differ only in their order. A
+        // problem counts only its incidents created in the period (as every
+        // other figure here does), so one whose incidents all fall outside
+        // it is not listed; an incident still open has cost time until now.
+        let top = |order: &'static str| async move {
+            let sql = format!("SELECT p.id, p.number, p.short_description, p.state, p.resolved_at, COUNT(i.id) AS incidents,
                 CAST(COALESCE(SUM(COALESCE(i.resolved_at, $1) - i.created_at), 0) AS BIGINT) AS time_spent,
                 CAST(COALESCE(SUM(CASE WHEN p.resolved_at IS NULL OR i.created_at < p.resolved_at THEN 1 ELSE 0 END), 0) AS BIGINT) AS incidents_before_resolution,
                 CAST(COALESCE(SUM(CASE WHEN p.resolved_at IS NOT NULL AND i.created_at >= p.resolved_at THEN 1 ELSE 0 END), 0) AS BIGINT) AS incidents_after_resolution
-             FROM records p JOIN record_links l ON l.to_id = p.id AND l.kind = 'caused_by' JOIN records i ON i.id = l.from_id
+             FROM records p JOIN record_links l ON l.to_id = p.id AND l.kind = 'caused_by'
+             JOIN records i ON i.id = l.from_id AND i.created_at >= $2 AND i.created_at < $3
              WHERE p.kind = 'problem'
              GROUP BY p.id, p.number, p.short_description, p.state, p.resolved_at
-             ORDER BY {order} DESC, p.id DESC LIMIT 20")
+             ORDER BY {order} DESC, p.id DESC LIMIT 20");
+            sqlx::query_as::<_, ProblemFigure>(&sql).bind(now).bind(from).bind(to).fetch_all(pool).await
         };
-        let by_time: Vec<ProblemFigure> = sqlx::query_as(&top("time_spent")).bind(now).fetch_all(pool).await?;
-        let top: Vec<ProblemFigure> = sqlx::query_as(
-            "SELECT p.id, p.number, p.short_description, p.state, p.resolved_at, COUNT(i.id) AS incidents,
-                CAST(COALESCE(SUM(COALESCE(i.resolved_at, $1) - i.created_at), 0) AS BIGINT) AS time_spent,
-                CAST(COALESCE(SUM(CASE WHEN p.resolved_at IS NULL OR i.created_at < p.resolved_at THEN 1 ELSE 0 END), 0) AS BIGINT) AS incidents_before_resolution,
-                CAST(COALESCE(SUM(CASE WHEN p.resolved_at IS NOT NULL AND i.created_at >= p.resolved_at THEN 1 ELSE 0 END), 0) AS BIGINT) AS incidents_after_resolution
-             FROM records p JOIN record_links l ON l.to_id = p.id AND l.kind = 'caused_by' JOIN records i ON i.id = l.from_id
-             WHERE p.kind = 'problem'
-             GROUP BY p.id, p.number, p.short_description, p.state, p.resolved_at
-             ORDER BY incidents DESC, p.id DESC LIMIT 20",
-        )
-        .bind(now)
-        .fetch_all(pool)
-        .await?;
+        let (top, by_time) = futures::try_join!(top("incidents"), top("time_spent"))?;
         Ok(Report {
             resolved_incidents: resolved,
             first_contact_resolved: fcr,

@@ -2,8 +2,9 @@
 //! The same data and the same queries must give the same records on SQLite
 //! and PostgreSQL, and no one may find what they may not read.
 
+use futures::FutureExt;
 use varde_domain::access::Role;
-use varde_domain::incident::Channel;
+use varde_domain::incident::{Channel, Patch as IncidentPatch};
 use varde_domain::knowledge::{ArticleState, Audience};
 use varde_domain::priority::Level;
 use varde_domain::problem::{Patch, State};
@@ -328,6 +329,114 @@ async fn problem_links_known_errors_and_workarounds() {
         let report = s.knowledge_report(0, i64::MAX).await.unwrap();
         assert_eq!(report.top_problems.len(), 1, "{e}");
         assert_eq!(report.top_problems[0].incidents, 1, "{e}");
+    }
+}
+
+async fn problem(store: &Store, pm: i64, short: &str) -> i64 {
+    let new = NewProblem {
+        short_description: short.into(),
+        description: String::new(),
+        created_by: pm,
+        priority: 3,
+        assignment_group_id: None,
+        assignee_id: None,
+        service_id: None,
+        category_id: None,
+    };
+    store.create_problem(new, None).await.unwrap().0.id
+}
+
+/// Resolves an incident, straight from new (at first contact) or after it
+/// was worked on (not at first contact).
+async fn resolve(store: &Store, id: i64, agent: i64, first_contact: bool) {
+    if !first_contact {
+        let p = IncidentPatch { state: Some("in_progress".into()), ..IncidentPatch::default() };
+        store.update_incident(id, None, p, agent).await.unwrap();
+    }
+    let p = IncidentPatch {
+        state: Some("resolved".into()),
+        resolution_code: Some("fixed".into()),
+        resolution_notes: Some("Done".into()),
+        ..IncidentPatch::default()
+    };
+    store.update_incident(id, None, p, agent).await.unwrap();
+}
+
+/// Moves a record's creation and resolution to given instants: the report
+/// is about when things happened, which a test cannot wait for.
+async fn backdate(store: &Store, id: i64, created: i64, resolved: Option<i64>) {
+    store
+        .write(move |conn| {
+            async move {
+                sqlx::query("UPDATE records SET created_at = $1, resolved_at = $2 WHERE id = $3")
+                    .bind(created)
+                    .bind(resolved)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn knowledge_report_counts_incidents_of_the_period() {
+    const H: i64 = 3_600_000_000;
+    for db in databases().await {
+        let (s, e) = (&db.store, db.engine);
+        let rita = user(s, "rita@example.org", Role::Requester).await;
+        let pm = user(s, "pam@example.org", Role::ProblemManager).await;
+        // The period is one day; the problems were known long before it.
+        let (from, to) = (1_000_000 * H, 1_000_024 * H);
+        let mail = problem(s, pm, "Mail is slow").await;
+        let vpn = problem(s, pm, "VPN drops").await;
+        let printer = problem(s, pm, "Printer jams").await;
+        backdate(s, mail, from - 100 * H, None).await;
+        backdate(s, vpn, from - 100 * H, Some(from + 5 * H)).await;
+        backdate(s, printer, from - 100 * H, None).await;
+        // (problem, created, resolved) of each linked incident, none at first contact.
+        let linked = [
+            // Mail: three incidents of an hour each in the period...
+            (mail, from + H, from + 2 * H),
+            (mail, from + 2 * H, from + 3 * H),
+            (mail, from + 3 * H, from + 4 * H),
+            // ... and two long ones outside it: before it, and at its (open) end.
+            (mail, from - H, from + 100 * H),
+            (mail, to, to + 100 * H),
+            // VPN: 8 h before the problem was resolved, 2 h after.
+            (vpn, from + H, from + 9 * H),
+            (vpn, from + 6 * H, from + 8 * H),
+            // Printer: only before the period.
+            (printer, from - 10 * H, from - 9 * H),
+        ];
+        for (n, (p, created, resolved)) in linked.into_iter().enumerate() {
+            let i = incident(s, rita, &format!("Linked {n}"), "").await;
+            s.link_incident_to_problem(p, i, pm).await.unwrap();
+            resolve(s, i, pm, false).await;
+            backdate(s, i, created, Some(resolved)).await;
+        }
+        // Resolved at first contact: two in the period, one before it.
+        for created in [from + H, from + 2 * H, from - H] {
+            let i = incident(s, rita, "Password reset", "").await;
+            resolve(s, i, pm, true).await;
+            backdate(s, i, created, Some(created + H)).await;
+        }
+
+        let r = s.knowledge_report(from, to).await.unwrap();
+        assert_eq!((r.first_contact_resolved, r.resolved_incidents), (2, 7), "{e}");
+        let figures = |list: &[varde_store::knowledge::ProblemFigure]| {
+            list.iter().map(|p| (p.id, p.incidents, p.time_spent / H)).collect::<Vec<_>>()
+        };
+        assert_eq!(figures(&r.top_problems), vec![(mail, 3, 3), (vpn, 2, 10)], "{e}: by incidents");
+        assert_eq!(figures(&r.top_problems_by_time), vec![(vpn, 2, 10), (mail, 3, 3)], "{e}: by time");
+        let split = |list: &[varde_store::knowledge::ProblemFigure]| {
+            list.iter().map(|p| (p.id, p.incidents_before_resolution, p.incidents_after_resolution)).collect::<Vec<_>>()
+        };
+        assert_eq!(split(&r.top_problems), vec![(mail, 3, 0), (vpn, 1, 1)], "{e}: before and after resolution");
+        assert_eq!(split(&r.top_problems_by_time), vec![(vpn, 1, 1), (mail, 3, 0)], "{e}");
     }
 }
 

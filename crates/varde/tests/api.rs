@@ -134,6 +134,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/deflections"),
     ("get", "/api/v1/search"),
     ("get", "/api/v1/reports/knowledge"),
+    ("get", "/api/v1/reports/knowledge.csv"),
 ];
 
 fn concrete(path: &str) -> String {

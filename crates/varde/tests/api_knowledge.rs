@@ -4,6 +4,7 @@
 mod common;
 
 use common::{each_engine, id_of, Env, Person};
+use futures::FutureExt;
 use http::StatusCode;
 use serde_json::json;
 use varde::service::directory::{create_token, create_user, CreateUser};
@@ -38,6 +39,119 @@ async fn publish(env: &Env, author: &Person, reviewer: &Person, body: serde_json
     let r = env.patch(&loc, reviewer, json!({"state": "published"})).send().await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()
+}
+
+/// Moves a record's creation and resolution to given instants: the report
+/// is about when things happened, which a test cannot wait for.
+async fn backdate(env: &Env, id: i64, created: i64, resolved: Option<i64>) {
+    env.state
+        .store
+        .write(move |conn| {
+            async move {
+                sqlx::query("UPDATE records SET created_at = $1, resolved_at = $2 WHERE id = $3")
+                    .bind(created)
+                    .bind(resolved)
+                    .bind(id)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+        .unwrap();
+}
+
+/// An incident resolved straight from new (at first contact) or after it
+/// was worked on, as if it had been created at `created` and open `open`.
+async fn resolved_incident(env: &Env, created: i64, open: i64, first_contact: bool) -> serde_json::Value {
+    let inc = env.incident(&env.req1, json!({"short_description": "Something is wrong"})).await;
+    let id = id_of(&inc);
+    if !first_contact {
+        env.patch_ok(id, &env.agent1, json!({"state": "in_progress"})).await;
+    }
+    env.patch_ok(id, &env.agent1, json!({"state": "resolved", "resolution_code": "fixed", "resolution_notes": "Done"}))
+        .await;
+    backdate(env, id, created, Some(created + open)).await;
+    inc
+}
+
+async fn problem_of(env: &Env, short: &str, incidents: &[serde_json::Value]) -> serde_json::Value {
+    let numbers: Vec<_> = incidents.iter().map(|i| i["number"].clone()).collect();
+    let r = env
+        .post("/api/v1/problems", &env.agent1, json!({"short_description": short, "incidents": numbers}))
+        .send()
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()
+}
+
+#[tokio::test]
+async fn knowledge_report_over_a_period_and_as_csv() {
+    each_engine(|env| async move {
+        const H: i64 = 3_600_000_000;
+        // One day, given as dates as the page's form sends them.
+        let from = "2026-01-10T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond();
+        let period = "from=2026-01-10&to=2026-01-11";
+        // Mail: three incidents of an hour, resolved at first contact; and a
+        // long one before the period, which does not count anywhere.
+        let mut mail = Vec::new();
+        for n in 1..=3 {
+            mail.push(resolved_incident(&env, from + n * H, H, true).await);
+        }
+        mail.push(resolved_incident(&env, from - H, 100 * H, true).await);
+        // VPN: 3 h before the problem was resolved (at 05:00), 1 h after.
+        let vpn = [resolved_incident(&env, from + H, 3 * H, false).await, resolved_incident(&env, from + 6 * H, H, false).await];
+        // Printer: as many incidents as VPN, less time.
+        let printer =
+            [resolved_incident(&env, from + 2 * H, H / 2, false).await, resolved_incident(&env, from + 3 * H, H / 2, false).await];
+        problem_of(&env, "Mail is slow", &mail).await;
+        let p = problem_of(&env, "=VPN drops \"often\"", &vpn).await;
+        backdate(&env, id_of(&p), from - 100 * H, Some(from + 5 * H)).await;
+        problem_of(&env, "Printer jams", &printer).await;
+
+        let rep = env.get(&format!("/api/v1/reports/knowledge?{period}"), &env.agent1).send().await.json();
+        assert_eq!((rep["first_contact_resolved"].as_i64(), rep["resolved_incidents"].as_i64()), (Some(3), Some(7)), "{rep}");
+        assert!((rep["first_contact_rate"].as_f64().unwrap() - 3.0 / 7.0).abs() < 1e-9, "{rep}");
+        let list = |key: &str| -> Vec<(String, i64, i64)> {
+            rep[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["number"].as_str().unwrap().to_string(), p["incidents"].as_i64().unwrap(), p["time_spent_seconds"].as_i64().unwrap() / 60))
+                .collect()
+        };
+        let expect = |v: &[(&str, i64, i64)]| v.iter().map(|(n, i, m)| (n.to_string(), *i, *m)).collect::<Vec<_>>();
+        assert_eq!(list("top_problems_by_incidents"), expect(&[("PRB0000001", 3, 180), ("PRB0000003", 2, 60), ("PRB0000002", 2, 240)]), "{rep}");
+        assert_eq!(list("top_problems_by_time"), expect(&[("PRB0000002", 2, 240), ("PRB0000001", 3, 180), ("PRB0000003", 2, 60)]), "{rep}");
+        let vpn = &rep["top_problems_by_time"][0];
+        assert_eq!((vpn["incidents_before_resolution"].as_i64(), vpn["incidents_after_resolution"].as_i64()), (Some(1), Some(1)), "{rep}");
+
+        // The CSV: each problem once, by incidents then time; text quoted and defused.
+        let r = env.get(&format!("/api/v1/reports/knowledge.csv?{period}"), &env.agent1).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+        assert_eq!(r.header("content-disposition"), Some("attachment; filename=\"knowledge-report.csv\""));
+        let text = r.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                "number,short_description,state,resolved_at,incidents,time_spent_hours,incidents_before_resolution,incidents_after_resolution",
+                "\"PRB0000001\",\"Mail is slow\",\"new\",,3,3.00,3,0",
+                "\"PRB0000002\",\"'=VPN drops \"\"often\"\"\",\"new\",2026-01-10T05:00:00Z,2,4.00,1,1",
+                "\"PRB0000003\",\"Printer jams\",\"new\",,2,1.00,2,0",
+            ],
+            "{text}"
+        );
+        // Rights and bad periods, as for the JSON report.
+        env.get(&format!("/api/v1/reports/knowledge.csv?{period}"), &env.req1).send().await.problem(403);
+        env.get("/api/v1/reports/knowledge.csv?from=2026-13-01", &env.agent1).send().await.invalid(&["from"]);
+        env.get("/api/v1/reports/knowledge.csv?from=2026-01-11&to=2026-01-10", &env.agent1).send().await.invalid(&["to"]);
+        let doc = env.req(http::Method::GET, "/api/openapi.json").send().await.json();
+        assert!(doc["paths"]["/api/v1/reports/knowledge.csv"].is_object(), "missing from OpenAPI");
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 mod support;
 
 use axum::http::StatusCode;
+use futures::FutureExt;
 use support::*;
 use varde_store::testing::databases;
 
@@ -238,5 +239,95 @@ async fn knowledge_pages_work_without_javascript_and_respect_rights() {
             assert_eq!(ui.get(path, &pam_c).await.status, StatusCode::OK, "{e}: {path}");
         }
         let _ = pam;
+    }
+}
+
+#[tokio::test]
+async fn knowledge_report_page_takes_a_period_and_links_its_csv() {
+    for db in databases().await {
+        let e = db.engine;
+        let ui = Ui::new(&db);
+        let pam = ui.user("pam@example.org", "problem_manager").await;
+        let rita = ui.user("rita@example.org", "requester").await;
+        let s = &ui.state.store;
+        let c = ui.login("pam@example.org").await;
+        // A problem whose one incident was filed on 10 January 2026.
+        let (inc, _) = s
+            .create_incident(
+                varde_store::incidents::NewIncident {
+                    short_description: "Printer queue stuck".into(),
+                    description: String::new(),
+                    requester_id: rita,
+                    created_by: rita,
+                    assignment_group_id: None,
+                    assignee_id: None,
+                    impact: varde_domain::priority::Level::MEDIUM,
+                    urgency: varde_domain::priority::Level::MEDIUM,
+                    category_id: None,
+                    service_id: None,
+                    channel: varde_domain::incident::Channel::Portal,
+                    major: false,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let problem = varde_store::problems::NewProblem {
+            short_description: "Print spooler hangs".into(),
+            description: String::new(),
+            created_by: pam,
+            priority: 3,
+            assignment_group_id: None,
+            assignee_id: None,
+            service_id: None,
+            category_id: None,
+        };
+        let (p, _) = s.create_problem(problem, None).await.unwrap();
+        s.link_incident_to_problem(p.id, inc.id, pam).await.unwrap();
+        let filed = "2026-01-10T08:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond();
+        s.write(move |conn| {
+            async move {
+                sqlx::query("UPDATE records SET created_at = $1 WHERE id = $2")
+                    .bind(filed)
+                    .bind(inc.id)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+        .unwrap();
+
+        // That day lists it, keeps the dates in the form and links the CSV of the same period.
+        let r = ui.get("/reports/knowledge?from=2026-01-10&to=2026-01-11", &c).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert!(r.body.contains("PRB0000001"), "{e}: {}", r.body);
+        assert!(
+            r.body.contains(r#"name="from" value="2026-01-10""#) && r.body.contains(r#"name="to" value="2026-01-11""#),
+            "{e}"
+        );
+        let csv = "/api/v1/reports/knowledge.csv?from=2026-01-10T00%3A00%3A00Z&#38;to=2026-01-11T00%3A00%3A00Z";
+        assert!(r.body.contains(&format!(r#"href="{csv}""#)), "{e}: {}", r.body);
+        let r = ui.get(&csv.replace("&#38;", "&"), &c).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert!(
+            r.body.lines().nth(1).is_some_and(|l| l.starts_with(r#""PRB0000001","Print spooler hangs","#)),
+            "{e}: {}",
+            r.body
+        );
+        // The next day does not.
+        let r = ui.get("/reports/knowledge?from=2026-01-11&to=2026-01-12", &c).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}");
+        assert!(!r.body.contains("PRB0000001"), "{e}: {}", r.body);
+        // By default the last 30 days up to today, which the form shows.
+        let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+        let r = ui.get("/reports/knowledge", &c).await;
+        assert!(r.body.contains(&format!(r#"name="to" value="{today}""#)), "{e}: {}", r.body);
+        assert!(r.body.contains("/api/v1/reports/knowledge.csv?from="), "{e}");
+        // A bad date is named, and the form stays.
+        let r = ui.get("/reports/knowledge?from=2026-13-01", &c).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(r.body.contains(r#"action="/reports/knowledge""#) && r.body.contains("2026-13-01"), "{e}: {}", r.body);
     }
 }

@@ -12,9 +12,7 @@ use varde_store::incidents::Cursor;
 use varde_store::knowledge::{Article, ArticleFilter, ProblemFigure, SearchHit};
 
 use super::incidents::{parse_query, AttachmentView};
-use super::{
-    created, decode_cursor, encode_cursor, etag, if_match, instant, limit, parse_instant, ApiJson, ApiPath, Page,
-};
+use super::{created, decode_cursor, encode_cursor, etag, if_match, instant, limit, ApiJson, ApiPath, Page};
 use crate::auth::Caller;
 use crate::error::{AppError, Problem as ProblemDetails};
 use crate::service::knowledge::{self as svc, render_markdown, CreateArticle, UpdateArticle};
@@ -554,9 +552,10 @@ pub struct ReportView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// RFC 3339; default 30 days ago.
+    /// A date (2026-11-01, UTC) or RFC 3339 instant; default 30 days ago.
+    /// Incidents created in [from, to) count.
     pub from: Option<String>,
-    /// RFC 3339; default now.
+    /// Default now.
     pub to: Option<String>,
 }
 
@@ -568,13 +567,15 @@ fn ratio(a: i64, b: i64) -> f64 {
     }
 }
 
-pub async fn report_view(st: &AppState, caller: &Caller, q: &ReportQuery) -> Result<ReportView, AppError> {
-    let now = varde_store::now_micros();
-    let from = q.from.as_deref().map(|v| parse_instant("from", v)).transpose()?.unwrap_or(now - 30 * 86_400_000_000);
-    let to = q.to.as_deref().map(|v| parse_instant("to", v)).transpose()?.unwrap_or(now + 1);
-    if to <= from {
-        return Err(AppError::field("to", "must be after from"));
-    }
+/// The report's period, read as the SLA report reads its own (a date or an
+/// instant, at most three years), so both report pages share one date form
+/// and the page's CSV link is understood here.
+pub fn report_period(q: &ReportQuery) -> Result<(i64, i64), AppError> {
+    let p = crate::service::sla::report_params(q.from.as_deref(), q.to.as_deref(), None, None)?;
+    Ok((p.from, p.to))
+}
+
+pub async fn report_view(st: &AppState, caller: &Caller, from: i64, to: i64) -> Result<ReportView, AppError> {
     let r = svc::report(&st.store, caller, from, to).await?;
     Ok(ReportView {
         from: instant(from),
@@ -600,7 +601,63 @@ pub async fn report(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ReportView>, AppError> {
     let q: ReportQuery = parse_query(raw.as_deref())?;
-    Ok(Json(report_view(&st, &caller, &q).await?))
+    let (from, to) = report_period(&q)?;
+    Ok(Json(report_view(&st, &caller, from, to).await?))
+}
+
+/// A CSV cell of text: quoted, and defused with a leading apostrophe when a
+/// spreadsheet would run it as a formula (as the SLA report's cells are).
+fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The problems of both top lists, each once, most incidents first and then
+/// most time spent: one table a spreadsheet can sort further. The headline
+/// rates stay in the JSON report and the page.
+fn problems_csv(r: &ReportView) -> String {
+    let mut rows: Vec<&ProblemFigureView> = Vec::new();
+    for p in r.top_problems_by_incidents.iter().chain(&r.top_problems_by_time) {
+        if !rows.iter().any(|x| x.id == p.id) {
+            rows.push(p);
+        }
+    }
+    rows.sort_by_key(|p| std::cmp::Reverse((p.incidents, p.time_spent_seconds, p.id)));
+    let mut out = String::from(
+        "number,short_description,state,resolved_at,incidents,time_spent_hours,incidents_before_resolution,incidents_after_resolution\r\n",
+    );
+    for p in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{:.2},{},{}\r\n",
+            csv_cell(&p.number),
+            csv_cell(&p.short_description),
+            csv_cell(&p.state),
+            p.resolved_at.as_deref().unwrap_or(""),
+            p.incidents,
+            p.time_spent_seconds as f64 / 3600.0,
+            p.incidents_before_resolution,
+            p.incidents_after_resolution
+        ));
+    }
+    out
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/knowledge.csv", tag = "knowledge", params(ReportQuery),
+    responses((status = 200, content_type = "text/csv", description = "The top problems of both lists as CSV"),
+        (status = 403, body = ProblemDetails), (status = 422, body = ProblemDetails)))]
+pub async fn report_csv(
+    State(st): State<AppState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let q: ReportQuery = parse_query(raw.as_deref())?;
+    let (from, to) = report_period(&q)?;
+    let r = report_view(&st, &caller, from, to).await?;
+    let mut res = problems_csv(&r).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    res.headers_mut()
+        .insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"knowledge-report.csv\""));
+    Ok(res)
 }
 
 /// The OpenAPI paths of problems and knowledge, merged into the main document.
@@ -611,7 +668,7 @@ pub async fn report(
         super::problems::incidents, super::problems::link, super::problems::unlink, super::problems::apply_workaround,
         super::problems::candidates, super::problems::detect, super::problems::accept, super::problems::reject,
         list, create, read, update, versions, diff, feedback, attachments, upload, search, suggestions, deflect,
-        incident_suggestions, resolved_by, draft_article, report,
+        incident_suggestions, resolved_by, draft_article, report, report_csv,
     ),
     tags((name = "problems", description = "Problem management and the known error database"),
          (name = "knowledge", description = "Knowledge articles, unified search, deflection and reports")),

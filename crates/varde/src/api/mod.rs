@@ -133,6 +133,7 @@ fn knowledge_routes(upload_limit: usize) -> Router<AppState> {
         .route("/deflections", post(knowledge::deflect))
         .route("/search", get(knowledge::search))
         .route("/reports/knowledge", get(knowledge::report))
+        .route("/reports/knowledge.csv", get(knowledge::report_csv))
 }
 
 /// Path parameters; one that does not parse (`/users/abc`) is a problem

@@ -14,7 +14,7 @@ use varde_store::problems::ProblemFilter;
 use varde_store::recurring::Candidate;
 
 use super::web::{is_htmx, render, render_status, see_other, when, Chrome, Errors, Form, Viewer};
-use crate::api::knowledge::{report_view, ReportQuery, ReportView};
+use crate::api::knowledge::{report_period, report_view, ReportQuery, ReportView};
 use crate::api::problems::{linked_view, LinkedIncidents};
 use crate::error::AppError;
 use crate::service::knowledge::{self as ksvc, render_markdown, CreateArticle, UpdateArticle};
@@ -818,7 +818,14 @@ pub async fn portal_deflect(State(st): State<AppState>, f: Form<DeflectForm>) ->
 #[template(path = "kb_report.html")]
 struct ReportPage {
     p: Chrome,
-    r: ReportView,
+    errors: Errors,
+    /// The period as the form shows it: days, as on the SLA report.
+    from: String,
+    to: String,
+    /// The CSV of the period shown.
+    csv: String,
+    /// None when the period was refused.
+    r: Option<ReportView>,
 }
 
 impl ReportPage {
@@ -830,8 +837,42 @@ impl ReportPage {
     }
 }
 
-pub async fn report(State(st): State<AppState>, v: Viewer) -> Result<Response, AppError> {
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportForm {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub async fn report(State(st): State<AppState>, v: Viewer, Query(f): Query<ReportForm>) -> Result<Response, AppError> {
     v.require_agent()?;
-    let r = report_view(&st, &v.caller, &ReportQuery::default()).await?;
-    render(&ReportPage { p: v.chrome("reports"), r })
+    let day =
+        |m: i64| jiff::Timestamp::from_microsecond(m).map(|t| t.strftime("%Y-%m-%d").to_string()).unwrap_or_default();
+    let q = ReportQuery { from: f.from, to: f.to };
+    let mut page = ReportPage {
+        p: v.chrome("reports"),
+        errors: Errors::none(),
+        from: q.from.clone().unwrap_or_default(),
+        to: q.to.clone().unwrap_or_default(),
+        csv: String::new(),
+        r: None,
+    };
+    let (from, to) = match report_period(&q) {
+        Ok(p) => p,
+        Err(e) => {
+            page.errors = Errors::from_app(e, &v.chrome.tr)?;
+            return render_status(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
+    };
+    if page.from.is_empty() {
+        page.from = day(from);
+    }
+    if page.to.is_empty() {
+        page.to = day(to);
+    }
+    // The exact instants, not the days the form shows: the default period
+    // ends now, and the CSV must hold what the page does.
+    let period = [("from", crate::api::instant(from)), ("to", crate::api::instant(to))];
+    page.csv = format!("/api/v1/reports/knowledge.csv?{}", serde_urlencoded::to_string(period).unwrap_or_default());
+    page.r = Some(report_view(&st, &v.caller, from, to).await?);
+    render(&page)
 }
