@@ -226,6 +226,20 @@ pub struct KnowledgeHit {
     pub updated_at: i64,
 }
 
+/// What narrows a unified search besides its words and kinds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchFilter {
+    /// Only records of this service (incidents, problems, articles).
+    pub service_id: Option<i64>,
+    /// Only records last changed at or after this instant.
+    pub updated_from: Option<i64>,
+    /// Only records last changed before this instant.
+    pub updated_to: Option<i64>,
+    /// Only open (`true`) or only finished (`false`) incidents and
+    /// problems. Articles are neither, so they are left out when it is set.
+    pub open: Option<bool>,
+}
+
 /// Which knowledge to search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KnowledgeKinds {
@@ -804,6 +818,7 @@ impl Store {
         terms: &[QueryTerm],
         any: bool,
         kinds: KnowledgeKinds,
+        filter: &SearchFilter,
         limit: i64,
     ) -> Result<Vec<KnowledgeHit>, StoreError> {
         if terms.is_empty() {
@@ -825,6 +840,18 @@ impl Store {
              FROM {from} WHERE r.kind IN ('problem', 'article')"
         ));
         scan.push_text_match(&mut q, terms, any);
+        if let Some(sv) = filter.service_id {
+            q.push(" AND COALESCE(p.service_id, a.service_id) = ").bind(Arg::Int(sv));
+        }
+        if let Some(t) = filter.updated_from {
+            q.push(" AND r.updated_at >= ").bind(Arg::Int(t));
+        }
+        if let Some(t) = filter.updated_to {
+            q.push(" AND r.updated_at < ").bind(Arg::Int(t));
+        }
+        if let Some(o) = filter.open {
+            q.push(" AND r.kind = 'problem' AND r.is_open = ").bind(Arg::Int(o as i64));
+        }
         q.push(" AND (");
         if problems {
             q.push("(r.kind = 'problem'");
@@ -1070,6 +1097,7 @@ impl Store {
         viewer: &Viewer,
         q: &str,
         kinds: SearchKinds,
+        filter: &SearchFilter,
         limit: usize,
     ) -> Result<Vec<SearchHit>, StoreError> {
         let terms = search::query(q);
@@ -1086,7 +1114,14 @@ impl Store {
             } else {
                 crate::incidents::Scope::Requester(viewer.user_id)
             };
-            let f = crate::incidents::Filter { text: Some(q.to_string()), ..Default::default() };
+            let f = crate::incidents::Filter {
+                text: Some(q.to_string()),
+                service_id: filter.service_id,
+                updated_from: filter.updated_from,
+                updated_to: filter.updated_to,
+                open: filter.open,
+                ..Default::default()
+            };
             self.list_incidents(scope, &f, crate::incidents::Sort::Newest, None, CANDIDATES).await
         };
         let kk = KnowledgeKinds {
@@ -1094,7 +1129,7 @@ impl Store {
             known_errors_only: kinds.known_errors && !kinds.problems,
             articles: kinds.articles,
         };
-        let knowledge = self.search_knowledge(viewer, &terms, false, kk, CANDIDATES);
+        let knowledge = self.search_knowledge(viewer, &terms, false, kk, filter, CANDIDATES);
         let (found, known) = futures::try_join!(incidents, knowledge)?;
         // Every candidate is scored; only those kept get a snippet (the
         // highlight costs about what the score does). `source` is the text
@@ -1171,7 +1206,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let kinds = KnowledgeKinds { problems: !articles_only, known_errors_only: true, articles: true };
-        let found = self.search_knowledge(viewer, &terms, true, kinds, CANDIDATES).await?;
+        let found = self.search_knowledge(viewer, &terms, true, kinds, &SearchFilter::default(), CANDIDATES).await?;
         let mut hits: Vec<SearchHit> = found
             .into_iter()
             .map(|h| {

@@ -90,6 +90,7 @@ async fn world(s: &Store) -> World {
     let mine = incident(s, rita, "Printer on floor 3 stopped printing", "Jobs sit in the queue").await;
     s.add_journal(mine, agent, JournalKind::WorkNote, "firmware zebracode suspected".into()).await.unwrap();
     incident(s, other, "Printers in Malmö: skrivarna skriver inte", "").await;
+    incident(s, other, "Wachtwoord vergeten na vakantie", "").await;
     incident(s, other, "VPN drops every few minutes", "").await;
 
     let (p, _) = s
@@ -174,8 +175,12 @@ async fn search_agrees_across_engines_and_respects_rights() {
             v
         };
         let mut results = Vec::new();
-        let cases: [(&str, i64, bool); 9] = [
+        let cases: [(&str, i64, bool); 11] = [
             ("printing", w.rita, false),
+            // Danish and Dutch, where only the stem can match: neither
+            // "printerne" nor "wachtwoorden" begins any indexed word.
+            ("printerne", w.agent, true),
+            ("wachtwoorden", w.agent, true),
             ("printer", w.rita, false),
             ("zebracode", w.rita, false),
             ("zebracode", w.agent, true),
@@ -186,13 +191,17 @@ async fn search_agrees_across_engines_and_respects_rights() {
             ("vpn", w.rita, false),
         ];
         for (q, who, agent) in cases {
-            let hits = s.search_all(&viewer(who, agent), q, SearchKinds::ALL, 50).await.unwrap();
+            let hits = s.search_all(&viewer(who, agent), q, SearchKinds::ALL, &Default::default(), 50).await.unwrap();
             for h in &hits {
                 assert!(!h.snippet.contains("<script"), "{e}");
             }
             results.push((format!("{q}/{who}/{agent}"), numbers(hits)));
         }
         let get = |k: &str| results.iter().find(|(c, _)| c == k).unwrap().1.clone();
+        let r = get(&format!("printerne/{}/true", w.agent));
+        assert!(r.contains(&"incident:Printer on floor 3 stopped printing".to_string()), "{e}: Danish {r:?}");
+        let r = get(&format!("wachtwoorden/{}/true", w.agent));
+        assert_eq!(r, vec!["incident:Wachtwoord vergeten na vakantie".to_string()], "{e}: Dutch");
         // Stemming: "printing" finds the printer article and Rita's ticket.
         let r = get(&format!("printing/{}/false", w.rita));
         assert!(r.contains(&"article:Clearing a stuck printer queue".to_string()), "{e}: {r:?}");
@@ -239,7 +248,8 @@ async fn highlighting_is_escaped_and_marked() {
         let s = &db.store;
         let rita = user(s, "rita@example.org", Role::Requester).await;
         incident(s, rita, "<script>alert(1)</script> printer", "The <b>printer</b> & the spooler").await;
-        let hits = s.search_all(&viewer(rita, false), "printer", SearchKinds::ALL, 10).await.unwrap();
+        let hits =
+            s.search_all(&viewer(rita, false), "printer", SearchKinds::ALL, &Default::default(), 10).await.unwrap();
         assert_eq!(hits.len(), 1, "{}", db.engine);
         assert_eq!(hits[0].snippet, "The &lt;b&gt;<mark>printer</mark>&lt;/b&gt; &amp; the spooler", "{}", db.engine);
     }
@@ -676,5 +686,94 @@ async fn candidates_saved_together_keep_their_own_incidents() {
         }
         assert_eq!(saved.iter().find(|x| x.terms[0] == "printer").unwrap().service_id, Some(1), "{e}");
         assert_eq!(s.save_candidates(Vec::new()).await.unwrap(), 0, "{e}");
+    }
+}
+
+/// The unified search's filters: a service, open or finished, and when a
+/// record last changed, across incidents, problems and articles.
+#[tokio::test]
+async fn unified_search_filters_by_service_state_and_time() {
+    use varde_domain::incident::{ResolutionCode, State as IncidentState};
+    use varde_store::import::ImportedIncident;
+    use varde_store::knowledge::SearchFilter;
+    for db in databases().await {
+        let (s, e) = (&db.store, db.engine);
+        let agent = user(s, "agent@example.org", Role::ProblemManager).await;
+        let reviewer = user(s, "reviewer@example.org", Role::ProblemManager).await;
+        let mail = s.create_service("Mail".into(), String::new()).await.unwrap().id;
+        let print = s.create_service("Print".into(), String::new()).await.unwrap().id;
+        let new = |text: &str, service: i64| NewIncident {
+            short_description: text.into(),
+            description: String::new(),
+            requester_id: agent,
+            created_by: agent,
+            assignment_group_id: None,
+            assignee_id: None,
+            impact: Level::MEDIUM,
+            urgency: Level::MEDIUM,
+            category_id: None,
+            service_id: Some(service),
+            channel: Channel::Phone,
+            major: false,
+        };
+        let open_mail = s.create_incident(new("Outage of the mail relay", mail), None).await.unwrap().0.number;
+        let open_print = s.create_incident(new("Outage of the print server", print), None).await.unwrap().0.number;
+        let t = 1_700_000_000_000_000;
+        let closed = s
+            .import_incidents(vec![ImportedIncident {
+                new: new("Outage of the mail gateway", mail),
+                created_at: t,
+                updated_at: t,
+                state: IncidentState::Closed,
+                resolution: Some((ResolutionCode::Fixed, "Restarted".into())),
+            }])
+            .await
+            .unwrap()[0];
+        let closed = s.incident(closed).await.unwrap().number;
+        let problem = NewProblem {
+            short_description: "Outage of mail every Monday".into(),
+            description: String::new(),
+            created_by: reviewer,
+            priority: 2,
+            assignment_group_id: None,
+            assignee_id: None,
+            service_id: Some(mail),
+            category_id: None,
+        };
+        let other = NewProblem {
+            short_description: "Outage of print queues".into(),
+            service_id: Some(print),
+            ..problem.clone()
+        };
+        let problem = s.create_problem(problem, None).await.unwrap().0.number;
+        let other = s.create_problem(other, None).await.unwrap().0.number;
+        let mut a = article(agent, "Outage of mail: what to do", "Wait.", Audience::Internal, vec![]);
+        a.service_id = Some(mail);
+        let a = published(s, agent, reviewer, a).await;
+        let article_number = s.article(a).await.unwrap().number;
+
+        let desk = viewer(agent, true);
+        let found = |f: SearchFilter| async move {
+            let hits = s.search_all(&desk, "outage", SearchKinds::ALL, &f, 50).await.unwrap();
+            let mut n: Vec<String> = hits.into_iter().map(|h| h.number).collect();
+            n.sort();
+            n
+        };
+        let sorted = |mut v: Vec<&String>| {
+            v.sort();
+            v.into_iter().cloned().collect::<Vec<String>>()
+        };
+        let everything = sorted(vec![&open_mail, &open_print, &closed, &problem, &other, &article_number]);
+        assert_eq!(found(SearchFilter::default()).await, everything, "{e}");
+        let by_mail = SearchFilter { service_id: Some(mail), ..Default::default() };
+        assert_eq!(found(by_mail).await, sorted(vec![&open_mail, &closed, &problem, &article_number]), "{e}");
+        let open = SearchFilter { open: Some(true), ..Default::default() };
+        assert_eq!(found(open).await, sorted(vec![&open_mail, &open_print, &problem, &other]), "{e}: no articles");
+        let finished = SearchFilter { open: Some(false), ..Default::default() };
+        assert_eq!(found(finished).await, vec![closed.clone()], "{e}");
+        let recent = SearchFilter { updated_from: Some(t + 1), ..Default::default() };
+        assert!(!found(recent).await.contains(&closed), "{e}: changed before the period");
+        let old = SearchFilter { updated_to: Some(t + 1), ..Default::default() };
+        assert_eq!(found(old).await, vec![closed.clone()], "{e}");
     }
 }

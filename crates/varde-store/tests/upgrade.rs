@@ -166,7 +166,10 @@ async fn version_10_knowledge_search_entries_move_with_the_upgrade() {
         let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
         let agent = Viewer { user_id: 1, agent: true, admin: false };
         let kinds = KnowledgeKinds { problems: true, known_errors_only: false, articles: true };
-        let hits = store.search_knowledge(&agent, &search::query("drops"), false, kinds, 10).await.unwrap();
+        let hits = store
+            .search_knowledge(&agent, &search::query("drops"), false, kinds, &Default::default(), 10)
+            .await
+            .unwrap();
         assert_eq!(hits.iter().map(|h| h.number.as_str()).collect::<Vec<_>>(), ["PRB0000001"], "{engine}");
         if engine == "postgres" {
             // The entry moved: records.search is the incidents' alone, and the

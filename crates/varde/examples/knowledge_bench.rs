@@ -207,7 +207,7 @@ async fn measure(store: &Store, agent: i64, requester: i64, now: i64) {
     let requester = Viewer { user_id: requester, agent: false, admin: false };
     // Warm up the caches once.
     for q in QUERIES {
-        store.search_all(&desk, q, SearchKinds::ALL, 20).await.unwrap();
+        store.search_all(&desk, q, SearchKinds::ALL, &Default::default(), 20).await.unwrap();
     }
     let reps = 10;
     let mut base = Vec::new();
@@ -222,17 +222,17 @@ async fn measure(store: &Store, agent: i64, requester: i64, now: i64) {
             store.list_incidents(Scope::All, &f, Sort::Newest, None, 50).await.unwrap();
             base.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            store.search_all(&desk, q, SearchKinds::ALL, 20).await.unwrap();
+            store.search_all(&desk, q, SearchKinds::ALL, &Default::default(), 20).await.unwrap();
             unified.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            store.search_all(&requester, q, SearchKinds::ALL, 20).await.unwrap();
+            store.search_all(&requester, q, SearchKinds::ALL, &Default::default(), 20).await.unwrap();
             unified_req.push(t.elapsed().as_secs_f64() * 1e3);
             let only = |incidents, articles| SearchKinds { incidents, problems: false, known_errors: false, articles };
             let t = Instant::now();
-            store.search_all(&requester, q, only(true, false), 20).await.unwrap();
+            store.search_all(&requester, q, only(true, false), &Default::default(), 20).await.unwrap();
             req_inc.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            store.search_all(&requester, q, only(false, true), 20).await.unwrap();
+            store.search_all(&requester, q, only(false, true), &Default::default(), 20).await.unwrap();
             req_kb.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }

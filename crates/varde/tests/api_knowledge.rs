@@ -307,6 +307,18 @@ async fn search_rights_stemming_highlighting_and_filters() {
         assert_eq!(r.as_array().unwrap().len(), 2, "{r}");
         env.get("/api/v1/search?q=printer&kind=cat", &env.agent1).send().await.invalid(&["kind"]);
         env.get("/api/v1/search?q=printer&limit=0", &env.agent1).send().await.invalid(&["limit"]);
+        // Open records only: the two open tickets, no articles; finished: none yet.
+        let r = env.get("/api/v1/search?q=printer&open=true", &env.agent1).send().await.json();
+        assert_eq!(kinds(&r).iter().filter(|k| k.starts_with("incident:")).count(), 2, "{r}");
+        assert!(kinds(&r).iter().all(|k| k.starts_with("incident:")), "{r}");
+        assert!(env.get("/api/v1/search?q=printer&open=false", &env.agent1).send().await.json().as_array().unwrap().is_empty());
+        let r = env.get("/api/v1/search?q=printer&updated_after=2999-01-01T00:00:00Z", &env.agent1).send().await.json();
+        assert!(r.as_array().unwrap().is_empty(), "{r}");
+        // Every bad filter is named in one answer.
+        env.get("/api/v1/search?q=printer&open=maybe&service_id=x&updated_before=soon", &env.agent1)
+            .send()
+            .await
+            .invalid(&["open", "service_id", "updated_before"]);
         assert!(env.get("/api/v1/search?q=%21%21", &env.agent1).send().await.json().as_array().unwrap().is_empty());
 
         // Portal suggestions while typing: public articles only.

@@ -232,6 +232,14 @@ async fn knowledge_pages_work_without_javascript_and_respect_rights() {
         assert!(r.body.contains("<mark>"), "{e}: {}", r.body);
         assert!(!r.body.contains("PRB0000001"), "{e}: a requester found a problem");
         assert_eq!(ui.get("/search?q=x&kind=cat", &pam_c).await.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        // The filters: open records only leaves the article out, and a bad
+        // value is refused by name with the form kept.
+        let all = ui.get("/search?q=printing", &pam_c).await;
+        let open = ui.get("/search?q=printing&open=true", &pam_c).await;
+        assert!(all.body.contains("KB0000001") && !open.body.contains("KB0000001"), "{e}: {}", open.body);
+        assert!(open.body.contains(r#"<option value="true" selected>"#), "{e}: the choice is kept");
+        let bad = ui.get("/search?q=printing&open=maybe", &pam_c).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
         let r = ui.get("/reports/knowledge", &pam_c).await;
         assert_eq!(r.status, StatusCode::OK, "{e}");
         assert!(r.body.contains("PRB0000001"), "{e}");

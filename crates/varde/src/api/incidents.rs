@@ -127,11 +127,11 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-fn id_param(field: &str, v: &str) -> Result<i64, AppError> {
+pub(crate) fn id_param(field: &str, v: &str) -> Result<i64, AppError> {
     v.parse().map_err(|_| AppError::field(field, "must be a numeric id"))
 }
 
-fn bool_param(field: &str, v: &str) -> Result<bool, AppError> {
+pub(crate) fn bool_param(field: &str, v: &str) -> Result<bool, AppError> {
     match v {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),

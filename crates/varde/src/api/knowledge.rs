@@ -9,10 +9,12 @@ use serde::{Deserialize, Serialize};
 use varde_domain::access::Permission;
 use varde_domain::knowledge::{ArticleState, Audience};
 use varde_store::incidents::Cursor;
-use varde_store::knowledge::{Article, ArticleFilter, ProblemFigure, SearchHit};
+use varde_store::knowledge::{Article, ArticleFilter, ProblemFigure, SearchFilter, SearchHit};
 
 use super::incidents::{parse_query, AttachmentView};
-use super::{created, decode_cursor, encode_cursor, etag, if_match, instant, limit, ApiJson, ApiPath, Page};
+use super::{
+    created, decode_cursor, encode_cursor, etag, if_match, instant, limit, parse_instant, ApiJson, ApiPath, Page,
+};
 use crate::auth::Caller;
 use crate::error::{AppError, Problem as ProblemDetails};
 use crate::service::knowledge::{self as svc, render_markdown, CreateArticle, UpdateArticle};
@@ -397,6 +399,37 @@ pub struct SearchQuery {
     pub kind: Option<String>,
     /// 1 to 100, default 20.
     pub limit: Option<String>,
+    /// Only records of this service (unified search only).
+    pub service_id: Option<String>,
+    /// Only records changed at or after this instant (RFC 3339).
+    pub updated_after: Option<String>,
+    /// Only records changed before this instant.
+    pub updated_before: Option<String>,
+    /// true: only open incidents and problems; false: only finished ones.
+    /// Articles have neither state and are left out when it is given.
+    pub open: Option<String>,
+}
+
+/// The unified search's filters from its query parameters; every bad one
+/// is named in one answer.
+pub fn search_filter(q: &SearchQuery) -> Result<SearchFilter, AppError> {
+    use crate::api::incidents::{bool_param, id_param};
+    let mut f = SearchFilter::default();
+    let mut problems = Vec::new();
+    let mut note = |r: Result<(), AppError>| {
+        if let Err(AppError::Invalid(e)) = r {
+            problems.extend(e);
+        }
+    };
+    note(q.service_id.as_deref().map(|v| id_param("service_id", v)).transpose().map(|v| f.service_id = v));
+    note(q.open.as_deref().map(|v| bool_param("open", v)).transpose().map(|v| f.open = v));
+    note(q.updated_after.as_deref().map(|v| parse_instant("updated_after", v)).transpose().map(|v| f.updated_from = v));
+    note(q.updated_before.as_deref().map(|v| parse_instant("updated_before", v)).transpose().map(|v| f.updated_to = v));
+    if problems.is_empty() {
+        Ok(f)
+    } else {
+        Err(AppError::Invalid(problems))
+    }
 }
 
 fn search_limit(v: Option<&str>, default: usize) -> Result<usize, AppError> {
@@ -418,8 +451,9 @@ pub async fn search(
 ) -> Result<Json<Vec<SearchHitView>>, AppError> {
     let q: SearchQuery = parse_query(raw.as_deref())?;
     let kinds = svc::kinds(q.kind.as_deref())?;
+    let filter = search_filter(&q)?;
     let lim = search_limit(q.limit.as_deref(), 20)?;
-    let hits = svc::search(&st.store, &caller, q.q.as_deref().unwrap_or(""), kinds, lim).await?;
+    let hits = svc::search(&st.store, &caller, q.q.as_deref().unwrap_or(""), kinds, &filter, lim).await?;
     Ok(Json(hits.into_iter().map(SearchHitView::from).collect()))
 }
 

@@ -9,7 +9,7 @@ use varde_domain::knowledge::{ArticleState, Audience, DiffLine};
 use varde_domain::text;
 use varde_store::incidents::Cursor;
 use varde_store::knowledge::{
-    Article, ArticleFilter, ArticlePatch, NewArticle, Report, SearchHit, SearchKinds, Viewer,
+    Article, ArticleFilter, ArticlePatch, NewArticle, Report, SearchFilter, SearchHit, SearchKinds, Viewer,
 };
 use varde_store::Store;
 
@@ -317,12 +317,13 @@ pub async fn search(
     caller: &Caller,
     q: &str,
     kinds: SearchKinds,
+    filter: &SearchFilter,
     limit: usize,
 ) -> Result<Vec<SearchHit>, AppError> {
     if q.chars().count() > 200 {
         return Err(AppError::field("q", "must be at most 200 characters"));
     }
-    Ok(store.search_all(&viewer(caller), q, kinds, limit).await?)
+    Ok(store.search_all(&viewer(caller), q, kinds, filter, limit).await?)
 }
 
 /// Articles (and for the desk, known errors) that may help with a text.

@@ -29,6 +29,11 @@ pub struct SearchParams {
     q: String,
     #[serde(default)]
     kind: String,
+    /// `true`, `false` or empty (either).
+    #[serde(default)]
+    open: String,
+    #[serde(default)]
+    service_id: String,
 }
 
 #[derive(askama::Template)]
@@ -37,6 +42,9 @@ struct SearchPage {
     p: Chrome,
     q: String,
     kind: String,
+    open: String,
+    service_id: String,
+    services: Vec<varde_store::catalog::Service>,
     hits: Vec<SearchHit>,
     errors: Errors,
     searched: bool,
@@ -69,17 +77,41 @@ pub async fn search(
     let mut hits = Vec::new();
     let searched = !q.q.trim().is_empty();
     if searched {
+        let some = |v: &str| Some(v.to_string()).filter(|v| !v.is_empty());
+        // The API's own reading of the filters, so both refuse alike.
+        let query = crate::api::knowledge::SearchQuery {
+            q: None,
+            kind: None,
+            limit: None,
+            service_id: some(&q.service_id),
+            updated_after: None,
+            updated_before: None,
+            open: some(&q.open),
+        };
+        let filter = crate::api::knowledge::search_filter(&query);
         let kinds = ksvc::kinds(Some(q.kind.as_str()).filter(|k| !k.is_empty()));
-        match kinds {
-            Ok(k) => match ksvc::search(&st.store, &v.caller, &q.q, k, 50).await {
+        match (kinds, filter) {
+            (Ok(k), Ok(f)) => match ksvc::search(&st.store, &v.caller, &q.q, k, &f, 50).await {
                 Ok(h) => hits = h,
                 Err(e) => errors = Errors::from_app(e, &v.chrome.tr)?,
             },
-            Err(e) => errors = Errors::from_app(e, &v.chrome.tr)?,
+            (Err(e), _) | (_, Err(e)) => errors = Errors::from_app(e, &v.chrome.tr)?,
         }
     }
+    let services = st.store.services().await?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    render_status(status, &SearchPage { p: v.chrome("search"), q: q.q, kind: q.kind, hits, errors, searched })
+    let page = SearchPage {
+        p: v.chrome("search"),
+        q: q.q,
+        kind: q.kind,
+        open: q.open,
+        service_id: q.service_id,
+        services,
+        hits,
+        errors,
+        searched,
+    };
+    render_status(status, &page)
 }
 
 // --- articles ---
