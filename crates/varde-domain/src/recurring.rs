@@ -5,7 +5,8 @@
 //! become a TF-IDF vector over its search words (stemmed with the English
 //! Snowball stemmer so "printing" and "printer" meet; numbers and words
 //! under three letters dropped). Two incidents are *similar* when they share
-//! a group key (the same service and category), were opened within the
+//! a group key (the same affected CI, or without one the same service and
+//! category), were opened within the
 //! window of each other, and their vectors' cosine is at least the
 //! threshold. Similar pairs are joined with union-find; a group of at least
 //! `min_size` incidents is a candidate. Cosines are computed through an

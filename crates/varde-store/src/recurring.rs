@@ -51,16 +51,22 @@ struct CandidateRow {
 const COLUMNS: &str =
     "id, group_key, service_id, category_id, terms, cohesion, state, problem_id, created_at, decided_by, decided_at";
 
-/// id, service, category, created_at, short description, description.
-type SimilarityRow = (i64, Option<i64>, Option<i64>, i64, String, String);
+/// id, service, category, lowest affected CI, created_at, short description, description.
+type SimilarityRow = (i64, Option<i64>, Option<i64>, Option<i64>, i64, String, String);
 
-/// The group key of an incident: its service and category.
-pub fn group_key(service: Option<i64>, category: Option<i64>) -> String {
-    format!(
-        "s{}:c{}",
-        service.map(|v| v.to_string()).unwrap_or_default(),
-        category.map(|v| v.to_string()).unwrap_or_default()
-    )
+/// The group key of an incident: the CI it affects (the lowest id when it
+/// names several), or else its service and category. Incidents on one CI
+/// are the strongest hint of one cause, however differently the desk filed
+/// them; without a CI, service and category are what the desk knows.
+pub fn group_key(service: Option<i64>, category: Option<i64>, ci: Option<i64>) -> String {
+    match ci {
+        Some(ci) => format!("ci{ci}"),
+        None => format!(
+            "s{}:c{}",
+            service.map(|v| v.to_string()).unwrap_or_default(),
+            category.map(|v| v.to_string()).unwrap_or_default()
+        ),
+    }
 }
 
 impl Store {
@@ -68,7 +74,8 @@ impl Store {
     /// and not in any candidate, as the similarity wants them.
     pub async fn similarity_items(&self, from: i64) -> Result<Vec<Item>, StoreError> {
         let rows: Vec<SimilarityRow> = sqlx::query_as(
-            "SELECT r.id, i.service_id, i.category_id, r.created_at, r.short_description, r.description
+            "SELECT r.id, i.service_id, i.category_id, (SELECT MIN(rc.ci_id) FROM record_cis rc WHERE rc.record_id = r.id),
+                r.created_at, r.short_description, r.description
              FROM records r JOIN incidents i ON i.record_id = r.id
              WHERE r.kind = 'incident' AND r.created_at >= $1
                AND NOT EXISTS (SELECT 1 FROM record_links l WHERE l.from_id = r.id AND l.kind = 'caused_by')
@@ -79,9 +86,9 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, s, c, at, short, desc)| Item {
+            .map(|(id, s, c, ci, at, short, desc)| Item {
                 id,
-                group: group_key(s, c),
+                group: group_key(s, c, ci),
                 at,
                 // The short description says what is wrong; a long
                 // description would drown it, so only its start counts.
@@ -109,6 +116,7 @@ impl Store {
                     .iter()
                     .enumerate()
                     .map(|(n, c)| {
+                        // A CI's group (`ci7`) names no service or category.
                         let parse = |p: &str| p.get(1..).and_then(|p| p.parse::<i64>().ok());
                         let (s, cat) = c.group.split_once(':').unwrap_or(("s", "c"));
                         (n, c.group.as_str(), parse(s), parse(cat), c.terms.join(" "), (c.cohesion * 100.0).round() as i64)

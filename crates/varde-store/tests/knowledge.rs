@@ -777,3 +777,62 @@ async fn unified_search_filters_by_service_state_and_time() {
         assert_eq!(found(old).await, vec![closed.clone()], "{e}");
     }
 }
+
+/// Incidents on one CI are grouped together whatever service or category
+/// the desk gave them, and apart from look-alikes on no CI.
+#[tokio::test]
+async fn recurring_incidents_on_one_ci_are_grouped_by_it() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let (s, e) = (&db.store, db.engine);
+        let rita = user(s, "rita@example.org", Role::Requester).await;
+        let agent = user(s, "alan@example.org", Role::Agent).await;
+        let class_id = s.ci_classes().await.unwrap().by_name("Server").unwrap().id;
+        let attributes = serde_json::json!({"hostname": "db-01", "domain": "corp", "os": "Linux"});
+        let attributes = attributes.as_object().cloned().unwrap();
+        let fields = CiFields { class_id, name: "db-01".into(), attributes, ..Default::default() };
+        let db01 = s.create_ci(fields, ChangeContext::default()).await.unwrap().id;
+        let mut on_ci = Vec::new();
+        for (k, service) in [
+            ("Mail", "Database timeouts during the nightly run"),
+            ("Payroll", "Database timeouts in the nightly run"),
+            ("Mail", "Nightly run: database timeouts"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let svc = s.create_service(format!("{} {k}", service.0), String::new()).await.unwrap().id;
+            let new = NewIncident {
+                short_description: service.1.into(),
+                description: String::new(),
+                requester_id: rita,
+                created_by: rita,
+                assignment_group_id: None,
+                assignee_id: None,
+                impact: Level::MEDIUM,
+                urgency: Level::MEDIUM,
+                category_id: None,
+                service_id: Some(svc),
+                channel: Channel::Portal,
+                major: false,
+            };
+            let id = s.create_incident(new, None).await.unwrap().0.id;
+            s.link_record_ci(id, db01, agent).await.unwrap();
+            on_ci.push(id);
+        }
+        // The same words on no CI, in one service: a group of their own.
+        let mut plain = Vec::new();
+        for t in [
+            "Database timeouts during the nightly run",
+            "Database timeouts in the nightly run",
+            "Nightly run: database timeouts",
+        ] {
+            plain.push(incident(s, rita, t, "").await);
+        }
+        let items = s.similarity_items(0).await.unwrap();
+        let clusters = varde_domain::recurring::clusters(&items, &Default::default());
+        let mut groups: Vec<(String, Vec<i64>)> = clusters.into_iter().map(|c| (c.group, c.ids)).collect();
+        groups.sort();
+        assert_eq!(groups, vec![(format!("ci{db01}"), on_ci), ("s:c".to_string(), plain)], "{e}");
+    }
+}
