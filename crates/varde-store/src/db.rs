@@ -155,6 +155,14 @@ impl Store {
                     .connect_with(connect)
                     .await?;
                 let mut conn = pool.acquire().await?;
+                // Text in every language, and the search entries' reader
+                // tokens (a private-use character, ADR 0018), need UTF-8.
+                let encoding: String = sqlx::query_scalar("SHOW server_encoding").fetch_one(&mut *conn).await?;
+                if encoding != "UTF8" {
+                    return Err(StoreError::Database(format!(
+                        "the PostgreSQL database must be UTF-8, not {encoding}: create it with ENCODING 'UTF8'"
+                    )));
+                }
                 crate::schema::migrate(&mut conn, engine).await?;
                 drop(conn);
                 let store = Store { inner: Arc::new(Inner { engine, pool, writer: None, sqlite_path: None }) };

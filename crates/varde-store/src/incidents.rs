@@ -315,6 +315,9 @@ pub(crate) async fn reindex(conn: &mut AnyConnection, engine: Engine, id: i64) -
     let mut readers: Vec<i64> =
         sqlx::query_scalar("SELECT user_id FROM watchers WHERE record_id = $1").bind(id).fetch_all(&mut *conn).await?;
     readers.push(requester);
+    // A requester may watch their own record too: one token each.
+    readers.sort_unstable();
+    readers.dedup();
     let entries: Vec<(String, String)> =
         sqlx::query_as("SELECT kind, body FROM journal WHERE record_id = $1 AND kind <> 'system' ORDER BY id")
             .bind(id)

@@ -546,7 +546,7 @@ async fn follow_up_in(
     now: i64,
 ) -> Result<(), StoreError> {
     let line = problem::resolved_line(&p.number, p.permanent_fix.as_deref().unwrap_or(""));
-    for incident in open_incidents_in(conn, p.id).await? {
+    for (incident, number) in open_incidents_in(conn, engine, p.id).await? {
         match on_resolve {
             OnResolve::Notify => {
                 sqlx::query("UPDATE records SET updated_at = $1 WHERE id = $2")
@@ -563,7 +563,9 @@ async fn follow_up_in(
                     resolution_notes: Some(line.clone()),
                     ..incident::Patch::default()
                 };
-                crate::incidents::update_incident_in(conn, engine, incident, None, patch, actor).await?;
+                crate::incidents::update_incident_in(conn, engine, incident, None, patch, actor)
+                    .await
+                    .map_err(|e| linked_error(&number, e))?;
             }
         }
     }
@@ -571,14 +573,36 @@ async fn follow_up_in(
 }
 
 /// The open incidents linked to a problem, oldest first.
-async fn open_incidents_in(conn: &mut AnyConnection, problem_id: i64) -> Result<Vec<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT r.id FROM record_links l JOIN records r ON r.id = l.from_id
-         WHERE l.to_id = $1 AND l.kind = 'caused_by' AND r.kind = 'incident' AND r.is_open = 1 ORDER BY r.id",
-    )
+/// The open incidents caused by a problem, (id, number), in id order. On
+/// PostgreSQL they are locked, so that no desk write can slip in between
+/// reading one and resolving it (SQLite's single writer has that already).
+async fn open_incidents_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    problem_id: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let lock = if engine == Engine::Postgres { " FOR UPDATE OF r" } else { "" };
+    Ok(sqlx::query_as(&format!(
+        "SELECT r.id, r.number FROM record_links l JOIN records r ON r.id = l.from_id
+         WHERE l.to_id = $1 AND l.kind = 'caused_by' AND r.kind = 'incident' AND r.is_open = 1 ORDER BY r.id{lock}"
+    ))
     .bind(problem_id)
     .fetch_all(conn)
     .await?)
+}
+
+/// An incident's refusal, said as the problem's: the caller edited the
+/// problem, so a conflict or a bad field of an incident must not read as
+/// the problem's own (a stale problem version, a field it does not have).
+fn linked_error(number: &str, e: StoreError) -> StoreError {
+    let why = match e {
+        StoreError::Conflict { .. } => "was changed meanwhile; resolve the problem again".to_string(),
+        StoreError::Domain(varde_domain::DomainError::Invalid(errs)) => {
+            errs.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+        }
+        other => return other,
+    };
+    DomainError::field("linked_incidents", format!("{number} cannot be resolved: {why}")).into()
 }
 
 /// A system line in a record's journal (not searched: see `add_journal`).

@@ -13,7 +13,7 @@ use sqlx::AnyConnection;
 use varde_domain::problem::Problem;
 
 use crate::problems::NewProblem;
-use crate::{now_micros, Store, StoreError};
+use crate::{now_micros, Engine, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
@@ -111,38 +111,31 @@ impl Store {
         self.write(move |conn| {
             async move {
                 let now = now_micros();
-                // [n, group, service, category, terms, cohesion]
-                let rows: Vec<(usize, &str, Option<i64>, Option<i64>, String, i64)> = clusters
+                let ids = reserve_candidate_ids(conn, engine, clusters.len()).await?;
+                // [id, group, service, category, terms, cohesion]
+                let rows: Vec<(i64, &str, Option<i64>, Option<i64>, String, i64)> = clusters
                     .iter()
-                    .enumerate()
-                    .map(|(n, c)| {
+                    .zip(&ids)
+                    .map(|(c, id)| {
                         // A CI's group (`ci7`) names no service or category.
                         let parse = |p: &str| p.get(1..).and_then(|p| p.parse::<i64>().ok());
                         let (s, cat) = c.group.split_once(':').unwrap_or(("s", "c"));
-                        (n, c.group.as_str(), parse(s), parse(cat), c.terms.join(" "), (c.cohesion * 100.0).round() as i64)
+                        (*id, c.group.as_str(), parse(s), parse(cat), c.terms.join(" "), (c.cohesion * 100.0).round() as i64)
                     })
                     .collect();
                 let v = json_rows(
                     engine,
                     1,
-                    &[("n", Int), ("grp", Text), ("service", Int), ("category", Int), ("terms", Text), ("cohesion", Int)],
+                    &[("id", Int), ("grp", Text), ("service", Int), ("category", Int), ("terms", Text), ("cohesion", Int)],
                 );
-                let mut ids: Vec<i64> = sqlx::query_scalar(&format!(
-                    "INSERT INTO problem_candidates (group_key, service_id, category_id, terms, cohesion, state, created_at)
-                     SELECT v.grp, v.service, v.category, v.terms, v.cohesion, 'proposed', $2 FROM {v} AS v ORDER BY v.n
-                     RETURNING id"
+                sqlx::query(&format!(
+                    "INSERT INTO problem_candidates (id, group_key, service_id, category_id, terms, cohesion, state, created_at)
+                     SELECT v.id, v.grp, v.service, v.category, v.terms, v.cohesion, 'proposed', $2 FROM {v} AS v"
                 ))
                 .bind(json_param(&rows))
                 .bind(now)
-                .fetch_all(&mut *conn)
+                .execute(&mut *conn)
                 .await?;
-                // The rows go in in `n` order and each takes the next id as
-                // it goes in, so the k-th smallest id is the k-th cluster's
-                // (the order RETURNING lists them in is not promised).
-                ids.sort_unstable();
-                if ids.len() != clusters.len() {
-                    return Err(StoreError::corrupt("problem candidates written"));
-                }
                 let members: Vec<(i64, i64)> =
                     ids.iter().zip(&clusters).flat_map(|(id, c)| c.ids.iter().map(move |inc| (*id, *inc))).collect();
                 let v = json_rows(engine, 1, &[("candidate", Int), ("incident", Int)]);
@@ -284,4 +277,26 @@ async fn decide_in(
         return Err(DomainError::field("state", "this candidate has already been decided").into());
     }
     Ok(())
+}
+
+/// `n` fresh ids for problem candidates, taken before the rows are written
+/// so that each cluster's incidents can name theirs (the order a multi-row
+/// insert hands out or returns ids in is not promised). SQLite has one
+/// writer: the ids above the largest. PostgreSQL draws them from the
+/// column's sequence, as a default would, so other nodes' inserts cannot
+/// collide with them.
+async fn reserve_candidate_ids(conn: &mut AnyConnection, engine: Engine, n: usize) -> Result<Vec<i64>, StoreError> {
+    match engine {
+        Engine::Sqlite => {
+            let last: i64 =
+                sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM problem_candidates").fetch_one(&mut *conn).await?;
+            Ok((last + 1..=last + n as i64).collect())
+        }
+        Engine::Postgres => Ok(sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence('problem_candidates', 'id')) FROM generate_series(1, $1)",
+        )
+        .bind(n as i64)
+        .fetch_all(&mut *conn)
+        .await?),
+    }
 }

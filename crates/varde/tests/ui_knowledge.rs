@@ -308,11 +308,12 @@ async fn knowledge_report_page_takes_a_period_and_links_its_csv() {
         .unwrap();
 
         // That day lists it, keeps the dates in the form and links the CSV of the same period.
-        let r = ui.get("/reports/knowledge?from=2026-01-10&to=2026-01-11", &c).await;
+        // A date as the end means through that day.
+        let r = ui.get("/reports/knowledge?from=2026-01-10&to=2026-01-10", &c).await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
         assert!(r.body.contains("PRB0000001"), "{e}: {}", r.body);
         assert!(
-            r.body.contains(r#"name="from" value="2026-01-10""#) && r.body.contains(r#"name="to" value="2026-01-11""#),
+            r.body.contains(r#"name="from" value="2026-01-10""#) && r.body.contains(r#"name="to" value="2026-01-10""#),
             "{e}"
         );
         let csv = "/api/v1/reports/knowledge.csv?from=2026-01-10T00%3A00%3A00Z&#38;to=2026-01-11T00%3A00%3A00Z";
@@ -325,7 +326,7 @@ async fn knowledge_report_page_takes_a_period_and_links_its_csv() {
             r.body
         );
         // The next day does not.
-        let r = ui.get("/reports/knowledge?from=2026-01-11&to=2026-01-12", &c).await;
+        let r = ui.get("/reports/knowledge?from=2026-01-11&to=2026-01-11", &c).await;
         assert_eq!(r.status, StatusCode::OK, "{e}");
         assert!(!r.body.contains("PRB0000001"), "{e}: {}", r.body);
         // By default the last 30 days up to today, which the form shows.

@@ -215,10 +215,11 @@ async fn list_inner(st: AppState, caller: Caller, raw: Option<String>, csv: bool
     Ok(Json(Page { items: items.iter().map(|c| view(c, &classes)).collect(), next_cursor: next }).into_response())
 }
 
-/// A CSV cell: quoted when needed, and a leading `=`, `+`, `-` or `@`
+/// A CSV cell: quoted when needed (the export reads back through the
+/// import), and a leading `=`, `+`, `-`, `@`, tab or carriage return
 /// defused so that a spreadsheet does not run it as a formula.
 fn cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

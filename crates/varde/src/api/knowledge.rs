@@ -18,6 +18,7 @@ use super::{
 use crate::auth::Caller;
 use crate::error::{AppError, Problem as ProblemDetails};
 use crate::service::knowledge::{self as svc, render_markdown, CreateArticle, UpdateArticle};
+use crate::service::sla::csv_cell;
 use crate::state::AppState;
 
 /// An article. The desk sees the working copy (`title`, `body`) beside the
@@ -637,13 +638,6 @@ pub async fn report(
     let q: ReportQuery = parse_query(raw.as_deref())?;
     let (from, to) = report_period(&q)?;
     Ok(Json(report_view(&st, &caller, from, to).await?))
-}
-
-/// A CSV cell of text: quoted, and defused with a leading apostrophe when a
-/// spreadsheet would run it as a formula (as the SLA report's cells are).
-fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// The problems of both top lists, each once, most incidents first and then

@@ -173,7 +173,10 @@ pub fn report_params(
 ) -> Result<ReportParams, AppError> {
     let mut errors = Vec::new();
     let now = varde_store::now_micros();
-    let mut instant = |field: &str, v: Option<&str>, default: i64| -> i64 {
+    // A date given as the end means all of that day, as a person reading
+    // "to 2026-11-23" does (and as the report form shows today's date for
+    // a period that ends now): the period ends at the next midnight.
+    let mut instant = |field: &str, v: Option<&str>, default: i64, through_day: bool| -> i64 {
         match v.map(str::trim).filter(|v| !v.is_empty()) {
             None => default,
             Some(s) => {
@@ -181,6 +184,7 @@ pub fn report_params(
                     return t.as_microsecond();
                 }
                 if let Ok(d) = s.parse::<jiff::civil::Date>() {
+                    let d = if through_day { d.tomorrow().unwrap_or(d) } else { d };
                     if let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC) {
                         return z.timestamp().as_microsecond();
                     }
@@ -190,8 +194,8 @@ pub fn report_params(
             }
         }
     };
-    let from = instant("from", from, now - 30 * 86_400_000_000);
-    let to = instant("to", to, now);
+    let from = instant("from", from, now - 30 * 86_400_000_000, false);
+    let to = instant("to", to, now, true);
     let by = match group_by {
         None | Some("") => GroupBy::Agreement,
         Some(g) => GroupBy::parse(g).unwrap_or_else(|| {
@@ -244,13 +248,17 @@ pub async fn what_if(store: &Store, caller: &Caller, w: WhatIf) -> Result<WhatIf
     Ok(store.sla_what_if(w).await?)
 }
 
+/// A text cell of a report CSV: quoted, and defused with a leading
+/// apostrophe when a spreadsheet would run it as a formula.
+pub(crate) fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
 /// A report as CSV: one line per group, text cells quoted, and cells a
-/// spreadsheet would run as a formula defused with a leading apostrophe.
+/// spreadsheet would run as a formula defused (see [`csv_cell`]).
 pub fn report_csv(r: &Report) -> String {
-    fn cell(s: &str) -> String {
-        let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
+    let cell = csv_cell;
     let secs = |v: Option<i64>| v.map(|v| (v / 1_000_000).to_string()).unwrap_or_default();
     let mut out =
         String::from("key,label,total,met,breached,compliance_percent,avg_response_seconds,avg_resolution_seconds\r\n");

@@ -899,7 +899,9 @@ pub async fn report(State(st): State<AppState>, v: Viewer, Query(f): Query<Repor
         page.from = day(from);
     }
     if page.to.is_empty() {
-        page.to = day(to);
+        // The last day the period covers: a period ending at midnight shows
+        // the day before, which the report reads back as through that day.
+        page.to = day(to - 1);
     }
     // The exact instants, not the days the form shows: the default period
     // ends now, and the CSV must hold what the page does.

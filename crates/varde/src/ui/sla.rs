@@ -256,7 +256,8 @@ pub async fn report(
         page.from = day(params.from);
     }
     if page.to.is_empty() {
-        page.to = day(params.to);
+        // The last day the period covers (see `report_params`).
+        page.to = day(params.to - 1);
     }
     let r = svc::report(&st.store, &v.caller, &params).await?;
     page.csv = format!(
