@@ -704,17 +704,8 @@ async fn unified_search_filters_by_service_state_and_time() {
         let print = s.create_service("Print".into(), String::new()).await.unwrap().id;
         let new = |text: &str, service: i64| NewIncident {
             short_description: text.into(),
-            description: String::new(),
-            requester_id: agent,
-            created_by: agent,
-            assignment_group_id: None,
-            assignee_id: None,
-            impact: Level::MEDIUM,
-            urgency: Level::MEDIUM,
-            category_id: None,
             service_id: Some(service),
-            channel: Channel::Phone,
-            major: false,
+            ..varde_store::testing::incident(agent)
         };
         let open_mail = s.create_incident(new("Outage of the mail relay", mail), None).await.unwrap().0.number;
         let open_print = s.create_incident(new("Outage of the print server", print), None).await.unwrap().0.number;
@@ -804,17 +795,8 @@ async fn recurring_incidents_on_one_ci_are_grouped_by_it() {
             let svc = s.create_service(format!("{} {k}", service.0), String::new()).await.unwrap().id;
             let new = NewIncident {
                 short_description: service.1.into(),
-                description: String::new(),
-                requester_id: rita,
-                created_by: rita,
-                assignment_group_id: None,
-                assignee_id: None,
-                impact: Level::MEDIUM,
-                urgency: Level::MEDIUM,
-                category_id: None,
                 service_id: Some(svc),
-                channel: Channel::Portal,
-                major: false,
+                ..varde_store::testing::incident(rita)
             };
             let id = s.create_incident(new, None).await.unwrap().0.id;
             s.link_record_ci(id, db01, agent).await.unwrap();
