@@ -600,6 +600,7 @@ fn linked_error(number: &str, e: StoreError) -> StoreError {
         StoreError::Domain(varde_domain::DomainError::Invalid(errs)) => {
             errs.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
         }
+        StoreError::Domain(t @ varde_domain::DomainError::Transition { .. }) => t.to_string(),
         other => return other,
     };
     DomainError::field("linked_incidents", format!("{number} cannot be resolved: {why}")).into()
@@ -621,4 +622,34 @@ pub(crate) async fn system_line(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(e: StoreError) -> Vec<(String, String)> {
+        match e {
+            StoreError::Domain(DomainError::Invalid(errs)) => errs.into_iter().map(|f| (f.field, f.message)).collect(),
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    /// An incident's refusal reaches the problem's editor as a field of
+    /// the problem naming the incident, never as the problem's own stale
+    /// version or fields; anything else (the database) passes unchanged.
+    #[test]
+    fn an_incidents_refusal_is_said_as_the_problems_linked_incidents() {
+        let conflict = fields(linked_error("INC0000007", StoreError::Conflict { current: 3 }));
+        assert_eq!(conflict.len(), 1);
+        assert_eq!(conflict[0].0, "linked_incidents");
+        assert!(conflict[0].1.starts_with("INC0000007 cannot be resolved: was changed"), "{conflict:?}");
+        let bad = DomainError::field("resolution_notes", "is too long").into();
+        let bad = fields(linked_error("INC0000008", bad));
+        assert_eq!(bad[0].0, "linked_incidents");
+        assert!(bad[0].1.contains("INC0000008") && bad[0].1.contains("resolution_notes: is too long"), "{bad:?}");
+        let step = StoreError::Domain(DomainError::Transition { from: "closed", to: "resolved" });
+        assert_eq!(fields(linked_error("INC0000009", step))[0].0, "linked_incidents");
+        assert!(matches!(linked_error("INC0000010", StoreError::Database("gone".into())), StoreError::Database(_)));
+    }
 }
