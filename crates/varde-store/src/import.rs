@@ -148,7 +148,10 @@ async fn import_in(
                 // Imported records have no work notes: all of the document is
                 // public, weight A (see `reindex` in incidents.rs).
                 q.push(", setweight(to_tsvector('simple', ").bind(Arg::Text(docs[k].clone())).push("), 'A')");
-                q.push(" || array_to_tsvector(ARRAY[").bind(Arg::Text(search::reader_token(n.requester_id))).push("])");
+                // The reader token, as `index_document` writes it.
+                q.push(" || array_to_tsvector(string_to_array(")
+                    .bind(Arg::Text(crate::incidents::reader_words(&[n.requester_id])))
+                    .push(", ' '))");
             }
             q.push(")");
         }

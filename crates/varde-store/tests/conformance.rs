@@ -25,17 +25,8 @@ async fn user(store: &Store, email: &str, role: Role) -> i64 {
 fn new_incident(requester: i64, text: &str) -> NewIncident {
     NewIncident {
         short_description: text.into(),
-        description: String::new(),
-        requester_id: requester,
-        created_by: requester,
-        assignment_group_id: None,
-        assignee_id: None,
-        impact: Level::MEDIUM,
-        urgency: Level::MEDIUM,
-        category_id: None,
-        service_id: None,
         channel: Channel::Portal,
-        major: false,
+        ..varde_store::testing::incident(requester)
     }
 }
 

@@ -6,7 +6,6 @@ use futures::FutureExt;
 use varde_domain::access::Role;
 use varde_domain::incident::{Channel, Patch as IncidentPatch};
 use varde_domain::knowledge::{ArticleState, Audience};
-use varde_domain::priority::Level;
 use varde_domain::problem::{Patch, State};
 use varde_domain::record::JournalKind;
 use varde_store::directory::NewUser;
@@ -31,16 +30,8 @@ async fn incident(store: &Store, requester: i64, short: &str, desc: &str) -> i64
     let new = NewIncident {
         short_description: short.into(),
         description: desc.into(),
-        requester_id: requester,
-        created_by: requester,
-        assignment_group_id: None,
-        assignee_id: None,
-        impact: Level::MEDIUM,
-        urgency: Level::MEDIUM,
-        category_id: None,
-        service_id: None,
         channel: Channel::Portal,
-        major: false,
+        ..varde_store::testing::incident(requester)
     };
     store.create_incident(new, None).await.unwrap().0.id
 }

@@ -28,17 +28,10 @@ async fn old_search_entries_are_rebuilt_with_the_requesters_view() {
         let alan = db.store.create_user(user("alan@example.org", Role::Agent), None).await.unwrap();
         let new = NewIncident {
             short_description: "Outlook crashes".into(),
-            description: String::new(),
-            requester_id: rita.id,
-            created_by: rita.id,
-            assignment_group_id: None,
-            assignee_id: None,
             impact: Level::LOW,
             urgency: Level::LOW,
-            category_id: None,
-            service_id: None,
             channel: Channel::Portal,
-            major: false,
+            ..varde_store::testing::incident(rita.id)
         };
         let (inc, _) = db.store.create_incident(new, None).await.unwrap();
         db.store.add_journal(inc.id, alan.id, JournalKind::WorkNote, "mailbox corrupt".into()).await.unwrap();
@@ -98,17 +91,10 @@ async fn a_requester_with_many_records_finds_the_same_as_one_with_few() {
         let incident = |who: i64, text: String| ImportedIncident {
             new: NewIncident {
                 short_description: text,
-                description: String::new(),
-                requester_id: who,
-                created_by: who,
-                assignment_group_id: None,
-                assignee_id: None,
                 impact: Level::LOW,
                 urgency: Level::LOW,
-                category_id: None,
-                service_id: None,
                 channel: Channel::Portal,
-                major: false,
+                ..varde_store::testing::incident(who)
             },
             created_at: 1_700_000_000_000_000,
             updated_at: 1_700_000_000_000_000,

@@ -185,17 +185,8 @@ async fn knowledge_pages_work_without_javascript_and_respect_rights() {
             .create_incident(
                 varde_store::incidents::NewIncident {
                     short_description: "Printer queue stuck again".into(),
-                    description: String::new(),
-                    requester_id: rita,
-                    created_by: rita,
-                    assignment_group_id: None,
-                    assignee_id: None,
-                    impact: varde_domain::priority::Level::MEDIUM,
-                    urgency: varde_domain::priority::Level::MEDIUM,
-                    category_id: None,
-                    service_id: None,
                     channel: varde_domain::incident::Channel::Portal,
-                    major: false,
+                    ..varde_store::testing::incident(rita)
                 },
                 None,
             )
@@ -264,17 +255,8 @@ async fn knowledge_report_page_takes_a_period_and_links_its_csv() {
             .create_incident(
                 varde_store::incidents::NewIncident {
                     short_description: "Printer queue stuck".into(),
-                    description: String::new(),
-                    requester_id: rita,
-                    created_by: rita,
-                    assignment_group_id: None,
-                    assignee_id: None,
-                    impact: varde_domain::priority::Level::MEDIUM,
-                    urgency: varde_domain::priority::Level::MEDIUM,
-                    category_id: None,
-                    service_id: None,
                     channel: varde_domain::incident::Channel::Portal,
-                    major: false,
+                    ..varde_store::testing::incident(rita)
                 },
                 None,
             )
