@@ -238,3 +238,34 @@ async fn version_11_requester_documents_get_their_readers_with_the_upgrade() {
         assert!(found(1, "toner").await.is_empty(), "{engine}: work notes stay internal");
     }
 }
+
+/// A PostgreSQL database that is not UTF-8 is refused on open, with the
+/// reason, before any migration writes to it.
+#[tokio::test]
+async fn a_postgresql_database_that_is_not_utf8_is_refused_with_the_reason() {
+    for (engine, url, _dir) in empty_urls().await {
+        if engine != "postgres" {
+            continue;
+        }
+        let (head, name) = url.rsplit_once('/').unwrap();
+        let ascii = format!("{name}_ascii");
+        let mut admin = sqlx::AnyConnection::connect(&url).await.unwrap();
+        admin
+            .execute(&*format!(
+                "CREATE DATABASE {ascii} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+            ))
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let opened = Store::open(&StoreOptions { url: format!("{head}/{ascii}"), max_connections: 2 }).await;
+        let err = opened.err().expect("a SQL_ASCII database must be refused");
+        assert!(err.to_string().contains("must be UTF-8"), "{err}");
+        let mut conn = sqlx::AnyConnection::connect(&format!("{head}/{ascii}")).await.unwrap();
+        let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(tables, 0, "nothing was written");
+        conn.close().await.unwrap();
+    }
+}
