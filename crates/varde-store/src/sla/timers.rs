@@ -306,6 +306,11 @@ impl Store {
     /// Recomputes open clocks after a calendar or agreement changed. Works in
     /// batches, each its own transaction; returns how many clocks it visited.
     pub async fn recompute_clocks(&self, scope: String) -> Result<u64, StoreError> {
+        self.recompute_clocks_by(scope, 2000).await
+    }
+
+    /// [`Store::recompute_clocks`] in batches of `batch` clocks.
+    async fn recompute_clocks_by(&self, scope: String, batch: i64) -> Result<u64, StoreError> {
         let (what, id) = match scope.split_once(':') {
             Some((w, i)) => {
                 (w.to_string(), i.parse::<i64>().map_err(|_| StoreError::corrupt(format!("scope {scope}")))?)
@@ -320,42 +325,77 @@ impl Store {
         };
         let select = format!(
             "SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE {filter} AND stopped_at IS NULL AND cancelled = 0 AND id > $2
-             ORDER BY id LIMIT 2000"
+             ORDER BY id LIMIT $3"
         );
-        let read = |after: i64| sqlx::query_as::<_, ClockRow>(&select).bind(id).bind(after).fetch_all(self.pool());
+        let read =
+            |after: i64| sqlx::query_as::<_, ClockRow>(&select).bind(id).bind(after).bind(batch).fetch_all(self.pool());
         let by_calendar = what == "calendar";
         let engine = self.engine();
+        // PostgreSQL writes the batches on several connections at once: the
+        // server's time is nearly all row and index writes, which one
+        // backend does on one core. Batches hold different clocks; two that
+        // share a record meet only in `recompute_batch_in`'s SKIP LOCKED,
+        // which leaves the clock to a later round. SQLite has one writer.
+        let writers = match engine {
+            Engine::Postgres => (self.pool().options().get_max_connections() as usize / 2).clamp(1, 4),
+            Engine::Sqlite => 1,
+        };
         let mut visited = 0u64;
+        // A JoinSet: should one batch fail, the others in flight are stopped
+        // (each is its own transaction, so what they wrote stands or goes whole).
+        let mut writing = tokio::task::JoinSet::new();
         let mut batch = read(0).await?;
         // Each batch is written while the next is read: the read goes to a
         // reader connection (SQLite's WAL lets it run beside the writer), and
-        // the two batches hold different clocks. Read one after the other,
-        // the reads were a quarter of the run (BENCHMARKS.md).
+        // the batches hold different clocks. Read one after the other, the
+        // reads were a quarter of the run (BENCHMARKS.md).
         while let Some(last) = batch.last() {
             let after = last.id;
             visited += batch.len() as u64;
-            let write = self.write(move |conn| {
-                async move {
-                    let now = now_micros();
-                    if by_calendar {
-                        recompute_figures_in(conn, engine, batch, now).await
-                    } else {
-                        let mut records: Vec<i64> = batch.iter().map(|r| r.record_id).collect();
-                        records.dedup();
-                        for r in records {
-                            evaluate_in(conn, r, now).await?;
+            // A task each, so that the batches in flight run (and their
+            // clocks are derived) while this loop waits for a read.
+            let store = self.clone();
+            writing.spawn(async move {
+                store
+                    .write(move |conn| {
+                        async move {
+                            let now = now_micros();
+                            if by_calendar {
+                                recompute_figures_in(conn, engine, batch, now).await
+                            } else {
+                                // Sorted: batches in flight at once lock their
+                                // records in one order, so they cannot deadlock.
+                                let mut records: Vec<i64> = batch.iter().map(|r| r.record_id).collect();
+                                records.sort_unstable();
+                                records.dedup();
+                                for r in records {
+                                    evaluate_in(conn, r, now).await?;
+                                }
+                                Ok(())
+                            }
                         }
-                        Ok(())
-                    }
-                }
-                .boxed()
+                        .boxed()
+                    })
+                    .await
             });
-            let (written, next) = futures::join!(write, read(after));
-            written?;
+            if writing.len() < writers {
+                batch = read(after).await?;
+                continue;
+            }
+            let (written, next) = futures::join!(writing.join_next(), read(after));
+            written.expect("a write is in flight").map_err(joined)??;
             batch = next?;
+        }
+        while let Some(written) = writing.join_next().await {
+            written.map_err(joined)??;
         }
         Ok(visited)
     }
+}
+
+/// A batch's task ended without an answer (it panicked).
+fn joined(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Database(format!("a recompute batch failed: {e}"))
 }
 
 /// A calendar changed under these (open) clocks: their spans stand, their
@@ -605,6 +645,59 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(timers, 0, "{}: a paused clock has no timer", db.engine);
+        }
+    }
+
+    /// A recompute in many small batches, several written at once on
+    /// PostgreSQL, with the two clocks of a record often in different
+    /// batches: every clock ends on the changed calendar, once, with one
+    /// timer of its own, and every record's due instant is its clocks' first.
+    #[tokio::test]
+    async fn recompute_in_batches_written_side_by_side_moves_every_clock_once() {
+        for db in databases().await {
+            let s = &db.store;
+            let who = agent(s).await;
+            let office = s.calendar_by_name("Business hours").await.unwrap();
+            let spec = serde_json::from_value(serde_json::json!({ "name": "Two", "kind": "sla",
+                "targets": [{ "name": "response", "minutes": 30, "calendar_id": office.id },
+                            { "name": "resolution", "minutes": 100, "calendar_id": office.id }],
+                "thresholds": [{ "percent": 50 }] }))
+            .unwrap();
+            s.create_agreement(spec, who).await.unwrap();
+            let mut records = Vec::new();
+            for _ in 0..20 {
+                records.push(s.create_incident(incident(who), None).await.unwrap().0.id);
+            }
+            let fields = crate::calendars::CalendarFields {
+                name: office.name.clone(),
+                description: office.description.clone(),
+                spec: varde_domain::sla::calendar::CalendarSpec::always(),
+            };
+            s.update_calendar(office.id, None, fields, who).await.unwrap();
+            let visited = s.recompute_clocks_by(format!("calendar:{}", office.id), 3).await.unwrap();
+            assert_eq!(visited, 40, "{}", db.engine);
+            let clocks: Vec<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+                "SELECT id, record_id, started_at, target_us, due_at, version FROM sla_clocks ORDER BY id",
+            )
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+            let timers: HashMap<String, String> =
+                sqlx::query_as::<_, (String, String)>("SELECT dedupe_key, payload FROM jobs WHERE kind = 'sla_timer'")
+                    .fetch_all(s.pool())
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .collect();
+            assert_eq!(timers.len(), 40, "{}: one timer a clock", db.engine);
+            let dues = s.sla_dues(&records).await.unwrap();
+            for (id, record, started, target, due, version) in clocks {
+                // 24x7 now: the due instant is the target on from the start.
+                assert_eq!(due, started + target, "{}: clock {id}", db.engine);
+                assert_eq!(version, 2, "{}: clock {id} written once", db.engine);
+                assert_eq!(timers[&timer_key(id)], format!("{id}:2"), "{}", db.engine);
+                assert!(dues[&record].is_some_and(|d| d <= due), "{}: record {record}", db.engine);
+            }
         }
     }
 
