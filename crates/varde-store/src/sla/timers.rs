@@ -13,7 +13,7 @@ use sqlx::AnyConnection;
 use varde_domain::priority::Level;
 use varde_domain::record::ChangeSet;
 use varde_domain::sla::agreement::{Action, Recipient};
-use varde_domain::sla::clock::{self, Clock, WorkingTime};
+use varde_domain::sla::clock::{self, Clock, ClockState, WorkingTime};
 
 use super::agreements::{active_in, agreement_in};
 use super::clocks::{derive, evaluate_in, event_in, fired_text, ClockRow, CLOCK_COLUMNS};
@@ -449,27 +449,42 @@ async fn recompute_batch_in(
     let ids: Vec<i64> = rows.iter().filter_map(|r| r.calendar_id).collect();
     let cals = worktime::load_in(conn, &ids).await?;
     let agreements = active_in(conn).await?;
-    // [id, state, elapsed, due, version] of every clock whose figures
-    // moved, and the record and next timer of each.
-    let mut changed: Vec<(i64, &'static str, i64, Option<i64>, i64)> = Vec::new();
-    let mut record_of: HashMap<i64, i64> = HashMap::new();
-    let mut timer_of: HashMap<i64, (String, i64)> = HashMap::new();
+    let mut derived = Vec::with_capacity(rows.len());
     for row in rows {
         let c = row.clock()?;
         let cal = cals.get(row.calendar_id);
         let d = derive(&c, cal.as_ref(), row.target_us, now);
-        if d.due_at == row.due_at && d.state.as_str() == row.state && d.elapsed_us == row.elapsed_us {
-            continue;
-        }
-        let version = row.version + 1;
-        changed.push((row.id, d.state.as_str(), d.elapsed_us, d.due_at, version));
-        record_of.insert(row.id, row.record_id);
         let percents: Vec<i64> = agreements
             .iter()
             .find(|a| a.id == row.agreement_id)
             .map(|a| a.spec.thresholds.iter().map(|t| t.percent).collect())
             .unwrap_or_default();
-        if let Some((_, at)) = clock::next_threshold(&c, cal.as_ref(), row.target_us, &percents, &row.fired()) {
+        let next = clock::next_threshold(&c, cal.as_ref(), row.target_us, &percents, &row.fired()).map(|(_, at)| at);
+        // A running clock's stored elapsed time is as of its last write and
+        // grows by itself; only a stopped or paused one's must match.
+        let same = d.due_at == row.due_at
+            && d.state.as_str() == row.state
+            && (d.state == ClockState::Running || d.elapsed_us == row.elapsed_us);
+        derived.push((row, d, next, same));
+    }
+    // A clock the change did not move keeps its row, version and timer (a
+    // holiday added next month moves only the clocks due after it); its
+    // timer decides, as a warning can move while the due instant stays.
+    let unmoved: Vec<&ClockRow> = derived.iter().filter(|x| x.3).map(|x| x.0).collect();
+    let timers_now = if unmoved.is_empty() { HashMap::new() } else { timers_in(conn, engine, &unmoved).await? };
+    // [id, state, elapsed, due, version] of every clock whose figures
+    // moved, and the record and next timer of each.
+    let mut changed: Vec<(i64, &'static str, i64, Option<i64>, i64)> = Vec::new();
+    let mut record_of: HashMap<i64, i64> = HashMap::new();
+    let mut timer_of: HashMap<i64, (String, i64)> = HashMap::new();
+    for (row, d, next, same) in derived {
+        if same && next == timers_now.get(&row.id).copied() {
+            continue;
+        }
+        let version = row.version + 1;
+        changed.push((row.id, d.state.as_str(), d.elapsed_us, d.due_at, version));
+        record_of.insert(row.id, row.record_id);
+        if let Some(at) = next {
             timer_of.insert(row.id, (format!("{}:{version}", row.id), at));
         }
     }
@@ -539,6 +554,23 @@ async fn recompute_batch_in(
     .await?;
     insert_timers_in(conn, engine, &timers, now).await?;
     Ok(moved)
+}
+
+/// When each of these clocks' timer is set to run, for those that have one.
+async fn timers_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    rows: &[&ClockRow],
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let clock_of: HashMap<String, i64> = rows.iter().map(|r| (timer_key(r.id), r.id)).collect();
+    let keys: Vec<(&String,)> = clock_of.keys().map(|k| (k,)).collect();
+    let v = json_rows(engine, 1, &[("key", JsonCol::Text)]);
+    let set: Vec<(String, i64)> =
+        sqlx::query_as(&format!("SELECT dedupe_key, run_at FROM jobs WHERE dedupe_key IN (SELECT key FROM {v} AS v)"))
+            .bind(json_param(&keys))
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(set.into_iter().filter_map(|(key, at)| Some((*clock_of.get(&key)?, at))).collect())
 }
 
 /// Locks the rows of `table` (PostgreSQL) whose `key` is among `ids` and
@@ -701,6 +733,73 @@ mod tests {
         }
     }
 
+    /// A calendar change rewrites only the clocks it moves: a holiday next
+    /// year leaves today's clocks, their versions and timers alone; a closed
+    /// week from today moves every one of them.
+    #[tokio::test]
+    async fn recompute_writes_only_the_clocks_a_calendar_change_moves() {
+        for db in databases().await {
+            let s = &db.store;
+            let who = agent(s).await;
+            let office = s.calendar_by_name("Business hours").await.unwrap();
+            let spec = serde_json::from_value(serde_json::json!({ "name": "Std", "kind": "sla",
+                "targets": [{ "name": "resolution", "minutes": 100, "calendar_id": office.id }],
+                "thresholds": [{ "percent": 50 }] }))
+            .unwrap();
+            s.create_agreement(spec, who).await.unwrap();
+            for _ in 0..4 {
+                s.create_incident(incident(who), None).await.unwrap();
+            }
+            let state = || async {
+                let clocks: Vec<(i64, i64, Option<i64>)> =
+                    sqlx::query_as("SELECT id, version, due_at FROM sla_clocks ORDER BY id")
+                        .fetch_all(s.pool())
+                        .await
+                        .unwrap();
+                let timers: Vec<(String, String, i64)> = sqlx::query_as(
+                    "SELECT dedupe_key, payload, run_at FROM jobs WHERE kind = 'sla_timer' ORDER BY dedupe_key",
+                )
+                .fetch_all(s.pool())
+                .await
+                .unwrap();
+                (clocks, timers)
+            };
+            let before = state().await;
+            assert_eq!(before.1.len(), 4, "{}", db.engine);
+            let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+            let closed = |from: i64, days: i64| -> Vec<varde_domain::sla::calendar::Exception> {
+                (from..from + days)
+                    .map(|d| varde_domain::sla::calendar::Exception {
+                        name: "Closed".into(),
+                        date: today.checked_add(jiff::Span::new().days(d)).unwrap().to_string(),
+                        yearly: false,
+                        closed: Vec::new(),
+                    })
+                    .collect()
+            };
+            let mut fields = crate::calendars::CalendarFields {
+                name: office.name.clone(),
+                description: office.description.clone(),
+                spec: office.spec.clone(),
+            };
+            fields.spec.exceptions.extend(closed(400, 1));
+            s.update_calendar(office.id, None, fields.clone(), who).await.unwrap();
+            assert_eq!(s.recompute_clocks(format!("calendar:{}", office.id)).await.unwrap(), 4);
+            assert_eq!(state().await, before, "{}: a holiday next year moves nothing", db.engine);
+            fields.spec.exceptions.extend(closed(-1, 10));
+            s.update_calendar(office.id, None, fields, who).await.unwrap();
+            assert_eq!(s.recompute_clocks(format!("calendar:{}", office.id)).await.unwrap(), 4);
+            let (clocks, timers) = state().await;
+            for ((id, version, due), (_, old_version, old_due)) in clocks.iter().zip(&before.0) {
+                assert_eq!(*version, old_version + 1, "{}: clock {id}", db.engine);
+                assert!(due.unwrap() > old_due.unwrap() + 7 * 86_400_000_000, "{}: clock {id}", db.engine);
+            }
+            for ((key, payload, at), (_, old_payload, old_at)) in timers.iter().zip(&before.1) {
+                assert!(payload != old_payload && at > old_at, "{}: timer {key}", db.engine);
+            }
+        }
+    }
+
     /// On PostgreSQL the recompute takes only the rows nobody holds: a record
     /// being written (its incident locked) is left for later, never waited
     /// for, so the job cannot deadlock with the write.
@@ -717,8 +816,9 @@ mod tests {
                 .fetch_one(s.pool())
                 .await
                 .unwrap();
-            // An hour on, the running clock's elapsed time has moved.
-            let later = now_micros() + 3_600_000_000;
+            // Three hours on, the 100-minute clock has breached: a figure
+            // the recompute must write.
+            let later = now_micros() + 3 * 3_600_000_000;
             let engine = s.engine();
             let mut writer = s.pool().begin().await.unwrap();
             sqlx::query("SELECT record_id FROM incidents WHERE record_id = $1 FOR UPDATE")
