@@ -37,7 +37,8 @@ pub async fn postgres_url() -> Option<String> {
     };
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
-    let name = format!("varde_t_{}_{}", std::process::id(), rand::random::<u32>());
+    let me = std::process::id();
+    let name = format!("varde_t_{me}_{}_{}", started(me).unwrap_or(0), rand::random::<u32>());
     let mut admin = sqlx::AnyConnection::connect(&base).await.expect("connect to VARDE_TEST_POSTGRES_URL");
     sweep_dead_databases(&mut admin).await;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
@@ -62,19 +63,42 @@ async fn sweep_dead_databases(admin: &mut sqlx::AnyConnection) {
     if SWEPT.swap(true, Ordering::SeqCst) || !std::path::Path::new("/proc/self").exists() {
         return;
     }
-    let names: Vec<(String,)> = sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'varde\\_t\\_%'")
-        .fetch_all(&mut *admin)
-        .await
-        .unwrap_or_default();
+    // `datname` is of type `name`, which the Any driver cannot read as text:
+    // uncast, the query failed, and the sweep (its error swallowed) never
+    // dropped anything; 584 dead runs' databases (6 GB) were found.
+    let names: Vec<(String,)> =
+        match sqlx::query_as("SELECT CAST(datname AS TEXT) FROM pg_database WHERE datname LIKE 'varde\\_t\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+        {
+            Ok(names) => names,
+            Err(e) => {
+                eprintln!("cannot list the test databases to drop dead ones: {e}");
+                return;
+            }
+        };
+    // A name is `varde_t_PID_START_...`: its maker is alive only if a
+    // process of that pid runs and started when it did. A pid alone is
+    // taken by other processes, after a restart above all.
     let dead = names.into_iter().map(|(n,)| n).filter(|n| {
-        let pid =
-            n.strip_prefix("varde_t_").and_then(|rest| rest.split('_').next()).and_then(|p| p.parse::<u32>().ok());
-        pid.is_some_and(|pid| pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists())
+        let mut parts = n.strip_prefix("varde_t_").unwrap_or_default().split('_');
+        let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
+        let start = parts.next().and_then(|p| p.parse::<u64>().ok());
+        pid.is_some_and(|pid| pid != std::process::id() && (start.is_none() || started(pid) != start))
     });
     for name in dead {
         // Another process may be dropping the same one; either way it goes.
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *admin).await;
     }
+}
+
+/// When process `pid` started, in clock ticks since boot (`/proc/PID/stat`,
+/// the 22nd field), if it runs.
+fn started(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command (which may hold spaces) begin at its ')'
+    // with the 3rd, the state.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
 pub async fn postgres() -> Option<TestDb> {
