@@ -509,6 +509,10 @@ async fn reports_breaches_chain_csv_and_what_if() {
         assert_eq!(chain.len(), 1, "{rep}");
         assert_eq!((chain[0]["kind"].as_str(), chain[0]["label"].as_str()), (Some("ola"), Some("Service desk")));
         assert!(chain[0]["elapsed_seconds"].as_i64().unwrap() >= 60);
+        // A date given as the end means through that day: today alone
+        // holds the four clocks (to midnight before today, it held none).
+        let day = env.get(&format!("/api/v1/reports/sla?from={today}&to={today}"), &env.agent1).send().await.json();
+        assert_eq!(day["rows"][0]["total"], 4, "{day}");
         // By month, and bad parameters.
         let m = env.get(&format!("/api/v1/reports/sla?{q}&group_by=month"), &env.agent1).send().await.json();
         assert_eq!(m["rows"][0]["key"], jiff::Timestamp::now().strftime("%Y-%m").to_string());
