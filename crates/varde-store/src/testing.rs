@@ -138,14 +138,19 @@ pub async fn empty_urls() -> Vec<(&'static str, String, Option<tempfile::TempDir
 
 /// An agent (`a@example.org`) for store tests to act as.
 pub async fn agent(store: &Store) -> i64 {
+    user(store, "a@example.org", varde_domain::access::Role::Agent).await
+}
+
+/// A user of `role` named after their e-mail address, in no organisation.
+pub async fn user(store: &Store, email: &str, role: varde_domain::access::Role) -> i64 {
     let user = crate::directory::NewUser {
-        email: "a@example.org".into(),
-        name: "A".into(),
-        role: varde_domain::access::Role::Agent,
+        email: email.into(),
+        name: email.into(),
+        role,
         organisation_id: None,
         password_hash: None,
     };
-    store.create_user(user, None).await.expect("an agent").id
+    store.create_user(user, None).await.expect("a user").id
 }
 
 /// A plain incident by `who` (a printer, medium impact and urgency, no

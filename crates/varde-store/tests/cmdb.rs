@@ -6,26 +6,8 @@ use varde_domain::access::Role;
 use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, RelationKind};
 use varde_domain::DomainError;
 use varde_store::cmdb::{ChangeContext, CiFields, CiFilter, ClassChanges, Direction, NewClass};
-use varde_store::directory::NewUser;
-use varde_store::testing::{databases, empty_urls, migrate_url_to};
+use varde_store::testing::{databases, empty_urls, migrate_url_to, user};
 use varde_store::{Store, StoreError, StoreOptions};
-
-async fn user(store: &Store, email: &str) -> i64 {
-    store
-        .create_user(
-            NewUser {
-                email: email.into(),
-                name: email.into(),
-                role: Role::Agent,
-                organisation_id: None,
-                password_hash: None,
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .id
-}
 
 fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
@@ -98,7 +80,7 @@ async fn default_classes_ship_and_inherit() {
 async fn cis_are_validated_against_their_class() {
     for db in databases().await {
         let s = &db.store;
-        let admin = user(s, "admin@example.org").await;
+        let admin = user(s, "admin@example.org", Role::Agent).await;
         let hw = class_id(s, "Hardware").await;
         let class = s
             .create_ci_class(
@@ -253,7 +235,7 @@ async fn cis_are_validated_against_their_class() {
 async fn history_and_as_of() {
     for db in databases().await {
         let s = &db.store;
-        let admin = user(s, "admin@example.org").await;
+        let admin = user(s, "admin@example.org", Role::Agent).await;
         let db01 = ci(s, "Server", "db-01", json!({"hostname": "db-01", "domain": "corp", "os": "Linux"})).await;
         let san = ci(s, "Hardware", "SAN-2", json!({"serial_number": "SAN2"})).await;
         let t0 = varde_store::now_micros();
@@ -425,8 +407,8 @@ async fn impact_finds_services_with_shortest_paths_through_cycles() {
 async fn services_are_cis_and_assets_have_checklists() {
     for db in databases().await {
         let s = &db.store;
-        let admin = user(s, "admin@example.org").await;
-        let ann = user(s, "ann@example.org").await;
+        let admin = user(s, "admin@example.org", Role::Agent).await;
+        let ann = user(s, "ann@example.org", Role::Agent).await;
         let svc = s.create_service("Mail".into(), String::new()).await.unwrap();
         let service_class = class_id(s, "Service").await;
         let f = CiFilter { class_ids: vec![service_class], terms: vec!["mail".into()], ..Default::default() };
@@ -504,7 +486,7 @@ async fn a_reimport_updates_many_cis_with_full_history() {
     use varde_store::cmdb_import::{ImportRequest, ImportRow};
     for db in databases().await {
         let (s, engine) = (&db.store, db.engine);
-        let actor = user(s, "importer@example.org").await;
+        let actor = user(s, "importer@example.org", Role::Agent).await;
         let server = class_id(s, "Server").await;
         let rows = |ram: &dyn Fn(usize) -> i64, name: &dyn Fn(usize) -> String| -> Vec<ImportRow> {
             (0..40)

@@ -8,19 +8,8 @@ use varde_domain::record::{JournalKind, LinkKind};
 use varde_store::directory::{NewUser, UserChanges};
 use varde_store::idempotency::IdempotencyKey;
 use varde_store::incidents::{Cursor, Filter, NewIncident, Scope, Sort};
-use varde_store::testing::databases;
+use varde_store::testing::{databases, user};
 use varde_store::{Store, StoreError};
-
-async fn user(store: &Store, email: &str, role: Role) -> i64 {
-    store
-        .create_user(
-            NewUser { email: email.into(), name: email.into(), role, organisation_id: None, password_hash: None },
-            None,
-        )
-        .await
-        .unwrap()
-        .id
-}
 
 fn new_incident(requester: i64, text: &str) -> NewIncident {
     NewIncident {

@@ -8,23 +8,11 @@ use varde_domain::incident::{Channel, Patch as IncidentPatch};
 use varde_domain::knowledge::{ArticleState, Audience};
 use varde_domain::problem::{Patch, State};
 use varde_domain::record::JournalKind;
-use varde_store::directory::NewUser;
 use varde_store::incidents::NewIncident;
 use varde_store::knowledge::{ArticleFilter, ArticlePatch, NewArticle, SearchKinds, Viewer};
 use varde_store::problems::NewProblem;
-use varde_store::testing::databases;
+use varde_store::testing::{databases, user};
 use varde_store::{Store, StoreError};
-
-async fn user(store: &Store, email: &str, role: Role) -> i64 {
-    store
-        .create_user(
-            NewUser { email: email.into(), name: email.into(), role, organisation_id: None, password_hash: None },
-            None,
-        )
-        .await
-        .unwrap()
-        .id
-}
 
 async fn incident(store: &Store, requester: i64, short: &str, desc: &str) -> i64 {
     let new = NewIncident {
