@@ -514,21 +514,43 @@ async fn recompute_batch_in(
             return Ok(skipped);
         }
     }
+    // Which clocks moved since they were read, asked before the write: no
+    // one can move them in between (SQLite has one writer; PostgreSQL's
+    // rows are locked above). Usually none have, so this answers no rows,
+    // where the write's `RETURNING` of every clock it wrote sent 2,000 ids
+    // a batch back (on PostgreSQL 8 % of the run, BENCHMARKS.md).
+    let v = json_rows(engine, 1, &[("id", Int), ("version", Int)]);
+    let read_as: Vec<(i64, i64)> = changed.iter().map(|c| (c.0, c.4 - 1)).collect();
+    let mut moved: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT v.id FROM {v} AS v WHERE NOT EXISTS (SELECT 1 FROM sla_clocks c WHERE c.id = v.id AND c.version = v.version)"
+    ))
+    .bind(json_param(&read_as))
+    .fetch_all(&mut *conn)
+    .await?;
+    if !moved.is_empty() {
+        let gone: HashSet<i64> = moved.iter().copied().collect();
+        changed.retain(|c| !gone.contains(&c.0));
+    }
+    moved.extend(skipped);
+    if changed.is_empty() {
+        return Ok(moved);
+    }
     let v = json_rows(engine, 1, &[("id", Int), ("state", Text), ("elapsed", Int), ("due", Int), ("version", Int)]);
-    let written: Vec<i64> = sqlx::query_scalar(&format!(
+    let n = sqlx::query(&format!(
         "UPDATE sla_clocks SET state = v.state, elapsed_us = v.elapsed, due_at = v.due, version = v.version, updated_at = $2
-         FROM {v} AS v WHERE sla_clocks.id = v.id AND sla_clocks.version = v.version - 1 RETURNING sla_clocks.id"
+         FROM {v} AS v WHERE sla_clocks.id = v.id AND sla_clocks.version = v.version - 1"
     ))
     .bind(json_param(&changed))
     .bind(now)
-    .fetch_all(&mut *conn)
-    .await?;
-    let written_set: HashSet<i64> = written.iter().copied().collect();
-    let mut moved: Vec<i64> = changed.iter().map(|c| c.0).filter(|id| !written_set.contains(id)).collect();
-    moved.extend(skipped);
-    if written.is_empty() {
-        return Ok(moved);
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n != changed.len() as u64 {
+        // Cannot happen (see above); if it did, the batch is undone whole
+        // and the job retries rather than leave a clock half-written.
+        return Err(StoreError::Conflict { current: 0 });
     }
+    let written: Vec<i64> = changed.iter().map(|c| c.0).collect();
     let keys: Vec<(String,)> = written.iter().map(|id| (timer_key(*id),)).collect();
     let mut records: Vec<(i64,)> = written.iter().map(|id| (record_of[id],)).collect();
     records.sort_unstable();
