@@ -660,6 +660,22 @@ mod tests {
         (who, i)
     }
 
+    /// An agent and an SLA with these targets (name, minutes) on the
+    /// "Business hours" calendar, warning at 50 %; the calendar.
+    async fn on_office_hours(s: &Store, targets: &[(&str, i64)]) -> (i64, crate::calendars::CalendarRecord) {
+        let who = agent(s).await;
+        let office = s.calendar_by_name("Business hours").await.unwrap();
+        let targets: Vec<_> = targets
+            .iter()
+            .map(|(name, minutes)| serde_json::json!({ "name": name, "minutes": minutes, "calendar_id": office.id }))
+            .collect();
+        let spec = serde_json::from_value(serde_json::json!({ "name": "Office", "kind": "sla",
+            "targets": targets, "thresholds": [{ "percent": 50 }] }))
+        .unwrap();
+        s.create_agreement(spec, who).await.unwrap();
+        (who, office)
+    }
+
     /// A recompute works on rows read before its transaction. A clock paused
     /// in between must stay paused, not get the figures of a running one.
     #[tokio::test]
@@ -710,14 +726,7 @@ mod tests {
     async fn recompute_in_batches_written_side_by_side_moves_every_clock_once() {
         for db in databases().await {
             let s = &db.store;
-            let who = agent(s).await;
-            let office = s.calendar_by_name("Business hours").await.unwrap();
-            let spec = serde_json::from_value(serde_json::json!({ "name": "Two", "kind": "sla",
-                "targets": [{ "name": "response", "minutes": 30, "calendar_id": office.id },
-                            { "name": "resolution", "minutes": 100, "calendar_id": office.id }],
-                "thresholds": [{ "percent": 50 }] }))
-            .unwrap();
-            s.create_agreement(spec, who).await.unwrap();
+            let (who, office) = on_office_hours(s, &[("response", 30), ("resolution", 100)]).await;
             let mut records = Vec::new();
             for _ in 0..20 {
                 records.push(s.create_incident(incident(who), None).await.unwrap().0.id);
@@ -762,13 +771,7 @@ mod tests {
     async fn recompute_writes_only_the_clocks_a_calendar_change_moves() {
         for db in databases().await {
             let s = &db.store;
-            let who = agent(s).await;
-            let office = s.calendar_by_name("Business hours").await.unwrap();
-            let spec = serde_json::from_value(serde_json::json!({ "name": "Std", "kind": "sla",
-                "targets": [{ "name": "resolution", "minutes": 100, "calendar_id": office.id }],
-                "thresholds": [{ "percent": 50 }] }))
-            .unwrap();
-            s.create_agreement(spec, who).await.unwrap();
+            let (who, office) = on_office_hours(s, &[("resolution", 100)]).await;
             for _ in 0..4 {
                 s.create_incident(incident(who), None).await.unwrap();
             }
