@@ -15,6 +15,7 @@ use crate::audit::{self, Entity};
 use crate::catalog::matrix_in;
 use crate::idempotency::{self, IdempotencyKey};
 use crate::jobs;
+use crate::records;
 use crate::sql::{exists, found, insert_pair, Arg, Sql};
 use crate::{now_micros, Engine, Store, StoreError};
 
@@ -427,29 +428,18 @@ pub(crate) async fn update_incident_in(
     {
         check_references(conn, new.assignment_group_id, new.assignee_id, new.category_id, new.service_id).await?;
     }
-    let n = sqlx::query(
-        "UPDATE records SET version = version + 1, state = $1, is_open = $2, short_description = $3, description = $4,
-            assignment_group_id = $5, assignee_id = $6, priority = $7, updated_at = $8, resolved_at = $9, closed_at = $10
-         WHERE id = $11 AND version = $12",
-    )
-    .bind(new.lifecycle.state.as_str())
-    .bind(new.lifecycle.state.is_open() as i64)
-    .bind(&new.short_description)
-    .bind(&new.description)
-    .bind(new.assignment_group_id)
-    .bind(new.assignee_id)
-    .bind(new.priority.get())
-    .bind(now)
-    .bind(new.resolved_at)
-    .bind(new.closed_at)
-    .bind(id)
-    .bind(old.version)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if n == 0 {
-        return Err(StoreError::Conflict { current: old.version + 1 });
-    }
+    let kernel = records::Kernel {
+        state: new.lifecycle.state.as_str(),
+        is_open: new.lifecycle.state.is_open(),
+        short_description: &new.short_description,
+        description: &new.description,
+        assignment_group_id: new.assignment_group_id,
+        assignee_id: new.assignee_id,
+        priority: new.priority.get(),
+        resolved_at: new.resolved_at,
+        closed_at: new.closed_at,
+    };
+    records::update_in(conn, id, old.version, &kernel, now).await?;
     sqlx::query(
         "UPDATE incidents SET impact = $1, urgency = $2, category_id = $3, service_id = $4, hold_reason = $5,
             resolution_code = $6, resolution_notes = $7, reopen_count = $8, reassignment_count = $9,

@@ -20,6 +20,7 @@ pub mod incidents;
 pub mod jobs;
 pub mod knowledge;
 pub mod problems;
+mod records;
 pub mod recurring;
 mod schema;
 pub mod sla;

@@ -14,6 +14,7 @@ use varde_domain::DomainError;
 use crate::audit::{self, Entity};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::incidents::{ensure_member, next_number, Cursor};
+use crate::records;
 use crate::sql::{exists, Arg, Sql};
 use crate::{now_micros, Engine, Store, StoreError};
 
@@ -317,29 +318,18 @@ impl Store {
                     check_references(conn, new.assignment_group_id, new.assignee_id, new.service_id, new.category_id)
                         .await?;
                 }
-                let n = sqlx::query(
-                    "UPDATE records SET version = version + 1, state = $1, is_open = $2, short_description = $3, description = $4,
-                        assignment_group_id = $5, assignee_id = $6, priority = $7, updated_at = $8, resolved_at = $9, closed_at = $10
-                     WHERE id = $11 AND version = $12",
-                )
-                .bind(new.state.as_str())
-                .bind(new.state.is_open() as i64)
-                .bind(&new.short_description)
-                .bind(&new.description)
-                .bind(new.assignment_group_id)
-                .bind(new.assignee_id)
-                .bind(new.priority)
-                .bind(now)
-                .bind(new.resolved_at)
-                .bind(new.closed_at)
-                .bind(id)
-                .bind(old.version)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::Conflict { current: old.version + 1 });
-                }
+                let kernel = records::Kernel {
+                    state: new.state.as_str(),
+                    is_open: new.state.is_open(),
+                    short_description: &new.short_description,
+                    description: &new.description,
+                    assignment_group_id: new.assignment_group_id,
+                    assignee_id: new.assignee_id,
+                    priority: new.priority,
+                    resolved_at: new.resolved_at,
+                    closed_at: new.closed_at,
+                };
+                records::update_in(conn, id, old.version, &kernel, now).await?;
                 sqlx::query(
                     "UPDATE problems SET service_id = $1, category_id = $2, root_cause = $3, rca_method = $4,
                         contributing_factors = $5, workaround = $6, permanent_fix = $7 WHERE record_id = $8",

@@ -1,0 +1,63 @@
+//! The record kernel's own row (`records`), shared by every kind of record:
+//! what a write of an incident or a problem sets there, guarded by the
+//! version the writer read.
+
+use sqlx::AnyConnection;
+
+use crate::StoreError;
+
+/// The kernel columns a record's update sets.
+pub(crate) struct Kernel<'a> {
+    pub state: &'a str,
+    pub is_open: bool,
+    pub short_description: &'a str,
+    pub description: &'a str,
+    pub assignment_group_id: Option<i64>,
+    pub assignee_id: Option<i64>,
+    pub priority: i64,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+}
+
+/// Writes `k` to record `id` and moves its version on, if the record is
+/// still at `read` (the version the change was worked out from); otherwise
+/// nothing is written and the caller learns it lost the race.
+pub(crate) async fn update_in(
+    conn: &mut AnyConnection,
+    id: i64,
+    read: i64,
+    k: &Kernel<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = sqlx::query(
+        "UPDATE records SET version = version + 1, state = $1, is_open = $2, short_description = $3, description = $4,
+            assignment_group_id = $5, assignee_id = $6, priority = $7, updated_at = $8, resolved_at = $9, closed_at = $10
+         WHERE id = $11 AND version = $12",
+    )
+    .bind(k.state)
+    .bind(k.is_open as i64)
+    .bind(k.short_description)
+    .bind(k.description)
+    .bind(k.assignment_group_id)
+    .bind(k.assignee_id)
+    .bind(k.priority)
+    .bind(now)
+    .bind(k.resolved_at)
+    .bind(k.closed_at)
+    .bind(id)
+    .bind(read)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    versioned(n, read)
+}
+
+/// A version-guarded write that touched no row lost the race: the record
+/// has moved past `read`.
+pub(crate) fn versioned(rows_affected: u64, read: i64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::Conflict { current: read + 1 })
+    } else {
+        Ok(())
+    }
+}
