@@ -38,7 +38,11 @@ pub async fn postgres_url() -> Option<String> {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let me = std::process::id();
-    let name = format!("varde_t_{me}_{}_{}", started(me).unwrap_or(0), rand::random::<u32>());
+    let name = match started(me) {
+        Some(start) => format!("varde_t_{me}_{start}_{}", rand::random::<u32>()),
+        // Without a start time, the older name: its pid alone says alive.
+        None => format!("varde_t_{me}_{}", rand::random::<u32>()),
+    };
     let mut admin = sqlx::AnyConnection::connect(&base).await.expect("connect to VARDE_TEST_POSTGRES_URL");
     sweep_dead_databases(&mut admin).await;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
@@ -48,6 +52,10 @@ pub async fn postgres_url() -> Option<String> {
 }
 
 /// Drops the test databases whose creating process has exited.
+///
+/// Liveness is read from this machine's /proc: test runs in another pid
+/// namespace (a container) on the same server look dead to it and lose
+/// their databases. Give each such runner its own server.
 ///
 /// A test database lives as long as its test process, and the process cannot
 /// drop it on the way out (a panicking test, a killed run), so each new test
@@ -77,14 +85,21 @@ async fn sweep_dead_databases(admin: &mut sqlx::AnyConnection) {
                 return;
             }
         };
-    // A name is `varde_t_PID_START_...`: its maker is alive only if a
-    // process of that pid runs and started when it did. A pid alone is
-    // taken by other processes, after a restart above all.
+    // A name is `varde_t_PID_START_RANDOM...`: its maker is alive only if a
+    // process of that pid runs and started when it did (a pid alone is
+    // taken by other processes, after a restart above all). An older name,
+    // `varde_t_PID_RANDOM...`, has only the pid to go by.
     let dead = names.into_iter().map(|(n,)| n).filter(|n| {
-        let mut parts = n.strip_prefix("varde_t_").unwrap_or_default().split('_');
-        let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
-        let start = parts.next().and_then(|p| p.parse::<u64>().ok());
-        pid.is_some_and(|pid| pid != std::process::id() && (start.is_none() || started(pid) != start))
+        let parts: Vec<&str> = n.strip_prefix("varde_t_").unwrap_or_default().split('_').collect();
+        let number = |i: usize| parts.get(i).and_then(|p| p.parse::<u64>().ok());
+        let Some(pid) = number(0).and_then(|p| u32::try_from(p).ok()) else { return false };
+        if pid == std::process::id() {
+            return false;
+        }
+        match (number(1), number(2)) {
+            (Some(start), Some(_)) => started(pid) != Some(start),
+            _ => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        }
     });
     for name in dead {
         // Another process may be dropping the same one; either way it goes.

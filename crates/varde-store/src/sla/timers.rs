@@ -13,7 +13,7 @@ use sqlx::AnyConnection;
 use varde_domain::priority::Level;
 use varde_domain::record::ChangeSet;
 use varde_domain::sla::agreement::{Action, Recipient};
-use varde_domain::sla::clock::{self, Clock, ClockState, WorkingTime};
+use varde_domain::sla::clock::{self, Clock, WorkingTime};
 
 use super::agreements::{active_in, agreement_in};
 use super::clocks::{derive, evaluate_in, event_in, fired_text, ClockRow, CLOCK_COLUMNS};
@@ -310,7 +310,7 @@ impl Store {
     }
 
     /// [`Store::recompute_clocks`] in batches of `batch` clocks.
-    async fn recompute_clocks_by(&self, scope: String, batch: i64) -> Result<u64, StoreError> {
+    async fn recompute_clocks_by(&self, scope: String, batch_size: i64) -> Result<u64, StoreError> {
         let (what, id) = match scope.split_once(':') {
             Some((w, i)) => {
                 (w.to_string(), i.parse::<i64>().map_err(|_| StoreError::corrupt(format!("scope {scope}")))?)
@@ -327,15 +327,14 @@ impl Store {
             "SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE {filter} AND stopped_at IS NULL AND cancelled = 0 AND id > $2
              ORDER BY id LIMIT $3"
         );
-        let read =
-            |after: i64| sqlx::query_as::<_, ClockRow>(&select).bind(id).bind(after).bind(batch).fetch_all(self.pool());
+        let read = |after: i64| {
+            sqlx::query_as::<_, ClockRow>(&select).bind(id).bind(after).bind(batch_size).fetch_all(self.pool())
+        };
         let by_calendar = what == "calendar";
         let engine = self.engine();
         // PostgreSQL writes the batches on several connections at once: the
         // server's time is nearly all row and index writes, which one
-        // backend does on one core. Batches hold different clocks; two that
-        // share a record meet only in `recompute_batch_in`'s SKIP LOCKED,
-        // which leaves the clock to a later round. SQLite has one writer.
+        // backend does on one core. SQLite has one writer.
         let writers = match engine {
             Engine::Postgres => (self.pool().options().get_max_connections() as usize / 2).clamp(1, 4),
             Engine::Sqlite => 1,
@@ -344,30 +343,51 @@ impl Store {
         // A JoinSet: should one batch fail, the others in flight are stopped
         // (each is its own transaction, so what they wrote stands or goes whole).
         let mut writing = tokio::task::JoinSet::new();
-        let mut batch = read(0).await?;
+        // The records of the batches in flight. Batches that run at once never
+        // share a record: two transactions evaluating one record would
+        // overwrite each other's clocks, and on a calendar change the later
+        // one would wait out its retries for the other's locks.
+        let mut busy: HashSet<i64> = HashSet::new();
+        let mut next = read(0).await?;
         // Each batch is written while the next is read: the read goes to a
-        // reader connection (SQLite's WAL lets it run beside the writer), and
-        // the batches hold different clocks. Read one after the other, the
-        // reads were a quarter of the run (BENCHMARKS.md).
-        while let Some(last) = batch.last() {
-            let after = last.id;
+        // reader connection (SQLite's WAL lets it run beside the writer). Read
+        // one after the other, the reads were a quarter of the run
+        // (BENCHMARKS.md).
+        while !next.is_empty() {
+            let mut batch = next;
+            if batch.len() as i64 == batch_size {
+                // The last record's clocks may go on in the next batch: they
+                // wait for it, so that a record is written in one batch.
+                let last = batch[batch.len() - 1].record_id;
+                let keep = batch.iter().rposition(|r| r.record_id != last).map_or(batch.len(), |i| i + 1);
+                batch.truncate(keep);
+            }
+            let after = batch[batch.len() - 1].id;
             visited += batch.len() as u64;
+            let mut records: Vec<i64> = batch.iter().map(|r| r.record_id).collect();
+            records.sort_unstable();
+            records.dedup();
+            while writing.len() >= writers || records.iter().any(|r| busy.contains(r)) {
+                let (done, written) = writing.join_next().await.expect("a write is in flight").map_err(joined)?;
+                for r in &done {
+                    busy.remove(r);
+                }
+                written?;
+            }
+            busy.extend(records.iter().copied());
             // A task each, so that the batches in flight run (and their
             // clocks are derived) while this loop waits for a read.
             let store = self.clone();
+            let these = records.clone();
             writing.spawn(async move {
-                store
+                let written = store
                     .write(move |conn| {
+                        let records = these;
                         async move {
                             let now = now_micros();
                             if by_calendar {
                                 recompute_figures_in(conn, engine, batch, now).await
                             } else {
-                                // Sorted: batches in flight at once lock their
-                                // records in one order, so they cannot deadlock.
-                                let mut records: Vec<i64> = batch.iter().map(|r| r.record_id).collect();
-                                records.sort_unstable();
-                                records.dedup();
                                 for r in records {
                                     evaluate_in(conn, r, now).await?;
                                 }
@@ -376,18 +396,13 @@ impl Store {
                         }
                         .boxed()
                     })
-                    .await
+                    .await;
+                (records, written)
             });
-            if writing.len() < writers {
-                batch = read(after).await?;
-                continue;
-            }
-            let (written, next) = futures::join!(writing.join_next(), read(after));
-            written.expect("a write is in flight").map_err(joined)??;
-            batch = next?;
+            next = read(after).await?;
         }
-        while let Some(written) = writing.join_next().await {
-            written.map_err(joined)??;
+        while let Some(done) = writing.join_next().await {
+            done.map_err(joined)?.1?;
         }
         Ok(visited)
     }
@@ -464,7 +479,7 @@ async fn recompute_batch_in(
         // grows by itself; only a stopped or paused one's must match.
         let same = d.due_at == row.due_at
             && d.state.as_str() == row.state
-            && (d.state == ClockState::Running || d.elapsed_us == row.elapsed_us);
+            && (c.is_running() || d.elapsed_us == row.elapsed_us);
         derived.push((row, d, next, same));
     }
     // A clock the change did not move keeps its row, version and timer (a
@@ -475,21 +490,23 @@ async fn recompute_batch_in(
     // [id, state, elapsed, due, version] of every clock whose figures
     // moved, and the record and next timer of each.
     let mut changed: Vec<(i64, &'static str, i64, Option<i64>, i64)> = Vec::new();
+    // The clocks left as they are, with the version they were read at: they
+    // too must not have moved since (a write that began on the old
+    // calendar), or they are read again.
+    let mut kept: Vec<(i64, i64)> = Vec::new();
     let mut record_of: HashMap<i64, i64> = HashMap::new();
     let mut timer_of: HashMap<i64, (String, i64)> = HashMap::new();
     for (row, d, next, same) in derived {
+        record_of.insert(row.id, row.record_id);
         if same && next == timers_now.get(&row.id).copied() {
+            kept.push((row.id, row.version));
             continue;
         }
         let version = row.version + 1;
         changed.push((row.id, d.state.as_str(), d.elapsed_us, d.due_at, version));
-        record_of.insert(row.id, row.record_id);
         if let Some(at) = next {
             timer_of.insert(row.id, (format!("{}:{version}", row.id), at));
         }
-    }
-    if changed.is_empty() {
-        return Ok(Vec::new());
     }
     use JsonCol::{Int, Text};
     let mut skipped: Vec<i64> = Vec::new();
@@ -499,20 +516,19 @@ async fn recompute_batch_in(
         // here, the two could deadlock, so this job never waits for a row:
         // it takes what it can (SKIP LOCKED) and leaves the rest to the
         // next round, read afresh. (Every clock belongs to an incident.)
-        let records: Vec<i64> = changed.iter().map(|c| record_of[&c.0]).collect();
+        let clocks: Vec<i64> = changed.iter().map(|c| c.0).chain(kept.iter().map(|k| k.0)).collect();
+        let records: Vec<i64> = clocks.iter().map(|id| record_of[id]).collect();
         let free_records = lock_unheld_in(conn, "incidents", "record_id", &records).await?;
-        let clocks: Vec<i64> = changed.iter().map(|c| c.0).collect();
         let free_clocks = lock_unheld_in(conn, "sla_clocks", "id", &clocks).await?;
-        changed.retain(|c| {
-            let free = free_clocks.contains(&c.0) && free_records.contains(&record_of[&c.0]);
+        let mut free = |id: i64| {
+            let free = free_clocks.contains(&id) && free_records.contains(&record_of[&id]);
             if !free {
-                skipped.push(c.0);
+                skipped.push(id);
             }
             free
-        });
-        if changed.is_empty() {
-            return Ok(skipped);
-        }
+        };
+        changed.retain(|c| free(c.0));
+        kept.retain(|k| free(k.0));
     }
     // Which clocks moved since they were read, asked before the write: no
     // one can move them in between (SQLite has one writer; PostgreSQL's
@@ -520,7 +536,10 @@ async fn recompute_batch_in(
     // where the write's `RETURNING` of every clock it wrote sent 2,000 ids
     // a batch back (on PostgreSQL 8 % of the run, BENCHMARKS.md).
     let v = json_rows(engine, 1, &[("id", Int), ("version", Int)]);
-    let read_as: Vec<(i64, i64)> = changed.iter().map(|c| (c.0, c.4 - 1)).collect();
+    let read_as: Vec<(i64, i64)> = changed.iter().map(|c| (c.0, c.4 - 1)).chain(kept.iter().copied()).collect();
+    if read_as.is_empty() {
+        return Ok(skipped);
+    }
     let mut moved: Vec<i64> = sqlx::query_scalar(&format!(
         "SELECT v.id FROM {v} AS v WHERE NOT EXISTS (SELECT 1 FROM sla_clocks c WHERE c.id = v.id AND c.version = v.version)"
     ))
@@ -660,6 +679,19 @@ mod tests {
         (who, i)
     }
 
+    /// Whole days closed, `days` of them from `from` days after today (UTC).
+    fn closed_days(from: i64, days: i64) -> Vec<varde_domain::sla::calendar::Exception> {
+        let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        (from..from + days)
+            .map(|d| varde_domain::sla::calendar::Exception {
+                name: "Closed".into(),
+                date: today.checked_add(jiff::Span::new().days(d)).unwrap().to_string(),
+                yearly: false,
+                closed: Vec::new(),
+            })
+            .collect()
+    }
+
     /// An agent and an SLA with these targets (name, minutes) on the
     /// "Business hours" calendar, warning at 50 %; the calendar.
     async fn on_office_hours(s: &Store, targets: &[(&str, i64)]) -> (i64, crate::calendars::CalendarRecord) {
@@ -718,10 +750,10 @@ mod tests {
         }
     }
 
-    /// A recompute in many small batches, several written at once on
-    /// PostgreSQL, with the two clocks of a record often in different
-    /// batches: every clock ends on the changed calendar, once, with one
-    /// timer of its own, and every record's due instant is its clocks' first.
+    /// A recompute in many small batches (three clocks read, cut back to
+    /// whole records), several written at once on PostgreSQL: every clock
+    /// ends on the changed calendar, once, with one timer of its own, and
+    /// every record's due instant is its clocks' first.
     #[tokio::test]
     async fn recompute_in_batches_written_side_by_side_moves_every_clock_once() {
         for db in databases().await {
@@ -731,10 +763,14 @@ mod tests {
             for _ in 0..20 {
                 records.push(s.create_incident(incident(who), None).await.unwrap().0.id);
             }
+            // Closed from yesterday for a fortnight: every due instant moves.
+            let mut spec = office.spec.clone();
+            spec.exceptions.extend(closed_days(-1, 15));
+            let cal = varde_domain::sla::calendar::Calendar::compile(&spec).unwrap();
             let fields = crate::calendars::CalendarFields {
                 name: office.name.clone(),
                 description: office.description.clone(),
-                spec: varde_domain::sla::calendar::CalendarSpec::always(),
+                spec,
             };
             s.update_calendar(office.id, None, fields, who).await.unwrap();
             let visited = s.recompute_clocks_by(format!("calendar:{}", office.id), 3).await.unwrap();
@@ -755,8 +791,8 @@ mod tests {
             assert_eq!(timers.len(), 40, "{}: one timer a clock", db.engine);
             let dues = s.sla_dues(&records).await.unwrap();
             for (id, record, started, target, due, version) in clocks {
-                // 24x7 now: the due instant is the target on from the start.
-                assert_eq!(due, started + target, "{}: clock {id}", db.engine);
+                // The target on from the start, on the calendar as it now is.
+                assert_eq!(due, cal.add_us(started, target), "{}: clock {id}", db.engine);
                 assert_eq!(version, 2, "{}: clock {id} written once", db.engine);
                 assert_eq!(timers[&timer_key(id)], format!("{id}:2"), "{}", db.engine);
                 assert!(dues[&record].is_some_and(|d| d <= due), "{}: record {record}", db.engine);
@@ -791,27 +827,16 @@ mod tests {
             };
             let before = state().await;
             assert_eq!(before.1.len(), 4, "{}", db.engine);
-            let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
-            let closed = |from: i64, days: i64| -> Vec<varde_domain::sla::calendar::Exception> {
-                (from..from + days)
-                    .map(|d| varde_domain::sla::calendar::Exception {
-                        name: "Closed".into(),
-                        date: today.checked_add(jiff::Span::new().days(d)).unwrap().to_string(),
-                        yearly: false,
-                        closed: Vec::new(),
-                    })
-                    .collect()
-            };
             let mut fields = crate::calendars::CalendarFields {
                 name: office.name.clone(),
                 description: office.description.clone(),
                 spec: office.spec.clone(),
             };
-            fields.spec.exceptions.extend(closed(400, 1));
+            fields.spec.exceptions.extend(closed_days(400, 1));
             s.update_calendar(office.id, None, fields.clone(), who).await.unwrap();
             assert_eq!(s.recompute_clocks(format!("calendar:{}", office.id)).await.unwrap(), 4);
             assert_eq!(state().await, before, "{}: a holiday next year moves nothing", db.engine);
-            fields.spec.exceptions.extend(closed(-1, 10));
+            fields.spec.exceptions.extend(closed_days(-1, 15));
             s.update_calendar(office.id, None, fields, who).await.unwrap();
             assert_eq!(s.recompute_clocks(format!("calendar:{}", office.id)).await.unwrap(), 4);
             let (clocks, timers) = state().await;
