@@ -15,6 +15,9 @@ use varde_domain::problem::Problem;
 use crate::problems::NewProblem;
 use crate::{now_micros, Engine, Store, StoreError};
 
+/// A candidate as stored: id, group key, service, category, terms, cohesion.
+type StoredCandidate<'a> = (i64, &'a str, Option<i64>, Option<i64>, String, i64);
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
     pub id: i64,
@@ -112,8 +115,7 @@ impl Store {
             async move {
                 let now = now_micros();
                 let ids = reserve_candidate_ids(conn, engine, clusters.len()).await?;
-                // [id, group, service, category, terms, cohesion]
-                let rows: Vec<(i64, &str, Option<i64>, Option<i64>, String, i64)> = clusters
+                let rows: Vec<StoredCandidate> = clusters
                     .iter()
                     .zip(&ids)
                     .map(|(c, id)| {

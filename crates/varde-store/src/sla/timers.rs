@@ -341,7 +341,9 @@ impl Store {
         };
         let mut visited = 0u64;
         // A JoinSet: should one batch fail, the others in flight are stopped
-        // (each is its own transaction, so what they wrote stands or goes whole).
+        // (each is its own transaction, so what they wrote stands or goes
+        // whole). On SQLite a write already handed to the writer still
+        // commits; the job's retry finds those clocks unmoved.
         let mut writing = tokio::task::JoinSet::new();
         // The records of the batches in flight. Batches that run at once never
         // share a record: two transactions evaluating one record would
