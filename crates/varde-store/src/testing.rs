@@ -187,3 +187,25 @@ pub fn incident(who: i64) -> crate::incidents::NewIncident {
         major: false,
     }
 }
+
+/// Moves a record's creation and resolution to the given instants, for
+/// tests of reports and searches about when things happened, which a test
+/// cannot wait for.
+pub async fn backdate(store: &Store, id: i64, created: i64, resolved: Option<i64>) {
+    use futures::FutureExt;
+    store
+        .write(move |conn| {
+            async move {
+                sqlx::query("UPDATE records SET created_at = $1, resolved_at = $2 WHERE id = $3")
+                    .bind(created)
+                    .bind(resolved)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+        .expect("backdate a record");
+}

@@ -2,7 +2,6 @@
 //! The same data and the same queries must give the same records on SQLite
 //! and PostgreSQL, and no one may find what they may not read.
 
-use futures::FutureExt;
 use varde_domain::access::Role;
 use varde_domain::incident::{Channel, Patch as IncidentPatch};
 use varde_domain::knowledge::{ArticleState, Audience};
@@ -11,7 +10,7 @@ use varde_domain::record::JournalKind;
 use varde_store::incidents::NewIncident;
 use varde_store::knowledge::{ArticleFilter, ArticlePatch, NewArticle, SearchKinds, Viewer};
 use varde_store::problems::NewProblem;
-use varde_store::testing::{databases, user};
+use varde_store::testing::{backdate, databases, user};
 use varde_store::{Store, StoreError};
 
 async fn incident(store: &Store, requester: i64, short: &str, desc: &str) -> i64 {
@@ -349,26 +348,6 @@ async fn resolve(store: &Store, id: i64, agent: i64, first_contact: bool) {
         ..IncidentPatch::default()
     };
     store.update_incident(id, None, p, agent).await.unwrap();
-}
-
-/// Moves a record's creation and resolution to given instants: the report
-/// is about when things happened, which a test cannot wait for.
-async fn backdate(store: &Store, id: i64, created: i64, resolved: Option<i64>) {
-    store
-        .write(move |conn| {
-            async move {
-                sqlx::query("UPDATE records SET created_at = $1, resolved_at = $2 WHERE id = $3")
-                    .bind(created)
-                    .bind(resolved)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(())
-            }
-            .boxed()
-        })
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

@@ -4,10 +4,10 @@
 mod common;
 
 use common::{each_engine, id_of, Env, Person};
-use futures::FutureExt;
 use http::StatusCode;
 use serde_json::json;
 use varde::service::directory::{create_token, create_user, CreateUser};
+use varde_store::testing::backdate;
 
 async fn person(env: &Env, name: &str, role: &str) -> Person {
     let email = format!("{name}@example.org");
@@ -41,27 +41,6 @@ async fn publish(env: &Env, author: &Person, reviewer: &Person, body: serde_json
     r.json()
 }
 
-/// Moves a record's creation and resolution to given instants: the report
-/// is about when things happened, which a test cannot wait for.
-async fn backdate(env: &Env, id: i64, created: i64, resolved: Option<i64>) {
-    env.state
-        .store
-        .write(move |conn| {
-            async move {
-                sqlx::query("UPDATE records SET created_at = $1, resolved_at = $2 WHERE id = $3")
-                    .bind(created)
-                    .bind(resolved)
-                    .bind(id)
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            }
-            .boxed()
-        })
-        .await
-        .unwrap();
-}
-
 /// An incident resolved straight from new (at first contact) or after it
 /// was worked on, as if it had been created at `created` and open `open`.
 async fn resolved_incident(env: &Env, created: i64, open: i64, first_contact: bool) -> serde_json::Value {
@@ -72,7 +51,7 @@ async fn resolved_incident(env: &Env, created: i64, open: i64, first_contact: bo
     }
     env.patch_ok(id, &env.agent1, json!({"state": "resolved", "resolution_code": "fixed", "resolution_notes": "Done"}))
         .await;
-    backdate(env, id, created, Some(created + open)).await;
+    backdate(&env.state.store, id, created, Some(created + open)).await;
     inc
 }
 
@@ -107,7 +86,7 @@ async fn knowledge_report_over_a_period_and_as_csv() {
             [resolved_incident(&env, from + 2 * H, H / 2, false).await, resolved_incident(&env, from + 3 * H, H / 2, false).await];
         problem_of(&env, "Mail is slow", &mail).await;
         let p = problem_of(&env, "=VPN drops \"often\"", &vpn).await;
-        backdate(&env, id_of(&p), from - 100 * H, Some(from + 5 * H)).await;
+        backdate(&env.state.store, id_of(&p), from - 100 * H, Some(from + 5 * H)).await;
         problem_of(&env, "Printer jams", &printer).await;
 
         let rep = env.get(&format!("/api/v1/reports/knowledge?{period}"), &env.agent1).send().await.json();

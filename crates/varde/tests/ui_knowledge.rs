@@ -6,7 +6,6 @@
 mod support;
 
 use axum::http::StatusCode;
-use futures::FutureExt;
 use support::*;
 use varde_store::testing::databases;
 
@@ -275,19 +274,7 @@ async fn knowledge_report_page_takes_a_period_and_links_its_csv() {
         let (p, _) = s.create_problem(problem, None).await.unwrap();
         s.link_incident_to_problem(p.id, inc.id, pam).await.unwrap();
         let filed = "2026-01-10T08:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond();
-        s.write(move |conn| {
-            async move {
-                sqlx::query("UPDATE records SET created_at = $1 WHERE id = $2")
-                    .bind(filed)
-                    .bind(inc.id)
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            }
-            .boxed()
-        })
-        .await
-        .unwrap();
+        varde_store::testing::backdate(s, inc.id, filed, None).await;
 
         // That day lists it, keeps the dates in the form and links the CSV of the same period.
         // A date as the end means through that day.
