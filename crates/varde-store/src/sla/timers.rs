@@ -852,6 +852,40 @@ mod tests {
         }
     }
 
+    /// A clock that looks unmoved as read, but was written since (by a
+    /// write that began on the old calendar), is read again, not skipped:
+    /// the figures of that write do not stay.
+    #[tokio::test]
+    async fn recompute_reads_again_an_unmoved_clock_written_since() {
+        for db in databases().await {
+            let s = &db.store;
+            let (_, i) = agent_and_incident(s).await;
+            let read: ClockRow =
+                sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE record_id = $1"))
+                    .bind(i.id)
+                    .fetch_one(s.pool())
+                    .await
+                    .unwrap();
+            let right = read.due_at.unwrap();
+            // The other write: a due instant an hour off, a version on.
+            sqlx::query("UPDATE sla_clocks SET due_at = due_at + 3600000000, version = version + 1 WHERE id = $1")
+                .bind(read.id)
+                .execute(s.pool())
+                .await
+                .unwrap();
+            let engine = s.engine();
+            let now = now_micros();
+            s.write(move |conn| recompute_figures_in(conn, engine, vec![read], now).boxed()).await.unwrap();
+            let (due, version): (i64, i64) =
+                sqlx::query_as("SELECT due_at, version FROM sla_clocks WHERE record_id = $1")
+                    .bind(i.id)
+                    .fetch_one(s.pool())
+                    .await
+                    .unwrap();
+            assert_eq!((due, version), (right, 3), "{}", db.engine);
+        }
+    }
+
     /// On PostgreSQL the recompute takes only the rows nobody holds: a record
     /// being written (its incident locked) is left for later, never waited
     /// for, so the job cannot deadlock with the write.
