@@ -97,6 +97,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0012_reader_tokens.sqlite.sql"),
         postgres: include_str!("../migrations/0012_reader_tokens.postgres.sql"),
     },
+    Migration {
+        version: 13,
+        name: "room for in-place clock updates on postgresql",
+        common: "",
+        sqlite: "",
+        postgres: include_str!("../migrations/0013_sla_clock_fillfactor.postgres.sql"),
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {
