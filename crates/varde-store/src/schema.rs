@@ -104,6 +104,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: include_str!("../migrations/0013_sla_clock_fillfactor.postgres.sql"),
     },
+    Migration {
+        version: 14,
+        name: "sla_due unindexed",
+        common: include_str!("../migrations/0014_sla_due_unindexed.sql"),
+        sqlite: "",
+        postgres: include_str!("../migrations/0014_sla_due_unindexed.postgres.sql"),
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {
