@@ -840,7 +840,9 @@ impl Store {
             if key == "r.id" {
                 q.push(&format!(" AND {id_col} {cmp} ")).bind(Arg::Int(cid));
             } else {
-                // Row-value comparison spelled out: both engines use the index.
+                // Row-value comparison spelled out: both engines use the key's
+                // index where it has one (the breaches-next key, a COALESCE,
+                // has none: the matching rows are sorted).
                 q.push(&format!(" AND ({key} {cmp} ")).bind(Arg::Int(c.key));
                 q.push(&format!(" OR ({key} = ")).bind(Arg::Int(c.key));
                 q.push(&format!(" AND r.id {cmp} ")).bind(Arg::Int(c.id)).push("))");

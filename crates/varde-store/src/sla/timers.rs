@@ -477,7 +477,7 @@ async fn recompute_batch_in(
             .map(|a| a.spec.thresholds.iter().map(|t| t.percent).collect())
             .unwrap_or_default();
         let next = clock::next_threshold(&c, cal.as_ref(), row.target_us, &percents, &row.fired()).map(|(_, at)| at);
-        // A running clock's stored elapsed time is as of its last write and
+        // A running clock's stored elapsed time is as of its last event and
         // grows by itself; only a stopped or paused one's must match.
         let same = d.due_at == row.due_at
             && d.state.as_str() == row.state
