@@ -171,3 +171,63 @@ async fn notifications_belong_to_their_person() {
         assert!(s.notifications(who, true, None, 10).await.unwrap().is_empty());
     }
 }
+
+/// The OLA/UC chain of a breached SLA counts a group's clock that still
+/// runs with the time it has had so far, derived from its spans: the
+/// elapsed time stored with it is only as of its last event.
+#[tokio::test]
+async fn chain_counts_a_running_ola_clock_with_its_time_so_far() {
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        let desk = s.create_group("Service desk".into(), String::new()).await.unwrap();
+        let gold = serde_json::json!({ "name": "Gold", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 60 }] });
+        s.create_agreement(spec(gold), who).await.unwrap();
+        let ola = serde_json::json!({ "name": "Desk", "kind": "ola", "group_id": desk.id,
+            "targets": [{ "name": "resolution", "minutes": 600 }] });
+        s.create_agreement(spec(ola), who).await.unwrap();
+        let (i, _) = s
+            .create_incident(
+                varde_store::incidents::NewIncident { assignment_group_id: Some(desk.id), ..incident(who) },
+                None,
+            )
+            .await
+            .unwrap();
+        // Two hours ago the record came in (both clocks 24x7); the SLA's
+        // clock has since stopped, breached, and the desk's still runs,
+        // its stored elapsed time as at its start.
+        let now = varde_store::now_micros();
+        let start = now - 2 * 3_600_000_000;
+        sqlx::query(
+            "UPDATE sla_clocks SET spans = '[]', running_since = $1, started_at = $1, elapsed_us = 0 WHERE record_id = $2",
+        )
+        .bind(start)
+        .bind(i.id)
+        .execute(s.pool())
+        .await
+        .unwrap();
+        sqlx::query(
+            "UPDATE sla_clocks SET spans = $1, running_since = NULL, stopped_at = $2, state = 'breached', due_at = NULL,
+             elapsed_us = $3 WHERE record_id = $4 AND kind = 'sla'",
+        )
+        .bind(format!("[[{start},{now}]]"))
+        .bind(now)
+        .bind(now - start)
+        .bind(i.id)
+        .execute(s.pool())
+        .await
+        .unwrap();
+        let report =
+            s.sla_report("sla", now - 3_600_000_000, now + 1, varde_store::sla::reports::GroupBy::Agreement).await.unwrap();
+        assert_eq!(report.breaches.len(), 1, "{}", db.engine);
+        assert_eq!(report.chain.len(), 1, "{}: {:?}", db.engine, report.chain);
+        let desk_row = &report.chain[0];
+        assert_eq!((desk_row.kind.as_str(), desk_row.party_id, desk_row.records), ("ola", desk.id, 1), "{}", db.engine);
+        assert!(
+            desk_row.elapsed_us >= now - start && desk_row.elapsed_us < now - start + 60_000_000,
+            "{}: the desk's two hours so far, not its stored 0: {}",
+            db.engine,
+            desk_row.elapsed_us
+        );
+    }
+}

@@ -11,6 +11,7 @@ use sqlx::FromRow;
 use varde_domain::sla::calendar::{Calendar, CalendarSpec};
 use varde_domain::sla::clock::{Clock, Event, WorkingTime};
 
+use super::clocks::{derive, ClockRow, CLOCK_COLUMNS};
 use super::worktime;
 use crate::sql::{Arg, Sql};
 use crate::{Engine, Store, StoreError};
@@ -174,6 +175,48 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
+    /// The OLA/UC chain of the SLAs breached in `[from, to)`: per group or
+    /// supplier (`kind, party`), the records and the business time its
+    /// clocks with the same target had, most time first.
+    async fn chain(&self, from: i64, to: i64) -> Result<Vec<(String, i64, i64, i64)>, StoreError> {
+        const CHAIN: &str = "FROM sla_clocks s JOIN sla_clocks o
+             ON o.record_id = s.record_id AND o.target_name = s.target_name AND o.kind <> 'sla'
+             WHERE s.kind = 'sla' AND s.state = 'breached' AND s.stopped_at >= $1 AND s.stopped_at < $2 AND s.cancelled = 0";
+        let mut conn = self.pool().acquire().await?;
+        // A stopped clock's stored elapsed time is final; one still running
+        // (or paused) has it only as of its last event, so its figure is
+        // derived from its spans below, on its calendar as it is now.
+        let mut chain: Vec<(String, i64, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT o.kind, o.party_id, COUNT(DISTINCT o.record_id),
+                CAST(SUM(CASE WHEN o.stopped_at IS NULL THEN 0 ELSE o.elapsed_us END) AS BIGINT)
+             {CHAIN} GROUP BY o.kind, o.party_id"
+        ))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *conn)
+        .await?;
+        let columns: Vec<String> = CLOCK_COLUMNS.split(',').map(|c| format!("o.{}", c.trim())).collect();
+        let open: Vec<ClockRow> =
+            sqlx::query_as(&format!("SELECT {} {CHAIN} AND o.stopped_at IS NULL", columns.join(", ")))
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut *conn)
+                .await?;
+        if !open.is_empty() {
+            let ids: Vec<i64> = open.iter().filter_map(|r| r.calendar_id).collect();
+            let cals = worktime::load_in(&mut conn, &ids).await?;
+            let now = crate::now_micros();
+            for row in &open {
+                let elapsed = derive(&row.clock()?, cals.get(row.calendar_id).as_ref(), row.target_us, now).elapsed_us;
+                if let Some(c) = chain.iter_mut().find(|c| c.0 == row.kind && c.1 == row.party_id) {
+                    c.3 += elapsed;
+                }
+            }
+        }
+        chain.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| (&a.0, a.1).cmp(&(&b.0, b.1))));
+        Ok(chain)
+    }
+
     /// Compliance of the SLA clocks (or `kind`'s) stopped in `[from, to)`.
     pub async fn sla_report(&self, kind: &str, from: i64, to: i64, by: GroupBy) -> Result<Report, StoreError> {
         let key = match (by, self.engine()) {
@@ -249,16 +292,7 @@ impl Store {
         .bind(to)
         .fetch_all(self.pool())
         .await?;
-        let raw_chain: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT o.kind, o.party_id, COUNT(DISTINCT o.record_id), CAST(SUM(o.elapsed_us) AS BIGINT)
-             FROM sla_clocks s JOIN sla_clocks o ON o.record_id = s.record_id AND o.target_name = s.target_name AND o.kind <> 'sla'
-             WHERE s.kind = 'sla' AND s.state = 'breached' AND s.stopped_at >= $1 AND s.stopped_at < $2 AND s.cancelled = 0
-             GROUP BY o.kind, o.party_id ORDER BY 4 DESC",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await?;
+        let raw_chain = self.chain(from, to).await?;
         let groups =
             self.names("assignment_groups", raw_chain.iter().filter(|c| c.0 == "ola").map(|c| c.1).collect()).await?;
         let suppliers =
