@@ -695,3 +695,54 @@ async fn problems_show_and_change_their_affected_cis() {
         assert!(!listed.body.contains("Payroll app"), "{}: {}", db.engine, listed.body);
     }
 }
+
+/// The SLA report page takes a period of days, the end day included, keeps
+/// the dates in its form and links the CSV of the same period.
+#[tokio::test]
+async fn sla_report_page_takes_a_period_through_its_end_day() {
+    for db in databases().await {
+        let e = db.engine;
+        let ui = Ui::new(&db);
+        let who = ui.user("agent@example.org", "agent").await;
+        let s = &ui.state.store;
+        let c = ui.login("agent@example.org").await;
+        let gold = serde_json::json!({ "name": "Gold", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 60 }] });
+        s.create_agreement(serde_json::from_value(gold).unwrap(), who).await.unwrap();
+        let (i, _) = s.create_incident(varde_store::testing::incident(who), None).await.unwrap();
+        // Its clock stopped, breached, at noon on 10 January 2026.
+        let noon = "2026-01-10T12:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond();
+        let start = noon - 2 * 3_600_000_000;
+        sqlx::query(
+            "UPDATE sla_clocks SET spans = $1, running_since = NULL, started_at = $2, stopped_at = $3,
+             state = 'breached', due_at = NULL, elapsed_us = $4 WHERE record_id = $5",
+        )
+        .bind(format!("[[{start},{noon}]]"))
+        .bind(start)
+        .bind(noon)
+        .bind(noon - start)
+        .bind(i.id)
+        .execute(s.pool())
+        .await
+        .unwrap();
+
+        let r = ui.get("/reports/sla?from=2026-01-10&to=2026-01-10", &c).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert!(r.body.contains(&i.number), "{e}: the day's breach is missing: {}", r.body);
+        assert!(
+            r.body.contains(r#"name="from" value="2026-01-10""#) && r.body.contains(r#"name="to" value="2026-01-10""#),
+            "{e}: {}",
+            r.body
+        );
+        let csv = "/api/v1/reports/sla.csv?from=2026-01-10&#38;to=2026-01-10&#38;group_by=agreement";
+        assert!(r.body.contains(&format!(r#"href="{csv}""#)), "{e}: {}", r.body);
+        let r = ui.get(&csv.replace("&#38;", "&"), &c).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert!(r.body.contains("Gold"), "{e}: {}", r.body);
+        // The day before and the day after do not hold it.
+        for day in ["2026-01-09", "2026-01-11"] {
+            let r = ui.get(&format!("/reports/sla?from={day}&to={day}"), &c).await;
+            assert_eq!(r.status, StatusCode::OK, "{e}");
+            assert!(!r.body.contains(&i.number), "{e}: {day}: {}", r.body);
+        }
+    }
+}
