@@ -181,7 +181,8 @@ async fn chain_counts_a_running_ola_clock_with_its_time_so_far() {
         let s = &db.store;
         let who = agent(s).await;
         let desk = s.create_group("Service desk".into(), String::new()).await.unwrap();
-        let gold = serde_json::json!({ "name": "Gold", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 60 }] });
+        let gold =
+            serde_json::json!({ "name": "Gold", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 60 }] });
         s.create_agreement(spec(gold), who).await.unwrap();
         let ola = serde_json::json!({ "name": "Desk", "kind": "ola", "group_id": desk.id,
             "targets": [{ "name": "resolution", "minutes": 600 }] });
@@ -217,8 +218,10 @@ async fn chain_counts_a_running_ola_clock_with_its_time_so_far() {
         .execute(s.pool())
         .await
         .unwrap();
-        let report =
-            s.sla_report("sla", now - 3_600_000_000, now + 1, varde_store::sla::reports::GroupBy::Agreement).await.unwrap();
+        let report = s
+            .sla_report("sla", now - 3_600_000_000, now + 1, varde_store::sla::reports::GroupBy::Agreement)
+            .await
+            .unwrap();
         assert_eq!(report.breaches.len(), 1, "{}", db.engine);
         assert_eq!(report.chain.len(), 1, "{}: {:?}", db.engine, report.chain);
         let desk_row = &report.chain[0];

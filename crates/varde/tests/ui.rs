@@ -706,7 +706,8 @@ async fn sla_report_page_takes_a_period_through_its_end_day() {
         let who = ui.user("agent@example.org", "agent").await;
         let s = &ui.state.store;
         let c = ui.login("agent@example.org").await;
-        let gold = serde_json::json!({ "name": "Gold", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 60 }] });
+        let gold =
+            serde_json::json!({ "name": "Gold", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 60 }] });
         s.create_agreement(serde_json::from_value(gold).unwrap(), who).await.unwrap();
         let (i, _) = s.create_incident(varde_store::testing::incident(who), None).await.unwrap();
         // Its clock stopped, breached, at noon on 10 January 2026.

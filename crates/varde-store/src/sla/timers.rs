@@ -863,8 +863,10 @@ mod tests {
             }
             // Nothing indexed moved on these running clocks: their state and
             // stored elapsed time stay, so PostgreSQL can write them in place.
-            let indexed: Vec<(String, i64)> =
-                sqlx::query_as("SELECT state, elapsed_us FROM sla_clocks ORDER BY id").fetch_all(s.pool()).await.unwrap();
+            let indexed: Vec<(String, i64)> = sqlx::query_as("SELECT state, elapsed_us FROM sla_clocks ORDER BY id")
+                .fetch_all(s.pool())
+                .await
+                .unwrap();
             assert_eq!(indexed, vec![("running".to_string(), 12345); 4], "{}", db.engine);
             for ((key, payload, at), (_, old_payload, old_at)) in timers.iter().zip(&before.1) {
                 assert!(payload != old_payload && at > old_at, "{}: timer {key}", db.engine);
