@@ -373,7 +373,30 @@ async fn sqlite_writer(
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, CHECKPOINT_EVERY};
+
+    /// Commits reach the database file without a close and without the
+    /// writer checkpointing: these few pages are far below SQLite's own
+    /// threshold of 1,000, so only the checkpointer copies them.
+    #[tokio::test]
+    async fn commits_are_checkpointed_beside_the_writer() {
+        let db = crate::testing::sqlite().await;
+        let s = &db.store;
+        let path = s.sqlite_path().expect("a file").to_path_buf();
+        let who = crate::testing::agent(s).await;
+        // Whatever opening wrote is copied first.
+        tokio::time::sleep(CHECKPOINT_EVERY * 3).await;
+        let written = || std::fs::metadata(&path).and_then(|m| m.modified()).expect("the database file");
+        let before = written();
+        for _ in 0..20 {
+            s.create_incident(crate::testing::incident(who), None).await.unwrap();
+        }
+        let started = std::time::Instant::now();
+        while written() == before {
+            assert!(started.elapsed() < CHECKPOINT_EVERY * 10, "no checkpoint copied the commits");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 
     #[test]
     fn passwords_are_redacted() {
