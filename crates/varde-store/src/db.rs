@@ -125,9 +125,16 @@ impl Store {
                 let mut writer_conn = AnyConnection::connect_with(&connect).await?;
                 sqlite_pragmas(&mut writer_conn).await?;
                 crate::schema::migrate(&mut writer_conn, engine).await?;
-                // The writer never checkpoints the WAL itself: a connection of
-                // its own does, beside it (see `checkpointer`).
-                writer_conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                // The WAL is checkpointed beside the writer (see
+                // `checkpointer`). The writer's own checkpoint stays as a
+                // backstop at ten times SQLite's default: it restarts the WAL
+                // only when all of it has been copied as a write begins, which
+                // back-to-back groups rarely allow, so without the backstop a
+                // burst of writes would grow it without end. At that size it
+                // mostly finds the pages copied already. A restarted WAL is
+                // cut back to 64 MiB.
+                writer_conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
+                writer_conn.execute("PRAGMA journal_size_limit = 67108864").await?;
                 let mut checkpoint_conn = AnyConnection::connect_with(&connect).await?;
                 sqlite_pragmas(&mut checkpoint_conn).await?;
                 let (committed, commits) = mpsc::channel::<()>(1);
@@ -289,9 +296,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// own. SQLite's automatic checkpoint ran in the committing connection,
 /// after its COMMIT: the write whose commit crossed 1,000 WAL pages waited
 /// for the copy and its fsync (about 60 ms of a 20,000-CI import,
-/// BENCHMARKS.md). A passive checkpoint blocks no reader and no writer; the
-/// commit was durable in the WAL before it returned, so nothing waits on
-/// this. Ends when the writer does (its sender is dropped).
+/// BENCHMARKS.md); the writer's is now a backstop at 10,000 pages. A passive
+/// checkpoint blocks no reader and no writer; the commit was durable in the
+/// WAL before it returned, so nothing waits on this. Ends when the writer
+/// does (its sender is dropped).
 async fn checkpointer(mut conn: AnyConnection, mut commits: mpsc::Receiver<()>) {
     while commits.recv().await.is_some() {
         tokio::time::sleep(CHECKPOINT_EVERY).await;

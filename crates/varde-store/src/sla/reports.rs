@@ -182,7 +182,12 @@ impl Store {
         const CHAIN: &str = "FROM sla_clocks s JOIN sla_clocks o
              ON o.record_id = s.record_id AND o.target_name = s.target_name AND o.kind <> 'sla'
              WHERE s.kind = 'sla' AND s.state = 'breached' AND s.stopped_at >= $1 AND s.stopped_at < $2 AND s.cancelled = 0";
-        let mut conn = self.pool().acquire().await?;
+        // Both reads see one snapshot: a clock that stopped between them
+        // would otherwise be counted in neither.
+        let mut conn = self.pool().begin().await?;
+        if self.engine() == Engine::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *conn).await?;
+        }
         // A stopped clock's stored elapsed time is final; one still running
         // (or paused) has it only as of its last event, so its figure is
         // derived from its spans below, on its calendar as it is now.
@@ -213,6 +218,7 @@ impl Store {
                 }
             }
         }
+        conn.commit().await?;
         chain.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| (&a.0, a.1).cmp(&(&b.0, b.1))));
         Ok(chain)
     }
