@@ -209,3 +209,38 @@ pub async fn backdate(store: &Store, id: i64, created: i64, resolved: Option<i64
         .await
         .expect("backdate a record");
 }
+
+/// Makes the record's SLA clocks of `kind` ("sla", "ola", "uc") as if they
+/// had started at `start` and, given `stopped`, had stopped then, breached;
+/// for tests of reports about time a test cannot wait for. Their stored
+/// elapsed time is the wall time between (a running clock's: 0, as at its
+/// start), which is their business time on a 24x7 calendar.
+pub async fn clocks_ran(store: &Store, record_id: i64, kind: &str, start: i64, stopped: Option<i64>) {
+    use futures::FutureExt;
+    let kind = kind.to_string();
+    let spans = stopped.map_or("[]".to_string(), |stop| format!("[[{start},{stop}]]"));
+    store
+        .write(move |conn| {
+            async move {
+                sqlx::query(
+                    "UPDATE sla_clocks SET spans = $1, running_since = $2, started_at = $3, stopped_at = $4,
+                     state = $5, due_at = CASE WHEN $4 IS NULL THEN due_at END, elapsed_us = $6
+                     WHERE record_id = $7 AND kind = $8",
+                )
+                .bind(spans)
+                .bind(stopped.is_none().then_some(start))
+                .bind(start)
+                .bind(stopped)
+                .bind(if stopped.is_some() { "breached" } else { "running" })
+                .bind(stopped.map_or(0, |stop| stop - start))
+                .bind(record_id)
+                .bind(kind)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+            .boxed()
+        })
+        .await
+        .expect("clocks that ran");
+}

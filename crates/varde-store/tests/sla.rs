@@ -199,25 +199,8 @@ async fn chain_counts_a_running_ola_clock_with_its_time_so_far() {
         // its stored elapsed time as at its start.
         let now = varde_store::now_micros();
         let start = now - 2 * 3_600_000_000;
-        sqlx::query(
-            "UPDATE sla_clocks SET spans = '[]', running_since = $1, started_at = $1, elapsed_us = 0 WHERE record_id = $2",
-        )
-        .bind(start)
-        .bind(i.id)
-        .execute(s.pool())
-        .await
-        .unwrap();
-        sqlx::query(
-            "UPDATE sla_clocks SET spans = $1, running_since = NULL, stopped_at = $2, state = 'breached', due_at = NULL,
-             elapsed_us = $3 WHERE record_id = $4 AND kind = 'sla'",
-        )
-        .bind(format!("[[{start},{now}]]"))
-        .bind(now)
-        .bind(now - start)
-        .bind(i.id)
-        .execute(s.pool())
-        .await
-        .unwrap();
+        varde_store::testing::clocks_ran(s, i.id, "ola", start, None).await;
+        varde_store::testing::clocks_ran(s, i.id, "sla", start, Some(now)).await;
         let report = s
             .sla_report("sla", now - 3_600_000_000, now + 1, varde_store::sla::reports::GroupBy::Agreement)
             .await

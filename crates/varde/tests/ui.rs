@@ -712,19 +712,7 @@ async fn sla_report_page_takes_a_period_through_its_end_day() {
         let (i, _) = s.create_incident(varde_store::testing::incident(who), None).await.unwrap();
         // Its clock stopped, breached, at noon on 10 January 2026.
         let noon = "2026-01-10T12:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond();
-        let start = noon - 2 * 3_600_000_000;
-        sqlx::query(
-            "UPDATE sla_clocks SET spans = $1, running_since = NULL, started_at = $2, stopped_at = $3,
-             state = 'breached', due_at = NULL, elapsed_us = $4 WHERE record_id = $5",
-        )
-        .bind(format!("[[{start},{noon}]]"))
-        .bind(start)
-        .bind(noon)
-        .bind(noon - start)
-        .bind(i.id)
-        .execute(s.pool())
-        .await
-        .unwrap();
+        varde_store::testing::clocks_ran(s, i.id, "sla", noon - 2 * 3_600_000_000, Some(noon)).await;
 
         let r = ui.get("/reports/sla?from=2026-01-10&to=2026-01-10", &c).await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
