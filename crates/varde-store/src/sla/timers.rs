@@ -519,6 +519,8 @@ async fn recompute_batch_in(
     }
     use JsonCol::{Int, Text};
     let mut skipped: Vec<i64> = Vec::new();
+    // On PostgreSQL, the version of each clock as locked (as it is now).
+    let mut locked: Option<HashMap<i64, i64>> = None;
     if engine == Engine::Postgres {
         // A record write locks its incident, then its clocks; a timer that
         // fires locks its clock, then the record. Written in another order
@@ -527,10 +529,15 @@ async fn recompute_batch_in(
         // next round, read afresh. (Every clock belongs to an incident.)
         let clocks: Vec<i64> = changed.iter().map(|c| c.0).chain(kept.iter().map(|k| k.0)).collect();
         let records: Vec<i64> = clocks.iter().map(|id| record_of[id]).collect();
-        let free_records = lock_unheld_in(conn, "incidents", "record_id", &records).await?;
-        let free_clocks = lock_unheld_in(conn, "sla_clocks", "id", &clocks).await?;
+        let free_records: HashSet<i64> = lock_unheld_in(conn, "incidents", "record_id", "record_id", &records)
+            .await?
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        let free_clocks: HashMap<i64, i64> =
+            lock_unheld_in(conn, "sla_clocks", "id", "version", &clocks).await?.into_iter().collect();
         let mut free = |id: i64| {
-            let free = free_clocks.contains(&id) && free_records.contains(&record_of[&id]);
+            let free = free_clocks.contains_key(&id) && free_records.contains(&record_of[&id]);
             if !free {
                 skipped.push(id);
             }
@@ -538,23 +545,30 @@ async fn recompute_batch_in(
         };
         changed.retain(|c| free(c.0));
         kept.retain(|k| free(k.0));
+        locked = Some(free_clocks);
     }
-    // Which clocks moved since they were read, asked before the write: no
+    // Which clocks moved since they were read, known before the write: no
     // one can move them in between (SQLite has one writer; PostgreSQL's
-    // rows are locked above). Usually none have, so this answers no rows,
-    // where the write's `RETURNING` of every clock it wrote sent 2,000 ids
-    // a batch back (on PostgreSQL 8 % of the run, BENCHMARKS.md).
-    let v = json_rows(engine, 1, &[("id", Int), ("version", Int)]);
+    // rows are locked above, and the lock read their versions). On SQLite
+    // this asks, and usually no rows answer, where the write's `RETURNING`
+    // of every clock it wrote sent 2,000 ids a batch back (BENCHMARKS.md).
     let read_as: Vec<(i64, i64)> = changed.iter().map(|c| (c.0, c.4 - 1)).chain(kept.iter().copied()).collect();
     if read_as.is_empty() {
         return Ok(skipped);
     }
-    let mut moved: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT v.id FROM {v} AS v WHERE NOT EXISTS (SELECT 1 FROM sla_clocks c WHERE c.id = v.id AND c.version = v.version)"
-    ))
-    .bind(json_param(&read_as))
-    .fetch_all(&mut *conn)
-    .await?;
+    let mut moved: Vec<i64> = match &locked {
+        Some(now_at) => read_as.iter().filter(|(id, v)| now_at.get(id) != Some(v)).map(|(id, _)| *id).collect(),
+        None => {
+            let v = json_rows(engine, 1, &[("id", Int), ("version", Int)]);
+            sqlx::query_scalar(&format!(
+                "SELECT v.id FROM {v} AS v WHERE NOT EXISTS
+                 (SELECT 1 FROM sla_clocks c WHERE c.id = v.id AND c.version = v.version)"
+            ))
+            .bind(json_param(&read_as))
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
     if !moved.is_empty() {
         let gone: HashSet<i64> = moved.iter().copied().collect();
         changed.retain(|c| !gone.contains(&c.0));
@@ -629,24 +643,25 @@ async fn timers_in(
 }
 
 /// Locks the rows of `table` (PostgreSQL) whose `key` is among `ids` and
-/// that no other transaction holds, and says which those are; never waits.
+/// that no other transaction holds, and says which those are, each with
+/// its `column` as it is now (locked); never waits.
 async fn lock_unheld_in(
     conn: &mut AnyConnection,
     table: &str,
     key: &str,
+    column: &str,
     ids: &[i64],
-) -> Result<HashSet<i64>, StoreError> {
+) -> Result<Vec<(i64, i64)>, StoreError> {
     let mut ids: Vec<(i64,)> = ids.iter().map(|id| (*id,)).collect();
     ids.sort_unstable();
     ids.dedup();
     let v = json_rows(Engine::Postgres, 1, &[("id", JsonCol::Int)]);
-    let free: Vec<i64> = sqlx::query_scalar(&format!(
-        "SELECT {key} FROM {table} WHERE {key} IN (SELECT id FROM {v} AS v) ORDER BY {key} FOR UPDATE SKIP LOCKED"
+    Ok(sqlx::query_as(&format!(
+        "SELECT {key}, {column} FROM {table} WHERE {key} IN (SELECT id FROM {v} AS v) ORDER BY {key} FOR UPDATE SKIP LOCKED"
     ))
     .bind(json_param(&ids))
     .fetch_all(&mut *conn)
-    .await?;
-    Ok(free.into_iter().collect())
+    .await?)
 }
 
 /// Adds timer jobs (`dedupe key, payload, run at`) for clocks that have
