@@ -384,8 +384,9 @@ mod tests {
     use super::{redact, CHECKPOINT_EVERY};
 
     /// Commits reach the database file without a close and without the
-    /// writer checkpointing: these few pages are far below SQLite's own
-    /// threshold of 1,000, so only the checkpointer copies them.
+    /// writer checkpointing: these few pages are far below the writer's
+    /// backstop (10,000 pages; SQLite's default of 1,000 too), so only the
+    /// checkpointer copies them.
     #[tokio::test]
     async fn commits_are_checkpointed_beside_the_writer() {
         let db = crate::testing::sqlite().await;
