@@ -191,23 +191,28 @@ impl Store {
         // A stopped clock's stored elapsed time is final; one still running
         // (or paused) has it only as of its last event, so its figure is
         // derived from its spans below, on its calendar as it is now.
-        let mut chain: Vec<(String, i64, i64, i64)> = sqlx::query_as(&format!(
+        // The last column counts those: usually none, and then the second
+        // read (as long as this one) is not made.
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(&format!(
             "SELECT o.kind, o.party_id, COUNT(DISTINCT o.record_id),
-                CAST(SUM(CASE WHEN o.stopped_at IS NULL THEN 0 ELSE o.elapsed_us END) AS BIGINT)
+                CAST(SUM(CASE WHEN o.stopped_at IS NULL THEN 0 ELSE o.elapsed_us END) AS BIGINT),
+                CAST(SUM(CASE WHEN o.stopped_at IS NULL THEN 1 ELSE 0 END) AS BIGINT)
              {CHAIN} GROUP BY o.kind, o.party_id"
         ))
         .bind(from)
         .bind(to)
         .fetch_all(&mut *conn)
         .await?;
-        let columns: Vec<String> = CLOCK_COLUMNS.split(',').map(|c| format!("o.{}", c.trim())).collect();
-        let open: Vec<ClockRow> =
-            sqlx::query_as(&format!("SELECT {} {CHAIN} AND o.stopped_at IS NULL", columns.join(", ")))
-                .bind(from)
-                .bind(to)
-                .fetch_all(&mut *conn)
-                .await?;
-        if !open.is_empty() {
+        let running: i64 = rows.iter().map(|r| r.4).sum();
+        let mut chain: Vec<(String, i64, i64, i64)> = rows.into_iter().map(|r| (r.0, r.1, r.2, r.3)).collect();
+        if running > 0 {
+            let columns: Vec<String> = CLOCK_COLUMNS.split(',').map(|c| format!("o.{}", c.trim())).collect();
+            let open: Vec<ClockRow> =
+                sqlx::query_as(&format!("SELECT {} {CHAIN} AND o.stopped_at IS NULL", columns.join(", ")))
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *conn)
+                    .await?;
             let ids: Vec<i64> = open.iter().filter_map(|r| r.calendar_id).collect();
             let cals = worktime::load_in(&mut conn, &ids).await?;
             let now = crate::now_micros();
