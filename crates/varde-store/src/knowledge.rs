@@ -17,8 +17,7 @@ use varde_domain::DomainError;
 
 use crate::audit::{self, Entity};
 use crate::incidents::{next_number, Cursor};
-use crate::records;
-use crate::sql::{exists, Arg, Sql};
+use crate::sql::{exists, versioned, Arg, Sql};
 use crate::{now_micros, Engine, Store, StoreError};
 
 /// Who searches or reads knowledge.
@@ -645,7 +644,7 @@ impl Store {
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
-                records::versioned(n, old.version)?;
+                versioned(n, old.version)?;
                 sqlx::query(
                     "UPDATE articles SET category_id = $1, service_id = $2, audience = $3, review_required = $4, current_version = $5,
                         review_at = $6, expires_at = $7 WHERE record_id = $8",
@@ -705,7 +704,7 @@ impl Store {
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
-                records::versioned(n, old.version)?;
+                versioned(n, old.version)?;
                 if to == ArticleState::Published {
                     sqlx::query("UPDATE articles SET published_version = current_version, published_at = $1 WHERE record_id = $2")
                         .bind(now)

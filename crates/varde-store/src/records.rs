@@ -4,6 +4,7 @@
 
 use sqlx::AnyConnection;
 
+use crate::sql::versioned;
 use crate::StoreError;
 
 /// The kernel columns a record's update sets.
@@ -50,14 +51,4 @@ pub(crate) async fn update_in(
     .await?
     .rows_affected();
     versioned(n, read)
-}
-
-/// A version-guarded write that touched no row lost the race: the record
-/// has moved past `read`.
-pub(crate) fn versioned(rows_affected: u64, read: i64) -> Result<(), StoreError> {
-    if rows_affected == 0 {
-        Err(StoreError::Conflict { current: read + 1 })
-    } else {
-        Ok(())
-    }
 }

@@ -23,6 +23,16 @@ pub(crate) fn found(rows_affected: u64) -> Result<(), StoreError> {
     }
 }
 
+/// A write guarded by the version `read` that touched no row lost the race:
+/// the row has moved past `read`.
+pub(crate) fn versioned(rows_affected: u64, read: i64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::Conflict { current: read + 1 })
+    } else {
+        Ok(())
+    }
+}
+
 /// Adds the pair `(a, b)` to a two-column membership table (group members,
 /// watchers) unless it is there; says whether it was added. Both engines,
 /// no `ON CONFLICT` dialect needed: writes to one record are serialised.

@@ -7,7 +7,7 @@ use varde_domain::sla::agreement::{Agreement, AgreementSpec, Kind};
 use varde_domain::DomainError;
 
 use crate::audit::{self, Entity};
-use crate::sql::exists;
+use crate::sql::{exists, versioned};
 use crate::{now_micros, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
@@ -191,9 +191,7 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::unique(e, "name"))?
                 .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::Conflict { current: old.version + 1 });
-                }
+                versioned(n, old.version)?;
                 link_calendars(conn, id, &spec).await?;
                 let old_json = serde_json::to_string(&old.spec).unwrap_or_default();
                 audit::write(conn, Entity::Configuration, id, Some(actor), now, "sla", Some(&old_json), Some(&json))

@@ -345,7 +345,7 @@ async fn insert_clocks(
         let percents = thresholds_of(agreements, p.agreement_id);
         let cal = cals.get(p.target.calendar_id);
         if let Some((_, at)) = clock::next_threshold(c, cal.as_ref(), p.target.micros(), &percents, &[]) {
-            timers.push((super::timers::timer_key(id), format!("{id}:1"), at));
+            timers.push((super::timers::timer_key(id), super::timers::timer_payload(id, 1), at));
         }
         dues.extend(d.due_at);
     }

@@ -20,7 +20,7 @@ use super::clocks::{derive, evaluate_in, event_in, fired_text, ClockRow, CLOCK_C
 use super::worktime;
 use crate::audit::{self, Entity};
 use crate::jobs::enqueue_in;
-use crate::sql::{json_param, json_rows, JsonCol};
+use crate::sql::{json_param, json_rows, versioned, JsonCol};
 use crate::{now_micros, Engine, Store, StoreError};
 
 pub const TIMER_JOB: &str = "sla_timer";
@@ -28,6 +28,12 @@ pub const RECOMPUTE_JOB: &str = "sla_recompute";
 
 pub(crate) fn timer_key(clock_id: i64) -> String {
     format!("sla_timer:{clock_id}")
+}
+
+/// A timer's payload: its clock, at the version it was set for (a timer
+/// that finds its clock moved on does nothing; see `fire_in`).
+pub(crate) fn timer_payload(clock_id: i64, version: i64) -> String {
+    format!("{clock_id}:{version}")
 }
 
 /// Replaces the clock's timer job with one for its next unfired threshold,
@@ -51,7 +57,7 @@ pub(crate) async fn schedule_in(
     sqlx::query("DELETE FROM jobs WHERE dedupe_key = $1").bind(&key).execute(&mut *conn).await?;
     if let Some((_, at)) = next {
         let engine = crate::sql::engine_of(conn);
-        insert_timers_in(conn, engine, &[(key, format!("{clock_id}:{version}"), at)], now_micros()).await?;
+        insert_timers_in(conn, engine, &[(key, timer_payload(clock_id, version), at)], now_micros()).await?;
     }
     Ok(())
 }
@@ -277,9 +283,7 @@ pub(crate) async fn fire_in(conn: &mut AnyConnection, payload: &str, now: i64) -
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if n == 0 {
-        return Err(StoreError::Conflict { current: row.version + 1 });
-    }
+    versioned(n, row.version)?;
     for th in &due_now {
         let what = if th.percent >= 100 { "breach".to_string() } else { format!("warning {}%", th.percent) };
         event_in(conn, row.id, row.record_id, now, "threshold", &what).await?;
@@ -514,7 +518,7 @@ async fn recompute_batch_in(
         let elapsed = if running && d.state.as_str() == row.state { row.elapsed_us } else { d.elapsed_us };
         changed.push((row.id, d.state.as_str(), elapsed, d.due_at, version));
         if let Some(at) = next {
-            timer_of.insert(row.id, (format!("{}:{version}", row.id), at));
+            timer_of.insert(row.id, (timer_payload(row.id, version), at));
         }
     }
     use JsonCol::{Int, Text};
