@@ -491,7 +491,7 @@ async fn recompute_batch_in(
     // A clock the change did not move keeps its row, version and timer (a
     // holiday added next month moves only the clocks due after it); its
     // timer decides, as a warning can move while the due instant stays.
-    let unmoved: Vec<&ClockRow> = derived.iter().filter(|x| x.3).map(|x| x.0).collect();
+    let unmoved: Vec<&ClockRow> = derived.iter().filter(|(_, _, _, same, _)| *same).map(|(row, ..)| *row).collect();
     let timers_now = if unmoved.is_empty() { HashMap::new() } else { timers_in(conn, engine, &unmoved).await? };
     // [id, state, elapsed, due, version] of every clock whose figures
     // moved, and the record and next timer of each.
