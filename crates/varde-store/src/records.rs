@@ -1,11 +1,36 @@
 //! The record kernel's own row (`records`), shared by every kind of record:
 //! what a write of an incident or a problem sets there, guarded by the
 //! version the writer read.
+//!
+//! On PostgreSQL the record's row is the first lock of any write to it:
+//! a transaction takes it (by updating the row, as every record write does
+//! first, or with [`lock_in`]) before the record's incident row, and the
+//! incident row before the record's SLA clocks (`sla::clocks::hold_in`).
+//! Taken in that one order, two writes of a record cannot deadlock, and the
+//! SLA recompute, which holds only incident rows, can write a batch's clocks
+//! and incidents without waiting for anyone (ADR 0013).
 
 use sqlx::AnyConnection;
 
-use crate::sql::versioned;
-use crate::StoreError;
+use crate::sql::{engine_of, found, versioned};
+use crate::{Engine, StoreError};
+
+/// Takes record `id`'s row lock (PostgreSQL; it waits for a writer that
+/// holds it), for a write that reaches the record's incident or clocks
+/// without updating the record first. The lock an `UPDATE` of the row
+/// takes, so rows merely referring to the record (foreign keys) do not
+/// wait for it. SQLite's one writer needs no lock.
+pub(crate) async fn lock_in(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
+    if engine_of(conn) != Engine::Postgres {
+        return Ok(());
+    }
+    let n = sqlx::query("SELECT id FROM records WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .len();
+    found(n as u64)
+}
 
 /// The kernel columns a record's update sets.
 pub(crate) struct Kernel<'a> {

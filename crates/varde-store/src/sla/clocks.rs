@@ -15,7 +15,7 @@ use varde_domain::sla::clock::{self, Clock, ClockState, Event, Span, WorkingTime
 use super::agreements::active_in;
 use super::worktime::{self, Calendars};
 use crate::sql::{engine_of, json_param, json_rows, Arg, JsonCol, Sql};
-use crate::{now_micros, Store, StoreError};
+use crate::{now_micros, Engine, Store, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
 pub(crate) struct ClockRow {
@@ -179,9 +179,26 @@ pub(crate) async fn event_in(
     Ok(())
 }
 
+/// Takes the incident row of `record_id` (PostgreSQL; it waits for a writer
+/// that holds it): a record's clocks are written only by a holder of its
+/// incident row, taken after the record's own row (`records` module). The
+/// recompute after a calendar change relies on it (`timers.rs`). Within a
+/// write that updated the incident already, this costs a statement only.
+pub(crate) async fn hold_in(conn: &mut AnyConnection, record_id: i64) -> Result<(), StoreError> {
+    if engine_of(conn) == Engine::Postgres {
+        sqlx::query("SELECT record_id FROM incidents WHERE record_id = $1 FOR NO KEY UPDATE")
+            .bind(record_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Brings the record's clocks in line with its fields as they are now (in
-/// this transaction). Called by every record write that can move a clock.
+/// this transaction). Called by every record write that can move a clock,
+/// holding the record's row.
 pub(crate) async fn evaluate_in(conn: &mut AnyConnection, record_id: i64, now: i64) -> Result<(), StoreError> {
+    hold_in(conn, record_id).await?;
     let agreements = active_in(conn).await?;
     evaluate_with(conn, &agreements, record_id, now).await
 }
@@ -538,6 +555,8 @@ impl Store {
     pub async fn set_supplier(&self, record_id: i64, supplier_id: Option<i64>, actor: i64) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
+                // The record first, as every record write (`records::lock_in`).
+                crate::records::lock_in(conn, record_id).await?;
                 let old: Option<Option<i64>> =
                     sqlx::query_scalar("SELECT supplier_id FROM incidents WHERE record_id = $1")
                         .bind(record_id)

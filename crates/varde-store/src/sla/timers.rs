@@ -236,6 +236,17 @@ pub(crate) async fn fire_in(conn: &mut AnyConnection, payload: &str, now: i64) -
         .split_once(':')
         .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?)))
         .ok_or_else(|| StoreError::corrupt(format!("timer payload {payload:?}")))?;
+    // The record's row, then its incident's, as every writer of a clock
+    // takes them (`records` module); the clock is read once they are held.
+    if crate::sql::engine_of(conn) == Engine::Postgres {
+        let record: Option<i64> = sqlx::query_scalar("SELECT record_id FROM sla_clocks WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(record) = record else { return Ok(Fired::default()) };
+        crate::records::lock_in(conn, record).await?;
+        super::clocks::hold_in(conn, record).await?;
+    }
     let row: Option<ClockRow> = sqlx::query_as(&format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -394,6 +405,9 @@ impl Store {
                             if by_calendar {
                                 recompute_figures_in(conn, engine, batch, now).await
                             } else {
+                                // In id order (each takes the record's
+                                // incident row), so that two such writes
+                                // cannot wait for each other.
                                 for r in records {
                                     evaluate_in(conn, r, now).await?;
                                 }
@@ -436,9 +450,9 @@ async fn recompute_figures_in(
     now: i64,
 ) -> Result<(), StoreError> {
     let mut rows = rows;
-    // A clock moves again (or stays locked, on PostgreSQL) only if someone
-    // keeps writing it while we look; after a few rounds, each after a
-    // longer pause, that is a conflict for the job to retry.
+    // A clock moves again (or its incident stays held, on PostgreSQL) only
+    // if someone keeps writing it while we look; after a few rounds, each
+    // after a longer pause, that is a conflict for the job to retry.
     for round in 0..5 {
         let moved = recompute_batch_in(conn, engine, &rows, now).await?;
         if moved.is_empty() {
@@ -523,55 +537,52 @@ async fn recompute_batch_in(
     }
     use JsonCol::{Int, Text};
     let mut skipped: Vec<i64> = Vec::new();
-    // On PostgreSQL, the version of each clock as locked (as it is now).
-    let mut locked: Option<HashMap<i64, i64>> = None;
     if engine == Engine::Postgres {
-        // A record write locks its incident, then its clocks; a timer that
-        // fires locks its clock, then the record. Written in another order
-        // here, the two could deadlock, so this job never waits for a row:
-        // it takes what it can (SKIP LOCKED) and leaves the rest to the
-        // next round, read afresh. (Every clock belongs to an incident.)
-        let clocks: Vec<i64> = changed.iter().map(|c| c.0).chain(kept.iter().map(|k| k.0)).collect();
-        let records: Vec<i64> = clocks.iter().map(|id| record_of[id]).collect();
-        let free_records: HashSet<i64> = lock_unheld_in(conn, "incidents", "record_id", "record_id", &records)
-            .await?
-            .into_iter()
-            .map(|r| r.0)
-            .collect();
-        let free_clocks: HashMap<i64, i64> =
-            lock_unheld_in(conn, "sla_clocks", "id", "version", &clocks).await?.into_iter().collect();
-        let mut free = |id: i64| {
-            let free = free_clocks.contains_key(&id) && free_records.contains(&record_of[&id]);
-            if !free {
+        // Every writer of a record's clocks holds its incident row first
+        // (`clocks::hold_in`, and the `records` module for the order).
+        // Holding the batch's incidents, this job writes their clocks and
+        // incidents without waiting for anyone. It takes only the incidents
+        // no one holds (SKIP LOCKED) and leaves the rest to the next round,
+        // read afresh: it never waits for a record write, so the two cannot
+        // deadlock. (Every clock belongs to an incident.) Holding the
+        // records' own rows would do as well, but writes a lock into pages
+        // the recompute otherwise leaves alone, and measured no faster
+        // (BENCHMARKS.md, twelfth run).
+        let records: Vec<i64> = record_of.values().copied().collect();
+        let free: HashSet<i64> = lock_unheld_in(conn, &records).await?.into_iter().collect();
+        let mut held = |id: i64| {
+            let held = free.contains(&record_of[&id]);
+            if !held {
                 skipped.push(id);
             }
-            free
+            held
         };
-        changed.retain(|c| free(c.0));
-        kept.retain(|k| free(k.0));
-        locked = Some(free_clocks);
+        changed.retain(|c| held(c.0));
+        kept.retain(|k| held(k.0));
     }
-    // Which clocks moved since they were read, known before the write: no
-    // one can move them in between (SQLite has one writer; PostgreSQL's
-    // rows are locked above, and the lock read their versions). On SQLite
-    // this asks, and usually no rows answer, where the write's `RETURNING`
-    // of every clock it wrote sent 2,000 ids a batch back (BENCHMARKS.md).
-    let read_as: Vec<(i64, i64)> = changed.iter().map(|c| (c.0, c.4 - 1)).chain(kept.iter().copied()).collect();
-    if read_as.is_empty() {
-        return Ok(skipped);
-    }
-    let mut moved: Vec<i64> = match &locked {
-        Some(now_at) => read_as.iter().filter(|(id, v)| now_at.get(id) != Some(v)).map(|(id, _)| *id).collect(),
-        None => {
-            let v = json_rows(engine, 1, &[("id", Int), ("version", Int)]);
-            sqlx::query_scalar(&format!(
-                "SELECT v.id FROM {v} AS v WHERE NOT EXISTS
-                 (SELECT 1 FROM sla_clocks c WHERE c.id = v.id AND c.version = v.version)"
-            ))
-            .bind(json_param(&read_as))
-            .fetch_all(&mut *conn)
-            .await?
-        }
+    // Which clocks moved since they were read: no one can move them while
+    // this runs (SQLite has one writer; on PostgreSQL their incidents are
+    // held, see above). On SQLite this is asked of every clock before the
+    // write, and usually no rows answer, where the write's `RETURNING` of
+    // every clock it wrote sent 2,000 ids a batch back. PostgreSQL returns
+    // those ids cheaply, so there the write's own version guard answers for
+    // the clocks it writes, and only the kept ones are asked about: each
+    // lookup by id once, not twice (BENCHMARKS.md).
+    let asked: Vec<(i64, i64)> = match engine {
+        Engine::Sqlite => changed.iter().map(|c| (c.0, c.4 - 1)).chain(kept.iter().copied()).collect(),
+        Engine::Postgres => kept,
+    };
+    let mut moved: Vec<i64> = if asked.is_empty() {
+        Vec::new()
+    } else {
+        let v = json_rows(engine, 1, &[("id", Int), ("version", Int)]);
+        sqlx::query_scalar(&format!(
+            "SELECT v.id FROM {v} AS v WHERE NOT EXISTS
+             (SELECT 1 FROM sla_clocks c WHERE c.id = v.id AND c.version = v.version)"
+        ))
+        .bind(json_param(&asked))
+        .fetch_all(&mut *conn)
+        .await?
     };
     if !moved.is_empty() {
         let gone: HashSet<i64> = moved.iter().copied().collect();
@@ -582,21 +593,35 @@ async fn recompute_batch_in(
         return Ok(moved);
     }
     let v = json_rows(engine, 1, &[("id", Int), ("state", Text), ("elapsed", Int), ("due", Int), ("version", Int)]);
-    let n = sqlx::query(&format!(
+    let update = format!(
         "UPDATE sla_clocks SET state = v.state, elapsed_us = v.elapsed, due_at = v.due, version = v.version, updated_at = $2
          FROM {v} AS v WHERE sla_clocks.id = v.id AND sla_clocks.version = v.version - 1"
-    ))
-    .bind(json_param(&changed))
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if n != changed.len() as u64 {
-        // Cannot happen (see above); if it did, the batch is undone whole
-        // and the job retries rather than leave a clock half-written.
-        return Err(StoreError::Conflict { current: 0 });
-    }
-    let written: Vec<i64> = changed.iter().map(|c| c.0).collect();
+    );
+    let written: Vec<i64> = match engine {
+        Engine::Postgres => {
+            let written: Vec<i64> = sqlx::query_scalar(&format!("{update} RETURNING sla_clocks.id"))
+                .bind(json_param(&changed))
+                .bind(now)
+                .fetch_all(&mut *conn)
+                .await?;
+            if written.len() != changed.len() {
+                let done: HashSet<i64> = written.iter().copied().collect();
+                moved.extend(changed.iter().map(|c| c.0).filter(|id| !done.contains(id)));
+            }
+            written
+        }
+        Engine::Sqlite => {
+            let n =
+                sqlx::query(&update).bind(json_param(&changed)).bind(now).execute(&mut *conn).await?.rows_affected();
+            if n != changed.len() as u64 {
+                // Cannot happen (see above); if it did, the batch is undone
+                // whole and the job retries rather than leave a clock
+                // half-written.
+                return Err(StoreError::Conflict { current: 0 });
+            }
+            changed.iter().map(|c| c.0).collect()
+        }
+    };
     let keys: Vec<(String,)> = written.iter().map(|id| (timer_key(*id),)).collect();
     let mut records: Vec<(i64,)> = written.iter().map(|id| (record_of[id],)).collect();
     records.sort_unstable();
@@ -646,22 +671,17 @@ async fn timers_in(
     Ok(set.into_iter().filter_map(|(key, at)| Some((*clock_of.get(&key)?, at))).collect())
 }
 
-/// Locks the rows of `table` (PostgreSQL) whose `key` is among `ids` and
-/// that no other transaction holds, and says which those are, each with
-/// its `column` as it is now (locked); never waits.
-async fn lock_unheld_in(
-    conn: &mut AnyConnection,
-    table: &str,
-    key: &str,
-    column: &str,
-    ids: &[i64],
-) -> Result<Vec<(i64, i64)>, StoreError> {
-    let mut ids: Vec<(i64,)> = ids.iter().map(|id| (*id,)).collect();
+/// Locks the incident rows of these records (PostgreSQL) that no other
+/// transaction holds, as [`super::clocks::hold_in`] would, and says which
+/// those are; never waits.
+async fn lock_unheld_in(conn: &mut AnyConnection, records: &[i64]) -> Result<Vec<i64>, StoreError> {
+    let mut ids: Vec<(i64,)> = records.iter().map(|id| (*id,)).collect();
     ids.sort_unstable();
     ids.dedup();
     let v = json_rows(Engine::Postgres, 1, &[("id", JsonCol::Int)]);
-    Ok(sqlx::query_as(&format!(
-        "SELECT {key}, {column} FROM {table} WHERE {key} IN (SELECT id FROM {v} AS v) ORDER BY {key} FOR UPDATE SKIP LOCKED"
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT record_id FROM incidents WHERE record_id IN (SELECT id FROM {v} AS v)
+         ORDER BY record_id FOR NO KEY UPDATE SKIP LOCKED"
     ))
     .bind(json_param(&ids))
     .fetch_all(&mut *conn)
@@ -928,8 +948,9 @@ mod tests {
     }
 
     /// On PostgreSQL the recompute takes only the rows nobody holds: a record
-    /// being written (its incident locked) is left for later, never waited
-    /// for, so the job cannot deadlock with the write.
+    /// being written (its incident held, as every writer of its clocks holds
+    /// it) is left for later, never waited for, so the job cannot deadlock
+    /// with the write.
     #[tokio::test]
     async fn recompute_on_postgresql_does_not_wait_for_a_record_being_written() {
         for db in databases().await {
@@ -948,7 +969,7 @@ mod tests {
             let later = now_micros() + 3 * 3_600_000_000;
             let engine = s.engine();
             let mut writer = s.pool().begin().await.unwrap();
-            sqlx::query("SELECT record_id FROM incidents WHERE record_id = $1 FOR UPDATE")
+            sqlx::query("SELECT record_id FROM incidents WHERE record_id = $1 FOR NO KEY UPDATE")
                 .bind(i.id)
                 .fetch_all(&mut *writer)
                 .await
@@ -977,6 +998,53 @@ mod tests {
                     .unwrap();
             assert_eq!(version, 2);
             assert!(elapsed > 0, "recomputed once the record was free");
+        }
+    }
+
+    /// A firing timer takes the record's row, then its incident's, before
+    /// it reads the clock, as every writer of a clock does: the recompute's
+    /// reliance on the incident lock needs that order (`records` module).
+    /// Held by a record write, it waits for that write, then finds the clock
+    /// moved on and leaves it as the write left it.
+    #[tokio::test]
+    async fn a_firing_timer_on_postgresql_waits_for_the_record_being_written() {
+        for db in databases().await {
+            if db.engine != "postgres" {
+                continue;
+            }
+            let s = &db.store;
+            let (_, i) = agent_and_incident(s).await;
+            let (clock, version): (i64, i64) =
+                sqlx::query_as("SELECT id, version FROM sla_clocks WHERE record_id = $1")
+                    .bind(i.id)
+                    .fetch_one(s.pool())
+                    .await
+                    .unwrap();
+            let mut writer = s.pool().begin().await.unwrap();
+            sqlx::query("UPDATE records SET updated_at = updated_at WHERE id = $1")
+                .bind(i.id)
+                .execute(&mut *writer)
+                .await
+                .unwrap();
+            let store = s.clone();
+            let fire = tokio::spawn(async move { store.fire_sla_timer(timer_payload(clock, version)).await });
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert!(!fire.is_finished(), "the timer waits for the record's writer");
+            // The write moves the clock on, as a record write evaluating it does.
+            sqlx::query("UPDATE sla_clocks SET version = version + 1 WHERE id = $1")
+                .bind(clock)
+                .execute(&mut *writer)
+                .await
+                .unwrap();
+            writer.commit().await.unwrap();
+            let fired = fire.await.unwrap().unwrap();
+            assert!(fired.percents.is_empty() && !fired.record_changed);
+            let now: i64 = sqlx::query_scalar("SELECT version FROM sla_clocks WHERE id = $1")
+                .bind(clock)
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+            assert_eq!(now, version + 1, "the timer left the clock as the write left it");
         }
     }
 }
