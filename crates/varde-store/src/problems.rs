@@ -571,7 +571,9 @@ async fn open_incidents_in(
     engine: Engine,
     problem_id: i64,
 ) -> Result<Vec<(i64, String)>, StoreError> {
-    let lock = if engine == Engine::Postgres { " FOR UPDATE OF r" } else { "" };
+    // The lock a record write's `UPDATE` takes (`records` module): it keeps
+    // desk writes out, not rows that merely refer to these records.
+    let lock = if engine == Engine::Postgres { " FOR NO KEY UPDATE OF r" } else { "" };
     Ok(sqlx::query_as(&format!(
         "SELECT r.id, r.number FROM record_links l JOIN records r ON r.id = l.from_id
          WHERE l.to_id = $1 AND l.kind = 'caused_by' AND r.kind = 'incident' AND r.is_open = 1 ORDER BY r.id{lock}"

@@ -196,7 +196,7 @@ pub(crate) async fn hold_in(conn: &mut AnyConnection, record_id: i64) -> Result<
 
 /// Brings the record's clocks in line with its fields as they are now (in
 /// this transaction). Called by every record write that can move a clock,
-/// holding the record's row.
+/// holding the record's row (or creating the record).
 pub(crate) async fn evaluate_in(conn: &mut AnyConnection, record_id: i64, now: i64) -> Result<(), StoreError> {
     hold_in(conn, record_id).await?;
     let agreements = active_in(conn).await?;

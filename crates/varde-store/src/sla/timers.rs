@@ -405,10 +405,10 @@ impl Store {
                             if by_calendar {
                                 recompute_figures_in(conn, engine, batch, now).await
                             } else {
-                                // In id order (each takes the record's
-                                // incident row), so that two such writes
-                                // cannot wait for each other.
+                                // The record's row first, as every
+                                // record write (`records` module).
                                 for r in records {
+                                    crate::records::lock_in(conn, r).await?;
                                     evaluate_in(conn, r, now).await?;
                                 }
                                 Ok(())
@@ -541,10 +541,11 @@ async fn recompute_batch_in(
         // Every writer of a record's clocks holds its incident row first
         // (`clocks::hold_in`, and the `records` module for the order).
         // Holding the batch's incidents, this job writes their clocks and
-        // incidents without waiting for anyone. It takes only the incidents
-        // no one holds (SKIP LOCKED) and leaves the rest to the next round,
-        // read afresh: it never waits for a record write, so the two cannot
-        // deadlock. (Every clock belongs to an incident.) Holding the
+        // incidents without waiting for any record write. It takes only the
+        // incidents no one holds (SKIP LOCKED) and leaves the rest to the
+        // next round, read afresh, so the two cannot deadlock. (Its timer
+        // deletes may wait a moment for a job runner's claim of that row,
+        // a statement that holds nothing else.) (Every clock belongs to an incident.) Holding the
         // records' own rows would do as well, but writes a lock into pages
         // the recompute otherwise leaves alone, and measured no faster
         // (BENCHMARKS.md, twelfth run).
