@@ -1048,4 +1048,37 @@ mod tests {
             assert_eq!(now, version + 1, "the timer left the clock as the write left it");
         }
     }
+
+    /// The agreement recompute evaluates many records in one transaction.
+    /// It takes each record's row before it evaluates it, as every record
+    /// write does (`records` module), so it waits for a record being written
+    /// rather than take the incident and clocks from under the write (out of
+    /// that order, it could deadlock with a problem's resolution).
+    #[tokio::test]
+    async fn agreement_recompute_on_postgresql_waits_for_a_record_being_written() {
+        for db in databases().await {
+            if db.engine != "postgres" {
+                continue;
+            }
+            let s = &db.store;
+            let (_, i) = agent_and_incident(s).await;
+            let agreement: i64 = sqlx::query_scalar("SELECT agreement_id FROM sla_clocks WHERE record_id = $1")
+                .bind(i.id)
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+            let mut writer = s.pool().begin().await.unwrap();
+            sqlx::query("UPDATE records SET updated_at = updated_at WHERE id = $1")
+                .bind(i.id)
+                .execute(&mut *writer)
+                .await
+                .unwrap();
+            let store = s.clone();
+            let job = tokio::spawn(async move { store.recompute_clocks(format!("agreement:{agreement}")).await });
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert!(!job.is_finished(), "the recompute waits for the record's writer");
+            writer.commit().await.unwrap();
+            assert_eq!(job.await.unwrap().unwrap(), 1);
+        }
+    }
 }
