@@ -1002,6 +1002,18 @@ mod tests {
         }
     }
 
+    /// A transaction holding record `id`'s row as a record write does (it
+    /// updates the row first), left open for the caller.
+    async fn writing(s: &Store, id: i64) -> sqlx::Transaction<'static, sqlx::Any> {
+        let mut writer = s.pool().begin().await.unwrap();
+        sqlx::query("UPDATE records SET updated_at = updated_at WHERE id = $1")
+            .bind(id)
+            .execute(&mut *writer)
+            .await
+            .unwrap();
+        writer
+    }
+
     /// A firing timer takes the record's row, then its incident's, before
     /// it reads the clock, as every writer of a clock does: the recompute's
     /// reliance on the incident lock needs that order (`records` module).
@@ -1021,12 +1033,7 @@ mod tests {
                     .fetch_one(s.pool())
                     .await
                     .unwrap();
-            let mut writer = s.pool().begin().await.unwrap();
-            sqlx::query("UPDATE records SET updated_at = updated_at WHERE id = $1")
-                .bind(i.id)
-                .execute(&mut *writer)
-                .await
-                .unwrap();
+            let mut writer = writing(s, i.id).await;
             let store = s.clone();
             let fire = tokio::spawn(async move { store.fire_sla_timer(timer_payload(clock, version)).await });
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -1067,12 +1074,7 @@ mod tests {
                 .fetch_one(s.pool())
                 .await
                 .unwrap();
-            let mut writer = s.pool().begin().await.unwrap();
-            sqlx::query("UPDATE records SET updated_at = updated_at WHERE id = $1")
-                .bind(i.id)
-                .execute(&mut *writer)
-                .await
-                .unwrap();
+            let writer = writing(s, i.id).await;
             let store = s.clone();
             let job = tokio::spawn(async move { store.recompute_clocks(format!("agreement:{agreement}")).await });
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
