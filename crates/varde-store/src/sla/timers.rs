@@ -539,16 +539,16 @@ async fn recompute_batch_in(
     let mut skipped: Vec<i64> = Vec::new();
     if engine == Engine::Postgres {
         // Every writer of a record's clocks holds its incident row first
-        // (`clocks::hold_in`, and the `records` module for the order).
-        // Holding the batch's incidents, this job writes their clocks and
-        // incidents without waiting for any record write. It takes only the
-        // incidents no one holds (SKIP LOCKED) and leaves the rest to the
-        // next round, read afresh, so the two cannot deadlock. (Its timer
-        // deletes may wait a moment for a job runner's claim of that row,
-        // a statement that holds nothing else.) (Every clock belongs to an incident.) Holding the
-        // records' own rows would do as well, but writes a lock into pages
-        // the recompute otherwise leaves alone, and measured no faster
-        // (BENCHMARKS.md, twelfth run).
+        // (`clocks::hold_in`, and the `records` module for the order), and
+        // every clock belongs to an incident. Holding the batch's incidents,
+        // this job writes their clocks and incidents without waiting for any
+        // record write. It takes only the incidents no one holds (SKIP
+        // LOCKED) and leaves the rest to the next round, read afresh, so the
+        // two cannot deadlock. Its timer deletes may wait a moment for a job
+        // runner's claim of that row, a statement that holds nothing else.
+        // Holding the records' own rows would do as well, but writes a lock
+        // into pages the recompute otherwise leaves alone, and measured no
+        // faster (BENCHMARKS.md, twelfth run).
         let records: Vec<i64> = record_of.values().copied().collect();
         let free: HashSet<i64> = lock_unheld_in(conn, &records).await?.into_iter().collect();
         let mut held = |id: i64| {
@@ -1074,11 +1074,29 @@ mod tests {
                 .fetch_one(s.pool())
                 .await
                 .unwrap();
-            let writer = writing(s, i.id).await;
+            let mut writer = writing(s, i.id).await;
+            let pid: i64 =
+                sqlx::query_scalar("SELECT CAST(pg_backend_pid() AS BIGINT)").fetch_one(&mut *writer).await.unwrap();
             let store = s.clone();
             let job = tokio::spawn(async move { store.recompute_clocks(format!("agreement:{agreement}")).await });
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            assert!(!job.is_finished(), "the recompute waits for the record's writer");
+            // Seen waiting on the writer's backend, not merely unfinished: a
+            // slow start would look the same.
+            let mut waiting = false;
+            for _ in 0..200 {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE CAST($1 AS INTEGER) = ANY(pg_blocking_pids(pid))",
+                )
+                .bind(pid)
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+                if n > 0 || job.is_finished() {
+                    waiting = n > 0;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            assert!(waiting && !job.is_finished(), "the recompute waits for the record's writer");
             writer.commit().await.unwrap();
             assert_eq!(job.await.unwrap().unwrap(), 1);
         }
