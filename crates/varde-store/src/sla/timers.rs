@@ -1004,14 +1004,38 @@ mod tests {
 
     /// A transaction holding record `id`'s row as a record write does (it
     /// updates the row first), left open for the caller.
-    async fn writing(s: &Store, id: i64) -> sqlx::Transaction<'static, sqlx::Any> {
+    async fn writing(s: &Store, id: i64) -> (sqlx::Transaction<'static, sqlx::Any>, i64) {
         let mut writer = s.pool().begin().await.unwrap();
         sqlx::query("UPDATE records SET updated_at = updated_at WHERE id = $1")
             .bind(id)
             .execute(&mut *writer)
             .await
             .unwrap();
-        writer
+        let pid: i64 =
+            sqlx::query_scalar("SELECT CAST(pg_backend_pid() AS BIGINT)").fetch_one(&mut *writer).await.unwrap();
+        (writer, pid)
+    }
+
+    /// Whether `job` is seen waiting on the backend `pid` while it runs: not
+    /// merely unfinished, which a slow start would look like too.
+    async fn waits_on<T>(s: &Store, pid: i64, job: &tokio::task::JoinHandle<T>) -> bool {
+        for _ in 0..200 {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE CAST($1 AS INTEGER) = ANY(pg_blocking_pids(pid))",
+            )
+            .bind(pid)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+            if n > 0 {
+                return !job.is_finished();
+            }
+            if job.is_finished() {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
     }
 
     /// A firing timer takes the record's row, then its incident's, before
@@ -1033,11 +1057,10 @@ mod tests {
                     .fetch_one(s.pool())
                     .await
                     .unwrap();
-            let mut writer = writing(s, i.id).await;
+            let (mut writer, pid) = writing(s, i.id).await;
             let store = s.clone();
             let fire = tokio::spawn(async move { store.fire_sla_timer(timer_payload(clock, version)).await });
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            assert!(!fire.is_finished(), "the timer waits for the record's writer");
+            assert!(waits_on(s, pid, &fire).await, "the timer waits for the record's writer");
             // The write moves the clock on, as a record write evaluating it does.
             sqlx::query("UPDATE sla_clocks SET version = version + 1 WHERE id = $1")
                 .bind(clock)
@@ -1074,31 +1097,32 @@ mod tests {
                 .fetch_one(s.pool())
                 .await
                 .unwrap();
-            let mut writer = writing(s, i.id).await;
-            let pid: i64 =
-                sqlx::query_scalar("SELECT CAST(pg_backend_pid() AS BIGINT)").fetch_one(&mut *writer).await.unwrap();
+            let (writer, pid) = writing(s, i.id).await;
             let store = s.clone();
             let job = tokio::spawn(async move { store.recompute_clocks(format!("agreement:{agreement}")).await });
-            // Seen waiting on the writer's backend, not merely unfinished: a
-            // slow start would look the same.
-            let mut waiting = false;
-            for _ in 0..200 {
-                let n: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM pg_stat_activity WHERE CAST($1 AS INTEGER) = ANY(pg_blocking_pids(pid))",
-                )
-                .bind(pid)
-                .fetch_one(s.pool())
-                .await
-                .unwrap();
-                if n > 0 || job.is_finished() {
-                    waiting = n > 0;
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            assert!(waiting && !job.is_finished(), "the recompute waits for the record's writer");
+            assert!(waits_on(s, pid, &job).await, "the recompute waits for the record's writer");
             writer.commit().await.unwrap();
             assert_eq!(job.await.unwrap().unwrap(), 1);
+        }
+    }
+
+    /// Setting an incident's supplier takes the record's row first, as every
+    /// record write (it used to update the incident before the record), so
+    /// it waits for a record being written.
+    #[tokio::test]
+    async fn setting_a_supplier_on_postgresql_waits_for_the_record_being_written() {
+        for db in databases().await {
+            if db.engine != "postgres" {
+                continue;
+            }
+            let s = &db.store;
+            let (who, i) = agent_and_incident(s).await;
+            let (writer, pid) = writing(s, i.id).await;
+            let store = s.clone();
+            let job = tokio::spawn(async move { store.set_supplier(i.id, None, who).await });
+            assert!(waits_on(s, pid, &job).await, "setting the supplier waits for the record's writer");
+            writer.commit().await.unwrap();
+            job.await.unwrap().unwrap();
         }
     }
 }
