@@ -562,7 +562,6 @@ async fn follow_up_in(
     Ok(())
 }
 
-/// The open incidents linked to a problem, oldest first.
 /// The open incidents caused by a problem, (id, number), in id order. On
 /// PostgreSQL they are locked, so that no desk write can slip in between
 /// reading one and resolving it (SQLite's single writer has that already).
@@ -643,5 +642,44 @@ mod tests {
         let step = StoreError::Domain(DomainError::Transition { from: "closed", to: "resolved" });
         assert_eq!(fields(linked_error("INC0000009", step))[0].0, "linked_incidents");
         assert!(matches!(linked_error("INC0000010", StoreError::Database("gone".into())), StoreError::Database(_)));
+    }
+
+    /// While a problem's resolution holds its incidents' records, a row that
+    /// only refers to one of them goes in at once. The case that matters is
+    /// a clock another job inserts (ADR 0013); a watcher is the simplest row
+    /// with the same foreign key. `FOR UPDATE` would hold that key check
+    /// until the resolution commits.
+    #[tokio::test]
+    async fn a_resolution_on_postgresql_does_not_hold_rows_that_refer_to_its_incidents() {
+        let Some(db) = crate::testing::postgres().await else { return };
+        let s = &db.store;
+        let who = crate::testing::agent(s).await;
+        let (incident, _) = s.create_incident(crate::testing::incident(who), None).await.unwrap();
+        let new = NewProblem {
+            short_description: "Printers drop jobs".into(),
+            description: String::new(),
+            created_by: who,
+            priority: 3,
+            assignment_group_id: None,
+            assignee_id: None,
+            service_id: None,
+            category_id: None,
+        };
+        let (problem, _) = s.create_problem(new, None).await.unwrap();
+        s.link_incident_to_problem(problem.id, incident.id, who).await.unwrap();
+
+        let mut resolving = s.pool().begin().await.unwrap();
+        let held = open_incidents_in(&mut resolving, Engine::Postgres, problem.id).await.unwrap();
+        assert_eq!(held.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![incident.id]);
+        let mut other = s.pool().acquire().await.unwrap();
+        sqlx::query("SET statement_timeout = '5s'").execute(&mut *other).await.unwrap();
+        let watched = sqlx::query("INSERT INTO watchers (record_id, user_id) VALUES ($1, $2)")
+            .bind(incident.id)
+            .bind(who)
+            .execute(&mut *other)
+            .await;
+        sqlx::query("RESET statement_timeout").execute(&mut *other).await.unwrap();
+        resolving.rollback().await.unwrap();
+        assert!(watched.is_ok(), "the insert waited for the resolution: {watched:?}");
     }
 }
