@@ -93,6 +93,7 @@ fn row(class_id: i64, class: &str, i: usize, rng: &mut StdRng, line: usize, tag:
             attributes,
             ..Default::default()
         },
+        omitted: Vec::new(),
     }
 }
 

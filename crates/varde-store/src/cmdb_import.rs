@@ -6,7 +6,9 @@
 //! anything is written, and the whole import is one write: a file with one
 //! bad row writes nothing. New CIs go in with multi-row statements (the
 //! shape `import.rs` uses for incidents); updates go through the ordinary
-//! versioned path, so their history is the same as an edit's.
+//! versioned path, so their history is the same as an edit's. An update
+//! changes only what its row says: a feed that knows less than the CMDB
+//! (a scanner knows host names, not owners or costs) keeps the rest.
 
 use std::collections::{HashMap, HashSet};
 
@@ -42,7 +44,28 @@ pub struct ImportRow {
     /// How relations in the same import name this row (default: its name).
     pub reference: String,
     pub fields: CiFields,
+    /// The fields of [`OPTIONAL_FIELDS`] the file does not have (a CSV
+    /// column or a JSON key it lacks). A CI the row updates keeps its values
+    /// for them, as it keeps every attribute the row does not name: a
+    /// discovery feed that knows a server's host name and OS must not wipe
+    /// its owner, cost and serial number. A field or attribute the file has
+    /// but leaves empty (or null) is cleared.
+    pub omitted: Vec<&'static str>,
 }
+
+/// The fields besides class, name and status (which is kept when absent or
+/// empty) that an import row may leave out, by column or key name.
+pub const OPTIONAL_FIELDS: &[&str] = &[
+    "owner_id",
+    "used_by_id",
+    "organisation_id",
+    "location_id",
+    "supplier_id",
+    "cost",
+    "purchased_on",
+    "warranty_until",
+    "end_of_life",
+];
 
 /// A relation between two rows of the import (by reference) or CIs that
 /// exist (`#123`).
@@ -134,11 +157,16 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     let classes = classes_in(conn).await?;
 
     // 1. Each row on its own: schema, dates, identification key.
-    let mut prepared: Vec<(usize, String, Prepared)> = Vec::with_capacity(req.rows.len());
+    let mut prepared: Vec<(usize, String, Prepared, Unnamed)> = Vec::with_capacity(req.rows.len());
     let mut seen_identity: HashMap<String, usize> = HashMap::new();
     let mut seen_ref: HashMap<String, usize> = HashMap::new();
     for row in req.rows {
         let at = label(row.line);
+        // Checking drops null attributes; an update must know they were named.
+        let unnamed = Unnamed {
+            fields: row.omitted,
+            cleared: row.fields.attributes.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k.clone()).collect(),
+        };
         match prepare(conn, &classes, 0, row.fields, false).await {
             Ok(p) => {
                 let Some(identity) = p.identity.clone() else {
@@ -164,7 +192,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
                     problem(&mut report, at, "ref", format!("{} is used by {} already", row.reference, label(first)));
                     continue;
                 }
-                prepared.push((row.line, row.reference, p));
+                prepared.push((row.line, row.reference, p, unnamed));
             }
             Err(StoreError::Domain(DomainError::Invalid(errs))) => {
                 for e in errs {
@@ -177,7 +205,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
 
     // 2. Reconcile: which rows name CIs that exist, in batches.
     let mut existing: HashMap<String, Ci> = HashMap::new();
-    let identities: Vec<String> = prepared.iter().filter_map(|(_, _, p)| p.identity.clone()).collect();
+    let identities: Vec<String> = prepared.iter().filter_map(|(_, _, p, _)| p.identity.clone()).collect();
     let engine = engine_of(conn);
     for chunk in identities.chunks(LOOKUP_CHUNK) {
         let keys: Vec<(&str,)> = chunk.iter().map(|i| (i.as_str(),)).collect();
@@ -196,7 +224,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
 
     // 3. References to people, organisations and CIs, checked in batches.
     let mut want: HashMap<&'static str, HashSet<i64>> = HashMap::new();
-    for (_, _, p) in &prepared {
+    for (_, _, p, _) in &prepared {
         let f = &p.fields;
         want.entry("users").or_default().extend(f.owner_id.iter().chain(f.used_by_id.iter()));
         want.entry("cis").or_default().extend(f.location_id.iter().chain(f.supplier_id.iter()));
@@ -222,7 +250,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     // 4. Unique attributes: against the database and within the file.
     let mut unique_keys: HashMap<(String, String), (usize, Option<i64>)> = HashMap::new();
     let mut plans: Vec<(usize, String, Plan)> = Vec::with_capacity(prepared.len());
-    for (line, reference, p) in prepared {
+    for (line, reference, p, unnamed) in prepared {
         let at = label(line);
         let f = &p.fields;
         let mut bad = false;
@@ -254,6 +282,21 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
             }
         }
         let current = p.identity.as_ref().and_then(|i| existing.remove(i));
+        // What the row does not say about a CI it updates stays as it is;
+        // the whole is checked again, as an edit would be.
+        let p = match current.as_ref().and_then(|ci| Some((ci, unnamed.kept(ci, &p.fields)?))) {
+            None => p,
+            Some((ci, fields)) => match prepare(conn, &classes, ci.id, fields, false).await {
+                Ok(p) => p,
+                Err(StoreError::Domain(DomainError::Invalid(errs))) => {
+                    for e in errs {
+                        problem(&mut report, at.clone(), &e.field, e.message);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+        };
         for (_, def) in &schema.attributes {
             if !def.unique {
                 continue;
@@ -516,8 +559,9 @@ async fn existing_ids(conn: &mut AnyConnection, table: &str, ids: &[i64]) -> Res
     Ok(found)
 }
 
-/// Whether importing `p` over `ci` would change nothing. A row leaves
-/// fields it does not mention alone only for status (absent means "keep").
+/// Whether importing `p` over `ci` would change nothing. What the row left
+/// out is already taken from `ci` (`Unnamed::kept`), but for status, where
+/// absent means "keep" too.
 fn same(ci: &Ci, p: &Prepared) -> bool {
     let f = &p.fields;
     ci.name == f.name
@@ -532,6 +576,58 @@ fn same(ci: &Ci, p: &Prepared) -> bool {
         && ci.used_by_id == f.used_by_id
         && ci.organisation_id == f.organisation_id
         && ci.attributes == f.attributes
+}
+
+/// What an import row leaves unsaid (see [`ImportRow::omitted`]).
+struct Unnamed {
+    fields: Vec<&'static str>,
+    /// Attributes the row names without a value: cleared, not kept.
+    cleared: Vec<String>,
+}
+
+impl Unnamed {
+    /// `given` completed with what `ci` has and the row leaves out, or
+    /// `None` when it leaves out nothing `ci` has.
+    fn kept(&self, ci: &Ci, given: &CiFields) -> Option<CiFields> {
+        let mut out: Option<CiFields> = None;
+        for name in &self.fields {
+            keep_field(&mut out, given, ci, name);
+        }
+        for (name, value) in &ci.attributes {
+            if !given.attributes.contains_key(name) && !self.cleared.contains(name) {
+                out.get_or_insert_with(|| given.clone()).attributes.insert(name.clone(), value.clone());
+            }
+        }
+        out
+    }
+}
+
+/// Puts `ci`'s value of the optional field `name` (one of
+/// [`OPTIONAL_FIELDS`]) into `out`, made from `given` at first need, when
+/// `ci` has one.
+fn keep_field(out: &mut Option<CiFields>, given: &CiFields, ci: &Ci, name: &str) {
+    fn put<T: Clone>(
+        out: &mut Option<CiFields>,
+        given: &CiFields,
+        held: &Option<T>,
+        slot: fn(&mut CiFields) -> &mut Option<T>,
+    ) {
+        if held.is_some() {
+            *slot(out.get_or_insert_with(|| given.clone())) = held.clone();
+        }
+    }
+    match name {
+        "owner_id" => put(out, given, &ci.owner_id, |f| &mut f.owner_id),
+        "used_by_id" => put(out, given, &ci.used_by_id, |f| &mut f.used_by_id),
+        "organisation_id" => put(out, given, &ci.organisation_id, |f| &mut f.organisation_id),
+        "location_id" => put(out, given, &ci.location_id, |f| &mut f.location_id),
+        "supplier_id" => put(out, given, &ci.supplier_id, |f| &mut f.supplier_id),
+        "cost" => put(out, given, &ci.cost, |f| &mut f.cost),
+        "purchased_on" => put(out, given, &ci.purchased_on, |f| &mut f.purchased_on),
+        "warranty_until" => put(out, given, &ci.warranty_until, |f| &mut f.warranty_until),
+        "end_of_life" => put(out, given, &ci.end_of_life, |f| &mut f.end_of_life),
+        _ => {}
+    }
 }
 
 #[derive(sqlx::FromRow)]

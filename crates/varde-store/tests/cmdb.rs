@@ -499,6 +499,7 @@ async fn a_reimport_updates_many_cis_with_full_history() {
                         attributes: obj(json!({ "hostname": format!("h{i}"), "domain": "corp", "ram_gb": ram(i) })),
                         ..Default::default()
                     },
+                    omitted: Vec::new(),
                 })
                 .collect()
         };
@@ -561,5 +562,66 @@ async fn a_reimport_updates_many_cis_with_full_history() {
         assert_eq!(renamed.len(), 10, "{engine}: search words follow the new name");
         let old_name = s.list_cis(&find(vec![], vec!["srv".into()]), None, 100).await.unwrap();
         assert_eq!(old_name.len(), 30, "{engine}");
+    }
+}
+
+/// A re-import changes what its rows say and nothing else: a discovery
+/// feed that knows a server's host name and OS keeps the owner, cost and
+/// serial number it never mentions. A field the file has but leaves empty,
+/// and an attribute it names without a value, are cleared.
+#[tokio::test]
+async fn an_import_keeps_what_its_rows_leave_out() {
+    use varde_store::cmdb_import::{ImportRequest, ImportRow, OPTIONAL_FIELDS};
+    for db in databases().await {
+        let (s, engine) = (&db.store, db.engine);
+        let actor = user(s, "discovery@example.org", Role::Agent).await;
+        let server = class_id(s, "Server").await;
+        let full = CiFields {
+            class_id: server,
+            name: "db-01".into(),
+            owner_id: Some(actor),
+            cost: Some(99_900),
+            purchased_on: Some("2024-01-02".into()),
+            attributes: obj(json!({ "hostname": "db-01", "domain": "corp", "os": "linux", "ram_gb": 32,
+                "serial_number": "SN-1" })),
+            ..Default::default()
+        };
+        let id = s.create_ci(full, ctx(actor)).await.unwrap().id;
+        // The file has the columns class, name, cost and three attributes,
+        // the cost cell empty; RAM is named without a value.
+        let row = |os: &str| ImportRow {
+            line: 2,
+            reference: "db-01".into(),
+            fields: CiFields {
+                class_id: server,
+                name: "db-01".into(),
+                attributes: obj(json!({ "hostname": "db-01", "domain": "corp", "os": os, "ram_gb": null })),
+                ..Default::default()
+            },
+            omitted: OPTIONAL_FIELDS.iter().copied().filter(|f| *f != "cost").collect(),
+        };
+        let import = |os: &str, dry_run: bool| ImportRequest {
+            source: "discovery".into(),
+            format: "csv".into(),
+            actor,
+            dry_run,
+            row_label: |l| format!("line {l}"),
+            rows: vec![row(os)],
+            relations: Vec::new(),
+        };
+        let done = s.import_cis(import("bsd", false)).await.unwrap();
+        assert_eq!((done.created, done.updated, done.problems.len()), (0, 1, 0), "{engine}: {done:?}");
+        let now = s.ci(id).await.unwrap();
+        assert_eq!(now.attributes["os"], json!("bsd"), "{engine}");
+        assert_eq!(now.attributes.get("ram_gb"), None, "{engine}: named empty, cleared");
+        assert_eq!(now.cost, None, "{engine}: a column the file has, empty: cleared");
+        assert_eq!(now.attributes["serial_number"], json!("SN-1"), "{engine}: never named, kept");
+        assert_eq!((now.owner_id, now.purchased_on.as_deref()), (Some(actor), Some("2024-01-02")), "{engine}");
+        let fields: Vec<String> = s.ci_changes(id).await.unwrap().into_iter().skip(1).map(|c| c.field).collect();
+        assert_eq!(fields, ["attributes.os", "attributes.ram_gb", "cost"], "{engine}: only what the file said");
+        // Said again, it is unchanged, in a dry run as well.
+        let again = s.import_cis(import("bsd", true)).await.unwrap();
+        assert_eq!((again.updated, again.unchanged), (0, 1), "{engine}");
+        assert_eq!(s.ci(id).await.unwrap().version, now.version, "{engine}");
     }
 }

@@ -420,6 +420,34 @@ async fn imports_reconcile_and_bad_files_write_nothing() {
         assert_eq!(last["import_id"], again["import_id"]);
         assert_eq!(h[0]["import_id"], import_id);
 
+        // A file that says less changes nothing it leaves out: a column it
+        // lacks keeps the CI's value, an empty cell clears it; in JSON, a key
+        // left out keeps, `null` clears.
+        let fewer = post("class,name,attr.hostname,attr.domain
+Server,web-01,web-01,corp
+", "").send().await.json();
+        assert_eq!((fewer["updated"].as_u64(), fewer["unchanged"].as_u64()), (Some(0), Some(1)), "{fewer}");
+        let path = format!("/api/v1/cis/{web1_id}");
+        assert_eq!(env.get(&path, &env.agent1).send().await.json()["attributes"]["ram_gb"], 32.0);
+        let emptied = post("class,name,attr.hostname,attr.domain,attr.ram_gb
+Server,web-01,web-01,corp,
+", "").send().await.json();
+        assert_eq!(emptied["updated"], 1, "{emptied}");
+        assert!(env.get(&path, &env.agent1).send().await.json()["attributes"].get("ram_gb").is_none());
+        let web01 = |extra: Value| {
+            let mut c = json!({"class": "Server", "name": "web-01", "attributes": {"hostname": "web-01", "domain": "corp"}});
+            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            json!({"cis": [c]})
+        };
+        let r = env.post("/api/v1/cis/import", &env.agent1, web01(json!({"cost": 500}))).send().await.json();
+        assert_eq!(r["updated"], 1, "{r}");
+        let r = env.post("/api/v1/cis/import", &env.agent1, web01(json!({}))).send().await.json();
+        assert_eq!(r["unchanged"], 1, "{r}");
+        assert_eq!(env.get(&path, &env.agent1).send().await.json()["cost"], 500);
+        let r = env.post("/api/v1/cis/import", &env.agent1, web01(json!({"cost": null}))).send().await.json();
+        assert_eq!(r["updated"], 1, "{r}");
+        assert!(env.get(&path, &env.agent1).send().await.json()["cost"].is_null());
+
         // Malformed files: each reason named by line, nothing written.
         let before = count_cis(&env).await;
         let mut bytes = b"class,name\nServer,ok-1\nServer,caf".to_vec();
@@ -427,6 +455,9 @@ async fn imports_reconcile_and_bad_files_write_nothing() {
         let r = env.req(http::Method::POST, "/api/v1/cis/import").bearer(&env.agent1.token).raw("text/csv", bytes).send().await;
         r.invalid(&["line 3"]);
         post("name,colour\nx,red\n", "").send().await.invalid(&["line 1"]);
+        let p = post("class,name,name,attr.os,attr.os\nServer,a,b,x,y\n", "").send().await.problem(422);
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains("the column name appears twice") && detail.contains("attr.os appears twice"), "{detail}");
         let p = post("class,name,attr.serial_number\nLaptop,a,S1\nNope,d,\nLaptop,e\n", "").send().await.problem(422);
         let detail = p["detail"].as_str().unwrap();
         assert!(detail.contains("line 3: unknown class Nope"), "{detail}");

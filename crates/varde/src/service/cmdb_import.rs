@@ -9,7 +9,9 @@ use varde_domain::access::Permission;
 use varde_domain::cmdb::{AttrKind, CiStatus, RelationKind};
 use varde_domain::FieldError;
 use varde_store::cmdb::{CiFields, Classes};
-use varde_store::cmdb_import::{ImportRelation, ImportReport, ImportRequest, ImportRow, MAX_IMPORT_ROWS};
+use varde_store::cmdb_import::{
+    ImportRelation, ImportReport, ImportRequest, ImportRow, MAX_IMPORT_ROWS, OPTIONAL_FIELDS,
+};
 use varde_store::Store;
 
 use crate::auth::Caller;
@@ -130,9 +132,11 @@ fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError>
     };
     let header: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
     let mut errs = Vec::new();
-    for h in &header {
+    for (i, h) in header.iter().enumerate() {
         if !COLUMNS.contains(&h.as_str()) && !h.starts_with("attr.") {
             errs.push(FieldError::new("line 1", format!("unknown column {h}")));
+        } else if header[..i].contains(h) {
+            errs.push(FieldError::new("line 1", format!("the column {h} appears twice")));
         }
     }
     for need in ["class", "name"] {
@@ -143,6 +147,10 @@ fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError>
     if !errs.is_empty() {
         return Err(AppError::Invalid(errs));
     }
+    // A column the file lacks leaves the CI's value as it is; one it has
+    // but leaves empty clears it (`ImportRow::omitted`).
+    let omitted: Vec<&'static str> =
+        OPTIONAL_FIELDS.iter().copied().filter(|f| !header.iter().any(|h| h == f)).collect();
     let mut out = Vec::with_capacity(rows.len());
     for (line, cells) in rows {
         let at = line_label(*line);
@@ -192,8 +200,13 @@ fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError>
         for (i, h) in header.iter().enumerate() {
             if let Some(name) = h.strip_prefix("attr.") {
                 let v = cells[i].trim();
+                let def = schema.get(name);
                 if !v.is_empty() {
-                    attributes.insert(name.to_string(), typed(schema.get(name).map(|d| d.kind), v));
+                    attributes.insert(name.to_string(), typed(def.map(|d| d.kind), v));
+                } else if def.is_some() {
+                    // Named and empty: cleared. (A file of several classes
+                    // leaves other classes' columns empty; those say nothing.)
+                    attributes.insert(name.to_string(), Value::Null);
                 }
             }
         }
@@ -216,6 +229,7 @@ fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError>
                 organisation_id,
                 attributes,
             },
+            omitted: omitted.clone(),
         });
     }
     if !errs.is_empty() {
@@ -309,6 +323,8 @@ fn json_rows(classes: &Classes, j: &JsonImport) -> Result<(Vec<ImportRow>, Vec<I
                 organisation_id: c.organisation_id,
                 attributes: c.attributes,
             },
+            // A key the object lacks keeps the CI's value; `null` clears it.
+            omitted: OPTIONAL_FIELDS.iter().copied().filter(|f| v.get(f).is_none()).collect(),
         });
     }
     let mut rels = Vec::new();
