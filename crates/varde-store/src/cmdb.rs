@@ -1280,6 +1280,7 @@ impl Store {
     pub async fn create_ci(&self, fields: CiFields, ctx: ChangeContext) -> Result<Ci, StoreError> {
         self.write(move |conn| {
             async move {
+                record_exists_in(conn, ctx).await?;
                 let classes = classes_in(conn).await?;
                 let p = prepare(conn, &classes, 0, fields, true).await?;
                 insert_ci(conn, p, None, ctx, now_micros()).await
@@ -1303,6 +1304,7 @@ impl Store {
                 if let Some(id) = crate::idempotency::claim(conn, &key).await? {
                     return Ok((ci_in(conn, id).await?, true));
                 }
+                record_exists_in(conn, ctx).await?;
                 let classes = classes_in(conn).await?;
                 let p = prepare(conn, &classes, 0, fields, true).await?;
                 let ci = insert_ci(conn, p, None, ctx, now_micros()).await?;
@@ -1336,14 +1338,7 @@ impl Store {
                         return Err(StoreError::Conflict { current: old.version });
                     }
                 }
-                if ctx.record_id.is_some_and(|r| r <= 0) {
-                    return Err(StoreError::UnknownReference { field: "record_id" });
-                }
-                if let Some(r) = ctx.record_id {
-                    if !exists(conn, "records", r).await? {
-                        return Err(StoreError::UnknownReference { field: "record_id" });
-                    }
-                }
+                record_exists_in(conn, ctx).await?;
                 let classes = classes_in(conn).await?;
                 let p = prepare(conn, &classes, id, fields, true).await?;
                 replace_ci(conn, &old, p, ctx, now_micros()).await
@@ -1556,6 +1551,18 @@ fn relation_text(kind: RelationKind, other: i64, name: &str) -> String {
     format!("{} {} ({})", kind.name(), name, other)
 }
 
+/// The record a change is made under, if it names one, must exist: a
+/// change log entry pointing nowhere would be refused by the database as a
+/// server error, where the caller deserves a field error.
+async fn record_exists_in(conn: &mut AnyConnection, ctx: ChangeContext) -> Result<(), StoreError> {
+    match ctx.record_id {
+        Some(r) if r <= 0 || !exists(conn, "records", r).await? => {
+            Err(StoreError::UnknownReference { field: "record_id" })
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(crate) async fn add_relation_in(
     conn: &mut AnyConnection,
     from: i64,
@@ -1635,7 +1642,11 @@ impl Store {
         ctx: ChangeContext,
     ) -> Result<Relation, StoreError> {
         self.write(move |conn| {
-            async move { add_relation_in(conn, from, to, kind, &attributes, ctx, now_micros()).await }.boxed()
+            async move {
+                record_exists_in(conn, ctx).await?;
+                add_relation_in(conn, from, to, kind, &attributes, ctx, now_micros()).await
+            }
+            .boxed()
         })
         .await
     }
@@ -1644,6 +1655,7 @@ impl Store {
     pub async fn end_ci_relation(&self, ci_id: i64, relation_id: i64, ctx: ChangeContext) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
+                record_exists_in(conn, ctx).await?;
                 let rel: Relation = sqlx::query_as(&format!(
                     "SELECT {REL_COLS} FROM ci_relations WHERE id = $1 AND valid_to = $2 AND (from_id = $3 OR to_id = $3)"
                 ))

@@ -222,6 +222,23 @@ async fn impact_history_as_of_and_diff() {
             .send()
             .await
             .invalid(&["kind"]);
+        // Under a record that does not exist: a field error, nothing written.
+        env.post(
+            &format!("/api/v1/cis/{san}/relations"),
+            &env.agent1,
+            json!({"kind": "connects_to", "to_id": app, "record_id": 99_999_999}),
+        )
+        .send()
+        .await
+        .invalid(&["record_id"]);
+        env.post(
+            "/api/v1/cis",
+            &env.agent1,
+            json!({"class": "Application", "name": "Nowhere", "record_id": 99_999_999}),
+        )
+        .send()
+        .await
+        .invalid(&["record_id"]);
 
         let up = env.get(&format!("/api/v1/cis/{san}/impact?direction=up&depth=10"), &env.agent2).send().await;
         assert_eq!(up.status, StatusCode::OK, "{}", up.text());
