@@ -465,6 +465,14 @@ Server,web-01,web-01,corp,
         assert_eq!(r["updated"], 1, "{r}");
         assert!(env.get(&path, &env.agent1).send().await.json()["cost"].is_null());
 
+        // What the export writes reads back unchanged: its id column, and a
+        // name it defused against spreadsheet formulas.
+        new_ci(&env, &env.agent1, json!({"class": "Application", "name": "=1+2"})).await;
+        let exported = env.get("/api/v1/cis.csv?class=Application", &env.agent1).send().await.text();
+        assert!(exported.starts_with("id,") && exported.contains("'=1+2"), "{exported}");
+        let back = post(&exported, "").send().await.json();
+        assert_eq!((back["created"].as_u64(), back["updated"].as_u64(), back["unchanged"].as_u64()), (Some(0), Some(0), Some(1)), "{back}");
+
         // Malformed files: each reason named by line, nothing written.
         let before = count_cis(&env).await;
         let mut bytes = b"class,name\nServer,ok-1\nServer,caf".to_vec();

@@ -740,7 +740,7 @@ pub struct ImportQuery {
 }
 
 #[utoipa::path(post, path = "/api/v1/cis/import", tag = "cmdb", params(ImportQuery),
-    request_body(content = crate::service::cmdb_import::JsonImport, description = "JSON (application/json) or CSV (text/csv: columns class, name, ref, status, owner_id, used_by_id, organisation_id, location_id, supplier_id, cost, purchased_on, warranty_until, end_of_life, attr.<name>). A CI the import updates keeps what the file leaves out: a column (CSV) or key (JSON) it lacks, an attribute it does not name, a status left empty. An empty cell or `null` clears."),
+    request_body(content = crate::service::cmdb_import::JsonImport, description = "JSON (application/json) or CSV (text/csv: columns id (as the export writes it; read and ignored), class, name, ref, status, owner_id, used_by_id, organisation_id, location_id, supplier_id, cost, purchased_on, warranty_until, end_of_life, attr.<name>). A CI the import updates keeps what the file leaves out: a column (CSV) or key (JSON) it lacks, an attribute it does not name, a status left empty. An empty cell or `null` clears."),
     responses((status = 200, body = varde_store::cmdb_import::ImportReport),
               (status = 422, body = Problem, description = "bad rows, each named by line; nothing was written")))]
 pub async fn import(

@@ -17,8 +17,11 @@ use varde_store::Store;
 use crate::auth::Caller;
 use crate::error::AppError;
 
-/// Columns a CSV import understands besides `attr.<name>`.
+/// Columns a CSV import understands besides `attr.<name>`. `id`, which the
+/// export writes first, is read and left alone: a row finds its CI by its
+/// class's identification rule.
 const COLUMNS: &[&str] = &[
+    "id",
     "class",
     "name",
     "ref",
@@ -103,6 +106,15 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, FieldError> {
     Ok(out)
 }
 
+/// Takes off the apostrophe the export puts before a cell a spreadsheet
+/// would run as a formula (`'=...`, `'+...`, `'-...`, `'@...`), so that an
+/// exported file reads back as it was written.
+fn undefuse(cell: &mut String) {
+    if cell.starts_with('\'') && cell[1..].starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        cell.remove(0);
+    }
+}
+
 /// The line on which the first byte that is not UTF-8 sits.
 fn bad_utf8_line(bytes: &[u8]) -> Option<usize> {
     let e = std::str::from_utf8(bytes).err()?;
@@ -126,7 +138,10 @@ fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError>
         return Err(AppError::Invalid(vec![FieldError::new(line_label(line), "is not UTF-8 text (wrong encoding)")]));
     }
     let text = std::str::from_utf8(bytes).unwrap_or_default().trim_start_matches('\u{feff}');
-    let records = parse_csv(text).map_err(|e| AppError::Invalid(vec![e]))?;
+    let mut records = parse_csv(text).map_err(|e| AppError::Invalid(vec![e]))?;
+    for cell in records.iter_mut().flat_map(|(_, cells)| cells.iter_mut()) {
+        undefuse(cell);
+    }
     let Some(((_, header), rows)) = records.split_first() else {
         return Err(AppError::field("body", "the file is empty"));
     };
