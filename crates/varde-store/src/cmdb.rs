@@ -294,6 +294,27 @@ impl Store {
                                 "the type of an attribute in use cannot change",
                             ));
                         }
+                        if a.unique && !old.is_some_and(|o| o.unique) {
+                            // Values CIs already share would leave each of
+                            // them refused at its next edit.
+                            let mut sql = Sql::new(
+                                "SELECT v.value, COUNT(*) FROM ci_attr_values v JOIN cis c ON c.id = v.ci_id WHERE v.name = ",
+                            );
+                            sql.bind(Arg::Text(a.name.clone())).push(" AND c.class_id IN ");
+                            sql.bind_list(below.iter().map(|c| Arg::Int(*c)));
+                            sql.push(" GROUP BY v.value HAVING COUNT(*) > 1 ORDER BY v.value");
+                            let shared: Vec<(String, i64)> = sql.query_as().fetch_all(&mut *conn).await?;
+                            if let Some((value, n)) = shared.first() {
+                                let more = match shared.len() - 1 {
+                                    0 => String::new(),
+                                    k => format!(" (and {k} more values are shared)"),
+                                };
+                                errs.push(FieldError::new(
+                                    format!("attributes[{i}].unique"),
+                                    format!("{n} CIs have the value {value}{more}: make them unique first"),
+                                ));
+                            }
+                        }
                     }
                     for o in &cur.attributes {
                         if attributes.iter().any(|a| a.name == o.name) {
@@ -329,6 +350,9 @@ impl Store {
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| StoreError::unique(e, "name"))?;
+                if identify_by != cur.identify_by && cis > 0 {
+                    reidentify_in(conn, id).await?;
+                }
                 let show =
                     |c: &CiClass| serde_json::to_string(&(&c.name, &c.attributes, &c.identify_by)).unwrap_or_default();
                 let new = class_in(conn, id).await?;
@@ -349,6 +373,57 @@ impl Store {
         })
         .await
     }
+}
+
+/// Gives the CIs of class `id` the identities its (new) identification rule
+/// makes, or re-imports would no longer find them and create duplicates. A
+/// CI that lacks a value the rule needs has none, as when it was written.
+/// Two CIs the rule would make one refuse the change.
+async fn reidentify_in(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
+    let classes = classes_in(conn).await?;
+    let schema = classes.schema(id);
+    let rows: Vec<(i64, String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, name, attributes, identity FROM cis WHERE class_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    let mut changed: Vec<(i64, Option<String>)> = Vec::new();
+    for (ci, name, attributes, old) in rows {
+        let attributes: Map<String, Value> = serde_json::from_str(&attributes)
+            .map_err(|e| StoreError::corrupt(format!("attributes of CI {ci}: {e}")))?;
+        let checked = schema.validate(&attributes).unwrap_or_default();
+        let key = identity_of(&classes, id, &name, &checked);
+        if let Some(k) = &key {
+            if let Some(first) = seen.insert(k.clone(), ci) {
+                return Err(DomainError::field(
+                    "identify_by",
+                    format!("CIs {first} and {ci} would be the same CI under this rule"),
+                )
+                .into());
+            }
+        }
+        if key != old {
+            changed.push((ci, key));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    // Cleared first: two CIs may trade keys, and the identity is unique.
+    let engine = engine_of(conn);
+    let v = json_rows(engine, 1, &[("id", crate::sql::JsonCol::Int)]);
+    let ids: Vec<(i64,)> = changed.iter().map(|(ci, _)| (*ci,)).collect();
+    sqlx::query(&format!("UPDATE cis SET identity = NULL WHERE id IN (SELECT id FROM {v} AS v)"))
+        .bind(json_param(&ids))
+        .execute(&mut *conn)
+        .await?;
+    let v = json_rows(engine, 1, &[("id", crate::sql::JsonCol::Int), ("key", crate::sql::JsonCol::Text)]);
+    sqlx::query(&format!("UPDATE cis SET identity = v.key FROM {v} AS v WHERE cis.id = v.id AND v.key IS NOT NULL"))
+        .bind(json_param(&changed))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 async fn class_in(conn: &mut AnyConnection, id: i64) -> Result<CiClass, StoreError> {
@@ -1628,7 +1703,11 @@ pub struct RelationView {
     pub other_class_id: i64,
     #[schema(value_type = Object)]
     pub attributes: Value,
+    #[serde(serialize_with = "crate::rfc3339::instant")]
+    #[schema(value_type = String)]
     pub valid_from: i64,
+    #[serde(serialize_with = "crate::rfc3339::optional")]
+    #[schema(value_type = Option<String>)]
     pub valid_to: Option<i64>,
 }
 
@@ -2011,7 +2090,11 @@ pub struct Checklist {
     pub id: i64,
     pub user_id: i64,
     pub created_by: i64,
+    #[serde(serialize_with = "crate::rfc3339::instant")]
+    #[schema(value_type = String)]
     pub created_at: i64,
+    #[serde(serialize_with = "crate::rfc3339::optional")]
+    #[schema(value_type = Option<String>)]
     pub closed_at: Option<i64>,
     pub items: Vec<ChecklistItem>,
 }
@@ -2021,6 +2104,8 @@ pub struct ChecklistItem {
     pub id: i64,
     pub ci_id: i64,
     pub ci_name: String,
+    #[serde(serialize_with = "crate::rfc3339::optional")]
+    #[schema(value_type = Option<String>)]
     pub done_at: Option<i64>,
     pub done_by: Option<i64>,
     pub note: String,
@@ -2132,6 +2217,10 @@ impl Store {
     }
 
     /// Marks an item handed back; the list closes when every item is done.
+    /// The asset is the leaver's no more: a CI still used by them is
+    /// released (its user cleared, through the versioned path, so the
+    /// history says who took it back and when). Its status is left to the
+    /// asset manager: a returned laptop may go to stock, repair or disposal.
     pub async fn complete_checklist_item(
         &self,
         checklist_id: i64,
@@ -2155,6 +2244,21 @@ impl Store {
                 .await?
                 .rows_affected();
                 found(n)?;
+                let (leaver, ci_id): (i64, i64) = sqlx::query_as(
+                    "SELECT l.user_id, i.ci_id FROM ci_checklist_items i \
+                     JOIN ci_checklists l ON l.id = i.checklist_id WHERE i.id = $1",
+                )
+                .bind(item_id)
+                .fetch_one(&mut *conn)
+                .await?;
+                let ci = ci_in(conn, ci_id).await?;
+                if ci.used_by_id == Some(leaver) {
+                    let fields = CiFields { used_by_id: None, ..ci.fields() };
+                    let classes = classes_in(conn).await?;
+                    let p = prepare(conn, &classes, ci.id, fields, false).await?;
+                    let ctx = ChangeContext { actor: Some(actor), ..Default::default() };
+                    replace_ci(conn, &ci, p, ctx, now).await?;
+                }
                 let left: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM ci_checklist_items WHERE checklist_id = $1 AND done_at IS NULL",
                 )

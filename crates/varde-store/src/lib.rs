@@ -34,3 +34,22 @@ pub use error::StoreError;
 pub fn now_micros() -> i64 {
     jiff::Timestamp::now().as_microsecond()
 }
+
+/// Stored instants (microseconds) written as RFC 3339, as the API writes
+/// every instant, for the store types the API returns as they are.
+pub mod rfc3339 {
+    fn text(micros: i64) -> String {
+        jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_default()
+    }
+
+    pub fn instant<S: serde::Serializer>(micros: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&text(*micros))
+    }
+
+    pub fn optional<S: serde::Serializer>(micros: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match micros {
+            Some(m) => s.serialize_str(&text(*m)),
+            None => s.serialize_none(),
+        }
+    }
+}

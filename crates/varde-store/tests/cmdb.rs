@@ -447,7 +447,17 @@ async fn services_are_cis_and_assets_have_checklists() {
         ));
         let list = s.complete_checklist_item(list.id, list.items[1].id, String::new(), admin).await.unwrap();
         assert!(list.closed_at.is_some(), "{}", db.engine);
-        let _ = (l1, l2);
+        // Handed back, the assets are Ann's no more; the history says who
+        // took them back.
+        assert!(s.assets_of(ann).await.unwrap().is_empty(), "{}", db.engine);
+        for ci in [&l1, &l2] {
+            let now = s.ci(ci.id).await.unwrap();
+            assert_eq!((now.used_by_id, now.status), (None, ci.status), "{}", db.engine);
+            let last = s.ci_changes(ci.id).await.unwrap().pop().unwrap();
+            assert_eq!((last.field.as_str(), last.actor_id), ("used_by_id", Some(admin)), "{}", db.engine);
+        }
+        // A new list for her has nothing on it.
+        assert!(s.create_checklist(ann, admin).await.unwrap().items.is_empty(), "{}", db.engine);
     }
 }
 
@@ -623,5 +633,71 @@ async fn an_import_keeps_what_its_rows_leave_out() {
         let again = s.import_cis(import("bsd", true)).await.unwrap();
         assert_eq!((again.updated, again.unchanged), (0, 1), "{engine}");
         assert_eq!(s.ci(id).await.unwrap().version, now.version, "{engine}");
+    }
+}
+
+/// A class change may not make what CIs already hold invalid: an attribute
+/// becomes unique only if no two CIs share a value, and a new
+/// identification rule re-identifies the class's CIs (refused if it would
+/// make two of them one), so that a re-import finds them by it.
+#[tokio::test]
+async fn a_class_change_keeps_its_cis_editable_and_findable() {
+    use varde_store::cmdb_import::{ImportRequest, ImportRow};
+    for db in databases().await {
+        let (s, engine) = (&db.store, db.engine);
+        let admin = user(s, "admin@example.org", Role::Admin).await;
+        let vendor = |unique: bool| AttributeDef {
+            name: "vendor".into(),
+            label: String::new(),
+            kind: AttrKind::Text,
+            required: false,
+            unique,
+            values: vec![],
+        };
+        let new = NewClass {
+            name: "Widget".into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: vec![vendor(false)],
+            identify_by: vec![],
+        };
+        let class = s.create_ci_class(new, admin).await.unwrap();
+        let widget = |name: &str, v: &str| CiFields {
+            class_id: class.id,
+            name: name.into(),
+            attributes: obj(json!({ "vendor": v })),
+            ..Default::default()
+        };
+        let a = s.create_ci(widget("A", "acme"), ctx(admin)).await.unwrap();
+        let b = s.create_ci(widget("B", "acme"), ctx(admin)).await.unwrap();
+        s.create_ci(widget("C", "other"), ctx(admin)).await.unwrap();
+
+        let unique = ClassChanges { attributes: Some(vec![vendor(true)]), ..Default::default() };
+        let e = s.update_ci_class(class.id, None, unique.clone(), admin).await.unwrap_err();
+        assert_eq!(fields_of(&e), ["attributes[0].unique"], "{engine}: {e:?}");
+        let by_vendor = ClassChanges { identify_by: Some(vec!["vendor".into()]), ..Default::default() };
+        let e = s.update_ci_class(class.id, None, by_vendor.clone(), admin).await.unwrap_err();
+        assert_eq!(fields_of(&e), ["identify_by"], "{engine}: {e:?}");
+        assert_eq!(s.ci_classes().await.unwrap().get(class.id).unwrap().version, class.version, "{engine}");
+        // B is edited still, and then both changes go through.
+        let mut moved = widget("B", "beta");
+        moved.status = Some(b.status);
+        s.update_ci(b.id, None, moved, ctx(admin)).await.unwrap();
+        s.update_ci_class(class.id, None, by_vendor, admin).await.unwrap();
+        s.update_ci_class(class.id, None, unique, admin).await.unwrap();
+        // A re-import finds A by its vendor now, and renames it.
+        let row = ImportRow { line: 2, reference: "a".into(), fields: widget("A renamed", "acme"), omitted: vec![] };
+        let import = ImportRequest {
+            source: "test".into(),
+            format: "csv".into(),
+            actor: admin,
+            dry_run: false,
+            row_label: |l| format!("line {l}"),
+            rows: vec![row],
+            relations: Vec::new(),
+        };
+        let done = s.import_cis(import).await.unwrap();
+        assert_eq!((done.created, done.updated), (0, 1), "{engine}: {done:?}");
+        assert_eq!(s.ci(a.id).await.unwrap().name, "A renamed", "{engine}");
     }
 }

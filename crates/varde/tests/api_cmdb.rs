@@ -262,6 +262,9 @@ async fn impact_history_as_of_and_diff() {
         let rels = env.get(&format!("/api/v1/cis/{db}/relations"), &env.agent2).send().await.json();
         assert_eq!(rels.as_array().unwrap().len(), 2);
         assert!(rels.as_array().unwrap().iter().any(|r| r["label"] == "runs on" && r["other_name"] == "SAN-2"));
+        // Instants are RFC 3339 here as everywhere in the API.
+        let from = rels[0]["valid_from"].as_str().unwrap_or_default();
+        assert!(from.parse::<jiff::Timestamp>().is_ok() && rels[0]["valid_to"].is_null(), "{rels}");
 
         // End the relation; change an attribute; history and diff show both.
         let r = env.delete(&format!("/api/v1/cis/{san}/relations/{rel}"), &env.agent1).send().await;
@@ -354,7 +357,7 @@ async fn assets_checklists_and_reports() {
             assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         }
         let lists = env.get(&format!("/api/v1/users/{uid}/checklists"), &env.agent1).send().await.json();
-        assert!(lists[0]["closed_at"].is_number(), "closed when every item is done: {lists}");
+        assert!(lists[0]["closed_at"].as_str().is_some_and(|t| t.ends_with('Z')), "closed when every item is done: {lists}");
         let eol = env.get("/api/v1/reports/assets?kind=end_of_life", &env.agent1).send().await.json();
         assert_eq!(eol.as_array().unwrap().len(), 2);
         let old = env.get("/api/v1/reports/assets?kind=older_than&years=5&class=Computer", &env.agent1).send().await.json();
