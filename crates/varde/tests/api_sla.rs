@@ -209,6 +209,58 @@ async fn clocks_start_pause_stop_and_reopen_with_the_incident() {
     .await;
 }
 
+/// A response, once given, is a result: clearing the assignee does not take
+/// it back, and a later change of priority (with another agreement, or with
+/// none that has a response target) neither retargets nor cancels it. The
+/// resolution clock, still running, does follow the new priority.
+#[tokio::test]
+async fn a_response_once_given_stays_given() {
+    each_engine(|env| async move {
+        let standard = agreement(
+            &env,
+            json!({ "name": "Standard", "kind": "sla", "conditions": { "priorities": [3] },
+                    "targets": [{ "name": "response", "minutes": 30 }, { "name": "resolution", "minutes": 480 }] }),
+        )
+        .await;
+        let critical = agreement(
+            &env,
+            json!({ "name": "Critical", "kind": "sla", "conditions": { "priorities": [1, 2] },
+                    "targets": [{ "name": "response", "minutes": 1 }, { "name": "resolution", "minutes": 60 }] }),
+        )
+        .await;
+        let inc = env
+            .incident(&env.agent1, json!({ "short_description": "VPN drops", "assignment_group_id": env.group }))
+            .await;
+        let id = id_of(&inc);
+        env.patch_ok(id, &env.agent1, json!({ "assignee_id": env.agent1.id })).await;
+        let met = clock(&sla(&env, id).await, "sla", "response").clone();
+        assert_eq!(met["state"], "met", "{met}");
+        env.patch_ok(id, &env.agent1, json!({ "assignee_id": null })).await;
+        let s = sla(&env, id).await;
+        let resp = clock(&s, "sla", "response");
+        assert_eq!((&resp["state"], &resp["stopped_at"]), (&met["state"], &met["stopped_at"]), "{s}");
+        let names: Vec<String> = events(&s, &resp["id"]).into_iter().map(|(e, _)| e).collect();
+        assert_eq!(names, ["attach", "start", "stop"], "{s}");
+
+        // Priority 1: the resolution clock takes Critical's target; the
+        // response stays met against Standard's 30 minutes.
+        env.patch_ok(id, &env.agent1, json!({ "impact": 1, "urgency": 1 })).await;
+        let s = sla(&env, id).await;
+        let resp = clock(&s, "sla", "response");
+        assert_eq!(
+            (&resp["state"], &resp["agreement_id"], &resp["target_seconds"]),
+            (&json!("met"), &standard["id"], &json!(1800)),
+            "{s}"
+        );
+        assert_eq!(clock(&s, "sla", "resolution")["agreement_id"], critical["id"]);
+        // Priority 5: no agreement has a response target for it; the
+        // response is still met, not cancelled.
+        env.patch_ok(id, &env.agent1, json!({ "impact": 3, "urgency": 3 })).await;
+        assert_eq!(clock(&sla(&env, id).await, "sla", "response")["state"], "met");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_change_of_agreement_keeps_elapsed_and_paused_time() {
     each_engine(|env| async move {

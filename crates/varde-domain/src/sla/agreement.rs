@@ -418,6 +418,7 @@ impl Agreement {
             stopped,
             running,
             restart_on_reopen: s.reopen == ReopenPolicy::Restart,
+            stop_is_final: matches!(target.stop_on(), StopOn::Response | StopOn::InProgress),
         }
     }
 }

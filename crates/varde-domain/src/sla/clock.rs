@@ -326,6 +326,10 @@ pub struct Wanted {
     pub running: bool,
     /// On reopen, start the target afresh instead of resuming it.
     pub restart_on_reopen: bool,
+    /// The target measures a one-time event (the first response, the first
+    /// move out of New): once stopped, the clock stays stopped, whatever
+    /// the record does next (an assignee cleared, a reopen).
+    pub stop_is_final: bool,
 }
 
 /// The events that take `clock` to the wanted condition, in order. Pure:
@@ -345,7 +349,7 @@ pub fn steps(clock: &Clock, want: Wanted) -> Vec<Event> {
     if c.cancelled {
         push(&mut c, Event::Revive);
     }
-    if c.is_stopped() && !want.stopped {
+    if c.is_stopped() && !want.stopped && !want.stop_is_final {
         push(&mut c, if want.restart_on_reopen { Event::Restart } else { Event::Reopen });
     }
     if !c.is_stopped() {
@@ -482,7 +486,13 @@ mod tests {
 
     #[test]
     fn steps_follow_the_wanted_condition() {
-        let want = |running, stopped| Wanted { applies: true, running, stopped, restart_on_reopen: false };
+        let want = |running, stopped| Wanted {
+            applies: true,
+            running,
+            stopped,
+            restart_on_reopen: false,
+            stop_is_final: false,
+        };
         let mut c = Clock::new();
         assert_eq!(steps(&c, want(true, false)), vec![Event::Start]);
         c.apply(Event::Start, 0);
@@ -496,6 +506,10 @@ mod tests {
         let restart = Wanted { restart_on_reopen: true, ..want(true, false) };
         assert_eq!(steps(&c, restart), vec![Event::Restart, Event::Start]);
         assert_eq!(steps(&c, Wanted { applies: false, ..want(true, false) }), vec![Event::Cancel]);
+        // A response, once given, stays given: nothing reopens its clock.
+        let once = Wanted { stop_is_final: true, ..want(true, false) };
+        assert_eq!(steps(&c, once), vec![]);
+        assert_eq!(steps(&c, Wanted { restart_on_reopen: true, ..once }), vec![]);
     }
 
     fn instants() -> impl Strategy<Value = i64> {

@@ -394,12 +394,24 @@ async fn update_clock(
     let mut c = row.clock()?;
     let want = match p {
         Some(p) => p.want,
-        None => clock::Wanted { applies: false, stopped: false, running: false, restart_on_reopen: false },
+        // A stopped clock is a result (met or breached): a target that no
+        // longer applies leaves it as it is, in the history and the reports.
+        None if c.is_stopped() => return Ok(None),
+        None => clock::Wanted {
+            applies: false,
+            stopped: false,
+            running: false,
+            restart_on_reopen: false,
+            stop_is_final: false,
+        },
     };
     let events = clock::steps(&c, want);
+    // Likewise a new target (a priority change) applies to a clock still
+    // measuring, or measuring again after a reopen, never to a result.
+    let reopened = events.iter().any(|e| matches!(e, Event::Reopen | Event::Restart));
     let (agreement_id, target, calendar_id) = match p {
-        Some(p) => (p.agreement_id, p.target.micros(), p.target.calendar_id),
-        None => (row.agreement_id, row.target_us, row.calendar_id),
+        Some(p) if !c.is_stopped() || reopened => (p.agreement_id, p.target.micros(), p.target.calendar_id),
+        _ => (row.agreement_id, row.target_us, row.calendar_id),
     };
     let retarget = agreement_id != row.agreement_id || target != row.target_us || calendar_id != row.calendar_id;
     let cal = cals.get(calendar_id);
