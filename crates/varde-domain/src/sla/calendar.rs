@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use jiff::civil::{Date, DateTime};
-use jiff::tz::{TimeZone, TimeZoneDatabase};
+use jiff::tz::{AmbiguousOffset, TimeZone, TimeZoneDatabase};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -604,8 +604,9 @@ impl Compiled {
     }
 
     /// The UTC second of a civil time of a date (minute 1440 being the next midnight). A time
-    /// skipped by a spring-forward change maps to the instant of the change; a time repeated
-    /// by a fall-back change to its first occurrence (jiff's "compatible" rule, as RFC 5545).
+    /// skipped by a spring-forward change maps to the instant of the change, so that a desk
+    /// opening or closing in the skipped hour neither gains nor loses time that did not exist;
+    /// a time repeated by a fall-back change maps to its first occurrence.
     fn instant(&self, date: Date, minute: u16) -> i64 {
         let dt = if minute >= DAY_MINUTES {
             match date.tomorrow() {
@@ -619,7 +620,16 @@ impl Compiled {
     }
 
     fn local(&self, dt: DateTime) -> i64 {
-        match self.tz.to_ambiguous_timestamp(dt).compatible() {
+        let ambiguous = self.tz.to_ambiguous_timestamp(dt);
+        if let AmbiguousOffset::Gap { after, .. } = ambiguous.offset() {
+            // jiff's "compatible" (RFC 5545) reads a skipped time with the offset before the
+            // change, i.e. an hour after the change; the change itself is the first transition
+            // after the reading with the offset after it.
+            if let Some(change) = after.to_timestamp(dt).ok().and_then(|t| self.tz.following(t).next()) {
+                return change.timestamp().as_second();
+            }
+        }
+        match ambiguous.compatible() {
             Ok(t) => t.as_second(),
             Err(_) if dt.year() < 0 => Timestamp::MIN.as_second(),
             Err(_) => Timestamp::MAX.as_second(),

@@ -200,6 +200,27 @@ fn copenhagen_spring_forward() {
 }
 
 #[test]
+fn hours_that_begin_or_end_in_the_skipped_hour_begin_or_end_at_the_change() {
+    // 02:00-03:00 does not exist on 2026-03-29 in Copenhagen; the change is 01:00Z.
+    let on_sunday = |from: &str, to: &str| {
+        let mut spec = CalendarSpec::weekdays(CPH, &[("08:00", "16:00")]);
+        spec.weekly.sunday = vec![TimeRange::new(from, to)];
+        Calendar::compile(&spec).unwrap()
+    };
+    let (day, next) = (local(CPH, "2026-03-29T00:00"), local(CPH, "2026-03-30T00:00"));
+    // Open 02:30-03:30: from the change to 03:30 CEST, half an hour.
+    let c = on_sunday("02:30", "03:30");
+    assert_eq!(c.between(day, next), m(30));
+    assert_eq!(c.add(day, m(1)), utc("2026-03-29T01:01:00Z"));
+    // Open 01:00-02:30: until the change, one hour; 03:15 CEST is closed.
+    let c = on_sunday("01:00", "02:30");
+    assert_eq!(c.between(day, next), h(1));
+    assert_eq!(c.between(utc("2026-03-29T01:15:00Z"), utc("2026-03-29T01:20:00Z")), m(0));
+    // The week after, both are whole again.
+    assert_eq!(c.between(local(CPH, "2026-04-05T00:00"), local(CPH, "2026-04-06T00:00")), m(90));
+}
+
+#[test]
 fn copenhagen_fall_back() {
     // 2026-10-25 03:00 CEST becomes 02:00 CET.
     let mut spec = CalendarSpec::weekdays(CPH, &[("08:00", "16:00")]);
