@@ -11,6 +11,7 @@ use varde_domain::record::ChangeSet;
 use varde_domain::sla::calendar::CalendarSpec;
 
 use crate::audit::{self, Entity};
+use crate::idempotency::{self, IdempotencyKey};
 use crate::{now_micros, Store, StoreError};
 
 /// Tables and columns that refer to a calendar by id. A calendar named in any of them cannot be
@@ -85,8 +86,24 @@ async fn calendar_in(conn: &mut AnyConnection, id: i64) -> Result<CalendarRecord
 
 impl Store {
     pub async fn create_calendar(&self, new: CalendarFields, actor: Option<i64>) -> Result<CalendarRecord, StoreError> {
+        Ok(self.create_calendar_once(new, actor, None).await?.0)
+    }
+
+    /// [`Store::create_calendar`] under an `Idempotency-Key`: a retry returns
+    /// what the first request made (and `true`).
+    pub async fn create_calendar_once(
+        &self,
+        new: CalendarFields,
+        actor: Option<i64>,
+        idem: Option<IdempotencyKey>,
+    ) -> Result<(CalendarRecord, bool), StoreError> {
         self.write(move |conn| {
             async move {
+                if let Some(k) = &idem {
+                    if let Some(id) = idempotency::claim(conn, k).await? {
+                        return Ok((calendar_in(conn, id).await?, true));
+                    }
+                }
                 let now = now_micros();
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO calendars (name, description, spec, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $4, 1) RETURNING id",
@@ -99,7 +116,10 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::unique(e, "name"))?;
                 audit::created(conn, Entity::Calendar, id, actor, now).await?;
-                calendar_in(conn, id).await
+                if let Some(k) = &idem {
+                    idempotency::remember(conn, k, id).await?;
+                }
+                Ok((calendar_in(conn, id).await?, false))
             }
             .boxed()
         })

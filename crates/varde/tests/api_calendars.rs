@@ -331,6 +331,11 @@ async fn business_time_helper() {
         assert_eq!(v["business"], "-PT37H30M");
         // Bad questions.
         env.get(&format!("{base}?start=yesterday&add=PT1H"), &env.agent1).send().await.invalid(&["start"]);
+        // More than any target can be would run past the last instant there is.
+        env.get(&format!("{base}?start=2026-11-27T14:00:00Z&add=PT99999999H"), &env.agent1)
+            .send()
+            .await
+            .invalid(&["add"]);
         env.get(&format!("{base}?start=2026-11-27T14:00:00Z&add=3%20business%20days"), &env.agent1)
             .send()
             .await

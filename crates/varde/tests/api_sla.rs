@@ -613,6 +613,14 @@ async fn reports_breaches_chain_csv_and_what_if() {
         let r = env.post("/api/v1/reports/sla/what-if", &env.agent1, bad).send().await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
         assert!(common::error_fields(&r.json()).iter().all(|f| f.starts_with("calendar")), "{}", r.text());
+        // A change that matches no target is an error, not "no difference".
+        for (target, field) in [
+            (json!({ "agreement_id": 999_999, "name": "resolution", "minutes": 5 }), "targets[0].agreement_id"),
+            (json!({ "agreement_id": gold, "name": "resolutoin", "minutes": 5 }), "targets[0].name"),
+        ] {
+            let body = json!({ "from": today, "to": tomorrow, "targets": [target] });
+            env.post("/api/v1/reports/sla/what-if", &env.agent1, body).send().await.invalid(&[field]);
+        }
         assert_eq!(snapshot(env).await, before, "what-if wrote nothing");
     }
 }
@@ -653,6 +661,46 @@ async fn incidents_sort_by_what_breaches_next_across_pages() {
             "P1 first, then the P3s oldest first, P5, no clock last"
         );
         env.get("/api/v1/incidents?sort=breach", &env.agent1).send().await.invalid(&["sort"]);
+    })
+    .await;
+}
+
+/// Creates of calendars, agreements and suppliers honour `Idempotency-Key`
+/// as incidents do: a retry answers with what the first request made, the
+/// same key with another body is refused, and nothing is made twice.
+#[tokio::test]
+async fn calendar_agreement_and_supplier_creates_honour_idempotency_keys() {
+    each_engine(|env| async move {
+        fn calendar(name: &str) -> Value {
+            json!({ "name": name, "time_zone": "Europe/Oslo", "weekly": { "monday": [{ "start": "08:00", "end": "16:00" }] } })
+        }
+        fn sla(name: &str) -> Value {
+            json!({ "name": name, "kind": "sla", "targets": [{ "name": "resolution", "minutes": 60 }] })
+        }
+        fn supplier(name: &str) -> Value {
+            json!({ "name": name })
+        }
+        let cases = [
+            ("/api/v1/calendars", calendar as fn(&str) -> Value),
+            ("/api/v1/slas", sla),
+            ("/api/v1/suppliers", supplier),
+        ];
+        for (path, body) in cases {
+            // A key is the caller's, across endpoints: one per create.
+            let key = format!("retry-{path}");
+            let post = |b: Value| env.post(path, &env.admin, b).header("idempotency-key", &key).send();
+            let first = post(body("Gold")).await;
+            assert_eq!(first.status, StatusCode::CREATED, "{path}: {}", first.text());
+            let again = post(body("Gold")).await;
+            assert_eq!(again.status, StatusCode::CREATED, "{path}: {}", again.text());
+            assert_eq!(again.header("idempotent-replayed"), Some("true"), "{path}");
+            assert_eq!(id_of(&again.json()), id_of(&first.json()), "{path}");
+            post(body("Other")).await.invalid(&["Idempotency-Key"]);
+            let list = env.get(path, &env.admin).send().await.json();
+            let items = list.get("items").unwrap_or(&list).as_array().unwrap().clone();
+            let named: Vec<&Value> = items.iter().filter(|i| i["name"] == "Gold" || i["name"] == "Other").collect();
+            assert_eq!(named.len(), 1, "{path}: made once: {list}");
+        }
     })
     .await;
 }

@@ -7,6 +7,7 @@ use varde_domain::sla::agreement::{Agreement, AgreementSpec, Kind};
 use varde_domain::DomainError;
 
 use crate::audit::{self, Entity};
+use crate::idempotency::{self, IdempotencyKey};
 use crate::sql::{exists, versioned};
 use crate::{now_micros, Store, StoreError};
 
@@ -124,11 +125,27 @@ async fn check_references(conn: &mut AnyConnection, spec: &AgreementSpec) -> Res
 }
 
 impl Store {
-    pub async fn create_agreement(&self, mut spec: AgreementSpec, actor: i64) -> Result<Agreement, StoreError> {
+    pub async fn create_agreement(&self, spec: AgreementSpec, actor: i64) -> Result<Agreement, StoreError> {
+        Ok(self.create_agreement_once(spec, actor, None).await?.0)
+    }
+
+    /// [`Store::create_agreement`] under an `Idempotency-Key`: a retry
+    /// returns what the first request made (and `true`).
+    pub async fn create_agreement_once(
+        &self,
+        mut spec: AgreementSpec,
+        actor: i64,
+        idem: Option<IdempotencyKey>,
+    ) -> Result<(Agreement, bool), StoreError> {
         spec.normalise();
         spec.validate()?;
         self.write(move |conn| {
             async move {
+                if let Some(k) = &idem {
+                    if let Some(id) = idempotency::claim(conn, k).await? {
+                        return Ok((agreement_in(conn, id).await?, true));
+                    }
+                }
                 check_references(conn, &spec).await?;
                 let now = now_micros();
                 let json = serde_json::to_string(&spec).map_err(|e| StoreError::Database(e.to_string()))?;
@@ -146,7 +163,10 @@ impl Store {
                 .map_err(|e| StoreError::unique(e, "name"))?;
                 link_calendars(conn, id, &spec).await?;
                 audit::created(conn, Entity::Configuration, id, Some(actor), now).await?;
-                Ok(Agreement { id, version: 1, spec })
+                if let Some(k) = &idem {
+                    idempotency::remember(conn, k, id).await?;
+                }
+                Ok((Agreement { id, version: 1, spec }, false))
             }
             .boxed()
         })
@@ -232,9 +252,28 @@ impl Store {
     }
 
     pub async fn create_supplier(&self, input: SupplierInput) -> Result<Supplier, StoreError> {
+        Ok(self.create_supplier_once(input, None).await?.0)
+    }
+
+    /// [`Store::create_supplier`] under an `Idempotency-Key`: a retry returns
+    /// what the first request made (and `true`).
+    pub async fn create_supplier_once(
+        &self,
+        input: SupplierInput,
+        idem: Option<IdempotencyKey>,
+    ) -> Result<(Supplier, bool), StoreError> {
         let name = varde_domain::text::line("name", &input.name, 200)?;
         self.write(move |conn| {
             async move {
+                if let Some(k) = &idem {
+                    if let Some(id) = idempotency::claim(conn, k).await? {
+                        let made = sqlx::query_as("SELECT id, name, created_at FROM suppliers WHERE id = $1")
+                            .bind(id)
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        return Ok((made, true));
+                    }
+                }
                 let now = now_micros();
                 let id: i64 =
                     sqlx::query_scalar("INSERT INTO suppliers (name, created_at) VALUES ($1, $2) RETURNING id")
@@ -243,7 +282,10 @@ impl Store {
                         .fetch_one(&mut *conn)
                         .await
                         .map_err(|e| StoreError::unique(e, "name"))?;
-                Ok(Supplier { id, name, created_at: now })
+                if let Some(k) = &idem {
+                    idempotency::remember(conn, k, id).await?;
+                }
+                Ok((Supplier { id, name, created_at: now }, false))
             }
             .boxed()
         })

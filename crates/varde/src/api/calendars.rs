@@ -92,14 +92,19 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/api/v1/calendars", tag = "calendars", request_body = CalendarInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
     responses((status = 201, body = CalendarView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: ApiJson<CalendarInput>,
 ) -> Result<Response, AppError> {
-    let c = svc::create(&st.store, &caller, body.value).await?;
-    Ok(calendar_response(StatusCode::CREATED, &c))
+    let idem = super::idempotency_key(&headers, &caller, &body.raw)?;
+    let (c, replayed) = svc::create(&st.store, &caller, body.value, idem).await?;
+    let mut res = calendar_response(StatusCode::CREATED, &c);
+    super::mark_replayed(&mut res, replayed);
+    Ok(res)
 }
 
 #[utoipa::path(get, path = "/api/v1/calendars/{id}", tag = "calendars", params(("id" = i64, Path)),

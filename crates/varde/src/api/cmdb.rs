@@ -281,23 +281,7 @@ pub async fn create(
     headers: HeaderMap,
     body: ApiJson<CiInput>,
 ) -> Result<Response, AppError> {
-    use sha2::Digest;
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let key = v
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| AppError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
-            let digest = sha2::Sha256::digest(&body.raw).iter().map(|b| format!("{b:02x}")).collect();
-            Some(varde_store::idempotency::IdempotencyKey {
-                user_id: caller.id(),
-                key: key.to_string(),
-                request_hash: digest,
-            })
-        }
-    };
+    let key = super::idempotency_key(&headers, &caller, &body.raw)?;
     let (ci, replayed) = svc::create_once(&st.store, &caller, body.value, key).await?;
     let classes = st.store.ci_classes().await?;
     let mut res = created(format!("/api/v1/cis/{}", ci.id), view(&ci, &classes));

@@ -5,10 +5,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use varde_domain::incident::{Channel, Incident, State as IncidentState};
 use varde_store::audit::AuditEntry;
-use varde_store::idempotency::IdempotencyKey;
 use varde_store::incidents::{AttachmentMeta, Cursor, Filter, JournalEntry, Link, Sort};
 
 use super::{
@@ -317,18 +315,7 @@ pub async fn create(
     headers: HeaderMap,
     body: ApiJson<CreateIncident>,
 ) -> Result<Response, AppError> {
-    let idem = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let key = v
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| AppError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
-            let digest = sha2::Sha256::digest(&body.raw).iter().map(|b| format!("{b:02x}")).collect();
-            Some(IdempotencyKey { user_id: caller.id(), key: key.to_string(), request_hash: digest })
-        }
-    };
+    let idem = super::idempotency_key(&headers, &caller, &body.raw)?;
     let (incident, replayed) = svc::create(&st.store, &caller, body.value, idem, Channel::Api).await?;
     let mut res = with_etag(StatusCode::CREATED, &incident);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/incidents/{}", incident.id)) {

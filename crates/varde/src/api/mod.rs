@@ -217,6 +217,36 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
 }
 
 /// `If-Match: "3"` as a version; absent means "whatever is current".
+/// The `Idempotency-Key` of a create, scoped to the caller and bound to
+/// the request body (the same key with another body is refused).
+pub fn idempotency_key(
+    headers: &HeaderMap,
+    caller: &crate::auth::Caller,
+    raw: &[u8],
+) -> Result<Option<varde_store::idempotency::IdempotencyKey>, AppError> {
+    use sha2::Digest;
+    let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| AppError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+    let digest = sha2::Sha256::digest(raw).iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some(varde_store::idempotency::IdempotencyKey {
+        user_id: caller.id(),
+        key: key.to_string(),
+        request_hash: digest,
+    }))
+}
+
+/// Says on a create's answer that it repeats an earlier request's result
+/// (`Idempotency-Key`).
+pub fn mark_replayed(res: &mut axum::response::Response, replayed: bool) {
+    if replayed {
+        res.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    }
+}
+
 pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
     let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let s = v.to_str().map_err(|_| AppError::BadRequest("If-Match is not readable".into()))?.trim();

@@ -7,15 +7,15 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use varde_domain::problem::{Problem, State as ProblemState};
-use varde_store::idempotency::IdempotencyKey;
 use varde_store::incidents::Cursor;
 use varde_store::problems::{LinkedIncident, ProblemFilter};
 use varde_store::recurring::Candidate;
 
 use super::incidents::{parse_query, LinkView};
-use super::{created, decode_cursor, encode_cursor, etag, if_match, instant, limit, ApiJson, ApiPath, Page};
+use super::{
+    created, decode_cursor, encode_cursor, etag, idempotency_key, if_match, instant, limit, ApiJson, ApiPath, Page,
+};
 use crate::auth::Caller;
 use crate::error::{AppError, Problem as ProblemDetails};
 use crate::service::problems::{self as svc, CreateProblem, UpdateProblem};
@@ -197,21 +197,6 @@ fn filter_from(q: &ListQuery, me: i64) -> Result<(ProblemFilter, Option<Cursor>,
     Ok((f, cursor, lim))
 }
 
-fn idempotency(headers: &HeaderMap, caller: &Caller, raw: &[u8]) -> Result<Option<IdempotencyKey>, AppError> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(v) => {
-            let key = v
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| AppError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
-            let digest = sha2::Sha256::digest(raw).iter().map(|b| format!("{b:02x}")).collect();
-            Ok(Some(IdempotencyKey { user_id: caller.id(), key: key.to_string(), request_hash: digest }))
-        }
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/problems", tag = "problems", params(ListQuery),
     responses((status = 200, body = Page<ProblemView>), (status = 422, body = ProblemDetails)))]
 pub async fn list(State(st): State<AppState>, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
@@ -235,7 +220,7 @@ pub async fn create(
     headers: HeaderMap,
     body: ApiJson<CreateProblem>,
 ) -> Result<Response, AppError> {
-    let idem = idempotency(&headers, &caller, &body.raw)?;
+    let idem = idempotency_key(&headers, &caller, &body.raw)?;
     let (p, replayed) = svc::create(&st.store, &caller, body.value, idem).await?;
     let mut res = with_etag(StatusCode::CREATED, &p);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/problems/{}", p.id)) {

@@ -76,14 +76,19 @@ pub async fn list(State(st): State<AppState>, caller: Caller, RawQuery(raw): Raw
 }
 
 #[utoipa::path(post, path = "/api/v1/slas", tag = "sla", request_body(content = Object, description = "An agreement spec"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
     responses((status = 201, body = AgreementView), (status = 422, body = Problem)))]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: ApiJson<AgreementSpec>,
 ) -> Result<Response, AppError> {
-    let a = svc::create_agreement(&st.store, &caller, body.value).await?;
-    Ok(agreement_response(StatusCode::CREATED, a))
+    let idem = super::idempotency_key(&headers, &caller, &body.raw)?;
+    let (a, replayed) = svc::create_agreement(&st.store, &caller, body.value, idem).await?;
+    let mut res = agreement_response(StatusCode::CREATED, a);
+    super::mark_replayed(&mut res, replayed);
+    Ok(res)
 }
 
 #[utoipa::path(get, path = "/api/v1/slas/{id}", tag = "sla", params(("id" = i64, Path)),
@@ -141,14 +146,19 @@ pub async fn suppliers(State(st): State<AppState>, caller: Caller) -> Result<Jso
 }
 
 #[utoipa::path(post, path = "/api/v1/suppliers", tag = "sla", request_body = NewSupplier,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
     responses((status = 201, body = SupplierView), (status = 409, body = Problem)))]
 pub async fn create_supplier(
     State(st): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: ApiJson<NewSupplier>,
 ) -> Result<Response, AppError> {
-    let s = svc::create_supplier(&st.store, &caller, body.value.name).await?;
-    Ok(created(format!("/api/v1/suppliers/{}", s.id), SupplierView::from(s)))
+    let idem = super::idempotency_key(&headers, &caller, &body.raw)?;
+    let (s, replayed) = svc::create_supplier(&st.store, &caller, body.value.name, idem).await?;
+    let mut res = created(format!("/api/v1/suppliers/{}", s.id), SupplierView::from(s));
+    super::mark_replayed(&mut res, replayed);
+    Ok(res)
 }
 
 /// One clock: a target of an agreement on the record. Durations are in

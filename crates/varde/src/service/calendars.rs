@@ -16,6 +16,7 @@ use varde_domain::sla::calendar::{Calendar, CalendarSpec, DateOverride, Exceptio
 use varde_domain::sla::ics;
 use varde_domain::text;
 use varde_store::calendars::{CalendarFields, CalendarRecord};
+use varde_store::idempotency::IdempotencyKey;
 use varde_store::Store;
 
 use crate::auth::Caller;
@@ -128,10 +129,17 @@ pub async fn get(store: &Store, caller: &Caller, id: i64) -> Result<CalendarReco
     Ok(store.calendar(id).await?)
 }
 
-pub async fn create(store: &Store, caller: &Caller, input: CalendarInput) -> Result<CalendarRecord, AppError> {
+/// Makes a calendar; under an `Idempotency-Key`, a retry returns the first
+/// one (and `true`).
+pub async fn create(
+    store: &Store,
+    caller: &Caller,
+    input: CalendarInput,
+    idem: Option<IdempotencyKey>,
+) -> Result<(CalendarRecord, bool), AppError> {
     caller.require(Permission::ManageCalendars)?;
     let f = fields(input)?;
-    Ok(store.create_calendar(f, Some(caller.id())).await?)
+    Ok(store.create_calendar_once(f, Some(caller.id()), idem).await?)
 }
 
 /// Applies a JSON merge patch (RFC 7396) to the calendar as [`CalendarInput`] shows it: objects
@@ -320,6 +328,11 @@ pub async fn business_time(
             let d: SignedDuration = add.trim().parse().map_err(|_| {
                 AppError::field("add", "must be a duration like PT4H, PT22H30M or -PT2H (hours and minutes, no days)")
             })?;
+            // As long as the longest target an agreement may have: far more
+            // would run past the last instant there is, and be made up.
+            if d.abs() > SignedDuration::from_mins(varde_domain::sla::agreement::MAX_TARGET_MINUTES) {
+                return Err(AppError::field("add", "must be at most a year of business time"));
+            }
             let due = c.add(start, d);
             Ok(BusinessTime {
                 from: None,

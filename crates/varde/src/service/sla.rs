@@ -5,6 +5,7 @@
 use serde_json::Value;
 use varde_domain::access::Permission;
 use varde_domain::sla::agreement::{Agreement, AgreementSpec, Kind};
+use varde_store::idempotency::IdempotencyKey;
 use varde_store::sla::clocks::{ClockEventRow, SlaClock};
 use varde_store::sla::notifications::Notification;
 use varde_store::sla::reports::{GroupBy, Report, WhatIf, WhatIfResult};
@@ -14,9 +15,16 @@ use varde_store::Store;
 use crate::auth::Caller;
 use crate::error::AppError;
 
-pub async fn create_agreement(store: &Store, caller: &Caller, spec: AgreementSpec) -> Result<Agreement, AppError> {
+/// Makes an agreement; under an `Idempotency-Key`, a retry returns the
+/// first one (and `true`).
+pub async fn create_agreement(
+    store: &Store,
+    caller: &Caller,
+    spec: AgreementSpec,
+    idem: Option<IdempotencyKey>,
+) -> Result<(Agreement, bool), AppError> {
     caller.require(Permission::ManageConfiguration)?;
-    Ok(store.create_agreement(spec, caller.id()).await?)
+    Ok(store.create_agreement_once(spec, caller.id(), idem).await?)
 }
 
 pub async fn agreement(store: &Store, caller: &Caller, id: i64) -> Result<Agreement, AppError> {
@@ -84,9 +92,14 @@ pub async fn replace_agreement(
     Ok(store.update_agreement(id, expected_version, spec, caller.id()).await?)
 }
 
-pub async fn create_supplier(store: &Store, caller: &Caller, name: String) -> Result<Supplier, AppError> {
+pub async fn create_supplier(
+    store: &Store,
+    caller: &Caller,
+    name: String,
+    idem: Option<IdempotencyKey>,
+) -> Result<(Supplier, bool), AppError> {
     caller.require(Permission::ManageConfiguration)?;
-    Ok(store.create_supplier(SupplierInput { name }).await?)
+    Ok(store.create_supplier_once(SupplierInput { name }, idem).await?)
 }
 
 pub async fn suppliers(store: &Store, caller: &Caller) -> Result<Vec<Supplier>, AppError> {
@@ -243,6 +256,22 @@ pub async fn what_if(store: &Store, caller: &Caller, w: WhatIf) -> Result<WhatIf
     for (i, t) in w.targets.iter().enumerate() {
         if t.minutes <= 0 || t.minutes > varde_domain::sla::agreement::MAX_TARGET_MINUTES {
             return Err(AppError::field(&format!("targets[{i}].minutes"), "must be from 1 minute to a year"));
+        }
+        // A change that matches no target would answer "no difference",
+        // which reads as a finding; say what is wrong instead.
+        let agreement = match store.agreement(t.agreement_id).await {
+            Ok(a) => a,
+            Err(varde_store::StoreError::NotFound) => {
+                return Err(AppError::field(&format!("targets[{i}].agreement_id"), "refers to nothing that exists"))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !agreement.spec.targets.iter().any(|x| x.name == t.name) {
+            let names: Vec<&str> = agreement.spec.targets.iter().map(|x| x.name.as_str()).collect();
+            return Err(AppError::field(
+                &format!("targets[{i}].name"),
+                &format!("{} has no target of that name (it has {})", agreement.spec.name, names.join(", ")),
+            ));
         }
     }
     Ok(store.sla_what_if(w).await?)

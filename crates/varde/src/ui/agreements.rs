@@ -603,7 +603,7 @@ pub async fn create(State(st): State<AppState>, f: Form<HashMap<String, String>>
     if !errors.is_empty() {
         return list_page(&st, &f.viewer, StatusCode::UNPROCESSABLE_ENTITY, errors, values).await;
     }
-    match svc::create_agreement(&st.store, &f.viewer.caller, spec).await {
+    match svc::create_agreement(&st.store, &f.viewer.caller, spec, None).await.map(|(a, _)| a) {
         Ok(a) => Ok(see_other(&format!("/admin/slas/{}?saved=1", a.id))),
         Err(e) => {
             let status = e.status();

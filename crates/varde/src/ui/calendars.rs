@@ -240,7 +240,7 @@ pub async fn create(State(st): State<AppState>, f: Form<CalendarForm>) -> Result
         exceptions: Vec::new(),
         overrides: Vec::new(),
     };
-    match svc::create(&st.store, &f.viewer.caller, input).await {
+    match svc::create(&st.store, &f.viewer.caller, input, None).await.map(|(c, _)| c) {
         Ok(c) => Ok(see_other(&format!("/admin/calendars/{}?saved=1", c.id))),
         Err(e) => {
             let status = e.status();
