@@ -551,17 +551,19 @@ impl Compiled {
         if guess < MIN_YEAR as i64 - 1 || guess > MAX_YEAR as i64 + 1 {
             return None;
         }
-        let mut year = guess as i16;
         // A zone's offset is under a day, so the local year is the UTC year or a neighbour.
-        if (MIN_YEAR..=MAX_YEAR).contains(&year) {
-            let table = self.table(year);
-            if secs < table.begin {
-                year -= 1;
-            } else if secs >= table.end {
-                year += 1;
-            } else {
-                return Some((year, table));
-            }
+        // Clamped, so that the first local year is found from the UTC year before it (in a
+        // zone east of UTC it begins there), and the last from the one after: `add` from
+        // before the covered years restarts at the first one's beginning, which must be
+        // found, or it would restart for ever.
+        let mut year = (guess as i16).clamp(MIN_YEAR, MAX_YEAR);
+        let table = self.table(year);
+        if secs < table.begin {
+            year -= 1;
+        } else if secs >= table.end {
+            year += 1;
+        } else {
+            return Some((year, table));
         }
         if (MIN_YEAR..=MAX_YEAR).contains(&year) {
             Some((year, self.table(year)))
