@@ -246,8 +246,23 @@ impl Store {
                             .fetch_optional(&mut *conn)
                             .await?;
                     if used.is_some() {
+                        // Said in the desk's words: the agreements by name.
+                        let by = match *table {
+                            "sla_calendars" => {
+                                let names: Vec<String> = sqlx::query_scalar(
+                                    "SELECT s.name FROM sla_calendars c JOIN slas s ON s.id = c.sla_id \
+                                     WHERE c.calendar_id = $1 ORDER BY s.name",
+                                )
+                                .bind(id)
+                                .fetch_all(&mut *conn)
+                                .await?;
+                                format!("the agreements {}", names.join(", "))
+                            }
+                            "sla_clocks" => "the clocks of records measured on it".to_string(),
+                            other => other.to_string(),
+                        };
                         return Err(StoreError::InUse(format!(
-                            "the calendar '{}' is used by {table}; point those at another calendar first",
+                            "the calendar '{}' is used by {by}; point those at another calendar first",
                             old.name
                         )));
                     }

@@ -283,10 +283,11 @@ impl Store {
                     for (i, a) in attributes.iter().enumerate() {
                         let old = cur.attributes.iter().find(|o| o.name == a.name);
                         if a.required && !old.is_some_and(|o| o.required) {
-                            errs.push(FieldError::new(
-                                format!("attributes[{i}].required"),
-                                "CIs of this class exist: a new attribute must be optional at first",
-                            ));
+                            let why = match old {
+                                Some(_) => "CIs of this class exist and may lack it: it cannot become required",
+                                None => "CIs of this class exist: a new attribute must be optional at first",
+                            };
+                            errs.push(FieldError::new(format!("attributes[{i}].required"), why));
                         }
                         if old.is_some_and(|o| o.kind != a.kind) {
                             errs.push(FieldError::new(

@@ -91,7 +91,11 @@ async fn agreements_are_validated_and_patched() {
         env.post("/api/v1/slas", &env.admin, json!({ "name": "x", "kind": "sla", "targets": [{"name": "resolution", "minutes": 5, "calendar_id": 4242}] }))
             .send()
             .await
-            .invalid(&["targets.calendar_id"]);
+            .invalid(&["targets[0].calendar_id"]);
+        env.post("/api/v1/slas", &env.admin, json!({ "name": "x", "kind": "sla", "conditions": { "services": [999] }, "targets": [{"name": "resolution", "minutes": 5}] }))
+            .send()
+            .await
+            .invalid(&["conditions.services"]);
         env.post("/api/v1/slas", &env.agent1, basic("Agent made", 60)).send().await.problem(403);
         let a = agreement(&env, basic("Gold", 240)).await;
         assert_eq!(a["kind"], "sla");
@@ -113,6 +117,14 @@ async fn agreements_are_validated_and_patched() {
         let list = env.get("/api/v1/slas?kind=sla", &env.agent1).send().await.json();
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
         env.get("/api/v1/slas", &env.req1).send().await.problem(403);
+        // A calendar in use is not deleted, and the answer names who uses it.
+        let cals = env.get("/api/v1/calendars?q=Business", &env.admin).send().await.json();
+        let office = id_of(&cals["items"][0]);
+        let on_office = json!({ "name": "Office only", "kind": "sla",
+            "targets": [{ "name": "resolution", "minutes": 60, "calendar_id": office }] });
+        agreement(&env, on_office).await;
+        let p = env.delete(&format!("/api/v1/calendars/{office}"), &env.admin).send().await.problem(409);
+        assert!(p["detail"].as_str().unwrap().contains("the agreements Office only"), "{p}");
     })
     .await;
 }

@@ -106,6 +106,16 @@ pub fn check_definitions(own: &[AttributeDef], inherited: &[AttributeDef]) -> Re
         if a.kind != AttrKind::Enum && !a.values.is_empty() {
             errs.push(FieldError::new(f("values"), "only an enum has values"));
         }
+        // Values are indexed without case: two that differ only in it
+        // would be one value in every filter.
+        if let Some(twice) = a
+            .values
+            .iter()
+            .enumerate()
+            .find_map(|(j, v)| a.values[..j].iter().any(|w| w.to_lowercase() == v.to_lowercase()).then_some(v))
+        {
+            errs.push(FieldError::new(f("values"), format!("{twice} is listed twice")));
+        }
         if a.kind == AttrKind::Json && a.unique {
             errs.push(FieldError::new(f("unique"), "a JSON attribute cannot be unique"));
         }
@@ -338,6 +348,8 @@ mod tests {
         assert!(check_definitions(&[e.clone()], &[]).is_ok());
         assert!(check_definitions(&[e.clone()], &[e.clone()]).is_err(), "redefining an inherited name");
         assert!(check_definitions(&[def("Bad Name", AttrKind::Text)], &[]).is_err());
+        e.values = vec!["s".into(), "m".into(), "S".into()];
+        assert!(check_definitions(&[e], &[]).is_err(), "a value listed twice");
     }
 
     #[test]

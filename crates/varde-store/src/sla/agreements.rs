@@ -80,9 +80,14 @@ async fn check_references(conn: &mut AnyConnection, spec: &AgreementSpec) -> Res
             return Err(StoreError::UnknownReference { field: "conditions.organisations" });
         }
     }
-    for s in spec.service_ids.iter().chain(&spec.conditions.services) {
+    for s in &spec.service_ids {
         if !exists(conn, "services", *s).await? {
             return Err(StoreError::UnknownReference { field: "service_ids" });
+        }
+    }
+    for s in &spec.conditions.services {
+        if !exists(conn, "services", *s).await? {
+            return Err(StoreError::UnknownReference { field: "conditions.services" });
         }
     }
     if let Some(g) = spec.group_id {
@@ -95,20 +100,25 @@ async fn check_references(conn: &mut AnyConnection, spec: &AgreementSpec) -> Res
             return Err(StoreError::UnknownReference { field: "supplier_id" });
         }
     }
-    for t in &spec.targets {
+    // Which target refers to nothing, by its place, as the spec's own
+    // checks name them (`targets[0].minutes`).
+    let nothing = |i: usize, field: &str| -> StoreError {
+        DomainError::field(format!("targets[{i}].{field}"), "refers to nothing that exists").into()
+    };
+    for (i, t) in spec.targets.iter().enumerate() {
         if let Some(c) = t.calendar_id {
             if !super::worktime::exists_in(conn, c).await? {
-                return Err(StoreError::UnknownReference { field: "targets.calendar_id" });
+                return Err(nothing(i, "calendar_id"));
             }
         }
         if let Some(s) = t.service_id {
             if !exists(conn, "services", s).await? {
-                return Err(StoreError::UnknownReference { field: "targets.service_id" });
+                return Err(nothing(i, "service_id"));
             }
         }
         if let Some(c) = t.category_id {
             if !exists(conn, "categories", c).await? {
-                return Err(StoreError::UnknownReference { field: "targets.category_id" });
+                return Err(nothing(i, "category_id"));
             }
         }
     }
