@@ -295,6 +295,31 @@ impl Store {
                                 "the type of an attribute in use cannot change",
                             ));
                         }
+                        if let Some(o) = old.filter(|o| o.kind == AttrKind::Enum && a.kind == AttrKind::Enum) {
+                            // A value taken out of an enum while CIs hold it
+                            // would leave them invalid: unfindable by their
+                            // identity and refused at every edit.
+                            let kept: HashSet<String> = a.values.iter().map(|v| v.to_lowercase()).collect();
+                            let gone: Vec<String> =
+                                o.values.iter().map(|v| v.to_lowercase()).filter(|v| !kept.contains(v)).collect();
+                            if !gone.is_empty() {
+                                let mut sql = Sql::new(
+                                    "SELECT v.value, COUNT(*) FROM ci_attr_values v JOIN cis c ON c.id = v.ci_id WHERE v.name = ",
+                                );
+                                sql.bind(Arg::Text(a.name.clone())).push(" AND v.value IN ");
+                                sql.bind_list(gone.into_iter().map(Arg::Text));
+                                sql.push(" AND c.class_id IN ");
+                                sql.bind_list(below.iter().map(|c| Arg::Int(*c)));
+                                sql.push(" GROUP BY v.value ORDER BY v.value");
+                                let held: Vec<(String, i64)> = sql.query_as().fetch_all(&mut *conn).await?;
+                                if let Some((value, n)) = held.first() {
+                                    errs.push(FieldError::new(
+                                        format!("attributes[{i}].values"),
+                                        format!("{n} CIs have the value {value}: change them before taking it out"),
+                                    ));
+                                }
+                            }
+                        }
                         if a.unique && !old.is_some_and(|o| o.unique) {
                             // Values CIs already share would leave each of
                             // them refused at its next edit.

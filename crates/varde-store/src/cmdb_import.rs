@@ -248,7 +248,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     let has = |table: &str, id: i64| known.get(table).is_some_and(|s| s.contains(&id));
 
     // 4. Unique attributes: against the database and within the file.
-    let mut unique_keys: HashMap<(String, String), (usize, Option<i64>)> = HashMap::new();
+    let mut unique_keys: HashMap<(i64, String, String), (usize, Option<i64>)> = HashMap::new();
     let mut plans: Vec<(usize, String, Plan)> = Vec::with_capacity(prepared.len());
     for (line, reference, p, unnamed) in prepared {
         let at = label(line);
@@ -297,13 +297,16 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
                 Err(e) => return Err(e),
             },
         };
-        for (_, def) in &schema.attributes {
+        // Unique within the class that defines the attribute and its
+        // subclasses, as an edit checks (`cmdb::prepare`): two unrelated
+        // classes may both have a `serial` and share a value.
+        for (defined_by, def) in &schema.attributes {
             if !def.unique {
                 continue;
             }
             let Some(key) = p.checked.get(&def.name).and_then(|c| c.key.clone()) else { continue };
             if let Some((other, _)) =
-                unique_keys.insert((def.name.clone(), key), (line, current.as_ref().map(|c| c.id)))
+                unique_keys.insert((*defined_by, def.name.clone(), key), (line, current.as_ref().map(|c| c.id)))
             {
                 problem(
                     &mut report,
@@ -349,16 +352,21 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         plans.push((line, reference, plan));
     }
     // Unique values already held by other CIs, in one query per attribute.
-    let mut by_attr: HashMap<String, Vec<(String, usize, Option<i64>)>> = HashMap::new();
-    for ((name, key), (line, own)) in unique_keys {
-        by_attr.entry(name).or_default().push((key, line, own));
+    // (defining class, attribute) -> (value, line, the CI the row updates).
+    type Uses = Vec<(String, usize, Option<i64>)>;
+    let mut by_attr: HashMap<(i64, String), Uses> = HashMap::new();
+    for ((defined_by, name, key), (line, own)) in unique_keys {
+        by_attr.entry((defined_by, name)).or_default().push((key, line, own));
     }
-    for (name, keys) in by_attr {
+    for ((defined_by, name), keys) in by_attr {
+        // Class ids are numbers the store made: safe to write into the text.
+        let scope = classes.subtree(defined_by).iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
         for chunk in keys.chunks(LOOKUP_CHUNK) {
             let values: Vec<(&str,)> = chunk.iter().map(|(k, _, _)| (k.as_str(),)).collect();
             let v = json_rows(engine, 2, &[("key", JsonCol::Text)]);
             let held: Vec<(String, i64)> = sqlx::query_as(&format!(
-                "SELECT value, ci_id FROM ci_attr_values WHERE name = $1 AND value IN (SELECT key FROM {v} AS v)"
+                "SELECT a.value, a.ci_id FROM ci_attr_values a JOIN cis c ON c.id = a.ci_id \
+                 WHERE a.name = $1 AND c.class_id IN ({scope}) AND a.value IN (SELECT key FROM {v} AS v)"
             ))
             .bind(&name)
             .bind(json_param(&values))

@@ -699,5 +699,60 @@ async fn a_class_change_keeps_its_cis_editable_and_findable() {
         let done = s.import_cis(import).await.unwrap();
         assert_eq!((done.created, done.updated), (0, 1), "{engine}: {done:?}");
         assert_eq!(s.ci(a.id).await.unwrap().name, "A renamed", "{engine}");
+
+        // An enum value CIs hold cannot be taken out.
+        let size = |values: &[&str]| AttributeDef {
+            name: "size".into(),
+            label: String::new(),
+            kind: AttrKind::Enum,
+            required: false,
+            unique: false,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        };
+        let sized =
+            |values: &[&str]| ClassChanges { attributes: Some(vec![vendor(true), size(values)]), ..Default::default() };
+        s.update_ci_class(class.id, None, sized(&["s", "m"]), admin).await.unwrap();
+        let mut medium = widget("C", "other");
+        medium.attributes.insert("size".into(), json!("m"));
+        let c = s
+            .list_cis(
+                &CiFilter { class_ids: vec![class.id], terms: vec!["other".into()], ..Default::default() },
+                None,
+                5,
+            )
+            .await
+            .unwrap();
+        s.update_ci(c[0].id, None, CiFields { status: Some(c[0].status), ..medium }, ctx(admin)).await.unwrap();
+        let e = s.update_ci_class(class.id, None, sized(&["s"]), admin).await.unwrap_err();
+        assert_eq!(fields_of(&e), ["attributes[1].values"], "{engine}: {e:?}");
+        s.update_ci_class(class.id, None, sized(&["s", "M", "l"]), admin).await.unwrap();
+
+        // Another class may have a unique attribute of the same name, and
+        // share a value with this one: uniqueness is per defining class.
+        let gadget = NewClass {
+            name: "Gadget".into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: vec![vendor(true)],
+            identify_by: vec![],
+        };
+        let gadget = s.create_ci_class(gadget, admin).await.unwrap();
+        let row = ImportRow {
+            line: 2,
+            reference: "g".into(),
+            fields: CiFields { class_id: gadget.id, ..widget("G", "acme") },
+            omitted: vec![],
+        };
+        let import = ImportRequest {
+            source: "test".into(),
+            format: "csv".into(),
+            actor: admin,
+            dry_run: false,
+            row_label: |l| format!("line {l}"),
+            rows: vec![row],
+            relations: Vec::new(),
+        };
+        let done = s.import_cis(import).await.unwrap();
+        assert_eq!((done.created, done.problems.len()), (1, 0), "{engine}: {done:?}");
     }
 }

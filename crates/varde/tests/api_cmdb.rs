@@ -471,10 +471,11 @@ Server,web-01,web-01,corp,
         // What the export writes reads back unchanged: its id column, and a
         // name it defused against spreadsheet formulas.
         new_ci(&env, &env.agent1, json!({"class": "Application", "name": "=1+2"})).await;
+        new_ci(&env, &env.agent1, json!({"class": "Application", "name": "'=quoted"})).await;
         let exported = env.get("/api/v1/cis.csv?class=Application", &env.agent1).send().await.text();
-        assert!(exported.starts_with("id,") && exported.contains("'=1+2"), "{exported}");
+        assert!(exported.starts_with("id,") && exported.contains("'=1+2") && exported.contains("''=quoted"), "{exported}");
         let back = post(&exported, "").send().await.json();
-        assert_eq!((back["created"].as_u64(), back["updated"].as_u64(), back["unchanged"].as_u64()), (Some(0), Some(0), Some(1)), "{back}");
+        assert_eq!((back["created"].as_u64(), back["updated"].as_u64(), back["unchanged"].as_u64()), (Some(0), Some(0), Some(2)), "{back}");
 
         // Malformed files: each reason named by line, nothing written.
         let before = count_cis(&env).await;

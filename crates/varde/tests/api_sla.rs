@@ -269,6 +269,9 @@ async fn a_response_once_given_stays_given() {
         // response is still met, not cancelled.
         env.patch_ok(id, &env.agent1, json!({ "impact": 3, "urgency": 3 })).await;
         assert_eq!(clock(&sla(&env, id).await, "sla", "response")["state"], "met");
+        // A cancelled record takes even its results out of the reckoning.
+        env.patch_ok(id, &env.agent1, json!({ "state": "cancelled" })).await;
+        assert_eq!(clock(&sla(&env, id).await, "sla", "response")["state"], "cancelled");
     })
     .await;
 }

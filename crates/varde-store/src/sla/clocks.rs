@@ -240,13 +240,13 @@ pub(crate) async fn apply_plan(
     let mut fresh: Vec<&Planned> = Vec::new();
     for p in &planned {
         match rows.iter().find(|r| r.clock_key == p.key) {
-            Some(row) => dues.extend(update_clock(conn, row, Some(p), agreements, &cals, now).await?),
+            Some(row) => dues.extend(update_clock(conn, row, Some(p), false, agreements, &cals, now).await?),
             None => fresh.push(p),
         }
     }
     dues.extend(insert_clocks(conn, record_id, &fresh, agreements, &cals, now).await?);
     for row in rows.iter().filter(|r| !planned.iter().any(|p| p.key == r.clock_key)) {
-        update_clock(conn, row, None, agreements, &cals, now).await?;
+        update_clock(conn, row, None, facts.state == State::Cancelled, agreements, &cals, now).await?;
     }
     let due = dues.into_iter().min();
     sqlx::query("UPDATE incidents SET sla_due = $1 WHERE record_id = $2")
@@ -383,10 +383,12 @@ async fn insert_clocks(
 
 /// Moves an existing clock to its planned condition (or cancels it when
 /// `p` is `None`); writes only when something changed.
+#[allow(clippy::too_many_arguments)]
 async fn update_clock(
     conn: &mut AnyConnection,
     row: &ClockRow,
     p: Option<&Planned>,
+    record_cancelled: bool,
     agreements: &[Agreement],
     cals: &Calendars,
     now: i64,
@@ -396,7 +398,8 @@ async fn update_clock(
         Some(p) => p.want,
         // A stopped clock is a result (met or breached): a target that no
         // longer applies leaves it as it is, in the history and the reports.
-        None if c.is_stopped() => return Ok(None),
+        // A cancelled record takes all its clocks out of them, results too.
+        None if c.is_stopped() && !record_cancelled => return Ok(None),
         None => clock::Wanted {
             applies: false,
             stopped: false,

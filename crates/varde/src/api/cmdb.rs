@@ -217,9 +217,11 @@ async fn list_inner(st: AppState, caller: Caller, raw: Option<String>, csv: bool
 
 /// A CSV cell: quoted when needed (the export reads back through the
 /// import), and a leading `=`, `+`, `-`, `@`, tab or carriage return
-/// defused so that a spreadsheet does not run it as a formula.
+/// defused with an apostrophe so that a spreadsheet does not run it as a
+/// formula. A value that begins with an apostrophe gets one more, so that
+/// the import, which takes one off, reads every value back as it was.
 fn cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) { format!("'{s}") } else { s.to_string() };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -216,7 +216,6 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
     Ok(value)
 }
 
-/// `If-Match: "3"` as a version; absent means "whatever is current".
 /// The `Idempotency-Key` of a create, scoped to the caller and bound to
 /// the request body (the same key with another body is refused).
 pub fn idempotency_key(
@@ -247,6 +246,7 @@ pub fn mark_replayed(res: &mut axum::response::Response, replayed: bool) {
     }
 }
 
+/// `If-Match: "3"` as a version; absent means "whatever is current".
 pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
     let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let s = v.to_str().map_err(|_| AppError::BadRequest("If-Match is not readable".into()))?.trim();

@@ -17,25 +17,10 @@ use varde_store::Store;
 use crate::auth::Caller;
 use crate::error::AppError;
 
-/// Columns a CSV import understands besides `attr.<name>`. `id`, which the
-/// export writes first, is read and left alone: a row finds its CI by its
-/// class's identification rule.
-const COLUMNS: &[&str] = &[
-    "id",
-    "class",
-    "name",
-    "ref",
-    "status",
-    "owner_id",
-    "used_by_id",
-    "organisation_id",
-    "location_id",
-    "supplier_id",
-    "cost",
-    "purchased_on",
-    "warranty_until",
-    "end_of_life",
-];
+/// Columns a CSV import understands besides [`OPTIONAL_FIELDS`] and
+/// `attr.<name>`. `id`, which the export writes first, is read and left
+/// alone: a row finds its CI by its class's identification rule.
+const COLUMNS: &[&str] = &["id", "class", "name", "ref", "status"];
 
 fn line_label(n: usize) -> String {
     format!("line {n}")
@@ -107,10 +92,11 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, FieldError> {
 }
 
 /// Takes off the apostrophe the export puts before a cell a spreadsheet
-/// would run as a formula (`'=...`, `'+...`, `'-...`, `'@...`), so that an
-/// exported file reads back as it was written.
+/// would run as a formula (`'=...`, `'+...`, `'-...`, `'@...`) or that
+/// begins with an apostrophe itself, so that an exported file reads back as
+/// it was written.
 fn undefuse(cell: &mut String) {
-    if cell.starts_with('\'') && cell[1..].starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if cell.starts_with('\'') && cell[1..].starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) {
         cell.remove(0);
     }
 }
@@ -148,7 +134,7 @@ fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError>
     let header: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
     let mut errs = Vec::new();
     for (i, h) in header.iter().enumerate() {
-        if !COLUMNS.contains(&h.as_str()) && !h.starts_with("attr.") {
+        if !COLUMNS.contains(&h.as_str()) && !OPTIONAL_FIELDS.contains(&h.as_str()) && !h.starts_with("attr.") {
             errs.push(FieldError::new("line 1", format!("unknown column {h}")));
         } else if header[..i].contains(h) {
             errs.push(FieldError::new("line 1", format!("the column {h} appears twice")));
