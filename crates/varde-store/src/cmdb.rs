@@ -675,8 +675,21 @@ pub(crate) async fn prepare(
     conn: &mut AnyConnection,
     classes: &Classes,
     id: i64,
+    fields: CiFields,
+    check_refs: bool,
+) -> Result<Prepared, StoreError> {
+    prepare_as(conn, classes, id, fields, check_refs, true).await
+}
+
+/// [`prepare`], checking required attributes only when `complete` (see
+/// `ClassSchema::validate_as`).
+pub(crate) async fn prepare_as(
+    conn: &mut AnyConnection,
+    classes: &Classes,
+    id: i64,
     mut fields: CiFields,
     check_refs: bool,
+    complete: bool,
 ) -> Result<Prepared, StoreError> {
     let mut errs = Vec::new();
     if classes.get(fields.class_id).is_none() {
@@ -693,7 +706,7 @@ pub(crate) async fn prepare(
     fields.warranty_until = check_date(&mut errs, "warranty_until", &fields.warranty_until);
     fields.end_of_life = check_date(&mut errs, "end_of_life", &fields.end_of_life);
     let schema = classes.schema(fields.class_id);
-    let checked = match schema.validate(&fields.attributes) {
+    let checked = match schema.validate_as(&fields.attributes, complete) {
         Ok(c) => c,
         Err(DomainError::Invalid(e)) => {
             errs.extend(e);

@@ -20,8 +20,8 @@ use varde_domain::cmdb::RelationKind;
 use varde_domain::DomainError;
 
 use crate::cmdb::{
-    classes_in, insert_rows_batch, prepare, replace_rows_batch, ChangeContext, Ci, CiFields, CiRow, Prepared, CI_COLS,
-    FOREVER,
+    classes_in, insert_rows_batch, prepare, prepare_as, replace_rows_batch, ChangeContext, Ci, CiFields, CiRow,
+    Prepared, CI_COLS, FOREVER,
 };
 use crate::sql::{engine_of, json_param, json_rows, JsonCol};
 use crate::{now_micros, Store, StoreError};
@@ -167,7 +167,9 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
             fields: row.omitted,
             cleared: row.fields.attributes.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k.clone()).collect(),
         };
-        match prepare(conn, &classes, 0, row.fields, false).await {
+        // Required attributes are checked once the row is known to be new,
+        // or has what it leaves out taken from the CI it updates (step 4).
+        match prepare_as(conn, &classes, 0, row.fields, false, false).await {
             Ok(p) => {
                 let Some(identity) = p.identity.clone() else {
                     let rule = classes.get(p.fields.class_id).map(|c| c.identify_by.join(" + ")).unwrap_or_default();
@@ -297,6 +299,13 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
                 Err(e) => return Err(e),
             },
         };
+        let missing = schema.missing(&p.checked);
+        if !missing.is_empty() {
+            for e in missing {
+                problem(&mut report, at.clone(), &e.field, e.message);
+            }
+            continue;
+        }
         // Unique within the class that defines the attribute and its
         // subclasses, as an edit checks (`cmdb::prepare`): two unrelated
         // classes may both have a `serial` and share a value.

@@ -756,3 +756,60 @@ async fn a_class_change_keeps_its_cis_editable_and_findable() {
         assert_eq!((done.created, done.problems.len()), (1, 0), "{engine}: {done:?}");
     }
 }
+
+/// A row that updates a CI need not repeat its required attributes: they
+/// are taken from the CI, like everything else the row leaves out. A row
+/// that makes a new CI must have them.
+#[tokio::test]
+async fn an_update_by_import_need_not_repeat_required_attributes() {
+    use varde_store::cmdb_import::{ImportRequest, ImportRow, OPTIONAL_FIELDS};
+    for db in databases().await {
+        let (s, engine) = (&db.store, db.engine);
+        let admin = user(s, "admin@example.org", Role::Admin).await;
+        let text = |name: &str, required: bool| AttributeDef {
+            name: name.into(),
+            label: String::new(),
+            kind: AttrKind::Text,
+            required,
+            unique: false,
+            values: vec![],
+        };
+        let new = NewClass {
+            name: "Probe".into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: vec![text("host", false), text("model", true), text("site", false)],
+            identify_by: vec!["host".into()],
+        };
+        let class = s.create_ci_class(new, admin).await.unwrap();
+        let probe = |host: &str, attrs: Value| CiFields {
+            class_id: class.id,
+            name: host.into(),
+            attributes: obj(attrs),
+            ..Default::default()
+        };
+        let id = s.create_ci(probe("p1", json!({ "host": "p1", "model": "X1" })), ctx(admin)).await.unwrap().id;
+        let import = |rows: Vec<ImportRow>| ImportRequest {
+            source: "scan".into(),
+            format: "csv".into(),
+            actor: admin,
+            dry_run: false,
+            row_label: |l| format!("line {l}"),
+            rows,
+            relations: Vec::new(),
+        };
+        let row = |line: usize, host: &str| ImportRow {
+            line,
+            reference: host.into(),
+            fields: probe(host, json!({ "host": host, "site": "north" })),
+            omitted: OPTIONAL_FIELDS.to_vec(),
+        };
+        let done = s.import_cis(import(vec![row(2, "p1")])).await.unwrap();
+        assert_eq!((done.updated, done.problems.len()), (1, 0), "{engine}: {done:?}");
+        let now = s.ci(id).await.unwrap();
+        assert_eq!((now.attributes["model"].clone(), now.attributes["site"].clone()), (json!("X1"), json!("north")));
+        let refused = s.import_cis(import(vec![row(2, "p1"), row(3, "p2")])).await.unwrap();
+        let problems: Vec<(&str, &str)> = refused.problems.iter().map(|p| (p.at.as_str(), p.field.as_str())).collect();
+        assert_eq!(problems, [("line 3", "attributes.model")], "{engine}: a new CI needs it");
+    }
+}

@@ -178,6 +178,17 @@ impl ClassSchema {
     /// type, every required one present. All problems are reported, each
     /// under `attributes.<name>`. Nulls are dropped (absent).
     pub fn validate(&self, attrs: &Map<String, Value>) -> Result<BTreeMap<String, CheckedValue>, DomainError> {
+        self.validate_as(attrs, true)
+    }
+
+    /// [`ClassSchema::validate`], checking required attributes only when
+    /// `complete`: an import row that updates a CI need not repeat what the
+    /// CI has (the store checks the whole after taking the rest from it).
+    pub fn validate_as(
+        &self,
+        attrs: &Map<String, Value>,
+        complete: bool,
+    ) -> Result<BTreeMap<String, CheckedValue>, DomainError> {
         let mut errs = Vec::new();
         let mut out = BTreeMap::new();
         for (k, v) in attrs {
@@ -196,16 +207,23 @@ impl ClassSchema {
                 Err(m) => errs.push(FieldError::new(field, m)),
             }
         }
-        for (_, def) in &self.attributes {
-            if def.required && !out.contains_key(&def.name) {
-                errs.push(FieldError::new(format!("attributes.{}", def.name), "is required"));
-            }
+        if complete {
+            errs.extend(self.missing(&out));
         }
         if errs.is_empty() {
             Ok(out)
         } else {
             Err(DomainError::Invalid(errs))
         }
+    }
+
+    /// A field error for each required attribute `checked` lacks.
+    pub fn missing(&self, checked: &BTreeMap<String, CheckedValue>) -> Vec<FieldError> {
+        self.attributes
+            .iter()
+            .filter(|(_, def)| def.required && !checked.contains_key(&def.name))
+            .map(|(_, def)| FieldError::new(format!("attributes.{}", def.name), "is required"))
+            .collect()
     }
 }
 
