@@ -6,6 +6,7 @@ use varde_domain::access::Role;
 use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, RelationKind};
 use varde_domain::DomainError;
 use varde_store::cmdb::{ChangeContext, CiFields, CiFilter, ClassChanges, Direction, NewClass};
+use varde_store::cmdb_import::{ImportRequest, ImportRow, OPTIONAL_FIELDS};
 use varde_store::testing::{databases, empty_urls, migrate_url_to, user};
 use varde_store::{Store, StoreError, StoreOptions};
 
@@ -19,6 +20,19 @@ async fn class_id(store: &Store, name: &str) -> i64 {
 
 fn ctx(actor: i64) -> ChangeContext {
     ChangeContext { actor: Some(actor), ..Default::default() }
+}
+
+/// An import of CSV rows by `actor`, written (not a dry run).
+fn import_of(actor: i64, rows: Vec<ImportRow>) -> ImportRequest {
+    ImportRequest {
+        source: "test".into(),
+        format: "csv".into(),
+        actor,
+        dry_run: false,
+        row_label: |l| format!("line {l}"),
+        rows,
+        relations: Vec::new(),
+    }
 }
 
 async fn ci(store: &Store, class: &str, name: &str, attrs: Value) -> i64 {
@@ -493,7 +507,6 @@ async fn services_from_before_the_cmdb_become_cis() {
 /// values only, and one change-log entry per changed field, naming the import.
 #[tokio::test]
 async fn a_reimport_updates_many_cis_with_full_history() {
-    use varde_store::cmdb_import::{ImportRequest, ImportRow};
     for db in databases().await {
         let (s, engine) = (&db.store, db.engine);
         let actor = user(s, "importer@example.org", Role::Agent).await;
@@ -513,15 +526,7 @@ async fn a_reimport_updates_many_cis_with_full_history() {
                 })
                 .collect()
         };
-        let import = |rows: Vec<ImportRow>| ImportRequest {
-            source: "test".into(),
-            format: "csv".into(),
-            actor,
-            dry_run: false,
-            row_label: |l| format!("line {l}"),
-            rows,
-            relations: Vec::new(),
-        };
+        let import = |rows: Vec<ImportRow>| import_of(actor, rows);
         let first = s.import_cis(import(rows(&|_| 8, &|i| format!("srv-{i}")))).await.unwrap();
         assert_eq!(first.created, 40, "{engine}");
         let ids: Vec<i64> = first.rows.iter().map(|o| o.id.unwrap()).collect();
@@ -581,7 +586,6 @@ async fn a_reimport_updates_many_cis_with_full_history() {
 /// and an attribute it names without a value, are cleared.
 #[tokio::test]
 async fn an_import_keeps_what_its_rows_leave_out() {
-    use varde_store::cmdb_import::{ImportRequest, ImportRow, OPTIONAL_FIELDS};
     for db in databases().await {
         let (s, engine) = (&db.store, db.engine);
         let actor = user(s, "discovery@example.org", Role::Agent).await;
@@ -610,15 +614,7 @@ async fn an_import_keeps_what_its_rows_leave_out() {
             },
             omitted: OPTIONAL_FIELDS.iter().copied().filter(|f| *f != "cost").collect(),
         };
-        let import = |os: &str, dry_run: bool| ImportRequest {
-            source: "discovery".into(),
-            format: "csv".into(),
-            actor,
-            dry_run,
-            row_label: |l| format!("line {l}"),
-            rows: vec![row(os)],
-            relations: Vec::new(),
-        };
+        let import = |os: &str, dry_run: bool| ImportRequest { dry_run, ..import_of(actor, vec![row(os)]) };
         let done = s.import_cis(import("bsd", false)).await.unwrap();
         assert_eq!((done.created, done.updated, done.problems.len()), (0, 1, 0), "{engine}: {done:?}");
         let now = s.ci(id).await.unwrap();
@@ -642,7 +638,6 @@ async fn an_import_keeps_what_its_rows_leave_out() {
 /// make two of them one), so that a re-import finds them by it.
 #[tokio::test]
 async fn a_class_change_keeps_its_cis_editable_and_findable() {
-    use varde_store::cmdb_import::{ImportRequest, ImportRow};
     for db in databases().await {
         let (s, engine) = (&db.store, db.engine);
         let admin = user(s, "admin@example.org", Role::Admin).await;
@@ -687,16 +682,7 @@ async fn a_class_change_keeps_its_cis_editable_and_findable() {
         s.update_ci_class(class.id, None, unique, admin).await.unwrap();
         // A re-import finds A by its vendor now, and renames it.
         let row = ImportRow { line: 2, reference: "a".into(), fields: widget("A renamed", "acme"), omitted: vec![] };
-        let import = ImportRequest {
-            source: "test".into(),
-            format: "csv".into(),
-            actor: admin,
-            dry_run: false,
-            row_label: |l| format!("line {l}"),
-            rows: vec![row],
-            relations: Vec::new(),
-        };
-        let done = s.import_cis(import).await.unwrap();
+        let done = s.import_cis(import_of(admin, vec![row])).await.unwrap();
         assert_eq!((done.created, done.updated), (0, 1), "{engine}: {done:?}");
         assert_eq!(s.ci(a.id).await.unwrap().name, "A renamed", "{engine}");
 
@@ -743,16 +729,7 @@ async fn a_class_change_keeps_its_cis_editable_and_findable() {
             fields: CiFields { class_id: gadget.id, ..widget("G", "acme") },
             omitted: vec![],
         };
-        let import = ImportRequest {
-            source: "test".into(),
-            format: "csv".into(),
-            actor: admin,
-            dry_run: false,
-            row_label: |l| format!("line {l}"),
-            rows: vec![row],
-            relations: Vec::new(),
-        };
-        let done = s.import_cis(import).await.unwrap();
+        let done = s.import_cis(import_of(admin, vec![row])).await.unwrap();
         assert_eq!((done.created, done.problems.len()), (1, 0), "{engine}: {done:?}");
     }
 }
@@ -762,7 +739,6 @@ async fn a_class_change_keeps_its_cis_editable_and_findable() {
 /// that makes a new CI must have them.
 #[tokio::test]
 async fn an_update_by_import_need_not_repeat_required_attributes() {
-    use varde_store::cmdb_import::{ImportRequest, ImportRow, OPTIONAL_FIELDS};
     for db in databases().await {
         let (s, engine) = (&db.store, db.engine);
         let admin = user(s, "admin@example.org", Role::Admin).await;
@@ -789,15 +765,7 @@ async fn an_update_by_import_need_not_repeat_required_attributes() {
             ..Default::default()
         };
         let id = s.create_ci(probe("p1", json!({ "host": "p1", "model": "X1" })), ctx(admin)).await.unwrap().id;
-        let import = |rows: Vec<ImportRow>| ImportRequest {
-            source: "scan".into(),
-            format: "csv".into(),
-            actor: admin,
-            dry_run: false,
-            row_label: |l| format!("line {l}"),
-            rows,
-            relations: Vec::new(),
-        };
+        let import = |rows: Vec<ImportRow>| import_of(admin, rows);
         let row = |line: usize, host: &str| ImportRow {
             line,
             reference: host.into(),
