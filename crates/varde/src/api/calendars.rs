@@ -100,7 +100,7 @@ pub async fn create(
     headers: HeaderMap,
     body: ApiJson<CalendarInput>,
 ) -> Result<Response, AppError> {
-    let idem = super::idempotency_key(&headers, &caller, &body.raw)?;
+    let idem = super::idempotency_key(&headers, &caller, "/api/v1/calendars", &body.raw)?;
     let (c, replayed) = svc::create(&st.store, &caller, body.value, idem).await?;
     let mut res = calendar_response(StatusCode::CREATED, &c);
     super::mark_replayed(&mut res, replayed);

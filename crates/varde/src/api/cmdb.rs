@@ -283,7 +283,7 @@ pub async fn create(
     headers: HeaderMap,
     body: ApiJson<CiInput>,
 ) -> Result<Response, AppError> {
-    let key = super::idempotency_key(&headers, &caller, &body.raw)?;
+    let key = super::idempotency_key(&headers, &caller, "/api/v1/cis", &body.raw)?;
     let (ci, replayed) = svc::create_once(&st.store, &caller, body.value, key).await?;
     let classes = st.store.ci_classes().await?;
     let mut res = created(format!("/api/v1/cis/{}", ci.id), view(&ci, &classes));

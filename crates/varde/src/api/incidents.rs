@@ -315,7 +315,7 @@ pub async fn create(
     headers: HeaderMap,
     body: ApiJson<CreateIncident>,
 ) -> Result<Response, AppError> {
-    let idem = super::idempotency_key(&headers, &caller, &body.raw)?;
+    let idem = super::idempotency_key(&headers, &caller, "/api/v1/incidents", &body.raw)?;
     let (incident, replayed) = svc::create(&st.store, &caller, body.value, idem, Channel::Api).await?;
     let mut res = with_etag(StatusCode::CREATED, &incident);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/incidents/{}", incident.id)) {

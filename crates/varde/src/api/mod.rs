@@ -216,11 +216,14 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, AppError> {
     Ok(value)
 }
 
-/// The `Idempotency-Key` of a create, scoped to the caller and bound to
-/// the request body (the same key with another body is refused).
+/// The `Idempotency-Key` of a create at `path`, scoped to the caller and
+/// bound to the request (path and body): the same key with another body, or
+/// sent to another endpoint, is refused rather than answered with what the
+/// first request made, which might be another kind of thing.
 pub fn idempotency_key(
     headers: &HeaderMap,
     caller: &crate::auth::Caller,
+    path: &str,
     raw: &[u8],
 ) -> Result<Option<varde_store::idempotency::IdempotencyKey>, AppError> {
     use sha2::Digest;
@@ -230,7 +233,11 @@ pub fn idempotency_key(
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .ok_or_else(|| AppError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
-    let digest = sha2::Sha256::digest(raw).iter().map(|b| format!("{b:02x}")).collect();
+    let mut hash = sha2::Sha256::new();
+    hash.update(path.as_bytes());
+    hash.update([0]);
+    hash.update(raw);
+    let digest = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(Some(varde_store::idempotency::IdempotencyKey {
         user_id: caller.id(),
         key: key.to_string(),

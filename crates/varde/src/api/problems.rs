@@ -220,7 +220,7 @@ pub async fn create(
     headers: HeaderMap,
     body: ApiJson<CreateProblem>,
 ) -> Result<Response, AppError> {
-    let idem = idempotency_key(&headers, &caller, &body.raw)?;
+    let idem = idempotency_key(&headers, &caller, "/api/v1/problems", &body.raw)?;
     let (p, replayed) = svc::create(&st.store, &caller, body.value, idem).await?;
     let mut res = with_etag(StatusCode::CREATED, &p);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/problems/{}", p.id)) {

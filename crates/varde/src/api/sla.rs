@@ -84,7 +84,7 @@ pub async fn create(
     headers: HeaderMap,
     body: ApiJson<AgreementSpec>,
 ) -> Result<Response, AppError> {
-    let idem = super::idempotency_key(&headers, &caller, &body.raw)?;
+    let idem = super::idempotency_key(&headers, &caller, "/api/v1/slas", &body.raw)?;
     let (a, replayed) = svc::create_agreement(&st.store, &caller, body.value, idem).await?;
     let mut res = agreement_response(StatusCode::CREATED, a);
     super::mark_replayed(&mut res, replayed);
@@ -154,7 +154,7 @@ pub async fn create_supplier(
     headers: HeaderMap,
     body: ApiJson<NewSupplier>,
 ) -> Result<Response, AppError> {
-    let idem = super::idempotency_key(&headers, &caller, &body.raw)?;
+    let idem = super::idempotency_key(&headers, &caller, "/api/v1/suppliers", &body.raw)?;
     let (s, replayed) = svc::create_supplier(&st.store, &caller, body.value.name, idem).await?;
     let mut res = created(format!("/api/v1/suppliers/{}", s.id), SupplierView::from(s));
     super::mark_replayed(&mut res, replayed);
