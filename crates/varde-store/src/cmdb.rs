@@ -1677,6 +1677,9 @@ async fn record_exists_in(conn: &mut AnyConnection, ctx: ChangeContext) -> Resul
     }
 }
 
+/// The most a relation's attributes may take, as JSON text.
+const MAX_RELATION_ATTRIBUTES: usize = 16 * 1024;
+
 pub(crate) async fn add_relation_in(
     conn: &mut AnyConnection,
     from: i64,
@@ -1688,6 +1691,11 @@ pub(crate) async fn add_relation_in(
 ) -> Result<Relation, StoreError> {
     if from == to {
         return Err(DomainError::field("to_id", "a CI cannot be related to itself").into());
+    }
+    // Kept with every version of the relation and shown with it: a note,
+    // not a document store.
+    if serde_json::to_string(attributes).map_or(0, |t| t.len()) > MAX_RELATION_ATTRIBUTES {
+        return Err(DomainError::field("attributes", "must be at most 16 KiB of JSON").into());
     }
     let names = names_in(conn, &[from, to], CURRENT).await?;
     let (Some(from_name), Some(to_name)) = (names.get(&from).cloned(), names.get(&to).cloned()) else {

@@ -222,6 +222,8 @@ async fn impact_history_as_of_and_diff() {
             .send()
             .await
             .invalid(&["kind"]);
+        let big = json!({"kind": "connects_to", "to_id": app, "attributes": {"note": "x".repeat(20_000)}});
+        env.post(&format!("/api/v1/cis/{san}/relations"), &env.agent1, big).send().await.invalid(&["attributes"]);
         // Under a record that does not exist: a field error, nothing written.
         env.post(
             &format!("/api/v1/cis/{san}/relations"),
