@@ -139,7 +139,32 @@ impl Classes {
     }
 }
 
+/// The advisory lock that keeps CI writes and class changes apart on
+/// PostgreSQL (SQLite has one writer): a write that checks a CI against the
+/// classes holds it shared until it commits, a class change exclusively. A
+/// class change that makes an attribute unique, or recomputes identities,
+/// must not miss a CI written meanwhile against the classes as they were.
+pub const CLASSES_LOCK: i64 = 0x7661_7264_655f_6369; // "varde_ci"
+
+/// The classes, for a write that checks CIs against them: on PostgreSQL the
+/// class lock is held shared until the write commits.
 pub(crate) async fn classes_in(conn: &mut AnyConnection) -> Result<Classes, StoreError> {
+    if engine_of(conn) == crate::Engine::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)").bind(CLASSES_LOCK).execute(&mut *conn).await?;
+    }
+    load_classes_in(conn).await
+}
+
+/// Takes the class lock exclusively (PostgreSQL), before a class change
+/// reads the classes: it waits for CI writes in flight, and holds off new ones.
+async fn hold_classes_in(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if engine_of(conn) == crate::Engine::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CLASSES_LOCK).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn load_classes_in(conn: &mut AnyConnection) -> Result<Classes, StoreError> {
     let rows: Vec<ClassRow> = sqlx::query_as(
         "SELECT id, name, parent_id, description, attributes, identify_by, version FROM ci_classes ORDER BY id",
     )
@@ -171,7 +196,7 @@ fn check_class_text(name: &str, description: &str, identify_by: &[String], schem
 impl Store {
     pub async fn ci_classes(&self) -> Result<Classes, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        classes_in(&mut conn).await
+        load_classes_in(&mut conn).await
     }
 
     pub async fn create_ci_class(&self, new: NewClass, actor: i64) -> Result<CiClass, StoreError> {
@@ -236,6 +261,7 @@ impl Store {
     ) -> Result<CiClass, StoreError> {
         self.write(move |conn| {
             async move {
+                hold_classes_in(conn).await?;
                 let classes = classes_in(conn).await?;
                 let cur = classes.get(id).cloned().ok_or(StoreError::NotFound)?;
                 if let Some(v) = expected {
@@ -406,7 +432,7 @@ impl Store {
 /// CI that lacks a value the rule needs has none, as when it was written.
 /// Two CIs the rule would make one refuse the change.
 async fn reidentify_in(conn: &mut AnyConnection, id: i64) -> Result<(), StoreError> {
-    let classes = classes_in(conn).await?;
+    let classes = load_classes_in(conn).await?;
     let schema = classes.schema(id);
     let rows: Vec<(i64, String, String, Option<String>)> =
         sqlx::query_as("SELECT id, name, attributes, identity FROM cis WHERE class_id = $1 ORDER BY id")
@@ -1918,7 +1944,7 @@ impl Store {
         if names0.is_empty() {
             return Err(StoreError::NotFound);
         }
-        let classes = classes_in(&mut conn).await?;
+        let classes = load_classes_in(&mut conn).await?;
         let service_classes: HashSet<i64> = classes.service_classes().into_iter().collect();
         let kinds: Vec<Arg> = RelationKind::dependencies().map(|k| Arg::Text(k.as_str().into())).collect();
         let (near, far) = match dir {

@@ -781,3 +781,48 @@ async fn an_update_by_import_need_not_repeat_required_attributes() {
         assert_eq!(problems, [("line 3", "attributes.model")], "{engine}: a new CI needs it");
     }
 }
+
+/// On PostgreSQL a CI write that checks against the classes waits while a
+/// class change is under way (it holds the class lock), so that the change
+/// cannot miss it: a value made unique, or identities recomputed, would
+/// otherwise not see a CI written against the classes as they were.
+#[tokio::test]
+async fn a_ci_write_on_postgresql_waits_for_a_class_change_under_way() {
+    let Some(db) = varde_store::testing::postgres().await else { return };
+    let s = db.store.clone();
+    let admin = user(&s, "admin@example.org", Role::Admin).await;
+    let laptop = class_id(&s, "Laptop").await;
+    // A class change in flight, as `update_ci_class` holds it.
+    let mut change = s.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(varde_store::cmdb::CLASSES_LOCK)
+        .execute(&mut *change)
+        .await
+        .unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *change).await.unwrap();
+    let writer = s.clone();
+    let fields = CiFields {
+        class_id: laptop,
+        name: "lap-w".into(),
+        attributes: obj(json!({ "serial_number": "W1" })),
+        ..Default::default()
+    };
+    let write = tokio::spawn(async move { writer.create_ci(fields, ctx(admin)).await });
+    let mut waited = false;
+    for _ in 0..250 {
+        let blocked: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid)))")
+                .bind(pid)
+                .fetch_one(s.pool())
+                .await
+                .unwrap();
+        if blocked || write.is_finished() {
+            waited = blocked;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    change.rollback().await.unwrap();
+    assert!(waited, "the CI write went ahead of the class change");
+    write.await.unwrap().unwrap();
+}
