@@ -38,7 +38,8 @@ pub fn now_micros() -> i64 {
 /// Stored instants (microseconds) written as RFC 3339, as the API writes
 /// every instant, for the store types the API returns as they are.
 pub mod rfc3339 {
-    fn text(micros: i64) -> String {
+    /// An RFC 3339 instant from stored microseconds (empty if out of range).
+    pub fn text(micros: i64) -> String {
         jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_default()
     }
 

@@ -215,13 +215,10 @@ async fn list_inner(st: AppState, caller: Caller, raw: Option<String>, csv: bool
     Ok(Json(Page { items: items.iter().map(|c| view(c, &classes)).collect(), next_cursor: next }).into_response())
 }
 
-/// A CSV cell: quoted when needed (the export reads back through the
-/// import), and a leading `=`, `+`, `-`, `@`, tab or carriage return
-/// defused with an apostrophe so that a spreadsheet does not run it as a
-/// formula. A value that begins with an apostrophe gets one more, so that
-/// the import, which takes one off, reads every value back as it was.
+/// A CSV cell: quoted when needed, and defused against spreadsheet formulas
+/// (`service::defuse`; the import takes the apostrophe off again).
 fn cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) { format!("'{s}") } else { s.to_string() };
+    let s = crate::service::defuse(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -290,9 +287,7 @@ pub async fn create(
     if let Ok(v) = HeaderValue::from_str(&etag(ci.version)) {
         res.headers_mut().insert(header::ETAG, v);
     }
-    if replayed {
-        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
+    super::mark_replayed(&mut res, replayed);
     Ok(res)
 }
 

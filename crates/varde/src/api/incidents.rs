@@ -321,9 +321,7 @@ pub async fn create(
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/incidents/{}", incident.id)) {
         res.headers_mut().insert(header::LOCATION, v);
     }
-    if replayed {
-        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
+    super::mark_replayed(&mut res, replayed);
     Ok(res)
 }
 

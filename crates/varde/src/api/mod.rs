@@ -328,7 +328,7 @@ pub struct Page<T: utoipa::ToSchema> {
 
 /// An RFC 3339 instant from stored microseconds.
 pub fn instant(micros: i64) -> String {
-    jiff::Timestamp::from_microsecond(micros).map(|t| t.to_string()).unwrap_or_default()
+    varde_store::rfc3339::text(micros)
 }
 
 pub fn parse_instant(field: &str, s: &str) -> Result<i64, AppError> {

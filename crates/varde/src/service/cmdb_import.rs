@@ -91,16 +91,6 @@ pub fn parse_csv(text: &str) -> Result<Vec<(usize, Vec<String>)>, FieldError> {
     Ok(out)
 }
 
-/// Takes off the apostrophe the export puts before a cell a spreadsheet
-/// would run as a formula (`'=...`, `'+...`, `'-...`, `'@...`) or that
-/// begins with an apostrophe itself, so that an exported file reads back as
-/// it was written.
-fn undefuse(cell: &mut String) {
-    if cell.starts_with('\'') && cell[1..].starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) {
-        cell.remove(0);
-    }
-}
-
 /// The line on which the first byte that is not UTF-8 sits.
 fn bad_utf8_line(bytes: &[u8]) -> Option<usize> {
     let e = std::str::from_utf8(bytes).err()?;
@@ -126,7 +116,7 @@ fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError>
     let text = std::str::from_utf8(bytes).unwrap_or_default().trim_start_matches('\u{feff}');
     let mut records = parse_csv(text).map_err(|e| AppError::Invalid(vec![e]))?;
     for cell in records.iter_mut().flat_map(|(_, cells)| cells.iter_mut()) {
-        undefuse(cell);
+        super::undefuse(cell);
     }
     let Some(((_, header), rows)) = records.split_first() else {
         return Err(AppError::field("body", "the file is empty"));

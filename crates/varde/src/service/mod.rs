@@ -36,3 +36,27 @@ where
         None => Err(serde::de::Error::custom("must not be null: this field cannot be cleared")),
     }
 }
+
+/// The first characters of a CSV cell that a spreadsheet would run as a
+/// formula, and the apostrophe that defuses them (doubled when a value
+/// begins with one, so that [`undefuse`] takes off exactly what
+/// [`defuse`] put on).
+const DEFUSED: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\''];
+
+/// A CSV cell's text with a leading apostrophe when a spreadsheet would run
+/// it as a formula (or it begins with an apostrophe itself).
+pub fn defuse(s: &str) -> String {
+    if s.starts_with(DEFUSED) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Takes off the apostrophe [`defuse`] put on, so that an exported file
+/// reads back as it was written.
+pub fn undefuse(cell: &mut String) {
+    if cell.starts_with('\'') && cell[1..].starts_with(DEFUSED) {
+        cell.remove(0);
+    }
+}

@@ -280,7 +280,7 @@ pub async fn what_if(store: &Store, caller: &Caller, w: WhatIf) -> Result<WhatIf
 /// A text cell of a report CSV: quoted, and defused with a leading
 /// apostrophe when a spreadsheet would run it as a formula.
 pub(crate) fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_string() };
+    let s = super::defuse(s);
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 

@@ -477,23 +477,17 @@ impl FormPage {
         self.errors.get(&format!("attributes.{name}")).unwrap_or("").to_string()
     }
     fn optional_fields(&self) -> &'static [&'static str] {
-        &COMMON[2..]
+        varde_store::cmdb_import::OPTIONAL_FIELDS
     }
 }
 
-const COMMON: &[&str] = &[
-    "name",
-    "status",
-    "owner_id",
-    "used_by_id",
-    "organisation_id",
-    "location_id",
-    "supplier_id",
-    "cost",
-    "purchased_on",
-    "warranty_until",
-    "end_of_life",
-];
+/// The fields of the CI form: name, status and the optional fields, in the
+/// order the import names them.
+static COMMON: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut fields = vec!["name", "status"];
+    fields.extend_from_slice(varde_store::cmdb_import::OPTIONAL_FIELDS);
+    fields
+});
 
 fn attr_inputs(classes: &Classes, class_id: i64, values: &Pairs) -> Vec<AttrInput> {
     classes
@@ -514,7 +508,7 @@ fn attr_inputs(classes: &Classes, class_id: i64, values: &Pairs) -> Vec<AttrInpu
 fn values_of(ci: &Ci) -> Pairs {
     let mut out: Pairs = Vec::new();
     let doc = svc::input_doc(ci);
-    for k in COMMON {
+    for k in COMMON.iter() {
         if let Some(v) = doc.get(*k) {
             out.push((k.to_string(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
         }
@@ -539,7 +533,7 @@ fn form_doc(
     tr: &super::i18n::Tr,
 ) -> Map<String, Value> {
     let mut m = Map::new();
-    for k in COMMON {
+    for k in COMMON.iter() {
         let v = get(f, k).trim();
         let val = if v.is_empty() {
             Value::Null
