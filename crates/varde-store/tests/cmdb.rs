@@ -22,6 +22,11 @@ fn ctx(actor: i64) -> ChangeContext {
     ChangeContext { actor: Some(actor), ..Default::default() }
 }
 
+/// An optional, non-unique attribute definition, for tests to adjust.
+fn attr(name: &str, kind: AttrKind) -> AttributeDef {
+    AttributeDef { name: name.into(), label: String::new(), kind, required: false, unique: false, values: vec![] }
+}
+
 /// An import of CSV rows by `actor`, written (not a dry run).
 fn import_of(actor: i64, rows: Vec<ImportRow>) -> ImportRequest {
     ImportRequest {
@@ -641,14 +646,7 @@ async fn a_class_change_keeps_its_cis_editable_and_findable() {
     for db in databases().await {
         let (s, engine) = (&db.store, db.engine);
         let admin = user(s, "admin@example.org", Role::Admin).await;
-        let vendor = |unique: bool| AttributeDef {
-            name: "vendor".into(),
-            label: String::new(),
-            kind: AttrKind::Text,
-            required: false,
-            unique,
-            values: vec![],
-        };
+        let vendor = |unique: bool| AttributeDef { unique, ..attr("vendor", AttrKind::Text) };
         let new = NewClass {
             name: "Widget".into(),
             parent_id: None,
@@ -688,12 +686,8 @@ async fn a_class_change_keeps_its_cis_editable_and_findable() {
 
         // An enum value CIs hold cannot be taken out.
         let size = |values: &[&str]| AttributeDef {
-            name: "size".into(),
-            label: String::new(),
-            kind: AttrKind::Enum,
-            required: false,
-            unique: false,
             values: values.iter().map(|v| v.to_string()).collect(),
+            ..attr("size", AttrKind::Enum)
         };
         let sized =
             |values: &[&str]| ClassChanges { attributes: Some(vec![vendor(true), size(values)]), ..Default::default() };
@@ -742,14 +736,7 @@ async fn an_update_by_import_need_not_repeat_required_attributes() {
     for db in databases().await {
         let (s, engine) = (&db.store, db.engine);
         let admin = user(s, "admin@example.org", Role::Admin).await;
-        let text = |name: &str, required: bool| AttributeDef {
-            name: name.into(),
-            label: String::new(),
-            kind: AttrKind::Text,
-            required,
-            unique: false,
-            values: vec![],
-        };
+        let text = |name: &str, required: bool| AttributeDef { required, ..attr(name, AttrKind::Text) };
         let new = NewClass {
             name: "Probe".into(),
             parent_id: None,

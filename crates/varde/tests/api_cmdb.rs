@@ -360,6 +360,8 @@ async fn assets_checklists_and_reports() {
         }
         let lists = env.get(&format!("/api/v1/users/{uid}/checklists"), &env.agent1).send().await.json();
         assert!(lists[0]["closed_at"].as_str().is_some_and(|t| t.ends_with('Z')), "closed when every item is done: {lists}");
+        let mine = env.get(&format!("/api/v1/users/{uid}/assets"), &env.req1).send().await.json();
+        assert!(mine.as_array().unwrap().is_empty(), "handed back, they are no longer held: {mine}");
         let eol = env.get("/api/v1/reports/assets?kind=end_of_life", &env.agent1).send().await.json();
         assert_eq!(eol.as_array().unwrap().len(), 2);
         let old = env.get("/api/v1/reports/assets?kind=older_than&years=5&class=Computer", &env.agent1).send().await.json();
