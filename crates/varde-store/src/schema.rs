@@ -111,6 +111,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: include_str!("../migrations/0014_sla_due_unindexed.postgres.sql"),
     },
+    Migration {
+        version: 15,
+        name: "the priority a clock's target was chosen for",
+        common: include_str!("../migrations/0015_sla_clock_priority.sql"),
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

@@ -217,3 +217,50 @@ async fn chain_counts_a_running_ola_clock_with_its_time_so_far() {
         );
     }
 }
+
+/// A response given under one priority keeps that priority's target when
+/// the priority changes afterwards, so the what-if replay must pair a
+/// target change with the priority the clock was measured under, not the
+/// record's priority now.
+#[tokio::test]
+async fn what_if_pairs_a_target_change_with_the_priority_a_clock_was_measured_under() {
+    use varde_store::sla::reports::{TargetChange, WhatIf};
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        let desk = s.create_group("Service desk".into(), String::new()).await.unwrap();
+        s.add_member(desk.id, who).await.unwrap();
+        let targets: Vec<_> =
+            (1..=5).map(|p| serde_json::json!({ "name": "response", "priority": p, "minutes": 30 })).collect();
+        let tiers = s
+            .create_agreement(spec(serde_json::json!({ "name": "Tiers", "kind": "sla", "targets": targets })), who)
+            .await
+            .unwrap();
+        let (i, _) = s.create_incident(incident(who), None).await.unwrap();
+        let measured = i64::from(i.priority);
+        // Answered (assigned) at this priority: the response clock stops, met.
+        let assign =
+            Patch { assignment_group_id: Some(Some(desk.id)), assignee_id: Some(Some(who)), ..Patch::default() };
+        s.update_incident(i.id, None, assign, who).await.unwrap();
+        let raise = Patch { impact: Some(1), urgency: Some(1), ..Patch::default() };
+        let now = i64::from(s.update_incident(i.id, None, raise, who).await.unwrap().priority);
+        assert_ne!(now, measured, "{}: the priority moved", db.engine);
+        let what_if = |priority: i64| WhatIf {
+            from: i.created_at,
+            to: varde_store::now_micros() + 1,
+            targets: vec![TargetChange {
+                agreement_id: tiers.id,
+                name: "response".into(),
+                priority: Some(priority),
+                minutes: 0,
+            }],
+            ..WhatIf::default()
+        };
+        let r = s.sla_what_if(what_if(now)).await.unwrap();
+        assert_eq!(r.clocks, 1, "{}", db.engine);
+        assert!(r.changed.is_empty(), "{}: the response was not measured at priority {now}: {r:?}", db.engine);
+        let r = s.sla_what_if(what_if(measured)).await.unwrap();
+        assert_eq!(r.changed.len(), 1, "{}: {r:?}", db.engine);
+        assert_eq!((r.changed[0].before.as_str(), r.changed[0].after.as_str()), ("met", "breached"), "{}", db.engine);
+    }
+}

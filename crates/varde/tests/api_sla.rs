@@ -661,10 +661,12 @@ async fn incidents_sort_by_what_breaches_next_across_pages() {
             ids.push(id_of(&i));
         }
         let mut seen = Vec::new();
+        let mut rows = Vec::new();
         let mut path = "/api/v1/incidents?sort=sla_due&limit=2".to_string();
         loop {
             let page = env.get(&path, &env.agent1).send().await.json();
             seen.extend(page["items"].as_array().unwrap().iter().map(id_of));
+            rows.extend(page["items"].as_array().unwrap().iter().cloned());
             match page["next_cursor"].as_str() {
                 Some(c) => path = format!("/api/v1/incidents?sort=sla_due&limit=2&cursor={c}"),
                 None => break,
@@ -675,6 +677,16 @@ async fn incidents_sort_by_what_breaches_next_across_pages() {
             vec![ids[2], ids[1], ids[4], ids[0], ids[3]],
             "P1 first, then the P3s oldest first, P5, no clock last"
         );
+        // Each row says when it falls due and how long is left: the clock's
+        // due instant, and its target less the seconds since the create.
+        for (row, minutes) in rows.iter().zip([60, 240, 240, 960]) {
+            let due = micros(&row["sla_due_at"]);
+            assert_eq!(Some(due), env.state.store.sla_dues(&[id_of(row)]).await.unwrap()[&id_of(row)]);
+            assert_eq!(due, micros(&row["created_at"]) + minutes * 60_000_000, "{row}");
+            let left = row["sla_due_in_seconds"].as_i64().unwrap();
+            assert!(left <= minutes * 60 && left > minutes * 60 - 60, "{row}");
+        }
+        assert!(rows[4]["sla_due_at"].is_null() && rows[4]["sla_due_in_seconds"].is_null(), "{}", rows[4]);
         env.get("/api/v1/incidents?sort=breach", &env.agent1).send().await.invalid(&["sort"]);
     })
     .await;

@@ -38,11 +38,14 @@ pub(crate) struct ClockRow {
     pub started_at: i64,
     pub fired: String,
     pub version: i64,
+    /// The record's priority when the target was chosen (`None`: written
+    /// before Varde kept it).
+    pub priority: Option<i64>,
 }
 
 pub(crate) const CLOCK_COLUMNS: &str =
     "id, record_id, clock_key, kind, party_id, target_name, agreement_id, target_us, \
-    calendar_id, state, spans, running_since, stopped_at, cancelled, elapsed_us, due_at, started_at, fired, version";
+    calendar_id, state, spans, running_since, stopped_at, cancelled, elapsed_us, due_at, started_at, fired, version, priority";
 
 impl ClockRow {
     pub(crate) fn clock(&self) -> Result<Clock, StoreError> {
@@ -240,11 +243,13 @@ pub(crate) async fn apply_plan(
     let mut fresh: Vec<&Planned> = Vec::new();
     for p in &planned {
         match rows.iter().find(|r| r.clock_key == p.key) {
-            Some(row) => dues.extend(update_clock(conn, row, Some(p), false, agreements, &cals, now).await?),
+            Some(row) => {
+                dues.extend(update_clock(conn, row, Some((p, facts.priority)), false, agreements, &cals, now).await?)
+            }
             None => fresh.push(p),
         }
     }
-    dues.extend(insert_clocks(conn, record_id, &fresh, agreements, &cals, now).await?);
+    dues.extend(insert_clocks(conn, record_id, facts.priority, &fresh, agreements, &cals, now).await?);
     for row in rows.iter().filter(|r| !planned.iter().any(|p| p.key == r.clock_key)) {
         update_clock(conn, row, None, facts.state == State::Cancelled, agreements, &cals, now).await?;
     }
@@ -276,6 +281,7 @@ fn agreement_name(agreements: &[Agreement], id: i64) -> String {
 async fn insert_clocks(
     conn: &mut AnyConnection,
     record_id: i64,
+    priority: i64,
     fresh: &[&Planned],
     agreements: &[Agreement],
     cals: &Calendars,
@@ -335,14 +341,16 @@ async fn insert_clocks(
     );
     let made: Vec<(i64, String)> = sqlx::query_as(&format!(
         "INSERT INTO sla_clocks (record_id, clock_key, kind, party_id, target_name, agreement_id, target_us, calendar_id,
-            state, spans, running_since, stopped_at, cancelled, elapsed_us, due_at, started_at, fired, version, updated_at)
+            state, spans, running_since, stopped_at, cancelled, elapsed_us, due_at, started_at, fired, version, updated_at,
+            priority)
          SELECT $2, v.clock_key, v.kind, v.party_id, v.target_name, v.agreement_id, v.target_us, v.calendar_id,
-            v.state, v.spans, v.running_since, v.stopped_at, v.cancelled, v.elapsed_us, v.due_at, $3, '', 1, $3
+            v.state, v.spans, v.running_since, v.stopped_at, v.cancelled, v.elapsed_us, v.due_at, $3, '', 1, $3, $4
          FROM {v} AS v RETURNING id, clock_key"
     ))
     .bind(json_param(&rows))
     .bind(record_id)
     .bind(now)
+    .bind(priority)
     .fetch_all(&mut *conn)
     .await?;
     // RETURNING order is not promised: a record's clock keys are unique.
@@ -381,13 +389,14 @@ async fn insert_clocks(
     Ok(dues)
 }
 
-/// Moves an existing clock to its planned condition (or cancels it when
-/// `p` is `None`); writes only when something changed.
+/// Moves an existing clock to its planned condition, planned for a record
+/// of this priority (or cancels it when `p` is `None`); writes only when
+/// something changed.
 #[allow(clippy::too_many_arguments)]
 async fn update_clock(
     conn: &mut AnyConnection,
     row: &ClockRow,
-    p: Option<&Planned>,
+    p: Option<(&Planned, i64)>,
     record_cancelled: bool,
     agreements: &[Agreement],
     cals: &Calendars,
@@ -395,7 +404,7 @@ async fn update_clock(
 ) -> Result<Option<i64>, StoreError> {
     let mut c = row.clock()?;
     let want = match p {
-        Some(p) => p.want,
+        Some((p, _)) => p.want,
         // A stopped clock is a result (met or breached): a target that no
         // longer applies leaves it as it is, in the history and the reports.
         // A cancelled record takes all its clocks out of them, results too.
@@ -412,13 +421,17 @@ async fn update_clock(
     // Likewise a new target (a priority change) applies to a clock still
     // measuring, or measuring again after a reopen, never to a result.
     let reopened = events.iter().any(|e| matches!(e, Event::Reopen | Event::Restart));
-    let (agreement_id, target, calendar_id) = match p {
-        Some(p) if !c.is_stopped() || reopened => (p.agreement_id, p.target.micros(), p.target.calendar_id),
-        _ => (row.agreement_id, row.target_us, row.calendar_id),
+    // The priority goes with the target: what a result was measured against
+    // (the what-if replay pairs target changes with clocks by it).
+    let (agreement_id, target, calendar_id, priority) = match p {
+        Some((p, priority)) if !c.is_stopped() || reopened => {
+            (p.agreement_id, p.target.micros(), p.target.calendar_id, Some(priority))
+        }
+        _ => (row.agreement_id, row.target_us, row.calendar_id, row.priority),
     };
     let retarget = agreement_id != row.agreement_id || target != row.target_us || calendar_id != row.calendar_id;
     let cal = cals.get(calendar_id);
-    if events.is_empty() && !retarget {
+    if events.is_empty() && !retarget && priority == row.priority {
         return Ok(if c.is_running() && !c.is_stopped() { row.due_at } else { None });
     }
     let mut fired = row.fired();
@@ -433,8 +446,8 @@ async fn update_clock(
     sqlx::query(
         "UPDATE sla_clocks SET agreement_id = $1, target_us = $2, calendar_id = $3, state = $4, spans = $5,
             running_since = $6, stopped_at = $7, cancelled = $8, elapsed_us = $9, due_at = $10, fired = $11,
-            version = $12, updated_at = $13
-         WHERE id = $14",
+            version = $12, updated_at = $13, priority = $14
+         WHERE id = $15",
     )
     .bind(agreement_id)
     .bind(target)
@@ -449,6 +462,7 @@ async fn update_clock(
     .bind(fired_text(&fired))
     .bind(version)
     .bind(now)
+    .bind(priority)
     .bind(row.id)
     .execute(&mut *conn)
     .await?;

@@ -324,7 +324,7 @@ impl Store {
     pub async fn sla_what_if(&self, w: WhatIf) -> Result<WhatIfResult, StoreError> {
         let new_cal: Option<Calendar> = w.calendar.as_ref().map(Calendar::compile).transpose()?;
         let clocks: Vec<ReplayRow> = sqlx::query_as(
-            "SELECT c.id, c.record_id, r.number, r.priority, c.agreement_id, c.target_name, c.target_us, c.calendar_id
+            "SELECT c.id, c.record_id, r.number, COALESCE(c.priority, r.priority) AS priority, c.agreement_id, c.target_name, c.target_us, c.calendar_id
              FROM sla_clocks c JOIN records r ON r.id = c.record_id
              WHERE c.kind = 'sla' AND c.stopped_at >= $1 AND c.stopped_at < $2 AND c.cancelled = 0 ORDER BY c.id",
         )

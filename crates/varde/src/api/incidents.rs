@@ -49,6 +49,19 @@ pub struct IncidentView {
     pub closed_at: Option<String>,
 }
 
+/// A queue row: the incident and when its next service level falls due.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueueRow {
+    #[serde(flatten)]
+    pub incident: IncidentView,
+    /// RFC 3339: when the record's earliest running SLA clock falls due;
+    /// null when none runs (none applies, all paused, met or breached).
+    pub sla_due_at: Option<String>,
+    /// Wall-clock seconds until `sla_due_at`, negative once it has passed
+    /// (what `sort=sla_due` orders by).
+    pub sla_due_in_seconds: Option<i64>,
+}
+
 impl From<&Incident> for IncidentView {
     fn from(i: &Incident) -> Self {
         IncidentView {
@@ -297,13 +310,29 @@ pub fn parse_query<T: serde::de::DeserializeOwned + Default>(raw: Option<&str>) 
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(ListQuery),
-    responses((status = 200, body = Page<IncidentView>), (status = 422, body = Problem)))]
+    responses((status = 200, body = Page<QueueRow>), (status = 422, body = Problem)))]
 pub async fn list(State(st): State<AppState>, caller: Caller, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
     let q: ListQuery = parse_query(raw.as_deref())?;
     let (filter, sort, cursor, lim) = filter_from(&q, caller.id())?;
     let items = svc::list(&st.store, &caller, &filter, sort, cursor, lim).await?;
     let next = page_cursor(&st.store, &items, sort, lim).await?.map(encode_cursor);
-    Ok(Json(Page { items: items.iter().map(IncidentView::from).collect(), next_cursor: next }).into_response())
+    let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+    let dues = st.store.sla_dues(&ids).await?;
+    let now = varde_store::now_micros();
+    let rows = items
+        .iter()
+        .map(|i| {
+            let due = dues.get(&i.id).copied().flatten();
+            QueueRow {
+                incident: IncidentView::from(i),
+                sla_due_at: due.map(super::instant),
+                // Whole seconds towards zero, so "due in 0 s" lasts a second
+                // either side of the instant.
+                sla_due_in_seconds: due.map(|d| (d - now) / 1_000_000),
+            }
+        })
+        .collect();
+    Ok(Json(Page { items: rows, next_cursor: next }).into_response())
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", request_body = CreateIncident,
