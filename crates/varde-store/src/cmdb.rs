@@ -694,6 +694,50 @@ pub(crate) fn identity_of(
     Some(key)
 }
 
+/// The checks of [`prepare_as`] that need no database: name, cost, dates
+/// and the class schema. Normalises `fields` (trimmed name, canonical dates
+/// and attribute values) and returns the checked attributes.
+fn check_own(
+    classes: &Classes,
+    fields: &mut CiFields,
+    complete: bool,
+    errs: &mut Vec<FieldError>,
+) -> Result<BTreeMap<String, CheckedValue>, StoreError> {
+    fields.name = fields.name.trim().to_string();
+    if fields.name.is_empty() || fields.name.chars().count() > 200 {
+        errs.push(FieldError::new("name", "must be 1 to 200 characters"));
+    }
+    if fields.cost.is_some_and(|c| c < 0) {
+        errs.push(FieldError::new("cost", "must not be negative"));
+    }
+    fields.purchased_on = check_date(errs, "purchased_on", &fields.purchased_on);
+    fields.warranty_until = check_date(errs, "warranty_until", &fields.warranty_until);
+    fields.end_of_life = check_date(errs, "end_of_life", &fields.end_of_life);
+    let checked = match classes.schema(fields.class_id).validate_as(&fields.attributes, complete) {
+        Ok(c) => c,
+        Err(DomainError::Invalid(e)) => {
+            errs.extend(e);
+            BTreeMap::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    fields.attributes = checked.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+    Ok(checked)
+}
+
+/// What is wrong with `fields` that can be told without the database, for a
+/// caller that found other faults first (a status that is no status) and
+/// reports them all at once.
+pub fn field_errors(classes: &Classes, mut fields: CiFields) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if classes.get(fields.class_id).is_some() {
+        if let Err(StoreError::Domain(DomainError::Invalid(e))) = check_own(classes, &mut fields, true, &mut errs) {
+            errs.extend(e);
+        }
+    }
+    errs
+}
+
 /// Validates `fields` for CI `id` (0 for a new one): the class schema,
 /// dates, references to people and other CIs, unique attributes and the
 /// identification key. Every problem is reported at once.
@@ -721,26 +765,8 @@ pub(crate) async fn prepare_as(
     if classes.get(fields.class_id).is_none() {
         return Err(DomainError::field("class_id", "is not a CI class").into());
     }
-    fields.name = fields.name.trim().to_string();
-    if fields.name.is_empty() || fields.name.chars().count() > 200 {
-        errs.push(FieldError::new("name", "must be 1 to 200 characters"));
-    }
-    if fields.cost.is_some_and(|c| c < 0) {
-        errs.push(FieldError::new("cost", "must not be negative"));
-    }
-    fields.purchased_on = check_date(&mut errs, "purchased_on", &fields.purchased_on);
-    fields.warranty_until = check_date(&mut errs, "warranty_until", &fields.warranty_until);
-    fields.end_of_life = check_date(&mut errs, "end_of_life", &fields.end_of_life);
+    let checked = check_own(classes, &mut fields, complete, &mut errs)?;
     let schema = classes.schema(fields.class_id);
-    let checked = match schema.validate_as(&fields.attributes, complete) {
-        Ok(c) => c,
-        Err(DomainError::Invalid(e)) => {
-            errs.extend(e);
-            BTreeMap::new()
-        }
-        Err(e) => return Err(e.into()),
-    };
-    fields.attributes = checked.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
     if check_refs {
         let mut refs: Vec<(String, &str, i64)> = Vec::new();
         for (f, v) in [("owner_id", fields.owner_id), ("used_by_id", fields.used_by_id)] {

@@ -119,26 +119,37 @@ fn class_of(classes: &Classes, id: Option<i64>, name: Option<&str>) -> Result<i6
 }
 
 pub fn fields_of(classes: &Classes, i: CiInput) -> Result<(CiFields, ChangeContext), AppError> {
-    let class_id = class_of(classes, i.class_id, i.class.as_deref())?;
-    let status = i.status.as_deref().map(|s| CiStatus::parse("status", s)).transpose()?;
-    Ok((
-        CiFields {
-            class_id,
-            name: i.name,
-            status,
-            owner_id: i.owner_id,
-            location_id: i.location_id,
-            supplier_id: i.supplier_id,
-            cost: i.cost,
-            purchased_on: i.purchased_on,
-            warranty_until: i.warranty_until,
-            end_of_life: i.end_of_life,
-            used_by_id: i.used_by_id,
-            organisation_id: i.organisation_id,
-            attributes: i.attributes,
-        },
-        ChangeContext { actor: None, record_id: i.record_id, import_id: None },
-    ))
+    let class_id = class_of(classes, i.class_id, i.class.as_deref());
+    let status = i.status.as_deref().map(|s| CiStatus::parse("status", s)).transpose();
+    let fields = CiFields {
+        class_id: *class_id.as_ref().unwrap_or(&0),
+        name: i.name,
+        status: status.as_ref().ok().copied().flatten(),
+        owner_id: i.owner_id,
+        location_id: i.location_id,
+        supplier_id: i.supplier_id,
+        cost: i.cost,
+        purchased_on: i.purchased_on,
+        warranty_until: i.warranty_until,
+        end_of_life: i.end_of_life,
+        used_by_id: i.used_by_id,
+        organisation_id: i.organisation_id,
+        attributes: i.attributes,
+    };
+    if class_id.is_err() || status.is_err() {
+        // Every fault at once: the store would check the rest, but only
+        // once class and status are sound.
+        let mut errs = Vec::new();
+        if let Err(AppError::Invalid(e)) = class_id {
+            errs.extend(e);
+        }
+        if let Err(varde_domain::DomainError::Invalid(e)) = status {
+            errs.extend(e);
+        }
+        errs.extend(varde_store::cmdb::field_errors(classes, fields));
+        return Err(AppError::Invalid(errs));
+    }
+    Ok((fields, ChangeContext { actor: None, record_id: i.record_id, import_id: None }))
 }
 
 pub async fn create(store: &Store, caller: &Caller, input: CiInput) -> Result<Ci, AppError> {

@@ -275,8 +275,9 @@ struct JsonRelation {
 fn json_rows(classes: &Classes, j: &JsonImport) -> Result<(Vec<ImportRow>, Vec<ImportRelation>), AppError> {
     let mut errs = Vec::new();
     let mut rows = Vec::new();
-    for (i, v) in j.cis.iter().enumerate() {
-        let n = i + 1;
+    // Positions count from 0, as JSON arrays and the class API's
+    // `attributes[0]` do.
+    for (n, v) in j.cis.iter().enumerate() {
         let c: JsonCi = match serde_json::from_value(v.clone()) {
             Ok(c) => c,
             Err(e) => {
@@ -319,8 +320,7 @@ fn json_rows(classes: &Classes, j: &JsonImport) -> Result<(Vec<ImportRow>, Vec<I
         });
     }
     let mut rels = Vec::new();
-    for (i, v) in j.relations.iter().enumerate() {
-        let n = i + 1;
+    for (n, v) in j.relations.iter().enumerate() {
         let at = format!("relations[{n}]");
         match serde_json::from_value::<JsonRelation>(v.clone()) {
             Ok(r) => match RelationKind::parse("kind", &r.kind) {
