@@ -224,6 +224,68 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         }
     }
 
+    // 2b. A CI made by hand before its identifying attributes were known
+    // has no identity. A row that finds no CI by identity takes the one CI
+    // of its class with its name and no identity, which so gets its
+    // identity, rather than make a second. Two such CIs: the row cannot
+    // tell which, and says so.
+    let mut ambiguous: HashSet<usize> = HashSet::new();
+    let any_unidentified: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM cis WHERE identity IS NULL LIMIT 1").fetch_optional(&mut *conn).await?;
+    if any_unidentified.is_some() {
+        let unmatched = |p: &Prepared| p.identity.as_ref().is_some_and(|i| !existing.contains_key(i));
+        let mut wanted: Vec<(i64, &str)> = prepared
+            .iter()
+            .filter(|(_, _, p, _)| unmatched(p))
+            .map(|(_, _, p, _)| (p.fields.class_id, p.fields.name.as_str()))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut named: HashMap<(i64, String), Vec<Ci>> = HashMap::new();
+        for chunk in wanted.chunks(LOOKUP_CHUNK) {
+            let v = json_rows(engine, 1, &[("class_id", JsonCol::Int), ("name", JsonCol::Text)]);
+            let fetched: Vec<CiRow> = sqlx::query_as(&format!(
+                "SELECT {CI_COLS} FROM cis WHERE identity IS NULL AND id IN
+                 (SELECT c.id FROM cis c JOIN {v} AS v ON c.class_id = v.class_id AND c.name = v.name
+                  WHERE c.identity IS NULL)"
+            ))
+            .bind(json_param(&chunk.to_vec()))
+            .fetch_all(&mut *conn)
+            .await?;
+            for r in fetched {
+                let ci = r.into_ci()?;
+                named.entry((ci.class_id, ci.name.clone())).or_default().push(ci);
+            }
+        }
+        let mut taken: HashSet<i64> = HashSet::new();
+        for (line, _, p, _) in &prepared {
+            let Some(identity) = p.identity.as_ref().filter(|i| !existing.contains_key(*i)) else { continue };
+            let Some(found) = named.get(&(p.fields.class_id, p.fields.name.clone())) else { continue };
+            match found.as_slice() {
+                [ci] if taken.insert(ci.id) => {
+                    existing.insert(identity.clone(), ci.clone());
+                }
+                // Taken by an earlier row of the file: this one is another.
+                [_] => {}
+                many => {
+                    let ids: Vec<String> = many.iter().map(|c| format!("CI {}", c.id)).collect();
+                    let rule = classes.get(p.fields.class_id).map(|c| c.identify_by.join(" + ")).unwrap_or_default();
+                    problem(
+                        &mut report,
+                        label(*line),
+                        "name",
+                        format!(
+                            "conflict: {} of this class are named {} and have no {rule}; give them theirs first",
+                            ids.join(" and "),
+                            p.fields.name
+                        ),
+                    );
+                    ambiguous.insert(*line);
+                }
+            }
+        }
+    }
+
     // 3. References to people, organisations and CIs, checked in batches.
     let mut want: HashMap<&'static str, HashSet<i64>> = HashMap::new();
     for (_, _, p, _) in &prepared {
@@ -253,6 +315,9 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     let mut unique_keys: HashMap<(i64, String, String), (usize, Option<i64>)> = HashMap::new();
     let mut plans: Vec<(usize, String, Plan)> = Vec::with_capacity(prepared.len());
     for (line, reference, p, unnamed) in prepared {
+        if ambiguous.contains(&line) {
+            continue;
+        }
         let at = label(line);
         let f = &p.fields;
         let mut bad = false;

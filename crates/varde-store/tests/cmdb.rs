@@ -813,3 +813,59 @@ async fn a_ci_write_on_postgresql_waits_for_a_class_change_under_way() {
     assert!(waited, "the CI write went ahead of the class change");
     write.await.unwrap().unwrap();
 }
+
+/// A CI made by hand before its identifying attributes were known has no
+/// identity. The first import that knows them finds it by class and name
+/// and gives it them, instead of making a second CI; where two such CIs
+/// share the name, the row says so and nothing is written.
+#[tokio::test]
+async fn an_import_finds_a_ci_made_before_its_identity_was_known() {
+    for db in databases().await {
+        let (s, engine) = (&db.store, db.engine);
+        let actor = user(s, "discovery@example.org", Role::Agent).await;
+        let server = class_id(s, "Server").await;
+        let by_hand = ci(s, "Server", "web-07", json!({ "os": "linux" })).await;
+        let row = |line: usize, name: &str, host: &str| ImportRow {
+            line,
+            reference: host.into(),
+            fields: CiFields {
+                class_id: server,
+                name: name.into(),
+                attributes: obj(json!({ "hostname": host, "domain": "corp" })),
+                ..Default::default()
+            },
+            omitted: OPTIONAL_FIELDS.to_vec(),
+        };
+        let count = || async {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cis").fetch_one(s.pool()).await.unwrap();
+            n
+        };
+        let before = count().await;
+        let done = s.import_cis(import_of(actor, vec![row(2, "web-07", "web-07")])).await.unwrap();
+        assert_eq!((done.created, done.updated, done.problems.len()), (0, 1, 0), "{engine}: {done:?}");
+        assert_eq!(count().await, before, "{engine}: no second web-07");
+        let now = s.ci(by_hand).await.unwrap();
+        assert_eq!(
+            (now.attributes["hostname"].clone(), now.attributes["os"].clone()),
+            (json!("web-07"), json!("linux"))
+        );
+        // Found by its identity from now on: the same row is unchanged.
+        let again = s.import_cis(import_of(actor, vec![row(2, "web-07", "web-07")])).await.unwrap();
+        assert_eq!((again.created, again.unchanged), (0, 1), "{engine}: {again:?}");
+        // Two rows of one file with the name: the first takes the CI, the
+        // second (another host) is new.
+        let lone = ci(s, "Server", "app", json!({})).await;
+        let done = s.import_cis(import_of(actor, vec![row(2, "app", "app-a"), row(3, "app", "app-b")])).await.unwrap();
+        assert_eq!((done.created, done.updated), (1, 1), "{engine}: {done:?}");
+        assert_eq!(s.ci(lone).await.unwrap().attributes["hostname"], json!("app-a"), "{engine}");
+        // Two unidentified CIs of one name: which one is meant is unknown.
+        let a = ci(s, "Server", "db", json!({})).await;
+        let b = ci(s, "Server", "db", json!({})).await;
+        let held = count().await;
+        let refused = s.import_cis(import_of(actor, vec![row(2, "db", "db-01")])).await.unwrap();
+        let problems = &refused.problems;
+        assert_eq!((problems.len(), refused.created, refused.import_id), (1, 0, None), "{engine}: {refused:?}");
+        assert!(problems[0].message.contains(&format!("CI {a} and CI {b}")), "{engine}: {problems:?}");
+        assert_eq!(count().await, held, "{engine}: nothing written");
+    }
+}
