@@ -249,7 +249,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
                  (SELECT c.id FROM cis c JOIN {v} AS v ON c.class_id = v.class_id AND c.name = v.name
                   WHERE c.identity IS NULL)"
             ))
-            .bind(json_param(&chunk.to_vec()))
+            .bind(json_param(chunk))
             .fetch_all(&mut *conn)
             .await?;
             for r in fetched {
