@@ -1755,6 +1755,18 @@ pub(crate) async fn add_relation_in(
             field: if names.contains_key(&from) { "to_id" } else { "from_id" },
         });
     };
+    // A disposed CI is gone (its life cycle's final step): it depends on
+    // nothing and nothing runs on it any more.
+    let disposed: Vec<i64> = sqlx::query_scalar("SELECT id FROM cis WHERE id IN ($1, $2) AND status = 'disposed'")
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *conn)
+        .await?;
+    if let Some(gone) = disposed.first() {
+        let field = if *gone == to { "to_id" } else { "from_id" };
+        let name = if *gone == to { &to_name } else { &from_name };
+        return Err(DomainError::field(field, format!("{name} is disposed and can have no new relations")).into());
+    }
     let dup: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM ci_relations WHERE from_id = $1 AND valid_to = $2 AND kind = $3 AND to_id = $4",
     )
@@ -1959,6 +1971,39 @@ pub const MAX_NODES_SHOWN: usize = 200;
 /// The walk's node limit: past it the answer says it is truncated.
 pub const MAX_NODES_WALKED: usize = 100_000;
 
+/// Which of these CIs were retired or disposed at `at`: out of service,
+/// so the impact walk neither reaches nor passes through them (a service
+/// does not fail with a server it no longer runs on). Read from the
+/// versions, as the walk as of `at` must see the status of then.
+async fn out_of_service_in(
+    conn: &mut AnyConnection,
+    ids: impl Iterator<Item = i64>,
+    at: i64,
+) -> Result<HashSet<i64>, StoreError> {
+    let mut ids: Vec<i64> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = Sql::new("SELECT ci_id, data FROM ci_versions WHERE valid_to > ");
+        q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at)).push(" AND ci_id IN ");
+        q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+        let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
+        for (id, data) in rows {
+            #[derive(serde::Deserialize)]
+            struct Status {
+                status: CiStatus,
+            }
+            let s: Status =
+                serde_json::from_str(&data).map_err(|e| StoreError::corrupt(format!("version of CI {id}: {e}")))?;
+            if !s.status.is_active() {
+                out.insert(id);
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Store {
     /// Walks dependency edges from `start` up (what depends on it) or down
     /// (what it depends on) to `depth`, current or as of `at`, one batched
@@ -1988,11 +2033,18 @@ impl Store {
                 q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
                 q.push(" AND r.valid_to > ").bind(Arg::Int(t)).push(" AND r.valid_from <= ").bind(Arg::Int(t));
                 q.push(" AND r.kind IN ").bind_list(kinds.iter().cloned());
+                if at.is_none() {
+                    q.push(" AND c.status NOT IN ('retired', 'disposed')");
+                }
                 let rows: Vec<(i64, i64, i64)> = q.query_as().fetch_all(&mut *conn).await?;
                 for (a, b, c) in rows {
                     class_of.insert(b, c);
                     steps.push((a, b));
                 }
+            }
+            if let Some(at) = at {
+                let out = out_of_service_in(&mut conn, steps.iter().map(|s| s.1), at).await?;
+                steps.retain(|s| !out.contains(&s.1));
             }
             walk.advance(steps);
         }

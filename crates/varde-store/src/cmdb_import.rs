@@ -16,7 +16,7 @@ use futures::FutureExt;
 use serde::Serialize;
 use serde_json::Map;
 use sqlx::AnyConnection;
-use varde_domain::cmdb::RelationKind;
+use varde_domain::cmdb::{CiStatus, RelationKind};
 use varde_domain::DomainError;
 
 use crate::cmdb::{
@@ -504,12 +504,54 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     }
     let ids: Vec<i64> = extern_ids.into_iter().collect();
     let found_ext = existing_ids(conn, "cis", &ids).await?;
-    for (line, a, b, _) in &rels {
+    // A disposed CI is gone and takes no new relations (`cmdb::add_relation_in`).
+    let mut disposed: HashSet<i64> = HashSet::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        let keys: Vec<(i64,)> = chunk.iter().map(|i| (*i,)).collect();
+        let v = json_rows(engine, 1, &[("id", JsonCol::Int)]);
+        let gone: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT id FROM cis WHERE status = 'disposed' AND id IN (SELECT id FROM {v} AS v)"
+        ))
+        .bind(json_param(&keys))
+        .fetch_all(&mut *conn)
+        .await?;
+        disposed.extend(gone);
+    }
+    // The CI an end stands for, if it exists already.
+    let stored = |e: &End| match e {
+        End::Ci(id) => Some(*id),
+        End::Row(i) => match &plans[*i].2 {
+            Plan::Create(_) => None,
+            Plan::Update(ci, _) => Some(ci.id),
+            Plan::Unchanged(ci) => Some(ci.id),
+        },
+    };
+    for (line, a, b, kind) in &rels {
         for (end, field) in [(a, "from"), (b, "to")] {
-            if let End::Ci(id) = end {
-                if !found_ext.contains(id) {
+            let gone = match end {
+                End::Ci(id) if !found_ext.contains(id) => {
                     problem(&mut report, format!("relations[{line}]"), field, format!("CI {id} does not exist"));
+                    continue;
                 }
+                End::Ci(id) => disposed.contains(id),
+                End::Row(i) => match &plans[*i].2 {
+                    Plan::Create(p) | Plan::Update(_, p) => p.status == CiStatus::Disposed,
+                    Plan::Unchanged(ci) => ci.status == CiStatus::Disposed,
+                },
+            };
+            // A relation it had before it was disposed may be named again
+            // (a feed that lists what it always listed); a new one may not.
+            let current = match (gone, stored(a), stored(b)) {
+                (true, Some(from), Some(to)) => relation_is_current(conn, from, to, *kind).await?,
+                _ => false,
+            };
+            if gone && !current {
+                problem(
+                    &mut report,
+                    format!("relations[{line}]"),
+                    field,
+                    "is disposed and can have no new relations".into(),
+                );
             }
         }
     }
@@ -594,16 +636,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         if from == to {
             continue;
         }
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM ci_relations WHERE from_id = $1 AND valid_to = $2 AND kind = $3 AND to_id = $4",
-        )
-        .bind(from)
-        .bind(FOREVER)
-        .bind(kind.as_str())
-        .bind(to)
-        .fetch_one(&mut *conn)
-        .await?;
-        if n > 0 {
+        if relation_is_current(conn, from, to, kind).await? {
             report.relations_unchanged += 1;
             continue;
         }
@@ -622,6 +655,24 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         o.id = Some(*id);
     }
     Ok(report)
+}
+
+async fn relation_is_current(
+    conn: &mut AnyConnection,
+    from: i64,
+    to: i64,
+    kind: RelationKind,
+) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ci_relations WHERE from_id = $1 AND valid_to = $2 AND kind = $3 AND to_id = $4",
+    )
+    .bind(from)
+    .bind(FOREVER)
+    .bind(kind.as_str())
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
 }
 
 /// Which of `ids` exist in `table` (one of our own table names).

@@ -6,7 +6,7 @@ use varde_domain::access::Role;
 use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, RelationKind};
 use varde_domain::DomainError;
 use varde_store::cmdb::{ChangeContext, CiFields, CiFilter, ClassChanges, Direction, NewClass};
-use varde_store::cmdb_import::{ImportRequest, ImportRow, OPTIONAL_FIELDS};
+use varde_store::cmdb_import::{ImportRelation, ImportRequest, ImportRow, OPTIONAL_FIELDS};
 use varde_store::testing::{databases, empty_urls, migrate_url_to, user};
 use varde_store::{Store, StoreError, StoreOptions};
 
@@ -867,5 +867,62 @@ async fn an_import_finds_a_ci_made_before_its_identity_was_known() {
         assert_eq!((problems.len(), refused.created, refused.import_id), (1, 0, None), "{engine}: {refused:?}");
         assert!(problems[0].message.contains(&format!("CI {a} and CI {b}")), "{engine}: {problems:?}");
         assert_eq!(count().await, held, "{engine}: nothing written");
+    }
+}
+
+/// A retired or disposed CI is out of service: the impact walk neither
+/// reaches nor passes through it (as of an instant, with the status of
+/// then), and a disposed CI takes no new relations.
+#[tokio::test]
+async fn impact_goes_around_what_is_out_of_service() {
+    for db in databases().await {
+        let (s, engine) = (&db.store, db.engine);
+        let payroll = ci(s, "Business service", "Payroll", json!({})).await;
+        let app = ci(s, "Application", "Payroll app", json!({})).await;
+        let old_db = ci(s, "Database", "db-old", json!({})).await;
+        let san = ci(s, "Hardware", "SAN-2", json!({"serial_number": "S2"})).await;
+        rel(s, payroll, app, RelationKind::DependsOn).await;
+        rel(s, app, old_db, RelationKind::DependsOn).await;
+        rel(s, old_db, san, RelationKind::RunsOn).await;
+        let services = |i: &varde_store::cmdb::Impact| i.services.iter().map(|x| x.id).collect::<Vec<_>>();
+        assert_eq!(services(&s.impact(san, Direction::Up, 10, None).await.unwrap()), vec![payroll], "{engine}");
+        let in_service = varde_store::now_micros();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        let mut f = s.ci(old_db).await.unwrap().fields();
+        f.status = Some(CiStatus::Retired);
+        s.update_ci(old_db, None, f, ChangeContext::default()).await.unwrap();
+        let up = s.impact(san, Direction::Up, 10, None).await.unwrap();
+        assert_eq!((up.reached, services(&up)), (0, vec![]), "{engine}: not through a retired database");
+        let down = s.impact(payroll, Direction::Down, 10, None).await.unwrap();
+        assert_eq!(down.nodes.iter().map(|n| n.id).collect::<Vec<_>>(), vec![app], "{engine}");
+        // As of when it ran, it was in service.
+        let then = s.impact(san, Direction::Up, 10, Some(in_service)).await.unwrap();
+        assert_eq!(services(&then), vec![payroll], "{engine}: as of then");
+        // From the retired CI itself the walk still starts.
+        assert_eq!(services(&s.impact(old_db, Direction::Up, 10, None).await.unwrap()), vec![payroll], "{engine}");
+        // Disposed: gone, and nothing new relates to it.
+        let mut f = s.ci(old_db).await.unwrap().fields();
+        f.status = Some(CiStatus::Disposed);
+        s.update_ci(old_db, None, f, ChangeContext::default()).await.unwrap();
+        let refused =
+            s.add_ci_relation(app, old_db, RelationKind::DependsOn, Map::new(), ChangeContext::default()).await;
+        assert_eq!(fields_of(&refused.unwrap_err()), ["to_id"], "{engine}");
+        let refused =
+            s.add_ci_relation(old_db, san, RelationKind::DependsOn, Map::new(), ChangeContext::default()).await;
+        assert_eq!(fields_of(&refused.unwrap_err()), ["from_id"], "{engine}");
+        // An import likewise, though it may name a relation the CI had.
+        let relate = |from: i64, to: i64| ImportRelation {
+            line: 0,
+            from: format!("#{from}"),
+            to: format!("#{to}"),
+            kind: RelationKind::DependsOn,
+        };
+        let actor = user(s, "discovery@example.org", Role::Agent).await;
+        let import = |r: ImportRelation| ImportRequest { relations: vec![r], ..import_of(actor, Vec::new()) };
+        let had = s.import_cis(import(relate(app, old_db))).await.unwrap();
+        assert_eq!((had.problems.len(), had.relations_unchanged), (0, 1), "{engine}: {had:?}");
+        let new = s.import_cis(import(relate(payroll, old_db))).await.unwrap();
+        assert_eq!(new.problems.iter().map(|p| p.field.as_str()).collect::<Vec<_>>(), ["to"], "{engine}: {new:?}");
+        assert_eq!(new.relations_created, 0, "{engine}");
     }
 }
