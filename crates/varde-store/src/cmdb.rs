@@ -1732,6 +1732,25 @@ async fn record_exists_in(conn: &mut AnyConnection, ctx: ChangeContext) -> Resul
 /// The most a relation's attributes may take, as JSON text.
 const MAX_RELATION_ATTRIBUTES: usize = 16 * 1024;
 
+/// Whether `from` has the relation `kind` to `to` now.
+pub(crate) async fn relation_is_current(
+    conn: &mut AnyConnection,
+    from: i64,
+    to: i64,
+    kind: RelationKind,
+) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ci_relations WHERE from_id = $1 AND valid_to = $2 AND kind = $3 AND to_id = $4",
+    )
+    .bind(from)
+    .bind(FOREVER)
+    .bind(kind.as_str())
+    .bind(to)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
+}
+
 pub(crate) async fn add_relation_in(
     conn: &mut AnyConnection,
     from: i64,
@@ -1767,16 +1786,7 @@ pub(crate) async fn add_relation_in(
         let name = if *gone == to { &to_name } else { &from_name };
         return Err(DomainError::field(field, format!("{name} is disposed and can have no new relations")).into());
     }
-    let dup: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM ci_relations WHERE from_id = $1 AND valid_to = $2 AND kind = $3 AND to_id = $4",
-    )
-    .bind(from)
-    .bind(FOREVER)
-    .bind(kind.as_str())
-    .bind(to)
-    .fetch_one(&mut *conn)
-    .await?;
-    if dup > 0 {
+    if relation_is_current(conn, from, to, kind).await? {
         return Err(StoreError::Duplicate { field: "to_id" });
     }
     let rel: Relation = sqlx::query_as(&format!(

@@ -21,7 +21,7 @@ use varde_domain::DomainError;
 
 use crate::cmdb::{
     classes_in, insert_rows_batch, prepare, prepare_as, replace_rows_batch, ChangeContext, Ci, CiFields, CiRow,
-    Prepared, CI_COLS, FOREVER,
+    Prepared, CI_COLS,
 };
 use crate::sql::{engine_of, json_param, json_rows, JsonCol};
 use crate::{now_micros, Store, StoreError};
@@ -542,7 +542,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
             // A relation it had before it was disposed may be named again
             // (a feed that lists what it always listed); a new one may not.
             let current = match (gone, stored(a), stored(b)) {
-                (true, Some(from), Some(to)) => relation_is_current(conn, from, to, *kind).await?,
+                (true, Some(from), Some(to)) => crate::cmdb::relation_is_current(conn, from, to, *kind).await?,
                 _ => false,
             };
             if gone && !current {
@@ -636,7 +636,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         if from == to {
             continue;
         }
-        if relation_is_current(conn, from, to, kind).await? {
+        if crate::cmdb::relation_is_current(conn, from, to, kind).await? {
             report.relations_unchanged += 1;
             continue;
         }
@@ -655,24 +655,6 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         o.id = Some(*id);
     }
     Ok(report)
-}
-
-async fn relation_is_current(
-    conn: &mut AnyConnection,
-    from: i64,
-    to: i64,
-    kind: RelationKind,
-) -> Result<bool, StoreError> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM ci_relations WHERE from_id = $1 AND valid_to = $2 AND kind = $3 AND to_id = $4",
-    )
-    .bind(from)
-    .bind(FOREVER)
-    .bind(kind.as_str())
-    .bind(to)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(n > 0)
 }
 
 /// Which of `ids` exist in `table` (one of our own table names).
