@@ -264,3 +264,53 @@ async fn what_if_pairs_a_target_change_with_the_priority_a_clock_was_measured_un
         assert_eq!((r.changed[0].before.as_str(), r.changed[0].after.as_str()), ("met", "breached"), "{}", db.engine);
     }
 }
+
+/// A stopped clock is a result: its state and elapsed time are what was
+/// measured when it stopped, on the calendar of then. The clock view and the
+/// what-if's "before" read them as stored, as the report does, rather than
+/// measure the spans again on the calendar as it is now.
+#[tokio::test]
+async fn a_stopped_clock_shows_and_replays_the_result_it_stopped_with() {
+    use varde_store::sla::reports::{TargetChange, WhatIf};
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        let sla = s
+            .create_agreement(
+                spec(serde_json::json!({ "name": "Std", "kind": "sla", "targets": [{ "name": "resolution", "minutes": 60 }] })),
+                who,
+            )
+            .await
+            .unwrap();
+        let (i, _) = s.create_incident(incident(who), None).await.unwrap();
+        let resolve = Patch {
+            state: Some("resolved".into()),
+            resolution_code: Some("fixed".into()),
+            resolution_notes: Some("Done".into()),
+            ..Patch::default()
+        };
+        s.update_incident(i.id, None, resolve, who).await.unwrap();
+        // As measured then (say, on a calendar since edited): breached after
+        // two hours, though the spans on today's calendar say otherwise.
+        sqlx::query("UPDATE sla_clocks SET state = 'breached', elapsed_us = 7200000000 WHERE record_id = $1")
+            .bind(i.id)
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let c = &s.clocks(i.id).await.unwrap()[0];
+        assert_eq!((c.state.as_str(), c.elapsed_us), ("breached", 7_200_000_000), "{}", db.engine);
+        let w = WhatIf {
+            from: i.created_at,
+            to: varde_store::now_micros() + 1,
+            targets: vec![TargetChange {
+                agreement_id: sla.id,
+                name: "resolution".into(),
+                priority: None,
+                minutes: 180,
+            }],
+            ..WhatIf::default()
+        };
+        let r = s.sla_what_if(w).await.unwrap();
+        assert_eq!((r.rows[0].met_before, r.rows[0].met_after), (0, 1), "{}: {r:?}", db.engine);
+    }
+}

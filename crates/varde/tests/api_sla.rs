@@ -536,7 +536,7 @@ async fn reports_breaches_chain_csv_and_what_if() {
             json!({ "name": "Gold", "kind": "sla", "targets": [{ "name": "response", "minutes": 30 }, { "name": "resolution", "minutes": 1 }] }),
         )
         .await;
-        agreement(
+        let desk = agreement(
             env,
             json!({ "name": "Desk", "kind": "ola", "group_id": env.group, "targets": [{ "name": "resolution", "minutes": 60 }] }),
         )
@@ -547,10 +547,10 @@ async fn reports_breaches_chain_csv_and_what_if() {
         let quick = id_of(&env.incident(&env.agent1, json!({ "short_description": "Quick" })).await);
         let resolve = json!({ "state": "resolved", "resolution_code": "fixed", "resolution_notes": "Done" });
         env.patch_ok(quick, &env.agent1, resolve.clone()).await;
-        made.push((id_of(&gold), late, resolve));
+        made.push((id_of(&gold), id_of(&desk), late, resolve));
     }
     tokio::time::sleep(std::time::Duration::from_secs(61)).await;
-    for (env, (gold, late, resolve)) in envs.iter().zip(made) {
+    for (env, (gold, desk, late, resolve)) in envs.iter().zip(made) {
         eprintln!("--- engine: {}", env.engine);
         env.patch_ok(late, &env.agent1, resolve).await;
         let late_number = env.read(late).await["number"].as_str().unwrap().to_string();
@@ -636,6 +636,19 @@ async fn reports_breaches_chain_csv_and_what_if() {
             let body = json!({ "from": today, "to": tomorrow, "targets": [target] });
             env.post("/api/v1/reports/sla/what-if", &env.agent1, body).send().await.invalid(&[field]);
         }
+        // Every fault at once.
+        let body = json!({ "from": today, "to": tomorrow, "calendar_id": 999_999, "targets": [
+            { "agreement_id": 999_999, "name": "resolution", "minutes": 0 },
+            { "agreement_id": gold, "name": "resolution", "priority": 9, "minutes": 5 },
+            { "agreement_id": desk, "name": "resolution", "minutes": 5 }
+        ] });
+        env.post("/api/v1/reports/sla/what-if", &env.agent1, body).send().await.invalid(&[
+            "targets[0].agreement_id",
+            "targets[0].minutes",
+            "targets[1].priority",
+            "targets[2].agreement_id",
+            "calendar_id",
+        ]);
         assert_eq!(snapshot(env).await, before, "what-if wrote nothing");
     }
 }
@@ -643,7 +656,7 @@ async fn reports_breaches_chain_csv_and_what_if() {
 #[tokio::test]
 async fn incidents_sort_by_what_breaches_next_across_pages() {
     each_engine(|env| async move {
-        agreement(
+        let tiered = agreement(
             &env,
             json!({ "name": "Tiered", "kind": "sla", "targets": [
                 { "name": "resolution", "priority": 1, "minutes": 60 },
@@ -688,6 +701,12 @@ async fn incidents_sort_by_what_breaches_next_across_pages() {
         }
         assert!(rows[4]["sla_due_at"].is_null() && rows[4]["sla_due_in_seconds"].is_null(), "{}", rows[4]);
         env.get("/api/v1/incidents?sort=breach", &env.agent1).send().await.invalid(&["sort"]);
+        // A what-if for a priority none of the agreement's targets is for.
+        let body = json!({ "from": "2026-01-01", "to": "2026-12-31",
+            "targets": [{ "agreement_id": id_of(&tiered), "name": "resolution", "priority": 2, "minutes": 5 }] });
+        let p =
+            env.post("/api/v1/reports/sla/what-if", &env.agent1, body).send().await.invalid(&["targets[0].priority"]);
+        assert!(p.to_string().contains("does not apply to priority 2"), "{p}");
     })
     .await;
 }

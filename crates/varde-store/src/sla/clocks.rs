@@ -491,7 +491,15 @@ pub(crate) fn view(
     now: i64,
 ) -> Result<SlaClock, StoreError> {
     let c = row.clock()?;
-    let d = derive(&c, cal, row.target_us, now);
+    let mut d = derive(&c, cal, row.target_us, now);
+    if c.is_stopped() || c.cancelled {
+        // A result as it was measured when the clock stopped, on the
+        // calendar of then, as the reports read it: a later calendar edit
+        // does not turn a breach into a met target (ADR 0009).
+        d.elapsed_us = row.elapsed_us;
+        d.state =
+            ClockState::parse(&row.state).ok_or_else(|| StoreError::corrupt(format!("state of clock {}", row.id)))?;
+    }
     Ok(SlaClock {
         id: row.id,
         record_id: row.record_id,

@@ -162,6 +162,8 @@ struct ReplayRow {
     target_name: String,
     target_us: i64,
     calendar_id: Option<i64>,
+    state: String,
+    elapsed_us: i64,
 }
 
 impl Store {
@@ -324,7 +326,7 @@ impl Store {
     pub async fn sla_what_if(&self, w: WhatIf) -> Result<WhatIfResult, StoreError> {
         let new_cal: Option<Calendar> = w.calendar.as_ref().map(Calendar::compile).transpose()?;
         let clocks: Vec<ReplayRow> = sqlx::query_as(
-            "SELECT c.id, c.record_id, r.number, COALESCE(c.priority, r.priority) AS priority, c.agreement_id, c.target_name, c.target_us, c.calendar_id
+            "SELECT c.id, c.record_id, r.number, COALESCE(c.priority, r.priority) AS priority, c.agreement_id, c.target_name, c.target_us, c.calendar_id, c.state, c.elapsed_us
              FROM sla_clocks c JOIN records r ON r.id = c.record_id
              WHERE c.kind = 'sla' AND c.stopped_at >= $1 AND c.stopped_at < $2 AND c.cancelled = 0 ORDER BY c.id",
         )
@@ -332,10 +334,6 @@ impl Store {
         .bind(w.to)
         .fetch_all(self.pool())
         .await?;
-        let mut conn = self.pool().acquire().await?;
-        let cal_ids: Vec<i64> = clocks.iter().filter_map(|c| c.calendar_id).collect();
-        let cals = worktime::load_in(&mut conn, &cal_ids).await?;
-        drop(conn);
         let mut per: HashMap<i64, (i64, i64, i64)> = HashMap::new();
         let mut changed = Vec::new();
         for chunk in clocks.chunks(500) {
@@ -352,9 +350,11 @@ impl Store {
             for c in chunk {
                 let clock = Clock::replay(by_clock.get(&c.id).map(|v| v.as_slice()).unwrap_or(&[]));
                 let Some(stop) = clock.stopped_at else { continue };
-                let cal_before = cals.get(c.calendar_id);
-                let elapsed_before = clock.elapsed(cal_before.as_ref(), stop);
-                let met_before = elapsed_before <= c.target_us;
+                // Before: the result as measured and reported, not a
+                // replay on the calendar as it is now (it may have changed
+                // since; ADR 0009).
+                let elapsed_before = c.elapsed_us;
+                let met_before = c.state == "met";
                 let swap = new_cal.is_some() && (w.calendar_id.is_none() || w.calendar_id == c.calendar_id);
                 let elapsed_after = match (&new_cal, swap) {
                     (Some(nc), true) => clock.elapsed(nc as &dyn WorkingTime, stop),

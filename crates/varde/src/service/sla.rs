@@ -2,9 +2,12 @@
 //! agreements and suppliers, read clocks, set an incident's supplier, read
 //! their notifications, and run reports and what-if simulations.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 use varde_domain::access::Permission;
 use varde_domain::sla::agreement::{Agreement, AgreementSpec, Kind};
+use varde_domain::FieldError;
 use varde_store::idempotency::IdempotencyKey;
 use varde_store::sla::clocks::{ClockEventRow, SlaClock};
 use varde_store::sla::notifications::Notification;
@@ -253,26 +256,65 @@ pub async fn what_if(store: &Store, caller: &Caller, w: WhatIf) -> Result<WhatIf
     if w.calendar.is_none() && w.targets.is_empty() {
         return Err(AppError::field("calendar", "give a calendar or targets to try"));
     }
+    // Every fault at once, the named agreements read once each.
+    let mut errs = Vec::new();
+    let mut read: HashMap<i64, Option<Agreement>> = HashMap::new();
     for (i, t) in w.targets.iter().enumerate() {
+        let at = |f: &str| format!("targets[{i}].{f}");
         if t.minutes <= 0 || t.minutes > varde_domain::sla::agreement::MAX_TARGET_MINUTES {
-            return Err(AppError::field(&format!("targets[{i}].minutes"), "must be from 1 minute to a year"));
+            errs.push(FieldError::new(at("minutes"), "must be from 1 minute to a year"));
+        }
+        if t.priority.is_some_and(|p| !(1..=5).contains(&p)) {
+            errs.push(FieldError::new(at("priority"), "must be from 1 to 5"));
+        }
+        let agreement = match read.get(&t.agreement_id) {
+            Some(a) => a,
+            None => {
+                let a = match store.agreement(t.agreement_id).await {
+                    Ok(a) => Some(a),
+                    Err(varde_store::StoreError::NotFound) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                read.entry(t.agreement_id).or_insert(a)
+            }
+        };
+        let Some(agreement) = agreement else {
+            errs.push(FieldError::new(at("agreement_id"), "refers to nothing that exists"));
+            continue;
+        };
+        if agreement.spec.kind != Kind::Sla {
+            errs.push(FieldError::new(at("agreement_id"), "is not an SLA: the what-if replays SLA clocks"));
+            continue;
         }
         // A change that matches no target would answer "no difference",
         // which reads as a finding; say what is wrong instead.
-        let agreement = match store.agreement(t.agreement_id).await {
-            Ok(a) => a,
+        let named: Vec<_> = agreement.spec.targets.iter().filter(|x| x.name == t.name).collect();
+        if named.is_empty() {
+            let names: Vec<&str> = agreement.spec.targets.iter().map(|x| x.name.as_str()).collect();
+            errs.push(FieldError::new(
+                at("name"),
+                format!("{} has no target of that name (it has {})", agreement.spec.name, names.join(", ")),
+            ));
+        } else if let Some(p) = t.priority {
+            if !named.iter().any(|x| x.priority.is_none_or(|q| q == p)) {
+                errs.push(FieldError::new(
+                    at("priority"),
+                    format!("{}'s {} target does not apply to priority {p}", agreement.spec.name, t.name),
+                ));
+            }
+        }
+    }
+    if let Some(id) = w.calendar_id {
+        match store.calendar(id).await {
+            Ok(_) => {}
             Err(varde_store::StoreError::NotFound) => {
-                return Err(AppError::field(&format!("targets[{i}].agreement_id"), "refers to nothing that exists"))
+                errs.push(FieldError::new("calendar_id", "refers to nothing that exists"))
             }
             Err(e) => return Err(e.into()),
-        };
-        if !agreement.spec.targets.iter().any(|x| x.name == t.name) {
-            let names: Vec<&str> = agreement.spec.targets.iter().map(|x| x.name.as_str()).collect();
-            return Err(AppError::field(
-                &format!("targets[{i}].name"),
-                &format!("{} has no target of that name (it has {})", agreement.spec.name, names.join(", ")),
-            ));
         }
+    }
+    if !errs.is_empty() {
+        return Err(AppError::Invalid(errs));
     }
     Ok(store.sla_what_if(w).await?)
 }
