@@ -23,6 +23,8 @@ use crate::{now_micros, Store, StoreError};
 
 /// The end of an open interval: "still valid".
 pub const FOREVER: i64 = i64::MAX;
+/// The built-in class whose CIs (and its subclasses') are services.
+const SERVICE_CLASS: &str = "Service";
 /// The instant that selects the current versions: `valid_to > NOW_T` holds
 /// only for open intervals.
 const CURRENT: i64 = i64::MAX - 1;
@@ -112,6 +114,11 @@ impl Classes {
     pub fn by_name(&self, name: &str) -> Option<&CiClass> {
         self.0.iter().find(|c| c.name.eq_ignore_ascii_case(name))
     }
+    /// Whether a class other than `id` has this name, ignoring case, as
+    /// [`Classes::by_name`] finds classes.
+    fn named_like(&self, id: i64, name: &str) -> bool {
+        self.0.iter().any(|c| c.id != id && c.name.eq_ignore_ascii_case(name.trim()))
+    }
     pub fn schema(&self, id: i64) -> &ClassSchema {
         self.1.get(&id).unwrap_or(&NO_SCHEMA)
     }
@@ -132,7 +139,7 @@ impl Classes {
     }
     /// The classes of services: the default class `Service` and below.
     pub fn service_classes(&self) -> Vec<i64> {
-        self.by_name("Service").map(|c| self.subtree(c.id)).unwrap_or_default()
+        self.by_name(SERVICE_CLASS).map(|c| self.subtree(c.id)).unwrap_or_default()
     }
     fn identify_by(&self, id: i64) -> Vec<String> {
         self.get(id).map(|c| c.identify_by.clone()).unwrap_or_default()
@@ -222,6 +229,9 @@ impl Store {
                 if !errs.is_empty() {
                     return Err(DomainError::Invalid(errs).into());
                 }
+                if classes.named_like(0, &new.name) {
+                    return Err(StoreError::Duplicate { field: "name" });
+                }
                 let now = now_micros();
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO ci_classes (name, parent_id, description, attributes, identify_by, version, created_at, updated_at) \
@@ -285,6 +295,12 @@ impl Store {
                 let schema =
                     ClassSchema { attributes: inherited.iter().chain(&attributes).cloned().map(|a| (0, a)).collect() };
                 errs.extend(check_class_text(&name, &description, &identify_by, &schema));
+                // Catalogue services are CIs of the class found by this name
+                // (`service_classes`, `service_ci`): renamed, services would
+                // silently stop being found and made.
+                if cur.name == SERVICE_CLASS && name.trim() != SERVICE_CLASS {
+                    errs.push(FieldError::new("name", "the Service class is built in (catalogue services are its CIs) and keeps its name"));
+                }
                 // Subclasses must not already define a name this class now adds.
                 let below = classes.subtree(id);
                 for (i, a) in attributes.iter().enumerate() {
@@ -387,6 +403,9 @@ impl Store {
                 }
                 if !errs.is_empty() {
                     return Err(DomainError::Invalid(errs).into());
+                }
+                if classes.named_like(id, &name) {
+                    return Err(StoreError::Duplicate { field: "name" });
                 }
                 let now = now_micros();
                 sqlx::query(
@@ -1390,7 +1409,7 @@ pub(crate) async fn service_ci(
     now: i64,
 ) -> Result<(), StoreError> {
     let classes = classes_in(conn).await?;
-    let Some(class) = classes.by_name("Service") else { return Ok(()) };
+    let Some(class) = classes.by_name(SERVICE_CLASS) else { return Ok(()) };
     let fields =
         CiFields { class_id: class.id, name: name.into(), status: Some(CiStatus::Deployed), ..Default::default() };
     let p = prepare(conn, &classes, 0, fields, false).await?;
@@ -2205,12 +2224,20 @@ impl Store {
                     .await?
                     .rows_affected();
                 found(n)?;
+                let now = now_micros();
+                // The CI's history shows the link ending as it showed it begin.
+                let number: String = sqlx::query_scalar("SELECT number FROM records WHERE id = $1")
+                    .bind(record_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let ctx = ChangeContext { actor: Some(actor), record_id: Some(record_id), import_id: None };
+                log_change(conn, ci_id, now, ctx, "affected_by", Some(&number), None).await?;
                 crate::audit::write(
                     conn,
                     crate::audit::Entity::Record,
                     record_id,
                     Some(actor),
-                    now_micros(),
+                    now,
                     "ci",
                     Some(&ci_id.to_string()),
                     None,

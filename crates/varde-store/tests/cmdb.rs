@@ -92,6 +92,30 @@ async fn default_classes_ship_and_inherit() {
         assert!(schema.get("os").is_some(), "inherited from Computer");
         let service = classes.by_name("Service").unwrap().id;
         assert_eq!(classes.subtree(service).len(), 3);
+        // Services are found by the class's name: it keeps it.
+        let who = user(s, "admin@example.org", Role::Admin).await;
+        let rename = ClassChanges { name: Some("IT service".into()), ..Default::default() };
+        let refused = s.update_ci_class(service, None, rename, who).await.unwrap_err();
+        assert_eq!(fields_of(&refused), ["name"], "{}", db.engine);
+        let described = ClassChanges { description: Some("What we deliver".into()), ..Default::default() };
+        s.update_ci_class(service, None, described, who).await.unwrap();
+        // Names are found ignoring case, so they are unique ignoring case.
+        let phone = |name: &str| NewClass {
+            name: name.into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: Vec::new(),
+            identify_by: Vec::new(),
+        };
+        let first = s.create_ci_class(phone("Phone"), who).await.unwrap();
+        assert!(matches!(s.create_ci_class(phone("phone"), who).await, Err(StoreError::Duplicate { field: "name" })));
+        let rename = ClassChanges { name: Some("LAPTOP".into()), ..Default::default() };
+        assert!(matches!(
+            s.update_ci_class(first.id, None, rename, who).await,
+            Err(StoreError::Duplicate { field: "name" })
+        ));
+        let recase = ClassChanges { name: Some("PHONE".into()), ..Default::default() };
+        assert_eq!(s.update_ci_class(first.id, None, recase, who).await.unwrap().name, "PHONE", "{}", db.engine);
     }
 }
 

@@ -147,6 +147,7 @@ async fn cis_are_validated_patched_with_etags_and_listed() {
         env.patch(&format!("/api/v1/cis/{id}"), &env.agent1, json!({"status": "ordered"})).send().await.problem(422);
         env.patch(&format!("/api/v1/cis/{id}"), &env.agent1, json!({"class_id": 1})).send().await.invalid(&["class_id"]);
         env.patch(&format!("/api/v1/cis/{id}"), &env.agent1, json!({"nonsense": 1})).send().await.invalid(&["nonsense"]);
+        env.patch(&format!("/api/v1/cis/{id}"), &env.agent1, json!({"status": null})).send().await.invalid(&["status"]);
         assert_eq!(env.get(&format!("/api/v1/cis/{id}"), &env.admin).send().await.json()["version"], 2);
 
         // Filters: class with subclasses, attribute, text, status.
@@ -332,6 +333,10 @@ async fn incidents_link_cis_and_show_services_at_risk() {
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         let v = env.get(&format!("/api/v1/incidents/{iid}/cis"), &env.agent1).send().await.json();
         assert!(v["items"].as_array().unwrap().is_empty());
+        // The CI's history shows the link end, as it showed its start.
+        let h = env.get(&format!("/api/v1/cis/{host}/history"), &env.agent2).send().await.json();
+        let ended = h.as_array().unwrap().iter().find(|c| c["field"] == "affected_by" && c["new_value"].is_null());
+        assert_eq!(ended.map(|c| c["old_value"].clone()), Some(inc["number"].clone()), "{h}");
     })
     .await;
 }

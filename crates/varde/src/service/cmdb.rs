@@ -242,6 +242,11 @@ pub async fn update(
     if input.class_id != Some(current.class_id) || input.class.is_some() {
         return Err(AppError::field("class_id", "cannot change; create a CI of the other class"));
     }
+    // `null` removes a key in a merge patch; a CI always has a status, and
+    // falling back to the default (deployed) would move it unasked.
+    if input.status.is_none() {
+        return Err(AppError::field("status", "cannot be removed; give the status the CI should have"));
+    }
     let classes = store.ci_classes().await?;
     let (fields, mut ctx) = fields_of(&classes, input)?;
     ctx.actor = Some(caller.id());
