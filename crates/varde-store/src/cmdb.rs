@@ -2000,34 +2000,34 @@ pub const MAX_NODES_SHOWN: usize = 200;
 /// The walk's node limit: past it the answer says it is truncated.
 pub const MAX_NODES_WALKED: usize = 100_000;
 
-/// Which of these CIs were retired or disposed at `at`: out of service,
-/// so the impact walk neither reaches nor passes through them (a service
-/// does not fail with a server it no longer runs on). Read from the
-/// versions, as the walk as of `at` must see the status of then.
-async fn out_of_service_in(
+/// What the impact walk needs of a CI as it was at an instant, read from
+/// its version of then.
+#[derive(serde::Deserialize)]
+struct Then {
+    status: CiStatus,
+    organisation_id: Option<i64>,
+    used_by_id: Option<i64>,
+}
+
+/// These CIs as they were at `at` (those that existed then).
+async fn then_in(
     conn: &mut AnyConnection,
     ids: impl Iterator<Item = i64>,
     at: i64,
-) -> Result<HashSet<i64>, StoreError> {
+) -> Result<HashMap<i64, Then>, StoreError> {
     let mut ids: Vec<i64> = ids.collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut out = HashSet::new();
+    let mut out = HashMap::new();
     for chunk in ids.chunks(CHUNK) {
         let mut q = Sql::new("SELECT ci_id, data FROM ci_versions WHERE valid_to > ");
         q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at)).push(" AND ci_id IN ");
         q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
         let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
         for (id, data) in rows {
-            #[derive(serde::Deserialize)]
-            struct Status {
-                status: CiStatus,
-            }
-            let s: Status =
+            let then: Then =
                 serde_json::from_str(&data).map_err(|e| StoreError::corrupt(format!("version of CI {id}: {e}")))?;
-            if !s.status.is_active() {
-                out.insert(id);
-            }
+            out.insert(id, then);
         }
     }
     Ok(out)
@@ -2071,9 +2071,13 @@ impl Store {
                     steps.push((a, b));
                 }
             }
+            // Retired and disposed CIs are out of service: the walk neither
+            // reaches nor passes through them (a service does not fail with
+            // a server it no longer runs on); as of an instant, with their
+            // status of then.
             if let Some(at) = at {
-                let out = out_of_service_in(&mut conn, steps.iter().map(|s| s.1), at).await?;
-                steps.retain(|s| !out.contains(&s.1));
+                let then = then_in(&mut conn, steps.iter().map(|s| s.1), at).await?;
+                steps.retain(|s| then.get(&s.1).is_some_and(|t| t.status.is_active()));
             }
             walk.advance(steps);
         }
@@ -2122,7 +2126,14 @@ impl Store {
         let (mut orgs, mut users) = (Vec::new(), Vec::new());
         if dir == Direction::Up {
             let ids: Vec<i64> = std::iter::once(start).chain(reached.iter().map(|(id, _)| *id)).collect();
-            for chunk in ids.chunks(CHUNK) {
+            // Who used them then, not who uses them now.
+            if let Some(at) = at {
+                for t in then_in(&mut conn, ids.iter().copied(), at).await?.into_values() {
+                    orgs.extend(t.organisation_id);
+                    users.extend(t.used_by_id);
+                }
+            }
+            for chunk in ids.chunks(CHUNK).filter(|_| at.is_none()) {
                 let mut q = Sql::new("SELECT organisation_id, used_by_id FROM cis WHERE id IN ");
                 q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
                 q.push(" AND (organisation_id IS NOT NULL OR used_by_id IS NOT NULL)");

@@ -909,9 +909,20 @@ async fn impact_goes_around_what_is_out_of_service() {
         rel(s, app, old_db, RelationKind::DependsOn).await;
         rel(s, old_db, san, RelationKind::RunsOn).await;
         let services = |i: &varde_store::cmdb::Impact| i.services.iter().map(|x| x.id).collect::<Vec<_>>();
+        let set_org = |org: i64| async move {
+            let mut f = s.ci(payroll).await.unwrap().fields();
+            f.organisation_id = Some(org);
+            s.update_ci(payroll, None, f, ChangeContext::default()).await.unwrap();
+        };
+        let (acme, globex) = (
+            s.create_organisation("ACME".into(), None).await.unwrap().id,
+            s.create_organisation("Globex".into(), None).await.unwrap().id,
+        );
+        set_org(acme).await;
         assert_eq!(services(&s.impact(san, Direction::Up, 10, None).await.unwrap()), vec![payroll], "{engine}");
         let in_service = varde_store::now_micros();
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        set_org(globex).await;
         let mut f = s.ci(old_db).await.unwrap().fields();
         f.status = Some(CiStatus::Retired);
         s.update_ci(old_db, None, f, ChangeContext::default()).await.unwrap();
@@ -922,6 +933,7 @@ async fn impact_goes_around_what_is_out_of_service() {
         // As of when it ran, it was in service.
         let then = s.impact(san, Direction::Up, 10, Some(in_service)).await.unwrap();
         assert_eq!(services(&then), vec![payroll], "{engine}: as of then");
+        assert_eq!(then.organisation_ids, vec![acme], "{engine}: the customer of then, not of now");
         // From the retired CI itself the walk still starts.
         assert_eq!(services(&s.impact(old_db, Direction::Up, 10, None).await.unwrap()), vec![payroll], "{engine}");
         // Disposed: gone, and nothing new relates to it.
