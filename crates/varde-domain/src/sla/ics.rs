@@ -168,8 +168,9 @@ enum Recur {
     Once,
     /// Every year from the first occurrence on.
     Yearly,
-    /// The first `n` years, as one-off exceptions.
-    Years(i16),
+    /// The occurrences in these years after the first (0 is the first), as
+    /// one-off exceptions.
+    Years(Vec<i16>),
 }
 
 fn recurrence(rule: &Line, first: Date) -> Result<Recur, DomainError> {
@@ -212,12 +213,32 @@ fn recurrence(rule: &Line, first: Date) -> Result<Recur, DomainError> {
             format!("RRULE '{}' is not supported: only FREQ=YEARLY becomes a yearly holiday", rule.value),
         ));
     }
-    Ok(match (count, until) {
-        (None, None) => Recur::Yearly,
-        (Some(n), None) => Recur::Years(n),
-        (None, Some(u)) => Recur::Years((u.year() - first.year() + 1).max(0)),
+    // RFC 5545: a yearly rule recurs on the first occurrence's month and
+    // day; a year without that date (29 February) has no occurrence and is
+    // not counted; UNTIL bounds the occurrences' starts, inclusively.
+    let occurs = |k: i16| Date::new(first.year() + k, first.month(), first.day()).ok();
+    let mut years = Vec::new();
+    match (count, until) {
+        (None, None) => return Ok(Recur::Yearly),
         (Some(_), Some(_)) => return Err(err(rule.no, "RRULE has both COUNT and UNTIL")),
-    })
+        (Some(n), None) => {
+            let mut k = 0;
+            while years.len() < n as usize && first.year() + k <= LAST_YEAR {
+                if occurs(k).is_some() {
+                    years.push(k);
+                }
+                k += 1;
+            }
+        }
+        (None, Some(u)) => {
+            for k in 0..=(u.year().min(LAST_YEAR) - first.year()) {
+                if occurs(k).is_some_and(|d| d <= u) {
+                    years.push(k);
+                }
+            }
+        }
+    }
+    Ok(Recur::Years(years))
 }
 
 /// Reads the VEVENTs of an iCalendar text as exceptions of a calendar in `zone`.
@@ -398,8 +419,10 @@ fn exceptions_of(ev: Event, end_line: usize, out: &mut Vec<Exception>) -> Result
         match recur {
             Recur::Once => out.push(Exception { name: name.clone(), date: date.to_string(), yearly: false, closed }),
             Recur::Yearly => out.push(Exception { name: name.clone(), date: date.to_string(), yearly: true, closed }),
-            Recur::Years(n) => {
-                for k in 0..n {
+            Recur::Years(ref years) => {
+                for &k in years {
+                    // A day of a longer event may not exist that year (29
+                    // February inside a week); the rest of the event does.
                     let Ok(d) = Date::new(date.year() + k, date.month(), date.day()) else { continue };
                     if d.year() > LAST_YEAR {
                         break;

@@ -103,6 +103,32 @@ fn yearly_with_count_or_until_becomes_one_off_dates() {
     assert!(ex.iter().all(|e| !e.yearly));
 }
 
+/// RFC 5545: UNTIL bounds the occurrences inclusively, to the day; COUNT
+/// counts occurrences, and a year without the date has none.
+#[test]
+fn until_is_inclusive_to_the_day_and_count_skips_years_without_the_date() {
+    let text = ics(
+        "BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261225\r\nRRULE:FREQ=YEARLY;UNTIL=20280101\r\nSUMMARY:Xmas\r\nEND:VEVENT\r\n\
+         BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261224\r\nRRULE:FREQ=YEARLY;UNTIL=20281224\r\nSUMMARY:Eve\r\nEND:VEVENT\r\n\
+         BEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20240229\r\nRRULE:FREQ=YEARLY;COUNT=3\r\nSUMMARY:Leap\r\nEND:VEVENT\r\n",
+    );
+    let ex = parse(&text, &cph()).unwrap();
+    let dates: Vec<&str> = ex.iter().map(|e| e.date.as_str()).collect();
+    assert_eq!(
+        dates,
+        vec![
+            "2026-12-25",
+            "2027-12-25",
+            "2026-12-24",
+            "2027-12-24",
+            "2028-12-24",
+            "2024-02-29",
+            "2028-02-29",
+            "2032-02-29"
+        ]
+    );
+}
+
 #[test]
 fn cancelled_events_and_alarms_are_skipped() {
     let text = ics(
