@@ -141,10 +141,11 @@ pub struct Analysis {
 /// Checks that a problem may enter `to` from `from` with this analysis: a
 /// root cause must be written down before it is "known", a known error also
 /// needs a workaround (that is what the desk applies), and a resolution
-/// needs the permanent fix.
+/// needs the permanent fix. Staying in a state needs what entering it
+/// did: naming the current state must not be a way around that.
 pub fn check_transition(from: State, to: State, a: &Analysis) -> Result<(), DomainError> {
     if from == to {
-        return Ok(());
+        return check_requirements(to, a);
     }
     if !from.can_go_to(to) {
         return Err(DomainError::Transition { from: from.as_str(), to: to.as_str() });
@@ -296,24 +297,23 @@ pub fn apply_patch(old: &Problem, p: Patch, now: i64) -> Result<Problem, DomainE
     if let Some(v) = p.permanent_fix {
         new.permanent_fix = optional_text(&mut problems, "permanent_fix", v);
     }
-    if let Some(s) = &p.state {
-        if let Some(to) = problems.check(State::parse("state", s)) {
-            if problems.check(check_transition(old.state, to, &new.analysis())).is_some() && to != old.state {
-                match to {
-                    State::Resolved => new.resolved_at = Some(now),
-                    State::Closed => new.closed_at = Some(now),
-                    State::UnderInvestigation => new.resolved_at = None,
-                    _ => {}
-                }
-                new.state = to;
+    // The analysis this patch leaves must hold for the state it leaves the
+    // problem in: a patch that names the current state, or none, is checked
+    // against what that state needs, as one that enters it is. (Clearing
+    // the workaround of a published known error is refused, not kept.)
+    let to = match &p.state {
+        Some(s) => problems.check(State::parse("state", s)),
+        None => Some(old.state),
+    };
+    if let Some(to) = to {
+        if problems.check(check_transition(old.state, to, &new.analysis())).is_some() && to != old.state {
+            match to {
+                State::Resolved => new.resolved_at = Some(now),
+                State::Closed => new.closed_at = Some(now),
+                State::UnderInvestigation => new.resolved_at = None,
+                _ => {}
             }
-        }
-    }
-    // A known error stays publishable only while its cause and workaround
-    // are written down: clearing one of them is refused, not silently kept.
-    if p.state.is_none() && new.state != State::New {
-        if let Err(e) = check_requirements(new.state, &new.analysis()) {
-            problems.check::<()>(Err(e));
+            new.state = to;
         }
     }
     problems.into_result()?;
@@ -323,7 +323,8 @@ pub fn apply_patch(old: &Problem, p: Patch, now: i64) -> Result<Problem, DomainE
     Ok(new)
 }
 
-/// What a state needs, checked after an edit that did not change the state.
+/// What a state needs, checked when a problem stays in it: what entering
+/// it needed (see [`check_transition`]) cannot be cleared while it is there.
 fn check_requirements(state: State, a: &Analysis) -> Result<(), DomainError> {
     let mut p = Problems::new();
     let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
@@ -332,6 +333,9 @@ fn check_requirements(state: State, a: &Analysis) -> Result<(), DomainError> {
     }
     if state == State::KnownError && !has(&a.workaround) {
         p.push("workaround", "cannot be cleared while the problem is a known error");
+    }
+    if state == State::Resolved && !has(&a.permanent_fix) {
+        p.push("permanent_fix", "cannot be cleared while the problem is resolved");
     }
     p.into_result()
 }
@@ -437,6 +441,50 @@ mod tests {
         assert!(to(&p, "under_investigation").is_err());
     }
 
+    /// Naming the current state does not get around what it needs: the
+    /// cause and workaround of a known error, the fix of a resolved problem.
+    #[test]
+    fn staying_in_a_state_keeps_what_it_needs() {
+        let fields = |r: Result<Problem, DomainError>| match r {
+            Err(DomainError::Invalid(e)) => e.into_iter().map(|f| f.field).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let investigating = to(&problem(), "under_investigation").unwrap();
+        let publish = Patch {
+            state: Some("known_error".into()),
+            root_cause: Some(Some("Spooler leaks handles".into())),
+            workaround: Some(Some("Restart the spooler".into())),
+            ..Patch::default()
+        };
+        let known = apply_patch(&investigating, publish, 20).unwrap();
+        let empty = Patch {
+            state: Some("known_error".into()),
+            root_cause: Some(None),
+            workaround: Some(None),
+            ..Patch::default()
+        };
+        assert_eq!(fields(apply_patch(&known, empty.clone(), 30)), ["root_cause", "workaround"]);
+        let blank = Patch { workaround: Some(Some("  ".into())), ..empty };
+        assert_eq!(fields(apply_patch(&known, blank, 30)), ["root_cause", "workaround"]);
+
+        let fix = Patch {
+            state: Some("resolved".into()),
+            permanent_fix: Some(Some("Driver 4.2".into())),
+            ..Patch::default()
+        };
+        let resolved = apply_patch(&known, fix, 40).unwrap();
+        for clear in [
+            Patch { permanent_fix: Some(None), ..Patch::default() },
+            Patch { state: Some("resolved".into()), permanent_fix: Some(None), ..Patch::default() },
+        ] {
+            assert_eq!(fields(apply_patch(&resolved, clear, 50)), ["permanent_fix"]);
+        }
+        // Leaving the state is what lets go of its needs.
+        let reopen = Patch { state: Some("under_investigation".into()), permanent_fix: Some(None), ..Patch::default() };
+        let reopened = apply_patch(&resolved, reopen, 60).unwrap();
+        assert_eq!((reopened.state, reopened.permanent_fix), (State::UnderInvestigation, None));
+    }
+
     #[test]
     fn bad_method_and_priority_are_named() {
         let patch = Patch { rca_method: Some(Some("guessing".into())), priority: Some(9), ..Patch::default() };
@@ -453,22 +501,19 @@ mod tests {
 
     proptest! {
         /// Only listed edges are taken, and a known error always has a cause
-        /// and a workaround, a resolved problem a permanent fix.
+        /// and a workaround, a resolved problem a permanent fix: whether the
+        /// step enters the state or stays in it.
         #[test]
         fn transitions_keep_invariants(steps in prop::collection::vec((prop::sample::select(State::ALL.to_vec()), analysis()), 0..30)) {
             let mut state = State::New;
             for (to, a) in steps {
-                match check_transition(state, to, &a) {
-                    Ok(()) => {
-                        prop_assert!(to == state || state.can_go_to(to));
-                        let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
-                        if to != state {
-                            if to == State::KnownError { prop_assert!(has(&a.root_cause) && has(&a.workaround)); }
-                            if to == State::Resolved { prop_assert!(has(&a.permanent_fix)); }
-                        }
-                        state = to;
-                    }
-                    Err(_) => prop_assert!(to != state),
+                if check_transition(state, to, &a).is_ok() {
+                    prop_assert!(to == state || state.can_go_to(to));
+                    let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+                    if matches!(to, State::RootCauseKnown | State::KnownError) { prop_assert!(has(&a.root_cause)); }
+                    if to == State::KnownError { prop_assert!(has(&a.workaround)); }
+                    if to == State::Resolved { prop_assert!(has(&a.permanent_fix)); }
+                    state = to;
                 }
                 prop_assert!(state != State::Closed || State::Closed.next().is_empty());
             }

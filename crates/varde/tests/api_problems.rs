@@ -385,3 +385,113 @@ async fn a_resolve_that_cannot_reach_every_incident_changes_nothing() {
     })
     .await;
 }
+
+/// Naming the current state is no way around what it needs: a plain agent
+/// cannot empty a published known error, nor anyone the fix of a resolved
+/// problem, and the refused patch changes nothing (finding 1 and 2 of the
+/// exploratory test).
+#[tokio::test]
+async fn a_known_error_or_a_resolved_problem_keeps_what_its_state_needs() {
+    each_engine(|env| async move {
+        let pm = manager(&env).await;
+        let incident = env.incident(&env.req1, json!({"short_description": "Mail relay drops connections"})).await;
+        let loc = investigated(&env, &[]).await;
+        let analysis = json!({"root_cause": "Expired certificate", "workaround": "Resend after a minute"});
+        assert_eq!(env.patch(&loc, &env.agent1, analysis).send().await.status, StatusCode::OK);
+        let r = env.patch(&loc, &pm, json!({"state": "known_error"})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let version = r.json()["version"].clone();
+
+        for who in [&env.agent1, &pm] {
+            let emptied = json!({"state": "known_error", "workaround": null, "root_cause": null});
+            env.patch(&loc, who, emptied).send().await.invalid(&["root_cause", "workaround"]);
+            env.patch(&loc, who, json!({"workaround": null})).send().await.invalid(&["workaround"]);
+        }
+        let p = env.get(&loc, &env.agent1).send().await.json();
+        assert_eq!(p["version"], version, "{p}");
+        assert_eq!(p["workaround"], "Resend after a minute", "{p}");
+        // So the workaround an incident gets is the one published.
+        let r = env
+            .post(
+                &format!("/api/v1/incidents/{}/workaround", id_of(&incident)),
+                &env.agent1,
+                json!({"problem": p["number"]}),
+            )
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert!(journal_bodies(&env, &incident).await.iter().any(|b| b.ends_with("\nResend after a minute")));
+
+        let r =
+            env.patch(&loc, &pm, json!({"state": "resolved", "permanent_fix": "Renewed the certificate"})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let version = r.json()["version"].clone();
+        for who in [&env.agent1, &pm] {
+            env.patch(&loc, who, json!({"permanent_fix": null})).send().await.invalid(&["permanent_fix"]);
+            let r = env.patch(&loc, who, json!({"state": "resolved", "permanent_fix": " "})).send().await;
+            r.invalid(&["permanent_fix"]);
+        }
+        let p = env.get(&loc, &env.agent1).send().await.json();
+        assert_eq!((&p["version"], &p["permanent_fix"]), (&version, &json!("Renewed the certificate")), "{p}");
+        // A resolved problem's fix may still be reworded.
+        let r = env.patch(&loc, &env.agent1, json!({"permanent_fix": "Renewed the certificate; added expiry alerts"}));
+        assert_eq!(r.send().await.status, StatusCode::OK);
+    })
+    .await;
+}
+
+/// `known_error` is a filter like the others: `false` leaves the known
+/// errors out, and with `state` both must hold (finding 4).
+#[tokio::test]
+async fn the_known_error_filter_combines_with_the_others() {
+    each_engine(|env| async move {
+        let pm = manager(&env).await;
+        let known = investigated(&env, &[]).await;
+        let analysis = json!({"root_cause": "Expired certificate", "workaround": "Resend after a minute"});
+        assert_eq!(env.patch(&known, &env.agent1, analysis).send().await.status, StatusCode::OK);
+        assert_eq!(env.patch(&known, &pm, json!({"state": "known_error"})).send().await.status, StatusCode::OK);
+        let fresh = env.post("/api/v1/problems", &env.agent1, json!({"short_description": "Disk fills"})).send().await;
+        let (known, fresh) = (env.get(&known, &pm).send().await.json(), fresh.json());
+        let numbers = |q: &str| {
+            let call = env.get(&format!("/api/v1/problems?{q}"), &env.agent1).send();
+            async move {
+                let page = call.await.json();
+                page["items"].as_array().unwrap().iter().map(|p| p["number"].clone()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(numbers("known_error=true").await, [known["number"].clone()]);
+        assert_eq!(numbers("known_error=false").await, [fresh["number"].clone()]);
+        assert_eq!(numbers("known_error=true&state=new").await, Vec::<serde_json::Value>::new());
+        assert_eq!(numbers("known_error=false&state=new,known_error").await, [fresh["number"].clone()]);
+        assert_eq!(numbers("known_error=true&state=new,known_error").await, [known["number"].clone()]);
+        env.get("/api/v1/problems?known_error=maybe&state=nonsense", &env.agent1)
+            .send()
+            .await
+            .invalid(&["state", "known_error"]);
+    })
+    .await;
+}
+
+/// A create whose incidents cannot all be linked makes no problem: an
+/// incident named twice (by number and by id) is refused up front, and a
+/// retry under the same key after the fix makes the problem (finding 5).
+#[tokio::test]
+async fn a_create_that_cannot_link_its_incidents_makes_no_problem() {
+    each_engine(|env| async move {
+        let inc = env.incident(&env.req1, json!({"short_description": "Mail relay drops connections"})).await;
+        let twice = json!({"short_description": "Mail relay", "incidents": [inc["number"], id_of(&inc).to_string()]});
+        let r = env.post("/api/v1/problems", &env.agent1, twice).header("idempotency-key", "dup-1").send().await;
+        r.invalid(&["incidents"]);
+        let list = env.get("/api/v1/problems", &env.agent1).send().await.json();
+        assert_eq!(list["items"].as_array().unwrap().len(), 0, "{list}");
+        assert_eq!(journal_bodies(&env, &inc).await, Vec::<String>::new());
+
+        let once = json!({"short_description": "Mail relay", "incidents": [inc["number"]]});
+        let r = env.post("/api/v1/problems", &env.agent1, once).header("idempotency-key", "dup-1").send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        assert_eq!(r.header("idempotent-replayed"), None);
+        let linked = env.get(&format!("/api/v1/problems/{}/incidents", id_of(&r.json())), &env.agent1).send().await;
+        assert_eq!(linked.json()["count"], 1);
+    })
+    .await;
+}
