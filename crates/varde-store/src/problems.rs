@@ -34,6 +34,9 @@ pub struct NewProblem {
 pub struct ProblemFilter {
     pub states: Vec<State>,
     pub open: Option<bool>,
+    /// Only published known errors (`true`) or only other problems
+    /// (`false`); with `states`, both must hold.
+    pub known_error: Option<bool>,
     pub priorities: Vec<i64>,
     pub assignment_group_id: Option<i64>,
     pub assignee_id: Option<Option<i64>>,
@@ -240,6 +243,19 @@ impl Store {
         new: NewProblem,
         idem: Option<IdempotencyKey>,
     ) -> Result<(Problem, bool), StoreError> {
+        self.create_problem_with_incidents(new, Vec::new(), idem).await
+    }
+
+    /// Creates a problem with `incidents` linked to it (see
+    /// [`Store::link_incident_to_problem`]), in one transaction: if one of
+    /// them cannot be linked, there is no problem either, so a client told
+    /// it failed does not find it made (nor replayed under its key).
+    pub async fn create_problem_with_incidents(
+        &self,
+        new: NewProblem,
+        incidents: Vec<i64>,
+        idem: Option<IdempotencyKey>,
+    ) -> Result<(Problem, bool), StoreError> {
         let engine = self.engine();
         self.write(move |conn| {
             async move {
@@ -249,6 +265,9 @@ impl Store {
                     }
                 }
                 let id = insert_problem(conn, engine, &new).await?;
+                for incident in incidents {
+                    link_incident_in(conn, id, incident, new.created_by).await?;
+                }
                 if let Some(k) = &idem {
                     idempotency::remember(conn, k, id).await?;
                 }
@@ -371,6 +390,10 @@ impl Store {
         }
         if let Some(o) = filter.open {
             q.push(" AND r.is_open = ").bind(Arg::Int(o as i64));
+        }
+        if let Some(k) = filter.known_error {
+            q.push(if k { " AND r.state = " } else { " AND r.state <> " })
+                .bind(Arg::Text(State::KnownError.as_str().into()));
         }
         if !filter.priorities.is_empty() {
             q.push(" AND r.priority IN ").bind_list(filter.priorities.iter().map(|p| Arg::Int(*p)));

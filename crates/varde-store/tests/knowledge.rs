@@ -320,6 +320,46 @@ async fn problem_links_known_errors_and_workarounds() {
     }
 }
 
+/// A problem made with incidents that cannot all be linked is not made:
+/// nor the links and journal lines of those that could be, nor its
+/// idempotency key, which a retry with a good list then takes.
+#[tokio::test]
+async fn a_problem_whose_incidents_cannot_all_be_linked_is_not_made() {
+    for db in databases().await {
+        let s = &db.store;
+        let e = db.engine;
+        let rita = user(s, "rita@example.org", Role::Requester).await;
+        let pm = user(s, "pam@example.org", Role::ProblemManager).await;
+        let (i1, i2) = (incident(s, rita, "Mail bounces", "").await, incident(s, rita, "Mail is lost", "").await);
+        let new = NewProblem {
+            short_description: "Mail relay drops connections".into(),
+            description: String::new(),
+            created_by: pm,
+            priority: 3,
+            assignment_group_id: None,
+            assignee_id: None,
+            service_id: None,
+            category_id: None,
+        };
+        let key = varde_store::idempotency::IdempotencyKey { user_id: pm, key: "k1".into(), request_hash: "h".into() };
+        for bad in [vec![i1, i2, i1], vec![i1, -5]] {
+            let made = s.create_problem_with_incidents(new.clone(), bad, Some(key.clone())).await;
+            assert!(made.is_err(), "{e}: {made:?}");
+        }
+        let none = s.list_problems(&Default::default(), None, 10).await.unwrap();
+        assert!(none.is_empty(), "{e}: {none:?}");
+        for i in [i1, i2] {
+            assert!(s.journal(i, true).await.unwrap().is_empty(), "{e}");
+            assert!(s.links(i).await.unwrap().is_empty(), "{e}");
+        }
+
+        let (p, replayed) = s.create_problem_with_incidents(new, vec![i2, i1], Some(key)).await.unwrap();
+        assert!(!replayed, "{e}");
+        let linked: Vec<i64> = s.problem_incidents(p.id).await.unwrap().iter().map(|l| l.id).collect();
+        assert_eq!(linked, [i2, i1], "{e}");
+    }
+}
+
 async fn problem(store: &Store, pm: i64, short: &str) -> i64 {
     let new = NewProblem {
         short_description: short.into(),

@@ -135,11 +135,8 @@ fn filter_from(q: &ListQuery, me: i64) -> Result<(ProblemFilter, Option<Cursor>,
         Ok(())
     })());
     note((|| {
-        if let Some(v) = &q.known_error {
-            if bool_param("known_error", v)? {
-                f.states = vec![ProblemState::KnownError];
-            }
-        }
+        // A filter of its own, not a replacement of `state`: filters combine.
+        f.known_error = q.known_error.as_deref().map(|v| bool_param("known_error", v)).transpose()?;
         f.open = q.open.as_deref().map(|v| bool_param("open", v)).transpose()?;
         Ok(())
     })());

@@ -157,6 +157,8 @@ pub async fn create(
     let mut incidents = Vec::new();
     for k in &input.incidents {
         match incident_id(store, k).await {
+            // One incident by its id and its number is still one link.
+            Ok(id) if incidents.contains(&id) => p.push("incidents", format!("{k} names an incident already listed")),
             Ok(id) => incidents.push(id),
             Err(_) => p.push("incidents", format!("{k} is not an incident")),
         }
@@ -173,13 +175,8 @@ pub async fn create(
         service_id: input.service_id,
         category_id: input.category_id,
     };
-    let (problem, replayed) = store.create_problem(new, idem).await?;
-    if !replayed {
-        for i in incidents {
-            store.link_incident_to_problem(problem.id, i, caller.id()).await?;
-        }
-    }
-    Ok((problem, replayed))
+    // The problem and its links are made in one write: all or nothing.
+    Ok(store.create_problem_with_incidents(new, incidents, idem).await?)
 }
 
 /// Changes a problem. Publishing a known error, resolving and closing are
