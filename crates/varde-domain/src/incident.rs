@@ -573,13 +573,46 @@ pub fn apply_patch(
                         }
                     }
                 }
-            } else if to == State::OnHold {
-                // Changing only the reason of an incident already on hold.
-                if let Some(r) = &p.hold_reason {
-                    if let Some(r) = problems.check(HoldReason::parse("hold_reason", r)) {
-                        new.lifecycle.hold_reason = Some(r);
+            }
+        }
+    }
+    // The fields that go with a state, given without stepping into it: a
+    // change to what the incident already is, or a mistake to name (never
+    // a silent 200 that drops them).
+    let stays = p.state.as_deref().is_none_or(|s| s == old.lifecycle.state.as_str());
+    if stays {
+        if let Some(r) = &p.hold_reason {
+            if let Some(r) = problems.check(HoldReason::parse("hold_reason", r)) {
+                if old.lifecycle.state == State::OnHold {
+                    new.lifecycle.hold_reason = Some(r);
+                } else {
+                    problems.push("hold_reason", "goes with putting the incident on hold (state on_hold)");
+                }
+            }
+        }
+        if p.resolution_code.is_some() || p.resolution_notes.is_some() {
+            // A resolved incident's resolution may be corrected until it
+            // is closed; any other incident gets one by being resolved.
+            if old.lifecycle.state == State::Resolved {
+                if let Some(c) = &p.resolution_code {
+                    if let Some(c) = problems.check(ResolutionCode::parse("resolution_code", c)) {
+                        new.lifecycle.resolution_code = Some(c);
                     }
                 }
+                if let Some(n) = &p.resolution_notes {
+                    if let Some(n) = problems.check(text::required_body("resolution_notes", n, text::LONG_TEXT_MAX)) {
+                        new.lifecycle.resolution_notes = Some(n);
+                    }
+                }
+            } else {
+                let field = if p.resolution_code.is_some() { "resolution_code" } else { "resolution_notes" };
+                let why = match old.lifecycle.state {
+                    State::Closed | State::Cancelled => {
+                        format!("a {} incident cannot be changed", old.lifecycle.state.as_str())
+                    }
+                    _ => "goes with resolving the incident (state resolved)".to_string(),
+                };
+                problems.push(field, why);
             }
         }
     }
@@ -673,6 +706,44 @@ mod patch_tests {
         )
         .unwrap();
         assert_eq!(first.reassignment_count, 0, "a first assignment is no re-assignment");
+    }
+
+    /// A resolution or hold reason given without its state step changes the
+    /// incident it belongs to (a resolved one's resolution, an on-hold one's
+    /// reason) and is refused elsewhere; never dropped with a 200.
+    #[test]
+    fn state_fields_without_their_step_apply_where_they_belong_or_are_refused() {
+        let m = PriorityMatrix::default();
+        let fields = |r: Result<Incident, DomainError>| match r {
+            Err(DomainError::Invalid(errs)) => errs.into_iter().map(|e| e.field).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let notes = |n: &str| Patch { resolution_notes: Some(n.into()), ..Patch::default() };
+        assert_eq!(fields(apply_patch(&incident(), notes("Fixed it"), &m, 1)), ["resolution_notes"]);
+        let hold = Patch { hold_reason: Some("nonsense".into()), ..Patch::default() };
+        assert_eq!(fields(apply_patch(&incident(), hold, &m, 1)), ["hold_reason"]);
+        let hold = Patch { hold_reason: Some("awaiting_caller".into()), ..Patch::default() };
+        assert_eq!(fields(apply_patch(&incident(), hold, &m, 1)), ["hold_reason"]);
+        let resolve = Patch {
+            state: Some("resolved".into()),
+            resolution_code: Some("fixed".into()),
+            resolution_notes: Some("Cleared the jam".into()),
+            ..Patch::default()
+        };
+        let resolved = apply_patch(&incident(), resolve, &m, 1).unwrap();
+        let corrected = apply_patch(&resolved, notes("Replaced the roller"), &m, 2).unwrap();
+        assert_eq!(corrected.lifecycle.resolution_notes.as_deref(), Some("Replaced the roller"));
+        assert_eq!(fields(apply_patch(&resolved, notes(" "), &m, 2)), ["resolution_notes"]);
+        let recode =
+            Patch { state: Some("resolved".into()), resolution_code: Some("workaround".into()), ..Patch::default() };
+        let recoded = apply_patch(&resolved, recode, &m, 2).unwrap();
+        assert_eq!(recoded.lifecycle.resolution_code.map(|c| c.as_str()), Some("workaround"));
+        let mut on_hold = incident();
+        on_hold.lifecycle.state = State::OnHold;
+        on_hold.lifecycle.hold_reason = Some(HoldReason::AwaitingCaller);
+        let hold = Patch { hold_reason: Some("awaiting_supplier".into()), ..Patch::default() };
+        let moved = apply_patch(&on_hold, hold, &m, 2).unwrap();
+        assert_eq!(moved.lifecycle.hold_reason, Some(HoldReason::AwaitingSupplier));
     }
 
     #[test]

@@ -416,7 +416,17 @@ pub(crate) async fn update_incident_in(
     }
     let matrix = matrix_in(conn).await?;
     let now = now_micros();
-    let new = incident::apply_patch(&old, patch, &matrix, now)?;
+    let mut new = incident::apply_patch(&old, patch, &matrix, now)?;
+    // An incident that went to problem management was not resolved at
+    // first contact, whoever resolves it (a problem's resolve does).
+    if new.lifecycle.first_contact && !old.lifecycle.first_contact {
+        let problems: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM record_links WHERE from_id = $1 AND kind = 'caused_by'")
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?;
+        new.lifecycle.first_contact = problems == 0;
+    }
     let cs = diff(&old, &new);
     if cs.is_empty() {
         return Ok(old);

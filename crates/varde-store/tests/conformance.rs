@@ -572,3 +572,38 @@ async fn a_panicking_write_is_rolled_back_and_the_writer_lives_on() {
         user(&s, "after@example.org", Role::Agent).await;
     }
 }
+
+/// An incident linked to a problem went to problem management: resolving
+/// it, by hand or by the problem's resolve, is no first-contact resolution.
+#[tokio::test]
+async fn an_incident_of_a_problem_is_no_first_contact_resolution() {
+    use varde_store::problems::NewProblem;
+    for db in databases().await {
+        let s = &db.store;
+        let agent = user(s, "agent@example.org", Role::Agent).await;
+        let resolve = || Patch {
+            state: Some("resolved".into()),
+            resolution_code: Some("fixed".into()),
+            resolution_notes: Some("Done".into()),
+            ..Patch::default()
+        };
+        let (alone, _) = s.create_incident(new_incident(agent, "Printer"), None).await.unwrap();
+        let alone = s.update_incident(alone.id, None, resolve(), agent).await.unwrap();
+        assert!(alone.lifecycle.first_contact, "{}: the control case", db.engine);
+        let (linked, _) = s.create_incident(new_incident(agent, "Mail"), None).await.unwrap();
+        let problem = NewProblem {
+            short_description: "Mail relay".into(),
+            description: String::new(),
+            created_by: agent,
+            priority: 3,
+            assignment_group_id: None,
+            assignee_id: None,
+            service_id: None,
+            category_id: None,
+        };
+        let (p, _) = s.create_problem(problem, None).await.unwrap();
+        s.link_incident_to_problem(p.id, linked.id, agent).await.unwrap();
+        let linked = s.update_incident(linked.id, None, resolve(), agent).await.unwrap();
+        assert!(!linked.lifecycle.first_contact, "{}", db.engine);
+    }
+}
