@@ -535,3 +535,29 @@ Server,web-01,web-01,corp,
     })
     .await;
 }
+
+/// Two unrelated classes may define one attribute name as different kinds:
+/// a filter reads the value by the definition of the classes it lists, or
+/// without a class, by the first definition that takes it.
+#[tokio::test]
+async fn an_attribute_filter_reads_its_value_by_the_listed_class() {
+    each_engine(|env| async move {
+        let class = json!({"name": "Phone", "attributes": [{"name": "ram_gb", "kind": "text"}]});
+        let r = env.post("/api/v1/ci-classes", &env.admin, class).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let phone = id_of(
+            &new_ci(&env, &env.agent1, json!({"class": "Phone", "name": "phone-1", "attributes": {"ram_gb": "4GB"}}))
+                .await,
+        );
+        let ids = |v: Value| -> Vec<i64> { v["items"].as_array().unwrap().iter().map(id_of).collect() };
+        for q in ["class=Phone&attr.ram_gb=4GB", "attr.ram_gb=4GB"] {
+            let r = env.get(&format!("/api/v1/cis?{q}"), &env.agent1).send().await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text());
+            assert_eq!(ids(r.json()), vec![phone], "{q}");
+        }
+        // A Computer's ram_gb is a number.
+        env.get("/api/v1/cis?class=Server&attr.ram_gb=4GB", &env.agent1).send().await.invalid(&["attr.ram_gb"]);
+        env.get("/api/v1/cis?class=Location&attr.ram_gb=4", &env.agent1).send().await.invalid(&["attr.ram_gb"]);
+    })
+    .await;
+}

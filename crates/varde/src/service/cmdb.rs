@@ -259,6 +259,7 @@ pub async fn update(
 pub fn filter_from(classes: &Classes, params: &[(String, String)]) -> Result<CiFilter, AppError> {
     let mut f = CiFilter::default();
     let mut errs: Vec<FieldError> = Vec::new();
+    let mut attrs: Vec<(&str, &str, &str)> = Vec::new();
     for (k, v) in params {
         if v.is_empty() {
             continue;
@@ -302,19 +303,28 @@ pub fn filter_from(classes: &Classes, params: &[(String, String)]) -> Result<CiF
             },
             "limit" | "cursor" | "format" | "view" => {}
             other => match other.strip_prefix("attr.") {
-                Some(name) => {
-                    // The definition decides how the value is normalised; any
-                    // class's definition of the name will do (names mean the
-                    // same across a subtree, and are rarely reused elsewhere).
-                    let def = classes.0.iter().flat_map(|c| c.attributes.iter()).find(|a| a.name == name);
-                    match def.map(|d| filter_key(d, v)) {
-                        Some(Some(key)) => f.attributes.push((name.to_string(), key)),
-                        Some(None) => errs.push(FieldError::new(other, "is not a valid value for this attribute")),
-                        None => errs.push(FieldError::new(other, "no class has this attribute")),
-                    }
-                }
+                // After the classes, which decide the attribute's definition.
+                Some(name) => attrs.push((other, name, v)),
                 None => errs.push(FieldError::new(other, "is not a filter of the CI list")),
             },
+        }
+    }
+    for (param, name, v) in attrs {
+        // The definition decides how the value is normalised: the one of the
+        // classes listed (names mean the same across a subtree), or without
+        // a class, the first that takes the value. Two unrelated classes may
+        // both define a name, as different kinds (a Phone's text `ram_gb`
+        // beside a Computer's number).
+        let defs: Vec<&AttributeDef> = if f.class_ids.is_empty() {
+            classes.0.iter().flat_map(|c| c.attributes.iter()).filter(|a| a.name == name).collect()
+        } else {
+            f.class_ids.iter().filter_map(|id| classes.schema(*id).get(name)).collect()
+        };
+        match (defs.is_empty(), defs.iter().find_map(|d| filter_key(d, v))) {
+            (_, Some(key)) => f.attributes.push((name.to_string(), key)),
+            (false, None) => errs.push(FieldError::new(param, "is not a valid value for this attribute")),
+            (true, None) if f.class_ids.is_empty() => errs.push(FieldError::new(param, "no class has this attribute")),
+            (true, None) => errs.push(FieldError::new(param, "the classes listed have no such attribute")),
         }
     }
     if f.as_of.is_some() && !f.only_class() {
