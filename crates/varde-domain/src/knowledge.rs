@@ -98,11 +98,17 @@ pub struct Actor {
 /// Checks one workflow step. The rule that matters: when review is
 /// required, the text is published by a reviewer other than its author;
 /// when it is not, a reviewer may publish a draft directly.
+///
+/// `live`: readers have a published version. An article being edited
+/// after publication is in draft or review while readers keep its
+/// published text, so it is retired from there too: withdrawing the live
+/// text must not wait for the next one to be published.
 pub fn check_step(
     from: ArticleState,
     to: ArticleState,
     actor: Actor,
     review_required: bool,
+    live: bool,
 ) -> Result<(), DomainError> {
     use ArticleState::*;
     let refuse = |why: &str| Err(DomainError::field("state", why));
@@ -114,7 +120,7 @@ pub fn check_step(
             | (Draft, Published)
             | (Published, Retired)
             | (Retired, Draft)
-    );
+    ) || (live && matches!((from, to), (Draft | Review, Retired)));
     if !edge {
         return Err(DomainError::Transition { from: from.as_str(), to: to.as_str() });
     }
@@ -180,14 +186,30 @@ mod tests {
         let other = Actor { is_author: false, reviewer: true };
         let writer = Actor { is_author: true, reviewer: false };
         use ArticleState::*;
-        assert!(check_step(Draft, Review, writer, true).is_ok());
-        assert!(check_step(Review, Published, author, true).is_err());
-        assert!(check_step(Review, Published, other, true).is_ok());
-        assert!(check_step(Draft, Published, other, true).is_err());
-        assert!(check_step(Draft, Published, author, false).is_ok());
-        assert!(check_step(Draft, Published, writer, false).is_err());
-        assert!(check_step(Published, Retired, writer, false).is_err());
-        assert!(check_step(Retired, Published, other, false).is_err());
+        assert!(check_step(Draft, Review, writer, true, false).is_ok());
+        assert!(check_step(Review, Published, author, true, false).is_err());
+        assert!(check_step(Review, Published, other, true, false).is_ok());
+        assert!(check_step(Draft, Published, other, true, false).is_err());
+        assert!(check_step(Draft, Published, author, false, false).is_ok());
+        assert!(check_step(Draft, Published, writer, false, false).is_err());
+        assert!(check_step(Published, Retired, writer, false, false).is_err());
+        assert!(check_step(Retired, Published, other, false, false).is_err());
+    }
+
+    /// Readers' published text is withdrawn by a reviewer whatever state
+    /// the next text is in; an article never published has none to retire.
+    #[test]
+    fn a_live_article_is_retired_from_any_state() {
+        let reviewer = Actor { is_author: false, reviewer: true };
+        let writer = Actor { is_author: true, reviewer: false };
+        use ArticleState::*;
+        for from in [Draft, Review, Published] {
+            assert!(check_step(from, Retired, reviewer, true, true).is_ok(), "{from:?}");
+            assert!(check_step(from, Retired, writer, true, true).is_err(), "{from:?}");
+        }
+        for from in [Draft, Review] {
+            assert!(matches!(check_step(from, Retired, reviewer, true, false), Err(DomainError::Transition { .. })));
+        }
     }
 
     #[test]
@@ -212,13 +234,16 @@ mod tests {
         /// Whatever the sequence of steps and actors, no article is ever
         /// published by the author of the text when review is required.
         #[test]
-        fn no_self_publishing(steps in prop::collection::vec((prop::sample::select(ArticleState::ALL.to_vec()), any::<bool>(), any::<bool>()), 0..30)) {
+        fn no_self_publishing(steps in prop::collection::vec((prop::sample::select(ArticleState::ALL.to_vec()), any::<bool>(), any::<bool>(), any::<bool>()), 0..30)) {
             let mut state = ArticleState::Draft;
-            for (to, is_author, reviewer) in steps {
+            for (to, is_author, reviewer, live) in steps {
                 let actor = Actor { is_author, reviewer };
-                if check_step(state, to, actor, true).is_ok() {
+                if check_step(state, to, actor, true, live).is_ok() {
                     if to == ArticleState::Published {
                         prop_assert!(!is_author && reviewer && state == ArticleState::Review);
+                    }
+                    if to == ArticleState::Retired {
+                        prop_assert!(reviewer && (state == ArticleState::Published || live));
                     }
                     state = to;
                 }

@@ -464,6 +464,164 @@ async fn set_groups(conn: &mut AnyConnection, id: i64, groups: &[i64]) -> Result
     Ok(())
 }
 
+/// Edits an article inside the caller's transaction. A new title or body
+/// is a new version; if the article was in review or published, the new
+/// text goes back to draft (the published version stays readable until
+/// the new one is published).
+async fn update_article_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    id: i64,
+    expected_version: Option<i64>,
+    patch: ArticlePatch,
+    actor: i64,
+) -> Result<Article, StoreError> {
+    let old = article_in(conn, id).await?;
+    if expected_version.is_some_and(|v| v != old.version) {
+        return Err(StoreError::Conflict { current: old.version });
+    }
+    if old.state == ArticleState::Retired {
+        return Err(
+            DomainError::field("state", "a retired article cannot be changed; revive it as a draft first").into()
+        );
+    }
+    let title = patch.title.clone().unwrap_or(old.title.clone());
+    let body = patch.body.clone().unwrap_or(old.body.clone());
+    let new_text = title != old.title || body != old.body;
+    let audience = patch.audience.unwrap_or(old.audience);
+    let groups = patch.groups.clone().unwrap_or(old.groups.clone());
+    let category = patch.category_id.unwrap_or(old.category_id);
+    let service = patch.service_id.unwrap_or(old.service_id);
+    let review_required = patch.review_required.unwrap_or(old.review_required);
+    let review_at = patch.review_at.unwrap_or(old.review_at);
+    let expires_at = patch.expires_at.unwrap_or(old.expires_at);
+    let mut cs = varde_domain::record::ChangeSet::default();
+    cs.record("title", &Some(&old.title), &Some(&title));
+    cs.record("body", &Some(&old.body), &Some(&body));
+    cs.record("audience", &Some(old.audience.as_str()), &Some(audience.as_str()));
+    cs.record("groups", &Some(format!("{:?}", old.groups)), &Some(format!("{groups:?}")));
+    cs.record("category_id", &old.category_id, &category);
+    cs.record("service_id", &old.service_id, &service);
+    cs.record("review_required", &Some(old.review_required), &Some(review_required));
+    cs.record("review_at", &old.review_at, &review_at);
+    cs.record("expires_at", &old.expires_at, &expires_at);
+    if cs.is_empty() {
+        return Ok(old);
+    }
+    check_article_refs(conn, category, service, &groups, audience).await?;
+    let now = now_micros();
+    let mut current = old.current_version;
+    let mut state = old.state;
+    if new_text {
+        current += 1;
+        sqlx::query(
+            "INSERT INTO article_versions (record_id, version_no, title, body, author_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(current)
+        .bind(&title)
+        .bind(&body)
+        .bind(actor)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        state = ArticleState::Draft;
+        cs.record("state", &Some(old.state.as_str()), &Some(state.as_str()));
+    }
+    let n = sqlx::query(
+        "UPDATE records SET version = version + 1, state = $1, short_description = $2, description = $3, updated_at = $4
+         WHERE id = $5 AND version = $6",
+    )
+    .bind(state.as_str())
+    .bind(&title)
+    .bind(&body)
+    .bind(now)
+    .bind(id)
+    .bind(old.version)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    versioned(n, old.version)?;
+    sqlx::query(
+        "UPDATE articles SET category_id = $1, service_id = $2, audience = $3, review_required = $4, current_version = $5,
+            review_at = $6, expires_at = $7 WHERE record_id = $8",
+    )
+    .bind(category)
+    .bind(service)
+    .bind(audience.as_str())
+    .bind(review_required as i64)
+    .bind(current)
+    .bind(review_at)
+    .bind(expires_at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if patch.groups.is_some() {
+        set_groups(conn, id, &groups).await?;
+    }
+    audit::changes(conn, Entity::Record, id, Some(actor), now, &cs).await?;
+    reindex(conn, engine, id, "article").await?;
+    article_in(conn, id).await
+}
+
+/// Moves an article through its workflow inside the caller's transaction;
+/// `reviewer` says whether the actor holds the review right. The domain
+/// rule decides (`knowledge::check_step`), with the author of the current
+/// version.
+async fn transition_article_in(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    id: i64,
+    expected_version: Option<i64>,
+    to: ArticleState,
+    actor: i64,
+    reviewer: bool,
+) -> Result<Article, StoreError> {
+    let old = article_in(conn, id).await?;
+    if expected_version.is_some_and(|v| v != old.version) {
+        return Err(StoreError::Conflict { current: old.version });
+    }
+    if old.state == to {
+        return Ok(old);
+    }
+    let who = varde_domain::knowledge::Actor { is_author: old.current_author_id == actor, reviewer };
+    let live = old.published_version.is_some();
+    varde_domain::knowledge::check_step(old.state, to, who, old.review_required, live)?;
+    let now = now_micros();
+    let n = sqlx::query(
+        "UPDATE records SET version = version + 1, state = $1, is_open = $2, updated_at = $3 WHERE id = $4 AND version = $5",
+    )
+    .bind(to.as_str())
+    .bind((to != ArticleState::Retired) as i64)
+    .bind(now)
+    .bind(id)
+    .bind(old.version)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    versioned(n, old.version)?;
+    if to == ArticleState::Published {
+        sqlx::query("UPDATE articles SET published_version = current_version, published_at = $1 WHERE record_id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if old.state == ArticleState::Retired {
+        // A revived article is a draft with nothing published: its old
+        // text goes back to readers only when a reviewer publishes it
+        // again, or anyone could undo a reviewer's retirement.
+        sqlx::query("UPDATE articles SET published_version = NULL, published_at = NULL WHERE record_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    audit::write(conn, Entity::Record, id, Some(actor), now, "state", Some(old.state.as_str()), Some(to.as_str()))
+        .await?;
+    reindex(conn, engine, id, "article").await?;
+    article_in(conn, id).await
+}
+
 /// Figures for the knowledge and problem report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -568,9 +726,8 @@ impl Store {
         self.article(id.ok_or(StoreError::NotFound)?).await
     }
 
-    /// Edits an article. A new title or body is a new version; if the
-    /// article was in review or published, the new text goes back to draft
-    /// (the published version stays readable until the new one is published).
+    /// Edits an article (see `update_article_in`); a stale
+    /// `expected_version` is refused and nothing is written.
     pub async fn update_article(
         &self,
         id: i64,
@@ -578,102 +735,10 @@ impl Store {
         patch: ArticlePatch,
         actor: i64,
     ) -> Result<Article, StoreError> {
-        let engine = self.engine();
-        self.write(move |conn| {
-            async move {
-                let old = article_in(conn, id).await?;
-                if expected_version.is_some_and(|v| v != old.version) {
-                    return Err(StoreError::Conflict { current: old.version });
-                }
-                if old.state == ArticleState::Retired {
-                    return Err(DomainError::field("state", "a retired article cannot be changed; revive it as a draft first").into());
-                }
-                let title = patch.title.clone().unwrap_or(old.title.clone());
-                let body = patch.body.clone().unwrap_or(old.body.clone());
-                let new_text = title != old.title || body != old.body;
-                let audience = patch.audience.unwrap_or(old.audience);
-                let groups = patch.groups.clone().unwrap_or(old.groups.clone());
-                let category = patch.category_id.unwrap_or(old.category_id);
-                let service = patch.service_id.unwrap_or(old.service_id);
-                let review_required = patch.review_required.unwrap_or(old.review_required);
-                let review_at = patch.review_at.unwrap_or(old.review_at);
-                let expires_at = patch.expires_at.unwrap_or(old.expires_at);
-                let mut cs = varde_domain::record::ChangeSet::default();
-                cs.record("title", &Some(&old.title), &Some(&title));
-                cs.record("body", &Some(&old.body), &Some(&body));
-                cs.record("audience", &Some(old.audience.as_str()), &Some(audience.as_str()));
-                cs.record("groups", &Some(format!("{:?}", old.groups)), &Some(format!("{groups:?}")));
-                cs.record("category_id", &old.category_id, &category);
-                cs.record("service_id", &old.service_id, &service);
-                cs.record("review_required", &Some(old.review_required), &Some(review_required));
-                cs.record("review_at", &old.review_at, &review_at);
-                cs.record("expires_at", &old.expires_at, &expires_at);
-                if cs.is_empty() {
-                    return Ok(old);
-                }
-                check_article_refs(conn, category, service, &groups, audience).await?;
-                let now = now_micros();
-                let mut current = old.current_version;
-                let mut state = old.state;
-                if new_text {
-                    current += 1;
-                    sqlx::query(
-                        "INSERT INTO article_versions (record_id, version_no, title, body, author_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(id)
-                    .bind(current)
-                    .bind(&title)
-                    .bind(&body)
-                    .bind(actor)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                    state = ArticleState::Draft;
-                    cs.record("state", &Some(old.state.as_str()), &Some(state.as_str()));
-                }
-                let n = sqlx::query(
-                    "UPDATE records SET version = version + 1, state = $1, short_description = $2, description = $3, updated_at = $4
-                     WHERE id = $5 AND version = $6",
-                )
-                .bind(state.as_str())
-                .bind(&title)
-                .bind(&body)
-                .bind(now)
-                .bind(id)
-                .bind(old.version)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                versioned(n, old.version)?;
-                sqlx::query(
-                    "UPDATE articles SET category_id = $1, service_id = $2, audience = $3, review_required = $4, current_version = $5,
-                        review_at = $6, expires_at = $7 WHERE record_id = $8",
-                )
-                .bind(category)
-                .bind(service)
-                .bind(audience.as_str())
-                .bind(review_required as i64)
-                .bind(current)
-                .bind(review_at)
-                .bind(expires_at)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-                if patch.groups.is_some() {
-                    set_groups(conn, id, &groups).await?;
-                }
-                audit::changes(conn, Entity::Record, id, Some(actor), now, &cs).await?;
-                reindex(conn, engine, id, "article").await?;
-                article_in(conn, id).await
-            }
-            .boxed()
-        })
-        .await
+        self.edit_article(id, expected_version, patch, None, actor, false).await
     }
 
-    /// Moves an article through its workflow; `reviewer` says whether the
-    /// actor holds the review right. The domain rule decides
-    /// (`knowledge::check_step`), with the author of the current version.
+    /// Moves an article through its workflow (see `transition_article_in`).
     pub async fn transition_article(
         &self,
         id: i64,
@@ -682,39 +747,45 @@ impl Store {
         actor: i64,
         reviewer: bool,
     ) -> Result<Article, StoreError> {
+        self.edit_article(id, expected_version, ArticlePatch::default(), Some(to), actor, reviewer).await
+    }
+
+    /// Edits an article and then takes the workflow step `to`, if any, in
+    /// one transaction: when the step is refused, the edit is not kept
+    /// either. A step checks the article as the edit left it (new text is
+    /// a draft again, written by `actor`).
+    pub async fn edit_article(
+        &self,
+        id: i64,
+        expected_version: Option<i64>,
+        patch: ArticlePatch,
+        to: Option<ArticleState>,
+        actor: i64,
+        reviewer: bool,
+    ) -> Result<Article, StoreError> {
         let engine = self.engine();
         self.write(move |conn| {
             async move {
-                let old = article_in(conn, id).await?;
-                if expected_version.is_some_and(|v| v != old.version) {
-                    return Err(StoreError::Conflict { current: old.version });
+                let mut expected = expected_version;
+                let mut edited = None;
+                if patch != ArticlePatch::default() {
+                    edited = Some(update_article_in(conn, engine, id, expected, patch, actor).await?);
+                    // The edit checked it; its own new version is the step's to take.
+                    expected = None;
                 }
-                if old.state == to {
-                    return Ok(old);
+                if let Some(to) = to {
+                    return transition_article_in(conn, engine, id, expected, to, actor, reviewer).await;
                 }
-                let who = varde_domain::knowledge::Actor { is_author: old.current_author_id == actor, reviewer };
-                varde_domain::knowledge::check_step(old.state, to, who, old.review_required)?;
-                let now = now_micros();
-                let n = sqlx::query("UPDATE records SET version = version + 1, state = $1, is_open = $2, updated_at = $3 WHERE id = $4 AND version = $5")
-                    .bind(to.as_str())
-                    .bind((to != ArticleState::Retired) as i64)
-                    .bind(now)
-                    .bind(id)
-                    .bind(old.version)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                versioned(n, old.version)?;
-                if to == ArticleState::Published {
-                    sqlx::query("UPDATE articles SET published_version = current_version, published_at = $1 WHERE record_id = $2")
-                        .bind(now)
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
+                match edited {
+                    Some(a) => Ok(a),
+                    None => {
+                        let a = article_in(conn, id).await?;
+                        match expected {
+                            Some(v) if v != a.version => Err(StoreError::Conflict { current: a.version }),
+                            _ => Ok(a),
+                        }
+                    }
                 }
-                audit::write(conn, Entity::Record, id, Some(actor), now, "state", Some(old.state.as_str()), Some(to.as_str())).await?;
-                reindex(conn, engine, id, "article").await?;
-                article_in(conn, id).await
             }
             .boxed()
         })

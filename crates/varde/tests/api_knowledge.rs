@@ -417,3 +417,110 @@ async fn review_due_lists_only_articles_whose_review_date_has_passed() {
     })
     .await;
 }
+
+/// An article PATCH whose state step is refused (403 for want of the
+/// right, 422 by the workflow's rules) keeps none of its edits: no new
+/// version, no new text (finding 3 of the exploratory test).
+#[tokio::test]
+async fn a_refused_step_keeps_none_of_the_edits() {
+    each_engine(|env| async move {
+        let author = person(&env, "kate", "problem_manager").await;
+        let reviewer = person(&env, "rob", "problem_manager").await;
+        let r = env
+            .post(
+                "/api/v1/articles",
+                &env.agent1,
+                json!({"title": "How to reset your VPN token", "body": "1. Open the portal", "audience": "public"}),
+            )
+            .send()
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let loc = r.header("location").unwrap().to_string();
+        let unchanged = |want_version: i64| {
+            let call = env.get(&loc, &env.agent1).send();
+            async move {
+                let r = call.await;
+                let a = r.json();
+                assert_eq!(r.header("etag"), Some(format!("\"{want_version}\"").as_str()), "{a}");
+                assert_eq!(
+                    (&a["title"], &a["body"]),
+                    (&json!("How to reset your VPN token"), &json!("1. Open the portal"))
+                );
+                assert_eq!(a["current_version"], 1, "{a}");
+            }
+        };
+
+        // 403: publishing and retiring are a reviewer's.
+        let sneaky = json!({"title": "TEMP - sneaky title", "state": "published"});
+        env.patch(&loc, &env.agent1, sneaky).header("if-match", "\"1\"").send().await.problem(403);
+        env.patch(&loc, &env.agent1, json!({"body": "changed body", "state": "retired"})).send().await.problem(403);
+        unchanged(1).await;
+        // 422: a reviewer's publish straight from draft, or of their own new text.
+        env.patch(&loc, &reviewer, json!({"body": "changed body", "state": "published"})).send().await.problem(422);
+        env.patch(&loc, &env.agent1, json!({"state": "review"})).send().await;
+        env.patch(&loc, &reviewer, json!({"body": "changed body", "state": "published"})).send().await.problem(422);
+        let versions = env.get(&format!("{loc}/versions"), &env.agent1).send().await.json();
+        assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
+        let a = env.get(&loc, &env.agent1).send().await.json();
+        assert_eq!((&a["state"], &a["version"]), (&json!("review"), &json!(2)), "{a}");
+
+        // An edit with a step its rules allow is one change.
+        let r = env.patch(&loc, &author, json!({"category_id": null, "state": "published"})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["state"], "published");
+        // A step to where the edit leaves it is the edit's: an agent's edit
+        // of a published article is a draft again, not a publish.
+        let r = env.patch(&loc, &env.agent1, json!({"body": "1. Open the new portal", "state": "draft"})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!((&r.json()["state"], &r.json()["current_version"]), (&json!("draft"), &json!(2)));
+        env.patch(&loc, &env.agent1, json!({"body": "again", "state": "published"})).send().await.problem(403);
+        assert_eq!(env.get(&loc, &env.agent1).send().await.json()["body"], "1. Open the new portal");
+    })
+    .await;
+}
+
+/// A published article whose next text waits in draft or review can be
+/// retired: readers lose the live text at once. Reviving it makes a draft
+/// that readers see only once a reviewer publishes it again (finding 9).
+#[tokio::test]
+async fn a_live_article_with_a_pending_draft_can_be_retired() {
+    each_engine(|env| async move {
+        let author = person(&env, "kate", "problem_manager").await;
+        let reviewer = person(&env, "rob", "problem_manager").await;
+        let a =
+            publish(&env, &author, &reviewer, json!({"title": "VPN token", "body": "Old steps", "audience": "public"}))
+                .await;
+        let loc = format!("/api/v1/articles/{}", id_of(&a));
+        for pending in ["draft", "review"] {
+            let r = env.patch(&loc, &env.agent1, json!({"body": format!("Steps {pending}")})).send().await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            env.patch(&loc, &env.agent1, json!({"state": pending})).send().await;
+            assert_eq!(env.get(&loc, &env.req1).send().await.json()["body"], "Old steps");
+            env.patch(&loc, &env.agent1, json!({"state": "retired"})).send().await.problem(403);
+            let r = env.patch(&loc, &reviewer, json!({"state": "retired"})).send().await;
+            assert_eq!(r.status, StatusCode::OK, "{pending}: {}", r.text());
+            env.get(&loc, &env.req1).send().await.problem(404);
+            let found = env.get("/api/v1/articles?q=steps", &env.req1).send().await.json();
+            assert_eq!(found["items"].as_array().unwrap().len(), 0, "{found}");
+
+            // Reviving is anyone's, publishing again a reviewer's.
+            let r = env.patch(&loc, &env.agent1, json!({"state": "draft"})).send().await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            assert_eq!(r.json()["published_version"], serde_json::Value::Null);
+            env.get(&loc, &env.req1).send().await.problem(404);
+            env.patch(&loc, &author, json!({"state": "review"})).send().await;
+            let r = env.patch(&loc, &reviewer, json!({"state": "published", "body": "Old steps"})).send().await;
+            r.problem(422);
+            env.patch(&loc, &env.agent1, json!({"body": "Old steps"})).send().await;
+            env.patch(&loc, &env.agent1, json!({"state": "review"})).send().await;
+            let r = env.patch(&loc, &reviewer, json!({"state": "published"})).send().await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            assert_eq!(env.get(&loc, &env.req1).send().await.json()["body"], "Old steps");
+        }
+        // An article never published has no text to withdraw: it is not retired.
+        let r = env.post("/api/v1/articles", &author, json!({"title": "Unpublished", "body": "x"})).send().await;
+        let fresh = r.header("location").unwrap().to_string();
+        env.patch(&fresh, &reviewer, json!({"state": "retired"})).send().await.problem(422);
+    })
+    .await;
+}

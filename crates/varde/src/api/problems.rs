@@ -93,7 +93,8 @@ pub struct ListQuery {
     pub state: Option<String>,
     /// `true` for open problems (not resolved or closed).
     pub open: Option<String>,
-    /// `true` for published known errors only (the known error database).
+    /// `true` for published known errors only (the known error database),
+    /// `false` for the other problems.
     pub known_error: Option<String>,
     /// Priorities, e.g. `1,2`.
     pub priority: Option<String>,

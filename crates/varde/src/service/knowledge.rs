@@ -214,26 +214,28 @@ pub async fn update(
         review_at,
         expires_at,
     };
-    if patch.review_required == Some(false) && current.review_required && !caller.can(Permission::ReviewArticles) {
+    let reviewer = caller.can(Permission::ReviewArticles);
+    if patch.review_required == Some(false) && current.review_required && !reviewer {
         // Otherwise an author could switch review off and publish alone.
         return Err(AppError::field("review_required", "only a reviewer may waive review"));
     }
-    let mut a = if patch == ArticlePatch::default() {
-        if expected_version.is_some_and(|v| v != current.version) {
-            return Err(AppError::Stale { current: current.version });
-        }
-        current
-    } else {
-        store.update_article(current.id, expected_version, patch, caller.id()).await?
-    };
     if let Some(to) = state {
-        let reviewer = caller.can(Permission::ReviewArticles);
-        if to != a.state && matches!(to, ArticleState::Published | ArticleState::Retired) && !reviewer {
+        // Decided before anything is written: a refused request keeps
+        // none of its edits either.
+        let moves = to != current.state || new_text(&patch, &current);
+        if moves && matches!(to, ArticleState::Published | ArticleState::Retired) && !reviewer {
             return Err(AppError::Forbidden);
         }
-        a = store.transition_article(a.id, Some(a.version), to, caller.id(), reviewer).await?;
     }
-    Ok(a)
+    // The edit and the step are one write: a step its rules refuse
+    // leaves the edit unsaved too.
+    Ok(store.edit_article(current.id, expected_version, patch, state, caller.id(), reviewer).await?)
+}
+
+/// Does the patch give the article a new title or body (a new version, in
+/// draft again)?
+fn new_text(patch: &ArticlePatch, a: &Article) -> bool {
+    patch.title.as_ref().is_some_and(|t| *t != a.title) || patch.body.as_ref().is_some_and(|b| *b != a.body)
 }
 
 pub async fn list(
