@@ -23,8 +23,12 @@ use crate::{now_micros, Store, StoreError};
 
 /// The end of an open interval: "still valid".
 pub const FOREVER: i64 = i64::MAX;
-/// The built-in class whose CIs (and its subclasses') are services.
+/// The built-in classes the store finds by name: the services (and its
+/// subclasses'), and what a CI's location and supplier must be. They keep
+/// their names (`update_ci_class`).
 const SERVICE_CLASS: &str = "Service";
+const LOCATION_CLASS: &str = "Location";
+const SUPPLIER_CLASS: &str = "Supplier";
 /// The instant that selects the current versions: `valid_to > NOW_T` holds
 /// only for open intervals.
 const CURRENT: i64 = i64::MAX - 1;
@@ -297,9 +301,13 @@ impl Store {
                 errs.extend(check_class_text(&name, &description, &identify_by, &schema));
                 // Catalogue services are CIs of the class found by this name
                 // (`service_classes`, `service_ci`): renamed, services would
-                // silently stop being found and made.
-                if cur.name == SERVICE_CLASS && name.trim() != SERVICE_CLASS {
-                    errs.push(FieldError::new("name", "the Service class is built in (catalogue services are its CIs) and keeps its name"));
+                // silently stop being found and made; likewise the checks of
+                // locations and suppliers (`place_errors`).
+                if [SERVICE_CLASS, LOCATION_CLASS, SUPPLIER_CLASS].contains(&cur.name.as_str()) && name.trim() != cur.name {
+                    errs.push(FieldError::new(
+                        "name",
+                        format!("the {} class is built in (Varde finds it by its name) and keeps its name", cur.name),
+                    ));
                 }
                 // Subclasses must not already define a name this class now adds.
                 let below = classes.subtree(id);
@@ -757,6 +765,44 @@ pub fn field_errors(classes: &Classes, mut fields: CiFields) -> Vec<FieldError> 
     errs
 }
 
+/// What is wrong with where a CI says it is and who supplies it: itself, or
+/// a CI of a class other than Location or Supplier (or below them), as the
+/// default classes are meant. `class_of` gives an existing CI's class.
+pub(crate) fn place_errors(
+    classes: &Classes,
+    id: i64,
+    fields: &CiFields,
+    class_of: impl Fn(i64) -> Option<i64>,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (field, class, v) in
+        [("location_id", LOCATION_CLASS, fields.location_id), ("supplier_id", SUPPLIER_CLASS, fields.supplier_id)]
+    {
+        let Some(v) = v else { continue };
+        if v == id {
+            errs.push(FieldError::new(field, "cannot be the CI itself"));
+            continue;
+        }
+        let (Some(want), Some(is)) = (classes.by_name(class), class_of(v)) else { continue };
+        if !classes.subtree(want.id).contains(&is) {
+            errs.push(FieldError::new(field, format!("must be a CI of the {class} class")));
+        }
+    }
+    errs
+}
+
+/// The classes of these CIs (those that exist).
+pub(crate) async fn ci_classes_in(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i64, i64>, StoreError> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = Sql::new("SELECT id, class_id FROM cis WHERE id IN ");
+        q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+        let rows: Vec<(i64, i64)> = q.query_as().fetch_all(&mut *conn).await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// Validates `fields` for CI `id` (0 for a new one): the class schema,
 /// dates, references to people and other CIs, unique attributes and the
 /// identification key. Every problem is reported at once.
@@ -815,6 +861,9 @@ pub(crate) async fn prepare_as(
                 errs.push(FieldError::new(field, "refers to nothing that exists"));
             }
         }
+        let places: Vec<i64> = fields.location_id.into_iter().chain(fields.supplier_id).collect();
+        let class_of = ci_classes_in(conn, &places).await?;
+        errs.extend(place_errors(classes, id, &fields, |ci| class_of.get(&ci).copied()));
         for (defined_by, def) in &schema.attributes {
             if !def.unique {
                 continue;

@@ -310,6 +310,9 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         known.insert(table, existing_ids(conn, table, &ids).await?);
     }
     let has = |table: &str, id: i64| known.get(table).is_some_and(|s| s.contains(&id));
+    let places: Vec<i64> =
+        prepared.iter().flat_map(|(_, _, p, _)| p.fields.location_id.into_iter().chain(p.fields.supplier_id)).collect();
+    let place_class = crate::cmdb::ci_classes_in(conn, &places).await?;
 
     // 4. Unique attributes: against the database and within the file.
     let mut unique_keys: HashMap<(i64, String, String), (usize, Option<i64>)> = HashMap::new();
@@ -364,7 +367,9 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
                 Err(e) => return Err(e),
             },
         };
-        let missing = schema.missing(&p.checked);
+        let mut missing = schema.missing(&p.checked);
+        let own = current.as_ref().map_or(0, |c| c.id);
+        missing.extend(crate::cmdb::place_errors(&classes, own, &p.fields, |ci| place_class.get(&ci).copied()));
         if !missing.is_empty() {
             for e in missing {
                 problem(&mut report, at.clone(), &e.field, e.message);

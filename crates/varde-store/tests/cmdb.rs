@@ -962,3 +962,45 @@ async fn impact_goes_around_what_is_out_of_service() {
         assert_eq!(new.relations_created, 0, "{engine}");
     }
 }
+
+/// A CI is located in a Location and supplied by a Supplier (or CIs of
+/// their subclasses), never in or by itself; by hand and by import.
+#[tokio::test]
+async fn a_location_is_a_location_and_a_supplier_a_supplier() {
+    for db in databases().await {
+        let (s, engine) = (&db.store, db.engine);
+        let actor = user(s, "cmdb@example.org", Role::Agent).await;
+        let room = ci(s, "Location", "Room 101", json!({})).await;
+        let vendor = ci(s, "Supplier", "Dell", json!({})).await;
+        let laptop = ci(s, "Laptop", "lt-1", json!({"serial_number": "L1"})).await;
+        let app = ci(s, "Application", "CRM", json!({})).await;
+        let server = class_id(s, "Server").await;
+        let fields = |location: Option<i64>, supplier: Option<i64>| CiFields {
+            class_id: server,
+            name: "web-1".into(),
+            location_id: location,
+            supplier_id: supplier,
+            attributes: obj(json!({"hostname": "web-1", "domain": "corp"})),
+            ..Default::default()
+        };
+        let web = s.create_ci(fields(Some(room), Some(vendor)), ctx(actor)).await.unwrap().id;
+        let other = CiFields {
+            name: "web-2".into(),
+            attributes: obj(json!({"hostname": "web-2", "domain": "corp"})),
+            ..fields(Some(laptop), Some(app))
+        };
+        let bad = s.create_ci(other, ctx(actor)).await.unwrap_err();
+        assert_eq!(fields_of(&bad), ["location_id", "supplier_id"], "{engine}");
+        let bad = s.update_ci(web, None, fields(Some(web), Some(vendor)), ctx(actor)).await.unwrap_err();
+        assert_eq!(fields_of(&bad), ["location_id"], "{engine}: not in itself");
+        let row = ImportRow {
+            line: 2,
+            reference: "web-1".into(),
+            fields: fields(Some(laptop), None),
+            omitted: OPTIONAL_FIELDS.iter().copied().filter(|f| *f != "location_id").collect(),
+        };
+        let refused = s.import_cis(import_of(actor, vec![row])).await.unwrap();
+        let named: Vec<&str> = refused.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!((named, refused.import_id), (vec!["location_id"], None), "{engine}: {refused:?}");
+    }
+}
