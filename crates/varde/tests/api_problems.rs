@@ -495,3 +495,26 @@ async fn a_create_that_cannot_link_its_incidents_makes_no_problem() {
     })
     .await;
 }
+
+/// A closed problem neither takes nor gives up incidents (finding 11).
+#[tokio::test]
+async fn a_closed_problem_keeps_its_incidents() {
+    each_engine(|env| async move {
+        let pm = manager(&env).await;
+        let (one, two) = (
+            env.incident(&env.req1, json!({"short_description": "Mail bounces"})).await,
+            env.incident(&env.req1, json!({"short_description": "Mail is lost"})).await,
+        );
+        let loc = investigated(&env, &[&one]).await;
+        let r = env.patch(&loc, &pm, json!({"state": "closed"})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        env.post(&format!("{loc}/incidents"), &env.agent1, json!({"incident": two["number"]}))
+            .send()
+            .await
+            .problem(422);
+        env.delete(&format!("{loc}/incidents/{}", id_of(&one)), &env.agent1).send().await.problem(422);
+        let linked = env.get(&format!("{loc}/incidents"), &env.agent1).send().await.json();
+        assert_eq!(linked["count"], 1, "{linked}");
+    })
+    .await;
+}
