@@ -16,6 +16,7 @@ use varde_domain::search::{self, QueryTerm};
 use varde_domain::DomainError;
 
 use crate::audit::{self, Entity};
+use crate::idempotency::{self, IdempotencyKey};
 use crate::incidents::{next_number, Cursor};
 use crate::sql::{exists, versioned, Arg, Sql};
 use crate::{now_micros, Engine, Store, StoreError};
@@ -651,9 +652,24 @@ pub struct ProblemFigure {
 
 impl Store {
     pub async fn create_article(&self, new: NewArticle) -> Result<Article, StoreError> {
+        Ok(self.create_article_with_key(new, None).await?.0)
+    }
+
+    /// Creates an article; under an idempotency key already used, returns
+    /// the article that key made (and `true`) instead.
+    pub async fn create_article_with_key(
+        &self,
+        new: NewArticle,
+        idem: Option<IdempotencyKey>,
+    ) -> Result<(Article, bool), StoreError> {
         let engine = self.engine();
         self.write(move |conn| {
             async move {
+                if let Some(k) = &idem {
+                    if let Some(id) = idempotency::claim(conn, k).await? {
+                        return Ok((article_in(conn, id).await?, true));
+                    }
+                }
                 check_article_refs(conn, new.category_id, new.service_id, &new.groups, new.audience).await?;
                 if let Some(src) = new.source_incident_id {
                     if !exists(conn, "records", src).await? {
@@ -706,7 +722,10 @@ impl Store {
                         .await?;
                 }
                 reindex(conn, engine, id, "article").await?;
-                article_in(conn, id).await
+                if let Some(k) = &idem {
+                    idempotency::remember(conn, k, id).await?;
+                }
+                Ok((article_in(conn, id).await?, false))
             }
             .boxed()
         })

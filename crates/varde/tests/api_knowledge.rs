@@ -524,3 +524,47 @@ async fn a_live_article_with_a_pending_draft_can_be_retired() {
     })
     .await;
 }
+
+/// Article creates honour `Idempotency-Key` as the other creates do: a
+/// retry returns the first article, marked as replayed; the same key with
+/// another body is refused (finding 10).
+#[tokio::test]
+async fn article_creates_honour_idempotency_keys() {
+    each_engine(|env| async move {
+        let body = json!({"title": "How to reset your VPN token", "body": "x", "audience": "public"});
+        let post = |key: &'static str, body: serde_json::Value| {
+            env.post("/api/v1/articles", &env.agent1, body).header("idempotency-key", key).send()
+        };
+        let first = post("art1", body.clone()).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+        assert_eq!(first.header("idempotent-replayed"), None);
+        let again = post("art1", body.clone()).await;
+        assert_eq!(again.status, StatusCode::CREATED, "{}", again.text());
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+        assert_eq!(id_of(&again.json()), id_of(&first.json()));
+        post("art1", json!({"title": "Another", "body": "y"})).await.problem(422);
+        let listed = env.get("/api/v1/articles", &env.agent1).send().await.json();
+        assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+
+        // Drafting from an incident, twice under one key, makes one draft.
+        let inc = env.incident(&env.req1, json!({"short_description": "Printer jams"})).await;
+        let id = id_of(&inc);
+        env.patch_ok(
+            id,
+            &env.agent1,
+            json!({"state": "resolved", "resolution_code": "fixed", "resolution_notes": "Roller"}),
+        )
+        .await;
+        let url = format!("/api/v1/incidents/{id}/draft-article");
+        let draft = || env.post(&url, &env.agent1, json!({})).header("idempotency-key", "dr1").send();
+        let (a, b) = (draft().await, draft().await);
+        assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::CREATED), "{} {}", a.text(), b.text());
+        assert_eq!((a.header("idempotent-replayed"), b.header("idempotent-replayed")), (None, Some("true")));
+        assert_eq!(id_of(&a.json()), id_of(&b.json()));
+        let listed = env.get("/api/v1/articles", &env.agent1).send().await.json();
+        assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+        let other = env.post(&url, &env.agent1, json!({})).header("idempotency-key", "dr2").send().await;
+        assert_eq!(other.status, StatusCode::CREATED, "a new key is a new draft: {}", other.text());
+    })
+    .await;
+}

@@ -13,7 +13,8 @@ use varde_store::knowledge::{Article, ArticleFilter, ProblemFigure, SearchFilter
 
 use super::incidents::{parse_query, AttachmentView};
 use super::{
-    created, decode_cursor, encode_cursor, etag, if_match, instant, limit, parse_instant, ApiJson, ApiPath, Page,
+    created, decode_cursor, encode_cursor, etag, idempotency_key, if_match, instant, limit, parse_instant, ApiJson,
+    ApiPath, Page,
 };
 use crate::auth::Caller;
 use crate::error::{AppError, Problem as ProblemDetails};
@@ -190,17 +191,21 @@ pub async fn list(State(st): State<AppState>, caller: Caller, RawQuery(raw): Raw
 }
 
 #[utoipa::path(post, path = "/api/v1/articles", tag = "knowledge", request_body = CreateArticle,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
     responses((status = 201, body = ArticleView), (status = 422, body = ProblemDetails)))]
 pub async fn create(
     State(st): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: ApiJson<CreateArticle>,
 ) -> Result<Response, AppError> {
-    let a = svc::create(&st.store, &caller, body.value).await?;
+    let idem = idempotency_key(&headers, &caller, "/api/v1/articles", &body.raw)?;
+    let (a, replayed) = svc::create_with_key(&st.store, &caller, body.value, idem).await?;
     let mut res = with_etag(StatusCode::CREATED, &a, &caller);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/articles/{}", a.id)) {
         res.headers_mut().insert(header::LOCATION, v);
     }
+    super::mark_replayed(&mut res, replayed);
     Ok(res)
 }
 
@@ -524,15 +529,22 @@ pub async fn resolved_by(
     Ok(created(format!("/api/v1/articles/{}", a.id), article_view(&a, true)))
 }
 
-#[utoipa::path(post, path = "/api/v1/incidents/{id}/draft-article", tag = "knowledge", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/draft-article", tag = "knowledge",
+    params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
     responses((status = 201, body = ArticleView), (status = 422, body = ProblemDetails)))]
 pub async fn draft_article(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let a = svc::draft_from_incident(&st.store, &caller, &id).await?;
-    Ok(created(format!("/api/v1/articles/{}", a.id), article_view(&a, true)))
+    // The key is for this incident's draft: the path names it.
+    let idem = idempotency_key(&headers, &caller, &format!("/api/v1/incidents/{id}/draft-article"), &[])?;
+    let (a, replayed) = svc::draft_from_incident_with_key(&st.store, &caller, &id, idem).await?;
+    let mut res = created(format!("/api/v1/articles/{}", a.id), article_view(&a, true));
+    super::mark_replayed(&mut res, replayed);
+    Ok(res)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

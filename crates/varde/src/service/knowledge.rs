@@ -7,6 +7,7 @@ use varde_domain::error::Problems;
 use varde_domain::incident::State as IncidentState;
 use varde_domain::knowledge::{ArticleState, Audience, DiffLine};
 use varde_domain::text;
+use varde_store::idempotency::IdempotencyKey;
 use varde_store::incidents::Cursor;
 use varde_store::knowledge::{
     Article, ArticleFilter, ArticlePatch, NewArticle, Report, SearchFilter, SearchHit, SearchKinds, Viewer,
@@ -102,6 +103,17 @@ fn instant(p: &mut Problems, field: &str, v: &str) -> Option<i64> {
 }
 
 pub async fn create(store: &Store, caller: &Caller, input: CreateArticle) -> Result<Article, AppError> {
+    Ok(create_with_key(store, caller, input, None).await?.0)
+}
+
+/// Creates an article; a retry under the same idempotency key returns the
+/// first one (and `true`).
+pub async fn create_with_key(
+    store: &Store,
+    caller: &Caller,
+    input: CreateArticle,
+    idem: Option<IdempotencyKey>,
+) -> Result<(Article, bool), AppError> {
     caller.require(Permission::WorkRecords)?;
     let mut p = Problems::new();
     let title = p.check(text::line("title", &input.title, TITLE_MAX));
@@ -111,21 +123,20 @@ pub async fn create(store: &Store, caller: &Caller, input: CreateArticle) -> Res
     let expires_at = input.expires_at.as_deref().and_then(|v| instant(&mut p, "expires_at", v));
     p.into_result()?;
     let (Some(title), Some(body), Some(audience)) = (title, body, audience) else { unreachable!() };
-    Ok(store
-        .create_article(NewArticle {
-            title,
-            body,
-            author: caller.id(),
-            category_id: input.category_id,
-            service_id: input.service_id,
-            audience,
-            groups: input.groups,
-            review_required: input.review_required.unwrap_or(true),
-            review_at,
-            expires_at,
-            source_incident_id: None,
-        })
-        .await?)
+    let new = NewArticle {
+        title,
+        body,
+        author: caller.id(),
+        category_id: input.category_id,
+        service_id: input.service_id,
+        audience,
+        groups: input.groups,
+        review_required: input.review_required.unwrap_or(true),
+        review_at,
+        expires_at,
+        source_incident_id: None,
+    };
+    Ok(store.create_article_with_key(new, idem).await?)
 }
 
 /// Attaches a file to an article (agents who may work records). Served as a
@@ -367,6 +378,17 @@ pub async fn resolved_by(store: &Store, caller: &Caller, incident: &str, article
 /// Drafts an internal article from a resolved incident: its subject, what
 /// was reported and how it was resolved.
 pub async fn draft_from_incident(store: &Store, caller: &Caller, incident: &str) -> Result<Article, AppError> {
+    Ok(draft_from_incident_with_key(store, caller, incident, None).await?.0)
+}
+
+/// Drafts an article from an incident; a retry under the same idempotency
+/// key returns the first draft (and `true`).
+pub async fn draft_from_incident_with_key(
+    store: &Store,
+    caller: &Caller,
+    incident: &str,
+    idem: Option<IdempotencyKey>,
+) -> Result<(Article, bool), AppError> {
     caller.require(Permission::WorkRecords)?;
     let i = crate::service::incidents::get(store, caller, incident).await?;
     if !matches!(i.lifecycle.state, IncidentState::Resolved | IncidentState::Closed) {
@@ -378,21 +400,20 @@ pub async fn draft_from_incident(store: &Store, caller: &Caller, incident: &str)
         if i.description.is_empty() { &i.short_description } else { &i.description },
         i.lifecycle.resolution_notes.as_deref().unwrap_or("")
     );
-    Ok(store
-        .create_article(NewArticle {
-            title,
-            body,
-            author: caller.id(),
-            category_id: i.category_id,
-            service_id: i.service_id,
-            audience: Audience::Internal,
-            groups: Vec::new(),
-            review_required: true,
-            review_at: None,
-            expires_at: None,
-            source_incident_id: Some(i.id),
-        })
-        .await?)
+    let new = NewArticle {
+        title,
+        body,
+        author: caller.id(),
+        category_id: i.category_id,
+        service_id: i.service_id,
+        audience: Audience::Internal,
+        groups: Vec::new(),
+        review_required: true,
+        review_at: None,
+        expires_at: None,
+        source_incident_id: Some(i.id),
+    };
+    Ok(store.create_article_with_key(new, idem).await?)
 }
 
 pub async fn report(store: &Store, caller: &Caller, from: i64, to: i64) -> Result<Report, AppError> {
