@@ -146,12 +146,13 @@ async fn agreements_refer_only_to_what_exists_and_keep_their_kind() {
         ));
         let b = s.update_agreement(a.id, Some(1), changed, who).await.unwrap();
         assert_eq!((b.version, b.spec.targets[0].minutes), (2, 10), "{}", db.engine);
-        // A changed agreement queues a recompute of its open clocks.
+        // A made and a changed agreement each queue a recompute of its
+        // open clocks and the open incidents it may cover.
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'sla_recompute'")
             .fetch_one(s.pool())
             .await
             .unwrap();
-        assert_eq!(n, 1, "{}", db.engine);
+        assert_eq!(n, 2, "{}", db.engine);
         let sup = s.create_supplier(varde_store::sla::SupplierInput { name: "Telco".into() }).await.unwrap();
         assert!(matches!(
             s.create_supplier(varde_store::sla::SupplierInput { name: "Telco".into() }).await,
@@ -312,5 +313,45 @@ async fn a_stopped_clock_shows_and_replays_the_result_it_stopped_with() {
         };
         let r = s.sla_what_if(w).await.unwrap();
         assert_eq!((r.rows[0].met_before, r.rows[0].met_after), (0, 1), "{}: {r:?}", db.engine);
+    }
+}
+
+/// An agreement made or widened covers the open incidents it now applies
+/// to through its recompute job, from then on; not first at their next edit.
+#[tokio::test]
+async fn a_new_or_widened_agreement_covers_open_incidents_at_once() {
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        let (i, _) = s.create_incident(incident(who), None).await.unwrap();
+        let p = i64::from(i.priority);
+        let other = if p == 1 { 2 } else { 1 };
+        let a = s
+            .create_agreement(
+                spec(serde_json::json!({ "name": "Narrow", "kind": "sla", "conditions": { "priorities": [other] },
+                    "targets": [{ "name": "resolution", "minutes": 100 }] })),
+                who,
+            )
+            .await
+            .unwrap();
+        s.recompute_clocks(format!("agreement:{}", a.id)).await.unwrap();
+        assert!(s.clocks(i.id).await.unwrap().is_empty(), "{}: not covered", db.engine);
+        let mut wide = a.spec.clone();
+        wide.conditions.priorities = vec![other, p];
+        let before = varde_store::now_micros();
+        s.update_agreement(a.id, None, wide, who).await.unwrap();
+        s.recompute_clocks(format!("agreement:{}", a.id)).await.unwrap();
+        let clocks = s.clocks(i.id).await.unwrap();
+        assert_eq!(clocks.len(), 1, "{}: covered now", db.engine);
+        assert!(clocks[0].started_at >= before && clocks[0].state == "running", "{}: {clocks:?}", db.engine);
+        let made = s
+            .create_agreement(
+                spec(serde_json::json!({ "name": "All", "kind": "sla", "targets": [{ "name": "response", "minutes": 30 }] })),
+                who,
+            )
+            .await
+            .unwrap();
+        s.recompute_clocks(format!("agreement:{}", made.id)).await.unwrap();
+        assert_eq!(s.clocks(i.id).await.unwrap().len(), 2, "{}: a new agreement too", db.engine);
     }
 }

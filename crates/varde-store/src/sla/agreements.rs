@@ -173,6 +173,9 @@ impl Store {
                 .map_err(|e| StoreError::unique(e, "name"))?;
                 link_calendars(conn, id, &spec).await?;
                 audit::created(conn, Entity::Configuration, id, Some(actor), now).await?;
+                // The open incidents it covers get its clocks now (see
+                // `attach_agreement`), not first at their next edit.
+                super::timers::queue_recompute_in(conn, &format!("agreement:{id}"), now).await?;
                 if let Some(k) = &idem {
                     idempotency::remember(conn, k, id).await?;
                 }
@@ -184,8 +187,9 @@ impl Store {
     }
 
     /// Replaces an agreement's spec. Open clocks under it pick up its new
-    /// targets, thresholds and calendars through the recompute job queued
-    /// here, in the same transaction.
+    /// targets, thresholds and calendars, and open incidents it now covers
+    /// get its clocks, through the recompute job queued here, in the same
+    /// transaction.
     pub async fn update_agreement(
         &self,
         id: i64,

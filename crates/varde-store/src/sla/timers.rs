@@ -424,6 +424,48 @@ impl Store {
         while let Some(done) = writing.join_next().await {
             done.map_err(joined)?.1?;
         }
+        if what == "agreement" {
+            visited += self.attach_agreement(id, batch_size).await?;
+        }
+        Ok(visited)
+    }
+
+    /// After an agreement changed: the open incidents without a clock of it,
+    /// which it may cover now (its conditions widened, or it was made),
+    /// evaluated as any record write would, so they get its clocks from now
+    /// on, not first at their next unrelated edit. Returns how many it
+    /// evaluated.
+    async fn attach_agreement(&self, agreement_id: i64, batch_size: i64) -> Result<u64, StoreError> {
+        let mut visited = 0u64;
+        let mut after = 0i64;
+        loop {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT r.id FROM records r WHERE r.kind = 'incident' AND r.is_open = 1 AND r.id > $1
+                 AND NOT EXISTS (SELECT 1 FROM sla_clocks c WHERE c.record_id = r.id AND c.agreement_id = $2)
+                 ORDER BY r.id LIMIT $3",
+            )
+            .bind(after)
+            .bind(agreement_id)
+            .bind(batch_size)
+            .fetch_all(self.pool())
+            .await?;
+            let Some(&last) = ids.last() else { break };
+            visited += ids.len() as u64;
+            self.write(move |conn| {
+                async move {
+                    let now = now_micros();
+                    for r in ids {
+                        // The record's row first, as every record write.
+                        crate::records::lock_in(conn, r).await?;
+                        evaluate_in(conn, r, now).await?;
+                    }
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await?;
+            after = last;
+        }
         Ok(visited)
     }
 }
