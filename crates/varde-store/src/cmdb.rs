@@ -1982,7 +1982,9 @@ impl Store {
                     other_class_id: class_id,
                     attributes: serde_json::from_str(&attrs).unwrap_or(Value::Null),
                     valid_from: vf,
-                    valid_to: (vt != FOREVER).then_some(vt),
+                    // As of an instant, a relation ended later was current
+                    // then: the view does not tell what happened after.
+                    valid_to: (vt != FOREVER && at.is_none()).then_some(vt),
                 });
             }
         }
@@ -2223,6 +2225,21 @@ pub struct CiRecord {
     pub priority: i64,
 }
 
+/// A closed or cancelled record is history: what it affected is not
+/// changed afterwards (as its other fields are not).
+async fn refuse_closed_in(conn: &mut AnyConnection, record_id: i64) -> Result<(), StoreError> {
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM records WHERE id = $1")
+        .bind(record_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match state.as_deref() {
+        Some(s @ ("closed" | "cancelled")) => {
+            Err(DomainError::field("state", format!("a {s} record's affected CIs cannot be changed")).into())
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Store {
     /// Marks a CI as affected by a record (an incident or a problem;
     /// changes later). Linking twice is a no-op.
@@ -2232,6 +2249,7 @@ impl Store {
                 if !exists(conn, "cis", ci_id).await? {
                     return Err(StoreError::UnknownReference { field: "ci_id" });
                 }
+                refuse_closed_in(conn, record_id).await?;
                 let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM record_cis WHERE record_id = $1 AND ci_id = $2")
                     .bind(record_id)
                     .bind(ci_id)
@@ -2277,6 +2295,7 @@ impl Store {
     pub async fn unlink_record_ci(&self, record_id: i64, ci_id: i64, actor: i64) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
+                refuse_closed_in(conn, record_id).await?;
                 let n = sqlx::query("DELETE FROM record_cis WHERE record_id = $1 AND ci_id = $2")
                     .bind(record_id)
                     .bind(ci_id)

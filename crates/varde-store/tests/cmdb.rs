@@ -311,6 +311,7 @@ async fn history_and_as_of() {
         assert_eq!(at1.len(), 1, "{}", db.engine);
         assert_eq!(at1[0].label, "runs on");
         assert_eq!(at1[0].other_name, "SAN-2");
+        assert_eq!(at1[0].valid_to, None, "{}: current then; its later end is not told", db.engine);
         let back = s.ci_relations(san, Some(t1)).await.unwrap();
         assert_eq!(back[0].label, "hosts");
         assert!(s.ci_relations(db01, Some(t2)).await.unwrap().is_empty());

@@ -337,6 +337,12 @@ async fn incidents_link_cis_and_show_services_at_risk() {
         let h = env.get(&format!("/api/v1/cis/{host}/history"), &env.agent2).send().await.json();
         let ended = h.as_array().unwrap().iter().find(|c| c["field"] == "affected_by" && c["new_value"].is_null());
         assert_eq!(ended.map(|c| c["old_value"].clone()), Some(inc["number"].clone()), "{h}");
+        // A cancelled incident's affected CIs are history.
+        env.patch_ok(iid, &env.agent1, json!({"state": "cancelled"})).await;
+        env.post(&format!("/api/v1/incidents/{iid}/cis"), &env.agent1, json!({"ci_id": host}))
+            .send()
+            .await
+            .invalid(&["state"]);
     })
     .await;
 }
