@@ -270,6 +270,8 @@ pub struct Article {
     pub published_version: Option<i64>,
     pub published_title: Option<String>,
     pub published_body: Option<String>,
+    /// Who wrote the published version.
+    pub published_author_id: Option<i64>,
     pub published_at: Option<i64>,
     pub review_at: Option<i64>,
     pub expires_at: Option<i64>,
@@ -306,6 +308,7 @@ struct ArticleRow {
     published_version: Option<i64>,
     published_title: Option<String>,
     published_body: Option<String>,
+    published_author_id: Option<i64>,
     published_at: Option<i64>,
     review_at: Option<i64>,
     expires_at: Option<i64>,
@@ -319,7 +322,7 @@ struct ArticleRow {
 
 const ARTICLE_COLUMNS: &str = "r.id, r.number, r.version, r.state, cv.title, cv.body, r.created_by, cv.author_id AS current_author_id, \
     a.category_id, a.service_id, a.audience, a.review_required, a.current_version, a.published_version, pv.title AS published_title, \
-    pv.body AS published_body, a.published_at, a.review_at, a.expires_at, a.views, a.helpful_yes, a.helpful_no, \
+    pv.body AS published_body, pv.author_id AS published_author_id, a.published_at, a.review_at, a.expires_at, a.views, a.helpful_yes, a.helpful_no, \
     a.source_incident_id, r.created_at, r.updated_at";
 const ARTICLE_FROM: &str = "records r JOIN articles a ON a.record_id = r.id \
     JOIN article_versions cv ON cv.record_id = r.id AND cv.version_no = a.current_version \
@@ -345,6 +348,7 @@ fn article_from(r: ArticleRow, groups: Vec<i64>) -> Result<Article, StoreError> 
         published_version: r.published_version,
         published_title: r.published_title,
         published_body: r.published_body,
+        published_author_id: r.published_author_id,
         published_at: r.published_at,
         review_at: r.review_at,
         expires_at: r.expires_at,

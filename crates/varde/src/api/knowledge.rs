@@ -23,7 +23,8 @@ use crate::service::sla::csv_cell;
 use crate::state::AppState;
 
 /// An article. The desk sees the working copy (`title`, `body`) beside the
-/// published text; everyone else only the published text.
+/// published text; everyone else only the published text, as published
+/// (its state, version number and author: not that a new text is pending).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ArticleView {
     pub id: i64,
@@ -58,17 +59,24 @@ pub struct ArticleView {
 }
 
 pub fn article_view(a: &Article, desk: bool) -> ArticleView {
-    // Readers get the published text only, never a draft's.
-    let (title, body) = if desk {
-        (a.title.clone(), a.body.clone())
+    // Readers get the published text only, never a draft's, nor a word of
+    // one: what they read is the published version, whatever is pending.
+    let (title, body, state, current_version, current_author_id) = if desk {
+        (a.title.clone(), a.body.clone(), a.state, a.current_version, a.current_author_id)
     } else {
-        (a.published_title.clone().unwrap_or_default(), a.published_body.clone().unwrap_or_default())
+        (
+            a.published_title.clone().unwrap_or_default(),
+            a.published_body.clone().unwrap_or_default(),
+            ArticleState::Published,
+            a.published_version.unwrap_or(a.current_version),
+            a.published_author_id.unwrap_or(a.current_author_id),
+        )
     };
     ArticleView {
         id: a.id,
         number: a.number.clone(),
         version: a.version,
-        state: a.state.as_str().into(),
+        state: state.as_str().into(),
         html: render_markdown(&body),
         title,
         body,
@@ -77,7 +85,7 @@ pub fn article_view(a: &Article, desk: bool) -> ArticleView {
         category_id: a.category_id,
         service_id: a.service_id,
         review_required: a.review_required,
-        current_version: a.current_version,
+        current_version,
         published_version: a.published_version,
         published_title: a.published_title.clone(),
         published_at: a.published_at.map(instant),
@@ -87,7 +95,7 @@ pub fn article_view(a: &Article, desk: bool) -> ArticleView {
         helpful_yes: a.helpful_yes,
         helpful_no: a.helpful_no,
         created_by: a.created_by,
-        current_author_id: a.current_author_id,
+        current_author_id,
         source_incident_id: a.source_incident_id,
         created_at: instant(a.created_at),
         updated_at: instant(a.updated_at),
