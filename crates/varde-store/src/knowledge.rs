@@ -722,7 +722,7 @@ impl Store {
                 set_groups(conn, id, &new.groups).await?;
                 audit::created(conn, Entity::Record, id, Some(new.author), now).await?;
                 if let Some(src) = new.source_incident_id {
-                    crate::problems::system_line(conn, src, new.author, now, &format!("Knowledge article {number} drafted from this incident"))
+                    crate::problems::desk_note(conn, src, new.author, now, &format!("Knowledge article {number} drafted from this incident"))
                         .await?;
                 }
                 reindex(conn, engine, id, "article").await?;

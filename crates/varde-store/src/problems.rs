@@ -189,7 +189,7 @@ pub(crate) async fn link_incident_in(
     let now = now_micros();
     let id = crate::incidents::insert_link(conn, incident_id, problem_id, LinkKind::CausedBy, actor, now, "incident")
         .await?;
-    system_line(conn, incident_id, actor, now, &format!("Linked to problem {}: {}", p.number, p.short_description))
+    desk_note(conn, incident_id, actor, now, &format!("Linked to problem {}: {}", p.number, p.short_description))
         .await?;
     Ok(crate::incidents::Link {
         id,
@@ -567,7 +567,7 @@ async fn follow_up_in(
                     .bind(incident)
                     .execute(&mut *conn)
                     .await?;
-                system_line(conn, incident, actor, now, &line).await?;
+                desk_note(conn, incident, actor, now, &line).await?;
             }
             OnResolve::Resolve => {
                 let patch = incident::Patch {
@@ -620,21 +620,25 @@ fn linked_error(number: &str, e: StoreError) -> StoreError {
     DomainError::field("linked_incidents", format!("{number} cannot be resolved: {why}")).into()
 }
 
-/// A system line in a record's journal (not searched: see `add_journal`).
-pub(crate) async fn system_line(
+/// A note for the desk in a record's journal, written as a work note:
+/// what it names (a problem, its fix, a draft article) is the desk's, and
+/// requesters see no work notes (ADR 0008). System lines are for everyone.
+pub(crate) async fn desk_note(
     conn: &mut AnyConnection,
     record_id: i64,
     actor: i64,
     at: i64,
     body: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO journal (record_id, author_id, kind, body, created_at) VALUES ($1, $2, 'system', $3, $4)")
-        .bind(record_id)
-        .bind(actor)
-        .bind(body)
-        .bind(at)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO journal (record_id, author_id, kind, body, created_at) VALUES ($1, $2, 'work_note', $3, $4)",
+    )
+    .bind(record_id)
+    .bind(actor)
+    .bind(body)
+    .bind(at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -125,6 +125,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 17,
+        name: "desk notes about problems are work notes",
+        common: include_str!("../migrations/0017_desk_notes.sql"),
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

@@ -77,6 +77,20 @@ async fn problem_lifecycle_known_error_and_linked_incidents() {
         assert_eq!(linked["count"], 2, "{linked}");
         assert_eq!(linked["open"], 2);
         assert!(linked["time_spent_seconds"].as_i64().unwrap() >= 0);
+        // The link is the desk's: its note and the link itself are not the
+        // requester's to see (ADR 0008).
+        let i1 = id_of(&inc1);
+        let bodies = |j: serde_json::Value| -> Vec<String> {
+            j.as_array().unwrap().iter().map(|e| e["body"].as_str().unwrap().to_string()).collect()
+        };
+        let desk = bodies(env.get(&format!("/api/v1/incidents/{i1}/journal"), &env.agent1).send().await.json());
+        assert!(desk.iter().any(|b| b.starts_with("Linked to problem PRB0000001")), "{desk:?}");
+        let theirs = bodies(env.get(&format!("/api/v1/incidents/{i1}/journal"), &env.req1).send().await.json());
+        assert!(!theirs.iter().any(|b| b.contains("PRB0000001")), "{theirs:?}");
+        let links = env.get(&format!("/api/v1/incidents/{i1}/links"), &env.req1).send().await.json();
+        assert_eq!(links, json!([]), "the requester does not see the problem's id");
+        let links = env.get(&format!("/api/v1/incidents/{i1}/links"), &env.agent1).send().await.json();
+        assert_eq!(links[0]["kind"], "caused_by");
 
         // Read by number; If-None-Match.
         let r = env.get("/api/v1/problems/PRB0000001", &env.agent1).send().await;
