@@ -165,6 +165,23 @@ async fn knowledge_pages_work_without_javascript_and_respect_rights() {
         );
         let page = ui.get("/kb/KB0000001", &pam_c).await;
         assert!(page.body.contains("value=\"2027-01-15\""), "{e}: the review date is not shown back: {}", page.status);
+        // A new text for a published article is a draft while the published
+        // one stays live: a reviewer is offered to withdraw it.
+        let now_at = after.version.to_string();
+        let rewrite: Vec<(&str, &str)> = good
+            .iter()
+            .map(|(k, v)| match *k {
+                "body" => (*k, "Restart the spooler."),
+                "version" => (*k, now_at.as_str()),
+                _ => (*k, *v),
+            })
+            .collect();
+        let r = ui.post("/kb/KB0000001", &pam_c, &rewrite).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{e}: {}", r.body);
+        let after = s.article(a.id).await.unwrap();
+        assert_eq!(after.state, varde_domain::knowledge::ArticleState::Draft, "{e}");
+        let page = ui.get("/kb/KB0000001", &pam_c).await;
+        assert!(page.body.contains("value=\"retired\""), "{e}: no way to retire the live text: {}", page.status);
         let alex_c = ui.login("alex@example.org").await;
         assert_eq!(ui.get("/kb/KB0000001", &alex_c).await.status, StatusCode::NOT_FOUND, "{e}: outside the group");
 

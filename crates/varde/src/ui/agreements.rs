@@ -636,7 +636,7 @@ pub async fn update(
         Err(AppError::Stale { .. }) => {
             // Someone saved it meanwhile: keep what was typed and say so.
             let mut errors = Errors::none();
-            errors.general.push(f.viewer.chrome.tr.t("incident.stale").to_string());
+            errors.general.push(f.viewer.chrome.tr.t("form.stale").to_string());
             edit_page(&st, &f.viewer, id, StatusCode::PRECONDITION_FAILED, errors, Some(values), false).await
         }
         Err(e) => {

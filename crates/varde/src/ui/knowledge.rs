@@ -266,6 +266,11 @@ impl ArticlePage {
             }
             Retired => s.push("draft"),
         }
+        // A published text stays live while its next one is drafted or
+        // reviewed; a reviewer may withdraw it then too (ADR 0008).
+        if matches!(self.a.state, Draft | Review) && self.reviewer && self.a.readable() {
+            s.push("retired");
+        }
         s
     }
 }
@@ -359,7 +364,7 @@ pub async fn update_article(
         Ok(a) => Ok(see_other(&format!("/kb/{}", a.number))),
         Err(AppError::Stale { .. }) => {
             let mut errors = Errors::none();
-            errors.general.push(v.chrome.tr.t("incident.stale").to_string());
+            errors.general.push(v.chrome.tr.t("form.stale").to_string());
             article_page(&st, v, &number, errors, StatusCode::CONFLICT, false).await
         }
         Err(e) => {
@@ -684,7 +689,7 @@ pub async fn update_problem(
         Ok(p) => Ok(see_other(&format!("/problems/{}", p.number))),
         Err(AppError::Stale { .. }) => {
             let mut errors = Errors::none();
-            errors.general.push(v.chrome.tr.t("incident.stale").to_string());
+            errors.general.push(v.chrome.tr.t("form.stale").to_string());
             problem_page(&st, v, &number, errors, StatusCode::CONFLICT).await
         }
         Err(err @ AppError::Forbidden) => Err(err),
