@@ -977,7 +977,9 @@ impl Store {
         .await
     }
 
-    /// "Did this help?" with an optional comment.
+    /// "Did this help?" with an optional comment. Each person's latest
+    /// answer is the one counted: asking again changes their vote, it does
+    /// not add one (every comment is kept).
     pub async fn add_article_feedback(
         &self,
         id: i64,
@@ -987,13 +989,27 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
-                let col = if helpful { "helpful_yes" } else { "helpful_no" };
-                let n = sqlx::query(&format!("UPDATE articles SET {col} = {col} + 1 WHERE record_id = $1"))
+                let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles WHERE record_id = $1")
                     .bind(id)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                crate::sql::found(n)?;
+                    .fetch_one(&mut *conn)
+                    .await?;
+                crate::sql::found(exists as u64)?;
+                let before: Option<i64> = sqlx::query_scalar(
+                    "SELECT helpful FROM article_feedback WHERE record_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT 1",
+                )
+                .bind(id)
+                .bind(user)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let col = |h: bool| if h { "helpful_yes" } else { "helpful_no" };
+                let counts = match before.map(|b| b != 0) {
+                    Some(old) if old == helpful => None,
+                    Some(old) => Some(format!("{new} = {new} + 1, {old} = {old} - 1", new = col(helpful), old = col(old))),
+                    None => Some(format!("{new} = {new} + 1", new = col(helpful))),
+                };
+                if let Some(set) = counts {
+                    sqlx::query(&format!("UPDATE articles SET {set} WHERE record_id = $1")).bind(id).execute(&mut *conn).await?;
+                }
                 sqlx::query("INSERT INTO article_feedback (record_id, user_id, helpful, comment, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(id)
                     .bind(user)

@@ -213,6 +213,15 @@ async fn article_workflow_rights_versions_and_rendering() {
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
         env.post(&format!("{loc}/feedback"), &env.req1, json!({"helpful": "maybe"})).send().await.problem(422);
         assert_eq!(env.get(&loc, &env.agent1).send().await.json()["helpful_yes"], 1);
+        // One person, one vote: asking again counts once, and a change of
+        // mind moves the vote.
+        let vote = |helpful: bool| env.post(&format!("{loc}/feedback"), &env.req1, json!({"helpful": helpful})).send();
+        assert_eq!(vote(true).await.status, StatusCode::NO_CONTENT);
+        let a = env.get(&loc, &env.agent1).send().await.json();
+        assert_eq!((a["helpful_yes"].as_i64(), a["helpful_no"].as_i64()), (Some(1), Some(0)), "{a}");
+        assert_eq!(vote(false).await.status, StatusCode::NO_CONTENT);
+        let a = env.get(&loc, &env.agent1).send().await.json();
+        assert_eq!((a["helpful_yes"].as_i64(), a["helpful_no"].as_i64()), (Some(0), Some(1)), "{a}");
 
         // Attachments on the kernel.
         let r = env

@@ -92,7 +92,7 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/api/v1/calendars", tag = "calendars", request_body = CalendarInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return what the first request made, as it is now (Idempotent-Replayed: true)")),
     responses((status = 201, body = CalendarView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(st): State<AppState>,

@@ -272,7 +272,7 @@ pub fn to_csv(rows: &[Ci], classes: &Classes) -> String {
 }
 
 #[utoipa::path(post, path = "/api/v1/cis", tag = "cmdb", request_body = CiInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return what the first request made, as it is now (Idempotent-Replayed: true)")),
     responses((status = 201, body = CiView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create(
     State(st): State<AppState>,

@@ -336,7 +336,7 @@ pub async fn list(State(st): State<AppState>, caller: Caller, RawQuery(raw): Raw
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", request_body = CreateIncident,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return what the first request made, as it is now (Idempotent-Replayed: true)")),
     responses((status = 201, body = IncidentView), (status = 422, body = Problem)))]
 pub async fn create(
     State(st): State<AppState>,

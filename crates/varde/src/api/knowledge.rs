@@ -199,7 +199,7 @@ pub async fn list(State(st): State<AppState>, caller: Caller, RawQuery(raw): Raw
 }
 
 #[utoipa::path(post, path = "/api/v1/articles", tag = "knowledge", request_body = CreateArticle,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return what the first request made, as it is now (Idempotent-Replayed: true)")),
     responses((status = 201, body = ArticleView), (status = 422, body = ProblemDetails)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -539,7 +539,7 @@ pub async fn resolved_by(
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/draft-article", tag = "knowledge",
     params(("id" = String, Path),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return what the first request made, as it is now (Idempotent-Replayed: true)")),
     responses((status = 201, body = ArticleView), (status = 422, body = ProblemDetails)))]
 pub async fn draft_article(
     State(st): State<AppState>,

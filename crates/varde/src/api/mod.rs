@@ -260,11 +260,15 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
     if s == "*" {
         return Ok(None);
     }
-    s.trim_start_matches("W/")
+    let version = s
+        .trim_start_matches("W/")
         .trim_matches('"')
-        .parse()
-        .map(Some)
-        .map_err(|_| AppError::BadRequest("If-Match must be an ETag this server gave, like \"3\"".into()))
+        .parse::<i64>()
+        .map_err(|_| AppError::BadRequest("If-Match must be an ETag this server gave, like \"3\"".into()))?;
+    // RFC 9110 section 13.1.1: If-Match compares strongly, so a weak tag
+    // matches no version; a version no record has makes the write answer
+    // 412 with the current ETag, as any other mismatch does.
+    Ok(Some(if s.starts_with("W/") { -1 } else { version }))
 }
 
 /// A 201 Created answer with `Location` naming the new resource.

@@ -210,7 +210,7 @@ pub async fn list(State(st): State<AppState>, caller: Caller, RawQuery(raw): Raw
 }
 
 #[utoipa::path(post, path = "/api/v1/problems", tag = "problems", request_body = CreateProblem,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return what the first request made, as it is now (Idempotent-Replayed: true)")),
     responses((status = 201, body = ProblemView), (status = 422, body = ProblemDetails)))]
 pub async fn create(
     State(st): State<AppState>,

@@ -76,7 +76,7 @@ pub async fn list(State(st): State<AppState>, caller: Caller, RawQuery(raw): Raw
 }
 
 #[utoipa::path(post, path = "/api/v1/slas", tag = "sla", request_body(content = Object, description = "An agreement spec"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return what the first request made, as it is now (Idempotent-Replayed: true)")),
     responses((status = 201, body = AgreementView), (status = 422, body = Problem)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -146,7 +146,7 @@ pub async fn suppliers(State(st): State<AppState>, caller: Caller) -> Result<Jso
 }
 
 #[utoipa::path(post, path = "/api/v1/suppliers", tag = "sla", request_body = NewSupplier,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return what the first request made, as it is now (Idempotent-Replayed: true)")),
     responses((status = 201, body = SupplierView), (status = 409, body = Problem)))]
 pub async fn create_supplier(
     State(st): State<AppState>,
