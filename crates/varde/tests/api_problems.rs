@@ -532,3 +532,23 @@ async fn a_closed_problem_keeps_its_incidents() {
     })
     .await;
 }
+
+/// Ids are unique across record kinds (ADR 0004): the incident's generic
+/// links endpoint links it to a problem too, as the problem's own does.
+#[tokio::test]
+async fn an_incident_links_to_a_problem_through_its_links() {
+    each_engine(|env| async move {
+        let inc = env.incident(&env.req1, json!({"short_description": "Mail bounces"})).await;
+        let r =
+            env.post("/api/v1/problems", &env.agent1, json!({"short_description": "Relay rejects mail"})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let number = r.json()["number"].as_str().unwrap().to_string();
+        let links = format!("/api/v1/incidents/{}/links", id_of(&inc));
+        env.post(&links, &env.agent1, json!({"to": number, "kind": "relates_to"})).send().await.invalid(&["to"]);
+        let r = env.post(&links, &env.agent1, json!({"to": number, "kind": "caused_by"})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let linked = env.get(&format!("/api/v1/problems/{number}/incidents"), &env.agent1).send().await.json();
+        assert_eq!(linked["count"], 1, "{linked}");
+    })
+    .await;
+}

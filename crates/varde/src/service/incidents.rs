@@ -374,10 +374,23 @@ pub async fn add_link(store: &Store, caller: &Caller, key: &str, link: NewLink) 
     caller.require(Permission::WorkRecords)?;
     let from = get(store, caller, key).await?;
     let kind = LinkKind::parse("kind", &link.kind)?;
-    let to = get(store, caller, &link.to).await.map_err(|e| match e {
-        AppError::NotFound => AppError::field("to", "refers to nothing that exists"),
-        other => other,
-    })?;
+    let to = match get(store, caller, &link.to).await {
+        Ok(to) => to,
+        // Ids are unique across record kinds (ADR 0004): the other record
+        // may be a problem, linked as problems link their incidents (the
+        // closed-problem rule, the desk note).
+        Err(AppError::NotFound) => {
+            return match crate::service::problems::get(store, caller, &link.to).await {
+                Ok(p) if kind == LinkKind::CausedBy => {
+                    crate::service::problems::link(store, caller, &p.number, &from.number).await
+                }
+                Ok(_) => Err(AppError::field("to", "an incident is linked to a problem as caused_by")),
+                Err(AppError::NotFound) => Err(AppError::field("to", "refers to nothing that exists")),
+                Err(e) => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     Ok(store.add_link(from.id, to.id, kind, caller.id()).await?)
 }
 
