@@ -584,3 +584,25 @@ async fn article_creates_honour_idempotency_keys() {
     })
     .await;
 }
+
+/// A restricted article is read by its groups: one made for groups its
+/// writer is not in would be lost to them at once, and is refused.
+#[tokio::test]
+async fn a_restricted_article_names_a_group_of_its_writer() {
+    each_engine(|env| async move {
+        let other = env.state.store.create_group("Network".into(), String::new()).await.unwrap().id;
+        let body = |groups: Vec<i64>| {
+            json!({"title": "Core switch reset", "body": "Hold the button.", "audience": "restricted", "groups": groups})
+        };
+        env.post("/api/v1/articles", &env.agent1, body(vec![other])).send().await.invalid(&["groups"]);
+        let r = env.post("/api/v1/articles", &env.agent1, body(vec![other, env.group])).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let loc = format!("/api/v1/articles/{}", id_of(&r.json()));
+        env.patch(&loc, &env.agent1, json!({"groups": [other]})).send().await.invalid(&["groups"]);
+        assert_eq!(env.get(&loc, &env.agent1).send().await.status, StatusCode::OK);
+        // An administrator reads every article, and may.
+        let r = env.post("/api/v1/articles", &env.admin, body(vec![other])).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    })
+    .await;
+}

@@ -123,6 +123,7 @@ pub async fn create_with_key(
     let expires_at = input.expires_at.as_deref().and_then(|v| instant(&mut p, "expires_at", v));
     p.into_result()?;
     let (Some(title), Some(body), Some(audience)) = (title, body, audience) else { unreachable!() };
+    keeps_its_writer(store, caller, audience, &input.groups).await?;
     let new = NewArticle {
         title,
         body,
@@ -168,6 +169,20 @@ pub async fn get(store: &Store, caller: &Caller, key: &str) -> Result<Article, A
         return Err(AppError::NotFound);
     }
     Ok(a)
+}
+
+/// A restricted article is read by its groups (and administrators): one
+/// made or changed by someone outside them would be lost to them at once.
+async fn keeps_its_writer(store: &Store, caller: &Caller, audience: Audience, groups: &[i64]) -> Result<(), AppError> {
+    let v = viewer(caller);
+    if audience != Audience::Restricted || v.admin || groups.is_empty() {
+        return Ok(());
+    }
+    let mine = store.groups_of(v.user_id).await?;
+    if groups.iter().any(|g| mine.contains(g)) {
+        return Ok(());
+    }
+    Err(AppError::field("groups", "name a group you belong to: a restricted article is read by its groups only"))
 }
 
 /// May the caller read this article (audience, groups, publication)?
@@ -225,6 +240,10 @@ pub async fn update(
         review_at,
         expires_at,
     };
+    if patch.audience.is_some() || patch.groups.is_some() {
+        let audience = patch.audience.unwrap_or(current.audience);
+        keeps_its_writer(store, caller, audience, patch.groups.as_ref().unwrap_or(&current.groups)).await?;
+    }
     let reviewer = caller.can(Permission::ReviewArticles);
     if patch.review_required == Some(false) && current.review_required && !reviewer {
         // Otherwise an author could switch review off and publish alone.
