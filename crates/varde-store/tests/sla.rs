@@ -355,3 +355,34 @@ async fn a_new_or_widened_agreement_covers_open_incidents_at_once() {
         assert_eq!(s.clocks(i.id).await.unwrap().len(), 2, "{}: a new agreement too", db.engine);
     }
 }
+
+/// A clock past its target has breached. When its agreement stops
+/// applying (the priority lowered out of its conditions), the clock ends
+/// as that breach; one still within its target is cancelled.
+#[tokio::test]
+async fn a_breach_is_not_undone_by_leaving_the_agreement() {
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        let (late, _) = s.create_incident(incident(who), None).await.unwrap();
+        let (fresh, _) = s.create_incident(incident(who), None).await.unwrap();
+        let p = i64::from(late.priority);
+        let sla = serde_json::json!({ "name": "Tight", "kind": "sla", "conditions": { "priorities": [p] },
+            "targets": [{ "name": "resolution", "minutes": 60 }] });
+        let a = s.create_agreement(spec(sla), who).await.unwrap();
+        s.recompute_clocks(format!("agreement:{}", a.id)).await.unwrap();
+        // Running for two hours, one past its target.
+        let now = varde_store::now_micros();
+        varde_store::testing::clocks_ran(s, late.id, "sla", now - 2 * 3_600_000_000, None).await;
+        let away = Patch { impact: Some(if p == 5 { 1 } else { 3 }), urgency: Some(3), ..Patch::default() };
+        for id in [late.id, fresh.id] {
+            let moved = s.update_incident(id, None, away.clone(), who).await.unwrap();
+            assert_ne!(i64::from(moved.priority), p, "{}: out of the agreement", db.engine);
+        }
+        let ended = &s.clocks(late.id).await.unwrap()[0];
+        assert_eq!((ended.state.as_str(), ended.running), ("breached", false), "{}: {ended:?}", db.engine);
+        assert!(ended.stopped_at.is_some(), "{}", db.engine);
+        let gone = &s.clocks(fresh.id).await.unwrap()[0];
+        assert_eq!(gone.state, "cancelled", "{}: {gone:?}", db.engine);
+    }
+}

@@ -409,6 +409,21 @@ async fn update_clock(
         // longer applies leaves it as it is, in the history and the reports.
         // A cancelled record takes all its clocks out of them, results too.
         None if c.is_stopped() && !record_cancelled => return Ok(None),
+        // A clock past its target has breached already; the agreement going
+        // (a lower priority, another service) ends it as that result rather
+        // than erase the breach from the reports, or a priority change
+        // would be the way out of every breach.
+        None if !record_cancelled
+            && derive(&c, cals.get(row.calendar_id).as_ref(), row.target_us, now).state == ClockState::Breached =>
+        {
+            clock::Wanted {
+                applies: true,
+                stopped: true,
+                running: false,
+                restart_on_reopen: false,
+                stop_is_final: true,
+            }
+        }
         None => clock::Wanted {
             applies: false,
             stopped: false,
