@@ -254,7 +254,9 @@ pub(crate) async fn apply_plan(
         update_clock(conn, row, None, facts.state == State::Cancelled, agreements, &cals, now).await?;
     }
     let due = dues.into_iter().min();
-    sqlx::query("UPDATE incidents SET sla_due = $1 WHERE record_id = $2")
+    // Written only when it moved: most evaluations move nothing, and on
+    // PostgreSQL every written row is a new row version.
+    sqlx::query("UPDATE incidents SET sla_due = $1 WHERE record_id = $2 AND sla_due IS DISTINCT FROM $1")
         .bind(due)
         .bind(record_id)
         .execute(&mut *conn)

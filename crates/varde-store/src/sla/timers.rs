@@ -425,7 +425,9 @@ impl Store {
             done.map_err(joined)?.1?;
         }
         if what == "agreement" {
-            visited += self.attach_agreement(id, batch_size).await?;
+            // Small batches: each record is evaluated on its own, and on
+            // SQLite every batch holds the one writer the desk writes with.
+            visited += self.attach_agreement(id, batch_size.min(100)).await?;
         }
         Ok(visited)
     }
