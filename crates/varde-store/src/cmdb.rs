@@ -768,17 +768,22 @@ pub fn field_errors(classes: &Classes, mut fields: CiFields) -> Vec<FieldError> 
 /// What is wrong with where a CI says it is and who supplies it: itself, or
 /// a CI of a class other than Location or Supplier (or below them), as the
 /// default classes are meant. `class_of` gives an existing CI's class.
+///
+/// A value the CI has already (`before`) is not checked again: data from
+/// before the rule must not make the CI uneditable.
 pub(crate) fn place_errors(
     classes: &Classes,
     id: i64,
     fields: &CiFields,
+    before: (Option<i64>, Option<i64>),
     class_of: impl Fn(i64) -> Option<i64>,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    for (field, class, v) in
-        [("location_id", LOCATION_CLASS, fields.location_id), ("supplier_id", SUPPLIER_CLASS, fields.supplier_id)]
-    {
-        let Some(v) = v else { continue };
+    for (field, class, v, had) in [
+        ("location_id", LOCATION_CLASS, fields.location_id, before.0),
+        ("supplier_id", SUPPLIER_CLASS, fields.supplier_id, before.1),
+    ] {
+        let Some(v) = v.filter(|v| had != Some(*v)) else { continue };
         if v == id {
             errs.push(FieldError::new(field, "cannot be the CI itself"));
             continue;
@@ -863,7 +868,12 @@ pub(crate) async fn prepare_as(
         }
         let places: Vec<i64> = fields.location_id.into_iter().chain(fields.supplier_id).collect();
         let class_of = ci_classes_in(conn, &places).await?;
-        errs.extend(place_errors(classes, id, &fields, |ci| class_of.get(&ci).copied()));
+        let before: Option<(Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT location_id, supplier_id FROM cis WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        errs.extend(place_errors(classes, id, &fields, before.unwrap_or_default(), |ci| class_of.get(&ci).copied()));
         for (defined_by, def) in &schema.attributes {
             if !def.unique {
                 continue;

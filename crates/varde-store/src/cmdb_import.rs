@@ -245,7 +245,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         for chunk in wanted.chunks(LOOKUP_CHUNK) {
             let v = json_rows(engine, 1, &[("class_id", JsonCol::Int), ("name", JsonCol::Text)]);
             let fetched: Vec<CiRow> = sqlx::query_as(&format!(
-                "SELECT {CI_COLS} FROM cis WHERE identity IS NULL AND id IN
+                "SELECT {CI_COLS} FROM cis WHERE identity IS NULL AND status <> 'disposed' AND id IN
                  (SELECT c.id FROM cis c JOIN {v} AS v ON c.class_id = v.class_id AND c.name = v.name
                   WHERE c.identity IS NULL)"
             ))
@@ -369,7 +369,8 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         };
         let mut missing = schema.missing(&p.checked);
         let own = current.as_ref().map_or(0, |c| c.id);
-        missing.extend(crate::cmdb::place_errors(&classes, own, &p.fields, |ci| place_class.get(&ci).copied()));
+        let before = current.as_ref().map_or((None, None), |c| (c.location_id, c.supplier_id));
+        missing.extend(crate::cmdb::place_errors(&classes, own, &p.fields, before, |ci| place_class.get(&ci).copied()));
         if !missing.is_empty() {
             for e in missing {
                 problem(&mut report, at.clone(), &e.field, e.message);

@@ -420,11 +420,13 @@ pub(crate) async fn update_incident_in(
     // An incident that went to problem management was not resolved at
     // first contact, whoever resolves it (a problem's resolve does).
     if new.lifecycle.first_contact && !old.lifecycle.first_contact {
-        let problems: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM record_links WHERE from_id = $1 AND kind = 'caused_by'")
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await?;
+        let problems: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM record_links l JOIN records p ON p.id = l.to_id AND p.kind = 'problem'
+             WHERE l.from_id = $1 AND l.kind = 'caused_by'",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
         new.lifecycle.first_contact = problems == 0;
     }
     let cs = diff(&old, &new);
@@ -1058,6 +1060,18 @@ impl Store {
                 .fetch_optional(&mut *conn)
                 .await?;
                 let (from, to, kind) = link.ok_or(StoreError::NotFound)?;
+                // A closed problem keeps its incidents, whichever endpoint
+                // is asked (`service::problems::unlink` says it for its own).
+                let closed: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM records WHERE id IN ($1, $2) AND kind = 'problem' AND state = 'closed'",
+                )
+                .bind(from)
+                .bind(to)
+                .fetch_one(&mut *conn)
+                .await?;
+                if closed > 0 && kind == LinkKind::CausedBy.as_str() {
+                    return Err(DomainError::field("link_id", "a closed problem keeps its incidents").into());
+                }
                 sqlx::query("DELETE FROM record_links WHERE id = $1").bind(link_id).execute(&mut *conn).await?;
                 audit::write(
                     conn,

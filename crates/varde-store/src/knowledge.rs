@@ -989,11 +989,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
-                let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles WHERE record_id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                crate::sql::found(exists as u64)?;
+                // The article's row held (PostgreSQL) while the vote is
+                // counted: two clicks at once must not both count as first.
+                let lock = if crate::sql::engine_of(conn) == crate::Engine::Postgres { " FOR NO KEY UPDATE" } else { "" };
+                let held: Option<i64> =
+                    sqlx::query_scalar(&format!("SELECT record_id FROM articles WHERE record_id = $1{lock}"))
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                held.ok_or(StoreError::NotFound)?;
                 let before: Option<i64> = sqlx::query_scalar(
                     "SELECT helpful FROM article_feedback WHERE record_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT 1",
                 )

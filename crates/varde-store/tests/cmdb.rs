@@ -994,10 +994,19 @@ async fn a_location_is_a_location_and_a_supplier_a_supplier() {
         assert_eq!(fields_of(&bad), ["location_id", "supplier_id"], "{engine}");
         let bad = s.update_ci(web, None, fields(Some(web), Some(vendor)), ctx(actor)).await.unwrap_err();
         assert_eq!(fields_of(&bad), ["location_id"], "{engine}: not in itself");
+        // A location from before the rule does not make the CI uneditable.
+        sqlx::query("UPDATE cis SET location_id = $1 WHERE id = $2")
+            .bind(laptop)
+            .bind(web)
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let kept = CiFields { cost: Some(100), ..fields(Some(laptop), Some(vendor)) };
+        s.update_ci(web, None, kept, ctx(actor)).await.unwrap();
         let row = ImportRow {
             line: 2,
             reference: "web-1".into(),
-            fields: fields(Some(laptop), None),
+            fields: fields(Some(app), None),
             omitted: OPTIONAL_FIELDS.iter().copied().filter(|f| *f != "location_id").collect(),
         };
         let refused = s.import_cis(import_of(actor, vec![row])).await.unwrap();

@@ -317,7 +317,8 @@ async fn a_stopped_clock_shows_and_replays_the_result_it_stopped_with() {
 }
 
 /// An agreement made or widened covers the open incidents it now applies
-/// to through its recompute job, from then on; not first at their next edit.
+/// to through its recompute jobs, from then on; not first at their next
+/// edit. Narrowed and widened again, it covers them again.
 #[tokio::test]
 async fn a_new_or_widened_agreement_covers_open_incidents_at_once() {
     for db in databases().await {
@@ -326,6 +327,18 @@ async fn a_new_or_widened_agreement_covers_open_incidents_at_once() {
         let (i, _) = s.create_incident(incident(who), None).await.unwrap();
         let p = i64::from(i.priority);
         let other = if p == 1 { 2 } else { 1 };
+        // What the job runner does with the jobs a save queues.
+        let run_jobs = || async {
+            let scopes: Vec<String> =
+                sqlx::query_scalar("SELECT payload FROM jobs WHERE kind = 'sla_recompute' ORDER BY id")
+                    .fetch_all(s.pool())
+                    .await
+                    .unwrap();
+            sqlx::query("DELETE FROM jobs WHERE kind = 'sla_recompute'").execute(s.pool()).await.unwrap();
+            for scope in scopes {
+                s.recompute_clocks(scope).await.unwrap();
+            }
+        };
         let a = s
             .create_agreement(
                 spec(serde_json::json!({ "name": "Narrow", "kind": "sla", "conditions": { "priorities": [other] },
@@ -334,16 +347,26 @@ async fn a_new_or_widened_agreement_covers_open_incidents_at_once() {
             )
             .await
             .unwrap();
-        s.recompute_clocks(format!("agreement:{}", a.id)).await.unwrap();
+        run_jobs().await;
         assert!(s.clocks(i.id).await.unwrap().is_empty(), "{}: not covered", db.engine);
-        let mut wide = a.spec.clone();
-        wide.conditions.priorities = vec![other, p];
+        let with = |priorities: Vec<i64>| {
+            let mut wide = a.spec.clone();
+            wide.conditions.priorities = priorities;
+            wide
+        };
         let before = varde_store::now_micros();
-        s.update_agreement(a.id, None, wide, who).await.unwrap();
-        s.recompute_clocks(format!("agreement:{}", a.id)).await.unwrap();
+        s.update_agreement(a.id, None, with(vec![other, p]), who).await.unwrap();
+        run_jobs().await;
         let clocks = s.clocks(i.id).await.unwrap();
         assert_eq!(clocks.len(), 1, "{}: covered now", db.engine);
         assert!(clocks[0].started_at >= before && clocks[0].state == "running", "{}: {clocks:?}", db.engine);
+        // Narrowed, the clock is cancelled; widened again, it comes back.
+        s.update_agreement(a.id, None, with(vec![other]), who).await.unwrap();
+        run_jobs().await;
+        assert_eq!(s.clocks(i.id).await.unwrap()[0].state, "cancelled", "{}", db.engine);
+        s.update_agreement(a.id, None, with(vec![other, p]), who).await.unwrap();
+        run_jobs().await;
+        assert_eq!(s.clocks(i.id).await.unwrap()[0].state, "running", "{}: covered again", db.engine);
         let made = s
             .create_agreement(
                 spec(serde_json::json!({ "name": "All", "kind": "sla", "targets": [{ "name": "response", "minutes": 30 }] })),
@@ -351,7 +374,8 @@ async fn a_new_or_widened_agreement_covers_open_incidents_at_once() {
             )
             .await
             .unwrap();
-        s.recompute_clocks(format!("agreement:{}", made.id)).await.unwrap();
+        assert!(made.spec.active);
+        run_jobs().await;
         assert_eq!(s.clocks(i.id).await.unwrap().len(), 2, "{}: a new agreement too", db.engine);
     }
 }
@@ -370,7 +394,7 @@ async fn a_breach_is_not_undone_by_leaving_the_agreement() {
         let sla = serde_json::json!({ "name": "Tight", "kind": "sla", "conditions": { "priorities": [p] },
             "targets": [{ "name": "resolution", "minutes": 60 }] });
         let a = s.create_agreement(spec(sla), who).await.unwrap();
-        s.recompute_clocks(format!("agreement:{}", a.id)).await.unwrap();
+        s.recompute_clocks(format!("attach:{}", a.id)).await.unwrap();
         // Running for two hours, one past its target.
         let now = varde_store::now_micros();
         varde_store::testing::clocks_ran(s, late.id, "sla", now - 2 * 3_600_000_000, None).await;

@@ -527,6 +527,14 @@ async fn a_closed_problem_keeps_its_incidents() {
             .await
             .problem(422);
         env.delete(&format!("{loc}/incidents/{}", id_of(&one)), &env.agent1).send().await.problem(422);
+        // Nor through the incident's own links (the store keeps the rule).
+        let links = format!("/api/v1/incidents/{}/links", id_of(&one));
+        let link = env.get(&links, &env.agent1).send().await.json()[0]["id"].as_i64().unwrap();
+        env.delete(&format!("{links}/{link}"), &env.agent1).send().await.problem(422);
+        env.post(&links, &env.agent1, json!({"to": loc.rsplit('/').next().unwrap(), "kind": "caused_by"}))
+            .send()
+            .await
+            .problem(422);
         let linked = env.get(&format!("{loc}/incidents"), &env.agent1).send().await.json();
         assert_eq!(linked["count"], 1, "{linked}");
     })

@@ -175,7 +175,9 @@ impl Store {
                 audit::created(conn, Entity::Configuration, id, Some(actor), now).await?;
                 // The open incidents it covers get its clocks now (see
                 // `attach_agreement`), not first at their next edit.
-                super::timers::queue_recompute_in(conn, &format!("agreement:{id}"), now).await?;
+                if spec.active {
+                    super::timers::queue_recompute_in(conn, &format!("attach:{id}"), now).await?;
+                }
                 if let Some(k) = &idem {
                     idempotency::remember(conn, k, id).await?;
                 }
@@ -231,6 +233,9 @@ impl Store {
                 audit::write(conn, Entity::Configuration, id, Some(actor), now, "sla", Some(&old_json), Some(&json))
                     .await?;
                 super::timers::queue_recompute_in(conn, &format!("agreement:{id}"), now).await?;
+                if spec.active && spec.may_cover_more_than(&old.spec) {
+                    super::timers::queue_recompute_in(conn, &format!("attach:{id}"), now).await?;
+                }
                 Ok(Agreement { id, version: old.version + 1, spec })
             }
             .boxed()

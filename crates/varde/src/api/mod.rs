@@ -265,10 +265,12 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
         .trim_matches('"')
         .parse::<i64>()
         .map_err(|_| AppError::BadRequest("If-Match must be an ETag this server gave, like \"3\"".into()))?;
-    // RFC 9110 section 13.1.1: If-Match compares strongly, so a weak tag
-    // matches no version; a version no record has makes the write answer
-    // 412 with the current ETag, as any other mismatch does.
-    Ok(Some(if s.starts_with("W/") { -1 } else { version }))
+    // A weak tag counts as its version. RFC 9110 (13.1.1) would have
+    // If-Match compare strongly, but proxies that compress answers (nginx
+    // with gzip) weaken the ETags they pass on, and a client behind one
+    // could then never write. The tag is the record's version, which is
+    // what a write must match either way.
+    Ok(Some(version))
 }
 
 /// A 201 Created answer with `Location` naming the new resource.
