@@ -203,8 +203,9 @@ impl AgreementSpec {
     /// then the open records are evaluated again, not only its clocks. A
     /// new name, minutes or thresholds bring none.
     pub fn may_cover_more_than(&self, old: &AgreementSpec) -> bool {
-        let selectors = |s: &AgreementSpec| -> Vec<(String, Option<i64>, Option<i64>, Option<i64>)> {
-            s.targets.iter().map(|t| (t.name.clone(), t.priority, t.service_id, t.category_id)).collect()
+        // Which targets exist for whom: names and their selectors.
+        let selectors = |s: &AgreementSpec| -> Vec<(&str, [Option<i64>; 3])> {
+            s.targets.iter().map(|t| (t.name.as_str(), [t.priority, t.service_id, t.category_id])).collect()
         };
         (self.active && !old.active)
             || self.conditions != old.conditions
