@@ -204,9 +204,9 @@ impl AgreementSpec {
     /// new name, minutes or thresholds bring none.
     pub fn may_cover_more_than(&self, old: &AgreementSpec) -> bool {
         // Which targets exist for whom: names and their selectors.
-        let selectors = |s: &AgreementSpec| -> Vec<(&str, [Option<i64>; 3])> {
+        fn selectors(s: &AgreementSpec) -> Vec<(&str, [Option<i64>; 3])> {
             s.targets.iter().map(|t| (t.name.as_str(), [t.priority, t.service_id, t.category_id])).collect()
-        };
+        }
         (self.active && !old.active)
             || self.conditions != old.conditions
             || self.customer_organisation_id != old.customer_organisation_id
