@@ -197,26 +197,6 @@ pub struct AgreementSpec {
     pub reopen: ReopenPolicy,
 }
 
-impl AgreementSpec {
-    /// Whether a change from `old` to this may bring records under the
-    /// agreement that were not (who it covers, or which targets apply):
-    /// then the open records are evaluated again, not only its clocks. A
-    /// new name, minutes or thresholds bring none.
-    pub fn may_cover_more_than(&self, old: &AgreementSpec) -> bool {
-        // Which targets exist for whom: names and their selectors.
-        fn selectors(s: &AgreementSpec) -> Vec<(&str, [Option<i64>; 3])> {
-            s.targets.iter().map(|t| (t.name.as_str(), [t.priority, t.service_id, t.category_id])).collect()
-        }
-        (self.active && !old.active)
-            || self.conditions != old.conditions
-            || self.customer_organisation_id != old.customer_organisation_id
-            || self.service_ids != old.service_ids
-            || self.group_id != old.group_id
-            || self.supplier_id != old.supplier_id
-            || selectors(self) != selectors(old)
-    }
-}
-
 fn yes() -> bool {
     true
 }

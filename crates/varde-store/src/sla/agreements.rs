@@ -173,11 +173,6 @@ impl Store {
                 .map_err(|e| StoreError::unique(e, "name"))?;
                 link_calendars(conn, id, &spec).await?;
                 audit::created(conn, Entity::Configuration, id, Some(actor), now).await?;
-                // The open incidents it covers get its clocks now (see
-                // `attach_agreement`), not first at their next edit.
-                if spec.active {
-                    super::timers::queue_recompute_in(conn, &format!("attach:{id}"), now).await?;
-                }
                 if let Some(k) = &idem {
                     idempotency::remember(conn, k, id).await?;
                 }
@@ -189,9 +184,9 @@ impl Store {
     }
 
     /// Replaces an agreement's spec. Open clocks under it pick up its new
-    /// targets, thresholds and calendars, and open incidents it now covers
-    /// get its clocks, through the recompute job queued here, in the same
-    /// transaction.
+    /// targets, thresholds and calendars through the recompute job queued
+    /// here, in the same transaction. Records it comes to cover get its
+    /// clocks when they are next written (ADR 0009).
     pub async fn update_agreement(
         &self,
         id: i64,
@@ -233,9 +228,6 @@ impl Store {
                 audit::write(conn, Entity::Configuration, id, Some(actor), now, "sla", Some(&old_json), Some(&json))
                     .await?;
                 super::timers::queue_recompute_in(conn, &format!("agreement:{id}"), now).await?;
-                if spec.active && spec.may_cover_more_than(&old.spec) {
-                    super::timers::queue_recompute_in(conn, &format!("attach:{id}"), now).await?;
-                }
                 Ok(Agreement { id, version: old.version + 1, spec })
             }
             .boxed()

@@ -318,11 +318,8 @@ impl Store {
         self.write(move |conn| async move { fire_in(conn, &payload, now_micros()).await }.boxed()).await
     }
 
-    /// Recomputes open clocks after a calendar or agreement changed
-    /// (`calendar:ID`, `agreement:ID`, `all`), or evaluates the open
-    /// incidents an agreement may now cover (`attach:ID`). Works in batches,
-    /// each its own transaction; returns how many clocks (or records) it
-    /// visited.
+    /// Recomputes open clocks after a calendar or agreement changed. Works in
+    /// batches, each its own transaction; returns how many clocks it visited.
     pub async fn recompute_clocks(&self, scope: String) -> Result<u64, StoreError> {
         self.recompute_clocks_by(scope, 2000).await
     }
@@ -336,11 +333,6 @@ impl Store {
             None if scope == "all" => ("all".to_string(), 0),
             None => return Err(StoreError::corrupt(format!("scope {scope}"))),
         };
-        if what == "attach" {
-            // Small batches: each record is evaluated on its own, and on
-            // SQLite every batch holds the one writer the desk writes with.
-            return self.attach_agreement(id, batch_size.min(100)).await;
-        }
         let filter = match what.as_str() {
             "calendar" => "calendar_id = $1",
             "agreement" => "agreement_id = $1",
@@ -431,49 +423,6 @@ impl Store {
         }
         while let Some(done) = writing.join_next().await {
             done.map_err(joined)?.1?;
-        }
-        Ok(visited)
-    }
-
-    /// After an agreement changed: the open incidents without a clock of it,
-    /// which it may cover now (its conditions widened, or it was made),
-    /// evaluated as any record write would, so they get its clocks from now
-    /// on, not first at their next unrelated edit. Returns how many it
-    /// evaluated.
-    async fn attach_agreement(&self, agreement_id: i64, batch_size: i64) -> Result<u64, StoreError> {
-        let mut visited = 0u64;
-        let mut after = 0i64;
-        loop {
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT r.id FROM records r WHERE r.kind = 'incident' AND r.is_open = 1 AND r.id > $1
-                 AND NOT EXISTS (SELECT 1 FROM sla_clocks c WHERE c.record_id = r.id AND c.agreement_id = $2
-                                 AND c.cancelled = 0)
-                 ORDER BY r.id LIMIT $3",
-            )
-            .bind(after)
-            .bind(agreement_id)
-            .bind(batch_size)
-            .fetch_all(self.pool())
-            .await?;
-            let Some(&last) = ids.last() else { break };
-            visited += ids.len() as u64;
-            self.write(move |conn| {
-                async move {
-                    let now = now_micros();
-                    let agreements = active_in(conn).await?;
-                    for r in ids {
-                        // The record's row first, then its incident's, as
-                        // every record write (`evaluate_in`).
-                        crate::records::lock_in(conn, r).await?;
-                        super::clocks::hold_in(conn, r).await?;
-                        super::clocks::evaluate_with(conn, &agreements, r, now).await?;
-                    }
-                    Ok(())
-                }
-                .boxed()
-            })
-            .await?;
-            after = last;
         }
         Ok(visited)
     }
