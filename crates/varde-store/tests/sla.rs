@@ -344,3 +344,43 @@ async fn a_breach_is_not_undone_by_leaving_the_agreement() {
         assert_eq!(gone.state, "cancelled", "{}: {gone:?}", db.engine);
     }
 }
+
+/// The report's average response and resolution come from what each
+/// target stops on, whatever it is called.
+#[tokio::test]
+async fn report_averages_follow_what_a_target_stops_on() {
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        let desk = s.create_group("Service desk".into(), String::new()).await.unwrap();
+        s.add_member(desk.id, who).await.unwrap();
+        let gold = serde_json::json!({ "name": "Gold", "kind": "sla", "targets": [
+            { "name": "First response", "stop_on": "response", "minutes": 30 },
+            { "name": "Resolution", "stop_on": "resolution", "minutes": 240 }] });
+        s.create_agreement(spec(gold), who).await.unwrap();
+        let (i, _) = s.create_incident(incident(who), None).await.unwrap();
+        let assign =
+            Patch { assignment_group_id: Some(Some(desk.id)), assignee_id: Some(Some(who)), ..Patch::default() };
+        s.update_incident(i.id, None, assign, who).await.unwrap();
+        let resolve = Patch {
+            state: Some("resolved".into()),
+            resolution_code: Some("fixed".into()),
+            resolution_notes: Some("Done".into()),
+            ..Patch::default()
+        };
+        s.update_incident(i.id, None, resolve, who).await.unwrap();
+        let r = s
+            .sla_report(
+                "sla",
+                i.created_at,
+                varde_store::now_micros() + 1,
+                varde_store::sla::reports::GroupBy::Agreement,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.rows.len(), 1, "{}: {r:?}", db.engine);
+        let row = &r.rows[0];
+        assert_eq!((row.total, row.met), (2, 2), "{}", db.engine);
+        assert!(row.avg_response_us.is_some() && row.avg_resolution_us.is_some(), "{}: {row:?}", db.engine);
+    }
+}

@@ -636,6 +636,10 @@ async fn reports_breaches_chain_csv_and_what_if() {
             let body = json!({ "from": today, "to": tomorrow, "targets": [target] });
             env.post("/api/v1/reports/sla/what-if", &env.agent1, body).send().await.invalid(&[field]);
         }
+        // A target named as typed, ignoring case, is the agreement's.
+        let body = json!({ "from": today, "to": tomorrow, "targets": [{ "agreement_id": gold, "name": "RESOLUTION", "minutes": 5 }] });
+        let w = env.post("/api/v1/reports/sla/what-if", &env.agent1, body).send().await.json();
+        assert_eq!(w["agreements"][0]["compliance_after"], 100.0, "{w}");
         // Every fault at once.
         let body = json!({ "from": today, "to": tomorrow, "calendar_id": 999_999, "targets": [
             { "agreement_id": 999_999, "name": "resolution", "minutes": 0 },

@@ -119,6 +119,10 @@ async fn knowledge_pages_work_without_javascript_and_respect_rights() {
             .post("/kb/KB0000001/feedback", &rita_c, &[("_csrf", &rita_csrf), ("helpful", "yes"), ("comment", "")])
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{e}: {}", r.body);
+        // Neither yes nor no is no answer, not a "no".
+        let r = ui.post("/kb/KB0000001/feedback", &rita_c, &[("_csrf", &rita_csrf), ("helpful", "maybe")]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert_eq!(s.article_by_number("KB0000001").await.unwrap().helpful_no, 0, "{e}");
 
         // Restricted groups and review/expiry dates through the edit form.
         let printing = s.create_group("Printing".into(), String::new()).await.unwrap();

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use sqlx::FromRow;
+use varde_domain::sla::agreement::StopOn;
 use varde_domain::sla::calendar::{Calendar, CalendarSpec};
 use varde_domain::sla::clock::{Clock, Event, WorkingTime};
 
@@ -250,22 +251,57 @@ impl Store {
             GroupBy::Group => " JOIN records r ON r.id = c.record_id",
             GroupBy::Organisation => " JOIN records r ON r.id = c.record_id JOIN users u ON u.id = r.requester_id",
         };
+        // Per target as well: what a target measures is its agreement's to
+        // say (a "First response" that stops on the response), not its name.
         let sql = format!(
-            "SELECT {key} AS k, COUNT(*) AS total,
+            "SELECT {key} AS k, c.agreement_id, c.target_name, COUNT(*) AS total,
                 CAST(SUM(CASE WHEN c.state = 'met' THEN 1 ELSE 0 END) AS BIGINT) AS met,
                 CAST(SUM(CASE WHEN c.state = 'breached' THEN 1 ELSE 0 END) AS BIGINT) AS breached,
-                CAST(SUM(CASE WHEN c.target_name = 'response' THEN c.elapsed_us ELSE 0 END) AS BIGINT) AS resp_sum,
-                CAST(SUM(CASE WHEN c.target_name = 'response' THEN 1 ELSE 0 END) AS BIGINT) AS resp_n,
-                CAST(SUM(CASE WHEN c.target_name = 'resolution' THEN c.elapsed_us ELSE 0 END) AS BIGINT) AS res_sum,
-                CAST(SUM(CASE WHEN c.target_name = 'resolution' THEN 1 ELSE 0 END) AS BIGINT) AS res_n
+                CAST(SUM(c.elapsed_us) AS BIGINT) AS elapsed
              FROM sla_clocks c{joins}
              WHERE c.kind = $1 AND c.stopped_at >= $2 AND c.stopped_at < $3 AND c.cancelled = 0
-             GROUP BY {key} ORDER BY {key}"
+             GROUP BY {key}, c.agreement_id, c.target_name ORDER BY {key}"
         );
         #[allow(clippy::type_complexity)]
-        let raw: Vec<(Option<String>, i64, i64, i64, i64, i64, i64, i64)> =
+        let raw: Vec<(Option<String>, i64, String, i64, i64, i64, i64)> =
             sqlx::query_as(&sql).bind(kind).bind(from).bind(to).fetch_all(self.pool()).await?;
-        let ids: Vec<i64> = raw.iter().filter_map(|r| r.0.as_deref().and_then(|k| k.parse().ok())).collect();
+        let mut measures: HashMap<(i64, String), Option<StopOn>> = HashMap::new();
+        for (_, agreement_id, target, ..) in &raw {
+            if measures.contains_key(&(*agreement_id, target.clone())) {
+                continue;
+            }
+            let stop_on = match self.agreement(*agreement_id).await {
+                Ok(a) => a.spec.targets.iter().find(|t| &t.name == target).map(|t| t.stop_on()),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e),
+            };
+            measures.insert((*agreement_id, target.clone()), stop_on);
+        }
+        // key -> (total, met, breached, response sum, n, resolution sum, n)
+        let mut per: Vec<(Option<String>, [i64; 7])> = Vec::new();
+        for (k, agreement_id, target, total, met, breached, elapsed) in raw {
+            if per.last().is_none_or(|(last, _)| *last != k) {
+                per.push((k.clone(), [0; 7]));
+            }
+            let sums = &mut per.last_mut().expect("pushed").1;
+            sums[0] += total;
+            sums[1] += met;
+            sums[2] += breached;
+            match measures.get(&(agreement_id, target)).copied().flatten() {
+                Some(StopOn::Response) => {
+                    sums[3] += elapsed;
+                    sums[4] += total;
+                }
+                Some(StopOn::Resolution) => {
+                    sums[5] += elapsed;
+                    sums[6] += total;
+                }
+                // A target that stops on the first move out of New is
+                // neither, as is one its agreement no longer names.
+                _ => {}
+            }
+        }
+        let ids: Vec<i64> = per.iter().filter_map(|r| r.0.as_deref().and_then(|k| k.parse().ok())).collect();
         let labels = match by {
             GroupBy::Agreement => self.names("slas", ids).await?,
             GroupBy::Service => self.names("services", ids).await?,
@@ -273,9 +309,9 @@ impl Store {
             GroupBy::Group => self.names("assignment_groups", ids).await?,
             GroupBy::Month => HashMap::new(),
         };
-        let rows = raw
+        let rows = per
             .into_iter()
-            .map(|(k, total, met, breached, rs, rn, ss, sn)| {
+            .map(|(k, [total, met, breached, rs, rn, ss, sn])| {
                 let key = k.unwrap_or_default();
                 let label = match by {
                     GroupBy::Month => key.clone(),

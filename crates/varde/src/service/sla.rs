@@ -248,7 +248,7 @@ pub async fn report(store: &Store, caller: &Caller, p: &ReportParams) -> Result<
     Ok(store.sla_report(p.kind.as_str(), p.from, p.to, p.by).await?)
 }
 
-pub async fn what_if(store: &Store, caller: &Caller, w: WhatIf) -> Result<WhatIfResult, AppError> {
+pub async fn what_if(store: &Store, caller: &Caller, mut w: WhatIf) -> Result<WhatIfResult, AppError> {
     caller.require(Permission::WorkRecords)?;
     if w.from >= w.to {
         return Err(AppError::field("to", "must be after from"));
@@ -259,7 +259,7 @@ pub async fn what_if(store: &Store, caller: &Caller, w: WhatIf) -> Result<WhatIf
     // Every fault at once, the named agreements read once each.
     let mut errs = Vec::new();
     let mut read: HashMap<i64, Option<Agreement>> = HashMap::new();
-    for (i, t) in w.targets.iter().enumerate() {
+    for (i, t) in w.targets.iter_mut().enumerate() {
         let at = |f: &str| format!("targets[{i}].{f}");
         if t.minutes <= 0 || t.minutes > varde_domain::sla::agreement::MAX_TARGET_MINUTES {
             errs.push(FieldError::new(at("minutes"), "must be from 1 minute to a year"));
@@ -288,6 +288,22 @@ pub async fn what_if(store: &Store, caller: &Caller, w: WhatIf) -> Result<WhatIf
         }
         // A change that matches no target would answer "no difference",
         // which reads as a finding; say what is wrong instead.
+        // A name as typed ("resolution" for "Resolution") is the target's
+        // if it is the only one so named ignoring case.
+        let mut like: Vec<&str> = agreement
+            .spec
+            .targets
+            .iter()
+            .map(|x| x.name.as_str())
+            .filter(|n| n.eq_ignore_ascii_case(&t.name))
+            .collect();
+        like.sort_unstable();
+        like.dedup();
+        if !like.contains(&t.name.as_str()) {
+            if let [only] = like.as_slice() {
+                t.name = only.to_string();
+            }
+        }
         let named: Vec<_> = agreement.spec.targets.iter().filter(|x| x.name == t.name).collect();
         if named.is_empty() {
             let names: Vec<&str> = agreement.spec.targets.iter().map(|x| x.name.as_str()).collect();

@@ -439,7 +439,16 @@ pub async fn article_feedback(
     f: Form<FeedbackForm>,
 ) -> Result<Response, AppError> {
     let v = &f.viewer;
-    match ksvc::feedback(&st.store, &v.caller, &number, f.value.helpful == "yes", &f.value.comment).await {
+    let helpful = match f.value.helpful.as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(AppError::field("helpful", "answer yes or no")),
+    };
+    let done = match helpful {
+        Ok(h) => ksvc::feedback(&st.store, &v.caller, &number, h, &f.value.comment).await,
+        Err(e) => Err(e),
+    };
+    match done {
         Ok(()) => Ok(see_other(&format!("/kb/{number}?thanks=1"))),
         Err(e) => {
             let status = e.status();
