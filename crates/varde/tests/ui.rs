@@ -274,6 +274,25 @@ async fn the_requester_can_reopen_and_then_confirm_a_resolution() {
             ]
         };
         let version = hidden(&ui.get(&format!("/incidents/{number}"), &agent).await.body, "version");
+        // A refused step or entry shows again what was typed: the notes, the
+        // code, and a work note as a work note, not a public reply.
+        let no_code = [
+            ("_csrf", ac.as_str()),
+            ("version", version.as_str()),
+            ("action", "resolve"),
+            ("resolution_notes", "Moved the mailbox to the new server."),
+        ];
+        let r = ui.post(&format!("/incidents/{number}/state"), &agent, &no_code).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(
+            r.body.contains(">Moved the mailbox to the new server.</textarea>"),
+            "{}: the notes are lost",
+            db.engine
+        );
+        let blank = [("_csrf", ac.as_str()), ("kind", "work_note"), ("body", "  ")];
+        let r = ui.post(&format!("/incidents/{number}/journal"), &agent, &blank).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(r.body.contains("value=\"work_note\" checked"), "{}: a work note came back as a reply", db.engine);
         let r = ui.post(&format!("/incidents/{number}/state"), &agent, &as_refs(&resolve(version))).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
 

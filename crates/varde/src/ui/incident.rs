@@ -181,6 +181,7 @@ struct IncidentPage {
     category: String,
     service: String,
     form: EditValues,
+    typed: Typed,
     opts: Options,
     errors: Errors,
     conflict: Vec<ConflictRow>,
@@ -229,12 +230,25 @@ struct Extra {
     errors: Errors,
     conflict: Vec<ConflictRow>,
     notice: bool,
+    typed: Typed,
 }
 
 impl Extra {
     fn none() -> Extra {
-        Extra { form: None, errors: Errors::none(), conflict: Vec::new(), notice: false }
+        Extra { form: None, errors: Errors::none(), conflict: Vec::new(), notice: false, typed: Typed::default() }
     }
+}
+
+/// What was typed into the journal and state forms, shown again when the
+/// request failed: a long reply or resolution is not the agent's to retype,
+/// and a work note must not come back as a public reply.
+#[derive(Default)]
+struct Typed {
+    kind: String,
+    body: String,
+    hold_reason: String,
+    resolution_code: String,
+    resolution_notes: String,
 }
 
 async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra: Extra) -> Result<Response, AppError> {
@@ -264,6 +278,7 @@ async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra
         category: i.category_id.map(|c| opts.label(&tr, "category_id", &c.to_string())).unwrap_or_default(),
         service: i.service_id.map(|s| opts.label(&tr, "service_id", &s.to_string())).unwrap_or_default(),
         form: extra.form.unwrap_or_else(|| EditValues::of(&i)),
+        typed: extra.typed,
         errors: extra.errors,
         conflict: extra.conflict,
         notice: extra.notice,
@@ -401,7 +416,7 @@ pub async fn update(
                 .collect::<Vec<_>>();
             let mut errors = Errors::none();
             errors.general.push(tr.t("incident.stale").to_string());
-            let extra = Extra { form: None, errors, conflict, notice: false };
+            let extra = Extra { form: None, errors, conflict, notice: false, typed: Typed::default() };
             show(&st, v, &number, StatusCode::CONFLICT, extra).await
         }
         Err(e) => {
@@ -453,20 +468,27 @@ pub async fn change_state(
         resolution_notes: if target == IncidentState::Resolved { text(&f.value.resolution_notes) } else { None },
         ..UpdateIncident::default()
     };
+    let typed = || Typed {
+        hold_reason: f.value.hold_reason.clone(),
+        resolution_code: f.value.resolution_code.clone(),
+        resolution_notes: f.value.resolution_notes.clone(),
+        ..Typed::default()
+    };
     if !errors.is_empty() {
-        return show(&st, v, &number, StatusCode::UNPROCESSABLE_ENTITY, Extra { errors, ..Extra::none() }).await;
+        let extra = Extra { errors, typed: typed(), ..Extra::none() };
+        return show(&st, v, &number, StatusCode::UNPROCESSABLE_ENTITY, extra).await;
     }
     match svc::update(&st.store, &v.caller, &number, Some(version), change).await {
         Ok(i) => Ok(see_other(&format!("/incidents/{}", i.number))),
         Err(AppError::Stale { .. }) => {
             let mut errors = Errors::none();
             errors.general.push(v.chrome.tr.t("incident.stale").to_string());
-            show(&st, v, &number, StatusCode::CONFLICT, Extra { errors, ..Extra::none() }).await
+            show(&st, v, &number, StatusCode::CONFLICT, Extra { errors, typed: typed(), ..Extra::none() }).await
         }
         Err(e) => {
             let status = e.status();
             let errors = Errors::from_app(e, &v.chrome.tr)?;
-            show(&st, v, &number, status, Extra { errors, ..Extra::none() }).await
+            show(&st, v, &number, status, Extra { errors, typed: typed(), ..Extra::none() }).await
         }
     }
 }
@@ -486,13 +508,14 @@ pub async fn add_journal(
 ) -> Result<Response, AppError> {
     let v = &f.viewer;
     v.require_agent()?;
+    let typed = Typed { kind: f.value.kind.clone(), body: f.value.body.clone(), ..Typed::default() };
     let entry = NewJournalEntry { kind: f.value.kind, body: f.value.body };
     match svc::add_journal(&st.store, &v.caller, &number, entry).await {
         Ok(_) => Ok(see_other(&format!("/incidents/{number}#journal"))),
         Err(e) => {
             let status = e.status();
             let errors = Errors::from_app(e, &v.chrome.tr)?;
-            show(&st, v, &number, status, Extra { errors, ..Extra::none() }).await
+            show(&st, v, &number, status, Extra { errors, typed, ..Extra::none() }).await
         }
     }
 }
