@@ -432,8 +432,21 @@ impl Store {
                 if !exists(conn, "assignment_groups", group_id).await? {
                     return Err(StoreError::NotFound);
                 }
-                if !exists(conn, "users", user_id).await? {
+                let role: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some(role) = role else {
                     return Err(StoreError::UnknownReference { field: "user_id" });
+                };
+                // A group is who work records are assigned to: a requester
+                // in one could never be assigned its work.
+                if role == varde_domain::access::Role::Requester.as_str() {
+                    return Err(varde_domain::DomainError::field(
+                        "user_id",
+                        "is a requester; only agents belong to assignment groups",
+                    )
+                    .into());
                 }
                 insert_pair(conn, "group_members", ("group_id", "user_id"), group_id, user_id).await?;
                 Ok(())

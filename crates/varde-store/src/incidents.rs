@@ -1197,6 +1197,22 @@ pub(crate) async fn insert_link(
     now: i64,
     field: &'static str,
 ) -> Result<i64, StoreError> {
+    // Two records cannot each be the other's duplicate (nor caused by one
+    // another): one of them is the original.
+    if matches!(kind, LinkKind::DuplicateOf | LinkKind::CausedBy) {
+        let back: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM record_links WHERE from_id = $1 AND to_id = $2 AND kind = $3")
+                .bind(to_id)
+                .bind(from_id)
+                .bind(kind.as_str())
+                .fetch_one(&mut *conn)
+                .await?;
+        if back > 0 {
+            return Err(
+                DomainError::field(field, format!("is linked the other way already ({})", kind.as_str())).into()
+            );
+        }
+    }
     let id = sqlx::query_scalar(
         "INSERT INTO record_links (from_id, to_id, kind, created_by, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )

@@ -607,3 +607,24 @@ async fn an_incident_of_a_problem_is_no_first_contact_resolution() {
         assert!(!linked.lifecycle.first_contact, "{}", db.engine);
     }
 }
+
+/// Assignment groups hold agents: a requester in one could never be
+/// assigned its work. Two records are not each other's duplicate.
+#[tokio::test]
+async fn groups_hold_agents_and_duplicates_do_not_go_round() {
+    for db in databases().await {
+        let s = &db.store;
+        let req = user(s, "req@example.org", Role::Requester).await;
+        let agent = user(s, "agent@example.org", Role::Agent).await;
+        let g = s.create_group("Service desk".into(), String::new()).await.unwrap();
+        let refused = s.add_member(g.id, req).await;
+        assert!(matches!(refused, Err(StoreError::Domain(_))), "{}: {refused:?}", db.engine);
+        s.add_member(g.id, agent).await.unwrap();
+        let (a, _) = s.create_incident(new_incident(req, "Mail"), None).await.unwrap();
+        let (b, _) = s.create_incident(new_incident(req, "Mail again"), None).await.unwrap();
+        s.add_link(b.id, a.id, LinkKind::DuplicateOf, agent).await.unwrap();
+        let back = s.add_link(a.id, b.id, LinkKind::DuplicateOf, agent).await;
+        assert!(matches!(back, Err(StoreError::Domain(_))), "{}: {back:?}", db.engine);
+        s.add_link(a.id, b.id, LinkKind::RelatesTo, agent).await.unwrap();
+    }
+}
