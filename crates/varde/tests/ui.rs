@@ -754,3 +754,29 @@ async fn sla_report_page_takes_a_period_through_its_end_day() {
         }
     }
 }
+
+/// The new-CI form names every fault at once: a cost that is no number does
+/// not hide an empty name or a bad attribute.
+#[tokio::test]
+async fn the_new_ci_form_names_every_fault_at_once() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let server = ui.state.store.ci_classes().await.unwrap().by_name("Server").unwrap().id.to_string();
+        let form = [
+            ("_csrf", csrf.as_str()),
+            ("class_id", server.as_str()),
+            ("name", ""),
+            ("cost", "abc"),
+            ("purchased_on", "2026-02-30"),
+            ("attr.ram_gb", "lots"),
+        ];
+        let r = ui.post("/cmdb/new", &agent, &form).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        for id in ["cost-error", "name-error", "purchased_on-error", "attributes.ram_gb"] {
+            assert!(r.body.contains(id), "{}: {id} not named", db.engine);
+        }
+    }
+}

@@ -598,22 +598,26 @@ pub async fn create(State(st): State<AppState>, f: Form<Pairs>) -> Result<Respon
     let class_id = get(&f.value, "class_id").parse::<i64>().unwrap_or(0);
     let mut errors = Errors::none();
     let doc = form_doc(&classes, class_id, &f.value, &mut errors, &v.chrome.tr);
-    let result = if errors.is_empty() {
-        // Null means "not given" on create.
-        let mut m = doc;
-        m.retain(|_, v| !v.is_null());
-        if let Some(Value::Object(a)) = m.get_mut("attributes") {
-            a.retain(|_, v| !v.is_null());
-        }
-        m.insert("class_id".into(), Value::from(class_id));
-        m.entry("name").or_insert(Value::String(String::new()));
-        let raw = serde_json::to_vec(&m).unwrap_or_default();
-        match crate::api::parse_json::<CiInput>(&raw) {
-            Ok(input) => svc::create(&st.store, &v.caller, input).await,
+    // Null means "not given" on create.
+    let mut m = doc;
+    m.retain(|_, v| !v.is_null());
+    if let Some(Value::Object(a)) = m.get_mut("attributes") {
+        a.retain(|_, v| !v.is_null());
+    }
+    m.insert("class_id".into(), Value::from(class_id));
+    m.entry("name").or_insert(Value::String(String::new()));
+    let raw = serde_json::to_vec(&m).unwrap_or_default();
+    let input = crate::api::parse_json::<CiInput>(&raw);
+    let result = match input {
+        Ok(input) if errors.is_empty() => svc::create(&st.store, &v.caller, input).await,
+        // A cost or id that is no number: the rest of the form is still
+        // checked, as far as it can be without the database, so that every
+        // fault is named at once.
+        Ok(input) => match svc::fields_of(&classes, input) {
+            Ok((fields, _)) => Err(AppError::Invalid(varde_store::cmdb::field_errors(&classes, fields))),
             Err(e) => Err(e),
-        }
-    } else {
-        Err(AppError::Invalid(Vec::new()))
+        },
+        Err(e) => Err(e),
     };
     match result {
         Ok(ci) => Ok(see_other(&format!("/cmdb/cis/{}", ci.id))),
