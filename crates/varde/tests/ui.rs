@@ -778,5 +778,23 @@ async fn the_new_ci_form_names_every_fault_at_once() {
         for id in ["cost-error", "name-error", "purchased_on-error", "attributes.ram_gb"] {
             assert!(r.body.contains(id), "{}: {id} not named", db.engine);
         }
+        // A CI viewed as of before it was made is shown as it is, saying so.
+        let made = ui
+            .post(
+                "/cmdb/new",
+                &agent,
+                &[
+                    ("_csrf", csrf.as_str()),
+                    ("class_id", server.as_str()),
+                    ("name", "web-9"),
+                    ("attr.hostname", "web-9"),
+                    ("attr.domain", "corp"),
+                ],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::SEE_OTHER, "{}: {}", db.engine, made.body);
+        let page = ui.get(&format!("{}?as_of=2020-01-01", made.location), &agent).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", db.engine);
+        assert!(page.body.contains("did not exist yet"), "{}", db.engine);
     }
 }

@@ -272,7 +272,16 @@ async fn show_ci(
             None
         }
     };
-    let ci = svc::get(&st.store, &v.caller, id, as_of).await?;
+    // Before the CI existed there is nothing to show as of then: the CI as
+    // it is, and why, rather than a page that says it does not exist.
+    let (ci, as_of) = match svc::get(&st.store, &v.caller, id, as_of).await {
+        Err(AppError::NotFound) if as_of.is_some() => {
+            let now = svc::get(&st.store, &v.caller, id, None).await?;
+            errors.push("as_of", &format!("{} did not exist yet; it was made {}", now.name, when(now.created_at)));
+            (now, None)
+        }
+        found => (found?, as_of),
+    };
     let rels: Vec<RelationView> = svc::relations(&st.store, &v.caller, id, as_of).await?;
     let direction = if get(q, "direction") == "down" { Direction::Down } else { Direction::Up };
     let depth = svc::parse_depth(Some(get(q, "depth"))).unwrap_or(svc::DEFAULT_DEPTH);
