@@ -96,6 +96,10 @@ impl Tr {
     pub fn field(&self, f: &str) -> &'static str {
         self.dynamic("field.", f)
     }
+    /// A CI's life-cycle status in words.
+    pub fn ci_status(&self, s: &str) -> &'static str {
+        self.dynamic("ci_status.", s)
+    }
     // Problems and knowledge (see the `--- problems and knowledge ---` keys).
     pub fn kb_kind(&self, k: &str) -> &'static str {
         self.dynamic("kb.kind.", k)
@@ -527,6 +531,12 @@ pub static EN: &[(&str, &str)] = &[
     ("cmdb.reports", "Asset reports"),
     ("cmdb.class", "Class"),
     ("cmdb.status", "Status"),
+    ("ci_status.ordered", "Ordered"),
+    ("ci_status.in_stock", "In stock"),
+    ("ci_status.deployed", "Deployed"),
+    ("ci_status.in_repair", "In repair"),
+    ("ci_status.retired", "Retired"),
+    ("ci_status.disposed", "Disposed"),
     ("cmdb.attribute", "Attribute"),
     ("cmdb.value", "Value"),
     ("cmdb.as_of", "As of (UTC)"),
@@ -619,6 +629,7 @@ pub static EN: &[(&str, &str)] = &[
     ("kb.search.service.any", "Any service"),
     ("kb.search.submit", "Search"),
     ("kb.search.results", "{} results"),
+    ("kb.search.result", "1 result"),
     ("kb.search.none", "Nothing found that you may see."),
     ("kb.kind.incident", "Incident"),
     ("kb.kind.problem", "Problem"),

@@ -878,6 +878,10 @@ impl ReportPage {
     fn pct(&self, v: &f64) -> String {
         format!("{:.1} %", v * 100.0)
     }
+    /// An RFC 3339 instant of the report as the day it falls on (UTC).
+    fn day<'a>(&self, instant: &'a str) -> &'a str {
+        instant.get(..10).unwrap_or(instant)
+    }
     fn hours(&self, secs: &i64) -> String {
         format!("{:.1}", *secs as f64 / 3600.0)
     }
