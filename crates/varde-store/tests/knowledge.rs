@@ -508,7 +508,8 @@ async fn article_workflow_versions_and_rights() {
         s.add_article_feedback(a.id, rita, true, "Worked".into()).await.unwrap();
         s.add_article_feedback(a.id, rita, false, String::new()).await.unwrap();
         let a = s.article(a.id).await.unwrap();
-        assert_eq!((a.views, a.helpful_yes, a.helpful_no), (1, 1, 1), "{e}");
+        // Rita changed her mind: her latest answer is the one counted.
+        assert_eq!((a.views, a.helpful_yes, a.helpful_no), (1, 0, 1), "{e}");
         s.record_deflection(rita, a.id, "password reset".into()).await.unwrap();
         assert_eq!(s.knowledge_report(0, i64::MAX).await.unwrap().deflections, 1, "{e}");
 

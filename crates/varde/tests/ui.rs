@@ -425,6 +425,12 @@ async fn admin_forms_validate_and_saved_filters_round_trip() {
         let dup =
             ui.post("/admin/groups", &admin, &[("_csrf", &csrf), ("name", "Service desk"), ("description", "")]).await;
         assert_eq!(dup.status, StatusCode::CONFLICT, "{}", db.engine);
+        // A refused new user keeps what was typed.
+        let form = [("_csrf", csrf.as_str()), ("email", "ada@example.org"), ("name", "Ada Again"), ("role", "agent")];
+        let r = ui.post("/admin/users", &admin, &form).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", db.engine);
+        assert!(r.body.contains("value=\"Ada Again\""), "{}: the name is lost", db.engine);
+        assert!(r.body.contains("<option value=\"agent\" selected>"), "{}: the role is lost", db.engine);
         // The group's manager: chosen from the staff, cleared with "none";
         // a requester is not offered and junk is refused by name.
         ui.user("rita@example.org", "requester").await;

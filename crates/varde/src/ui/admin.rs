@@ -54,9 +54,15 @@ struct AdminPage {
     matrix: Vec<MatrixRow>,
     /// The auto-close period as shown in its field (what was typed, if refused).
     auto_close_days: String,
+    /// What was typed into a form whose request was refused, by `form.field`.
+    typed: Vec<(&'static str, String)>,
 }
 
 impl AdminPage {
+    /// What was typed into `key` (`user.email`) of a refused form.
+    fn typed(&self, key: &str) -> &str {
+        self.typed.iter().find(|(k, _)| *k == key).map_or("", |(_, v)| v.as_str())
+    }
     /// Every role an administrator may give, so a new role is offered here
     /// as soon as it exists in the domain.
     fn roles(&self) -> [&'static str; Role::ALL.len()] {
@@ -87,7 +93,7 @@ async fn show(
     saved: bool,
     matrix: Option<[[String; 3]; 3]>,
 ) -> Result<Response, AppError> {
-    show_with(st, v, status, errors, saved, matrix, None).await
+    show_with(st, v, status, errors, saved, matrix, Vec::new()).await
 }
 
 async fn show_with(
@@ -97,7 +103,7 @@ async fn show_with(
     errors: Errors,
     saved: bool,
     matrix: Option<[[String; 3]; 3]>,
-    auto_close_days: Option<String>,
+    typed: Vec<(&'static str, String)>,
 ) -> Result<Response, AppError> {
     require_admin(v)?;
     let mut groups = Vec::new();
@@ -134,10 +140,11 @@ async fn show_with(
         categories: category_paths(st.store.categories().await?),
         services: st.store.services().await?,
         matrix,
-        auto_close_days: match auto_close_days {
-            Some(typed) => typed,
+        auto_close_days: match typed.iter().find(|(k, _)| *k == "settings.auto_close_days") {
+            Some((_, typed)) => typed.clone(),
             None => dir::incident_settings(&st.store).await?.auto_close_days.to_string(),
         },
+        typed,
     };
     render_status(status, &page)
 }
@@ -158,12 +165,23 @@ pub async fn home(
 /// After a change: back to the page on success, or the page with the
 /// errors when the input was refused.
 async fn done(st: &AppState, v: &Viewer, result: Result<(), AppError>, anchor: &str) -> Result<Response, AppError> {
+    done_typed(st, v, result, anchor, Vec::new()).await
+}
+
+/// [`done`], showing again what was typed when the input was refused.
+async fn done_typed(
+    st: &AppState,
+    v: &Viewer,
+    result: Result<(), AppError>,
+    anchor: &str,
+    typed: Vec<(&'static str, String)>,
+) -> Result<Response, AppError> {
     match result {
         Ok(()) => Ok(see_other(&format!("/admin?saved=1#{anchor}"))),
         Err(e) => {
             let status = e.status();
             let errors = Errors::from_app(e, &v.chrome.tr)?;
-            show(st, v, status, errors, false, None).await
+            show_with(st, v, status, errors, false, None, typed).await
         }
     }
 }
@@ -183,6 +201,7 @@ pub struct NewUserForm {
 pub async fn create_user(State(st): State<AppState>, f: Form<NewUserForm>) -> Result<Response, AppError> {
     require_admin(&f.viewer)?;
     let u = f.value;
+    let typed = vec![("user.email", u.email.clone()), ("user.name", u.name.clone()), ("user.role", u.role.clone())];
     let input = CreateUser {
         email: u.email,
         name: u.name,
@@ -191,7 +210,7 @@ pub async fn create_user(State(st): State<AppState>, f: Form<NewUserForm>) -> Re
         password: (!u.password.is_empty()).then_some(u.password),
     };
     let r = dir::create_user(&st.store, Some(&f.viewer.caller), input).await.map(|_| ());
-    done(&st, &f.viewer, r, "users").await
+    done_typed(&st, &f.viewer, r, "users", typed).await
 }
 
 #[derive(Deserialize)]
@@ -306,9 +325,10 @@ pub async fn create_category(State(st): State<AppState>, f: Form<CategoryForm>) 
     if !errors.is_empty() {
         return show(&st, &f.viewer, StatusCode::UNPROCESSABLE_ENTITY, errors, false, None).await;
     }
+    let typed = vec![("category.name", f.value.name.clone())];
     let input = CreateCategory { name: f.value.name, parent_id };
     let r = dir::create_category(&st.store, &f.viewer.caller, input).await.map(|_| ());
-    done(&st, &f.viewer, r, "categories").await
+    done_typed(&st, &f.viewer, r, "categories", typed).await
 }
 
 pub async fn create_service(State(st): State<AppState>, f: Form<NewGroupForm>) -> Result<Response, AppError> {
@@ -374,7 +394,8 @@ pub async fn set_settings(State(st): State<AppState>, f: Form<SettingsForm>) -> 
             for (field, msg) in Errors::from_app(e, &f.viewer.chrome.tr)?.fields() {
                 errors.push(field, msg);
             }
-            show_with(&st, &f.viewer, status, errors, false, None, Some(f.value.auto_close_days.clone())).await
+            let typed = vec![("settings.auto_close_days", f.value.auto_close_days.clone())];
+            show_with(&st, &f.viewer, status, errors, false, None, typed).await
         }
     }
 }
