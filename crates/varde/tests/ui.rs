@@ -804,3 +804,33 @@ async fn the_new_ci_form_names_every_fault_at_once() {
         assert!(page.body.contains("did not exist yet"), "{}", db.engine);
     }
 }
+
+/// The incident's link and CI forms keep what was typed when refused.
+#[tokio::test]
+async fn refused_link_forms_keep_what_was_typed() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let made = ui
+            .post(
+                "/incidents/new",
+                &agent,
+                &[("_csrf", csrf.as_str()), ("short_description", "Mail"), ("impact", "2"), ("urgency", "2")],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::SEE_OTHER, "{}: {}", db.engine, made.body);
+        let number = made.location.rsplit('/').next().unwrap().to_string();
+        let form = [("_csrf", csrf.as_str()), ("to", "INC9999999"), ("kind", "caused_by")];
+        let r = ui.post(&format!("/incidents/{number}/links"), &agent, &form).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(r.body.contains("value=\"INC9999999\""), "{}: the number is lost", db.engine);
+        assert!(r.body.contains("<option value=\"caused_by\" selected>"), "{}: the kind is lost", db.engine);
+        let r = ui
+            .post(&format!("/cmdb/incidents/{number}"), &agent, &[("_csrf", csrf.as_str()), ("ci", "no-such-ci")])
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(r.body.contains("value=\"no-such-ci\""), "{}: the CI is lost", db.engine);
+    }
+}

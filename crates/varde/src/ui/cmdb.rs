@@ -876,6 +876,8 @@ struct RecordCisPage {
     number: String,
     rows: Vec<Row>,
     services: Vec<String>,
+    /// The CI typed into a refused link.
+    typed: String,
 }
 
 /// The record kind's segment in the web UI's paths, and the menu section it
@@ -894,6 +896,7 @@ async fn record_page(
     number: &str,
     errors: Errors,
     status: StatusCode,
+    typed: String,
 ) -> Result<Response, AppError> {
     let (_, cis, services) = svc::record_cis(&st.store, &v.caller, kind, number).await?;
     let classes = st.store.ci_classes().await?;
@@ -908,6 +911,7 @@ async fn record_page(
             .iter()
             .map(|s| s.path.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(" ← "))
             .collect(),
+        typed,
     };
     render_status(status, &page)
 }
@@ -923,7 +927,8 @@ async fn link_record(st: &AppState, kind: RecordKind, number: &str, f: &Form<Pai
         Ok(_) => Ok(see_other(&format!("/cmdb/{}/{number}", place(kind).0))),
         Err(AppError::Invalid(e)) => {
             let errors = Errors::from_app(AppError::Invalid(e), &v.chrome.tr)?;
-            record_page(st, v, kind, number, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+            let typed = get(&f.value, "ci").to_string();
+            record_page(st, v, kind, number, errors, StatusCode::UNPROCESSABLE_ENTITY, typed).await
         }
         Err(e) => Err(e),
     }
@@ -945,7 +950,7 @@ pub async fn incident_cis(
     v: Viewer,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
-    record_page(&st, &v, RecordKind::Incident, &number, Errors::none(), StatusCode::OK).await
+    record_page(&st, &v, RecordKind::Incident, &number, Errors::none(), StatusCode::OK, String::new()).await
 }
 
 pub async fn link_incident(
@@ -969,7 +974,7 @@ pub async fn problem_cis(
     v: Viewer,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
-    record_page(&st, &v, RecordKind::Problem, &number, Errors::none(), StatusCode::OK).await
+    record_page(&st, &v, RecordKind::Problem, &number, Errors::none(), StatusCode::OK, String::new()).await
 }
 
 pub async fn link_problem(

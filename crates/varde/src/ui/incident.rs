@@ -249,6 +249,8 @@ struct Typed {
     hold_reason: String,
     resolution_code: String,
     resolution_notes: String,
+    link_to: String,
+    link_kind: String,
 }
 
 async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra: Extra) -> Result<Response, AppError> {
@@ -595,13 +597,14 @@ pub async fn add_link(
 ) -> Result<Response, AppError> {
     let v = &f.viewer;
     v.require_agent()?;
+    let typed = Typed { link_to: f.value.to.clone(), link_kind: f.value.kind.clone(), ..Typed::default() };
     let link = NewLink { to: f.value.to.trim().to_uppercase(), kind: f.value.kind };
     match svc::add_link(&st.store, &v.caller, &number, link).await {
         Ok(_) => Ok(see_other(&format!("/incidents/{number}#links"))),
         Err(e) => {
             let status = e.status();
             let errors = Errors::from_app(e, &v.chrome.tr)?;
-            show(&st, v, &number, status, Extra { errors, ..Extra::none() }).await
+            show(&st, v, &number, status, Extra { errors, typed, ..Extra::none() }).await
         }
     }
 }
