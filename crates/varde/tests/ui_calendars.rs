@@ -114,6 +114,17 @@ async fn admins_create_and_edit_calendars_through_forms() {
             )
             .await;
         assert_eq!(r.status, StatusCode::PRECONDITION_FAILED, "{}", db.engine);
+        // A refused exception keeps what was typed, to correct and send again.
+        let now = c.version.to_string();
+        let r = ui
+            .post(
+                &format!("{url}/exceptions"),
+                &admin,
+                &[("_csrf", &csrf), ("version", &now), ("date", "2026-02-30"), ("name", "Keep this name")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
+        assert!(r.body.contains("value=\"Keep this name\""), "{}: the name is lost", db.engine);
 
         // An override opening a Saturday.
         let v = c.version.to_string();

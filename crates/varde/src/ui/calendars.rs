@@ -132,6 +132,14 @@ struct EditPage {
     import: Option<ImportOutcome>,
     /// "3 added, 17 already there", for the import result.
     import_summary: String,
+    /// What was typed into a refused exception or override, by `form.field`.
+    entry: Vec<(&'static str, String)>,
+}
+
+impl EditPage {
+    fn entry(&self, key: &str) -> &str {
+        self.entry.iter().find(|(k, _)| *k == key).map_or("", |(_, v)| v.as_str())
+    }
 }
 
 fn require(v: &Viewer) -> Result<(), AppError> {
@@ -158,6 +166,8 @@ struct Extra {
     draft: Option<Draft>,
     saved: bool,
     import: Option<ImportOutcome>,
+    /// A refused exception's or override's fields as typed (`ex.date`).
+    entry: Vec<(&'static str, String)>,
 }
 
 async fn edit_page(
@@ -169,7 +179,7 @@ async fn edit_page(
     extra: Extra,
 ) -> Result<Response, AppError> {
     require(v)?;
-    let Extra { draft, saved, import } = extra;
+    let Extra { draft, saved, import, entry } = extra;
     let c = svc::get(&st.store, &v.caller, id).await?;
     let draft = draft.unwrap_or_else(|| Draft::of(&c)).with_errors(&errors);
     let tr = &v.chrome.tr;
@@ -183,7 +193,7 @@ async fn edit_page(
             )
         })
         .unwrap_or_default();
-    render_status(status, &EditPage { p: v.chrome("admin"), errors, saved, c, draft, import, import_summary })
+    render_status(status, &EditPage { p: v.chrome("admin"), errors, saved, c, draft, import, import_summary, entry })
 }
 
 pub async fn list(State(st): State<AppState>, v: Viewer) -> Result<Response, AppError> {
@@ -272,7 +282,7 @@ async fn patch(
     id: i64,
     version: &str,
     patch: serde_json::Value,
-    typed: Option<Draft>,
+    typed: Extra,
     anchor: &str,
 ) -> Result<Response, AppError> {
     let mut errors = Errors::none();
@@ -287,7 +297,7 @@ async fn patch(
         Err(e) => {
             let status = e.status();
             let errors = Errors::from_app(e, &v.chrome.tr)?;
-            edit_page(st, v, id, status, errors, Extra { draft: typed, ..Extra::default() }).await
+            edit_page(st, v, id, status, errors, typed).await
         }
     }
 }
@@ -304,7 +314,8 @@ pub async fn update(
         "time_zone": f.value.time_zone,
         "weekly": f.value.weekly(),
     });
-    patch(&st, &f.viewer, id, &f.value.version, body, Some(Draft::typed(&f.value)), "hours").await
+    let typed = Extra { draft: Some(Draft::typed(&f.value)), ..Extra::default() };
+    patch(&st, &f.viewer, id, &f.value.version, body, typed, "hours").await
 }
 
 #[derive(Deserialize, Default)]
@@ -337,7 +348,14 @@ pub async fn add_exception(
         yearly: f.value.yearly.is_some(),
         closed: parse_ranges(&f.value.closed),
     });
-    patch(&st, &f.viewer, id, &f.value.version, json!({ "exceptions": list }), None, "exceptions").await
+    let entry = vec![
+        ("ex.date", f.value.date.clone()),
+        ("ex.name", f.value.name.clone()),
+        ("ex.closed", f.value.closed.clone()),
+        ("ex.yearly", if f.value.yearly.is_some() { "on".into() } else { String::new() }),
+    ];
+    let typed = Extra { entry, ..Extra::default() };
+    patch(&st, &f.viewer, id, &f.value.version, json!({ "exceptions": list }), typed, "exceptions").await
 }
 
 #[derive(Deserialize, Default)]
@@ -366,7 +384,10 @@ pub async fn add_override(
         hours: parse_ranges(&f.value.hours),
         note: (!note.is_empty()).then(|| note.to_string()),
     });
-    patch(&st, &f.viewer, id, &f.value.version, json!({ "overrides": list }), None, "overrides").await
+    let entry =
+        vec![("ov.date", f.value.date.clone()), ("ov.hours", f.value.hours.clone()), ("ov.note", f.value.note.clone())];
+    let typed = Extra { entry, ..Extra::default() };
+    patch(&st, &f.viewer, id, &f.value.version, json!({ "overrides": list }), typed, "overrides").await
 }
 
 #[derive(Deserialize, Default)]
@@ -398,7 +419,7 @@ pub async fn remove_entry(
         _ => return Err(AppError::NotFound),
     };
     let anchor = if kind == "overrides" { "overrides" } else { "exceptions" };
-    patch(&st, &f.viewer, id, &f.value.version, body, None, anchor).await
+    patch(&st, &f.viewer, id, &f.value.version, body, Extra::default(), anchor).await
 }
 
 pub async fn delete(
