@@ -369,6 +369,10 @@ async fn attachments_upload_with_the_token_and_download_with_rights() {
         assert_eq!(file.body, "hello from the log");
         // Someone who may not see the incident may not fetch its files.
         assert_eq!(ui.get(&href, &other).await.status, StatusCode::NOT_FOUND, "{}", db.engine);
+        // Its requester (the agent, who filed it for themself) finds them in the portal.
+        let number = path.rsplit('/').next().unwrap();
+        let ticket = ui.get(&format!("/portal/tickets/{number}"), &agent).await;
+        assert!(ticket.body.contains(&format!("href=\"{href}\"")), "{}: no file on the portal page", db.engine);
     }
 }
 

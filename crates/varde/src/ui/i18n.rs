@@ -270,6 +270,7 @@ pub static EN: &[(&str, &str)] = &[
     ("incident.stale", "Someone else changed this incident while you were editing it. Your changes were NOT saved. The form now shows the current values; compare, then apply your changes again."),
     ("incident.requester_help", "The caller's e-mail. Left empty, the incident is filed as your own."),
     ("incident.unsaved", "Not saved; your text, to copy:"),
+    ("portal.stale", "Your ticket changed while you were looking at it, so nothing was done. Here it is as it is now: have a look, then decide again."),
     ("form.stale", "Someone else changed this while you were editing it. Your changes were NOT saved. The form now shows the current values; compare, then apply your changes again."),
     ("incident.your_value", "Your value"),
     ("incident.current_value", "Current value"),

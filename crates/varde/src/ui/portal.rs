@@ -137,6 +137,8 @@ struct TicketPage {
     p: Chrome,
     i: Incident,
     messages: Vec<Message>,
+    /// The ticket's files, which its reader may download (`/attachments/{id}`).
+    files: Vec<varde_store::incidents::AttachmentMeta>,
     errors: Errors,
 }
 
@@ -182,7 +184,8 @@ async fn ticket_page(
             at: when(e.created_at),
         })
         .collect();
-    render_status(status, &TicketPage { p: v.chrome("portal"), i, messages, errors })
+    let files = svc::attachments(&st.store, &v.caller, number).await?;
+    render_status(status, &TicketPage { p: v.chrome("portal"), i, messages, files, errors })
 }
 
 pub async fn ticket(State(st): State<AppState>, v: Viewer, Path(number): Path<String>) -> Result<Response, AppError> {
@@ -242,7 +245,7 @@ pub async fn decide(
         Ok(_) => Ok(see_other(&format!("/portal/tickets/{number}"))),
         Err(AppError::Stale { .. }) => {
             let mut errors = Errors::none();
-            errors.general.push(v.chrome.tr.t("incident.stale").to_string());
+            errors.general.push(v.chrome.tr.t("portal.stale").to_string());
             ticket_page(&st, v, &number, errors, StatusCode::CONFLICT).await
         }
         Err(e) => {

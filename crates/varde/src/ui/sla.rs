@@ -14,8 +14,9 @@ use crate::state::AppState;
 /// Business or wall time as `H:MM` (hours may exceed 24), negative with a
 /// minus sign: the same in every language the UI speaks.
 pub fn hm(us: i64) -> String {
-    let sign = if us < 0 { "−" } else { "" };
     let mins = us.unsigned_abs() / 60_000_000;
+    // Less than a minute past is "0:00", not "−0:00".
+    let sign = if us < 0 && mins > 0 { "−" } else { "" };
     format!("{sign}{}:{:02}", mins / 60, mins % 60)
 }
 
@@ -425,5 +426,18 @@ pub async fn what_if(
             page.errors = super::web::Errors::from_app(e, &tr)?;
             super::web::render_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hm;
+
+    #[test]
+    fn time_reads_as_hours_and_minutes_with_no_negative_zero() {
+        assert_eq!(hm(90 * 60_000_000), "1:30");
+        assert_eq!(hm(26 * 3_600_000_000), "26:00");
+        assert_eq!(hm(-30_000_000), "0:00");
+        assert_eq!(hm(-61 * 60_000_000), "−1:01");
     }
 }
