@@ -258,13 +258,49 @@ impl Errors {
             .iter()
             .map(|(f, m)| {
                 let label = tr.field(f);
-                let label = if label == "?" { f.as_str() } else { label };
+                let label = if label == "?" { readable(f) } else { label.to_string() };
                 format!("{label}: {m}")
             })
             .collect();
         v.sort();
         v.extend(self.general.iter().cloned());
         v
+    }
+}
+
+/// A field path without a label of its own in words, for the error
+/// summary: `attributes.ram_gb` as "Ram gb", `weekly.monday[0].end` as
+/// "Weekly › monday 1 › end" (positions counted from 1).
+fn readable(path: &str) -> String {
+    let path = path.strip_prefix("attributes.").unwrap_or(path);
+    let mut out = String::new();
+    for (i, part) in path.split('.').enumerate() {
+        if i > 0 {
+            out.push_str(" › ");
+        }
+        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+        out.push_str(&name.replace('_', " "));
+        for index in rest.split('[').filter_map(|r| r.trim_end_matches(']').parse::<usize>().ok()) {
+            out.push_str(&format!(" {}", index + 1));
+        }
+    }
+    let mut chars = out.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => out,
+    }
+}
+
+#[cfg(test)]
+mod readable_tests {
+    use super::readable;
+
+    #[test]
+    fn paths_read_as_words() {
+        assert_eq!(readable("attributes.ram_gb"), "Ram gb");
+        assert_eq!(readable("weekly.monday[0].end"), "Weekly › monday 1 › end");
+        assert_eq!(readable("cells[0][1]"), "Cells 1 2");
+        assert_eq!(readable("auto_close_days"), "Auto close days");
     }
 }
 
