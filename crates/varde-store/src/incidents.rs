@@ -1060,17 +1060,8 @@ impl Store {
                 .fetch_optional(&mut *conn)
                 .await?;
                 let (from, to, kind) = link.ok_or(StoreError::NotFound)?;
-                // A closed problem keeps its incidents, whichever endpoint
-                // is asked (`service::problems::unlink` says it for its own).
-                let closed: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM records WHERE id IN ($1, $2) AND kind = 'problem' AND state = 'closed'",
-                )
-                .bind(from)
-                .bind(to)
-                .fetch_one(&mut *conn)
-                .await?;
-                if closed > 0 && kind == LinkKind::CausedBy.as_str() {
-                    return Err(DomainError::field("link_id", "a closed problem keeps its incidents").into());
+                if kind == LinkKind::CausedBy.as_str() {
+                    crate::problems::refuse_if_closed_in(conn, to, "a closed problem keeps its incidents").await?;
                 }
                 sqlx::query("DELETE FROM record_links WHERE id = $1").bind(link_id).execute(&mut *conn).await?;
                 audit::write(

@@ -176,6 +176,21 @@ pub(crate) async fn insert_problem(
 }
 
 /// Links an incident to the problem that causes it, inside the caller's transaction.
+/// A closed problem's incidents are part of its record: none join, none
+/// leave, whichever endpoint is asked (`id` may be any record; only a
+/// closed problem refuses).
+pub(crate) async fn refuse_if_closed_in(conn: &mut AnyConnection, id: i64, why: &str) -> Result<(), StoreError> {
+    let closed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE id = $1 AND kind = 'problem' AND state = 'closed'")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    if closed > 0 {
+        return Err(DomainError::field("incident", why).into());
+    }
+    Ok(())
+}
+
 pub(crate) async fn link_incident_in(
     conn: &mut AnyConnection,
     problem_id: i64,
@@ -183,6 +198,7 @@ pub(crate) async fn link_incident_in(
     actor: i64,
 ) -> Result<crate::incidents::Link, StoreError> {
     let p = problem_in(conn, problem_id).await?;
+    refuse_if_closed_in(conn, problem_id, "a closed problem takes no new incidents").await?;
     if kind_of(conn, incident_id).await?.as_deref() != Some("incident") {
         return Err(StoreError::UnknownReference { field: "incident" });
     }
@@ -451,6 +467,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(move |conn| {
             async move {
+                refuse_if_closed_in(conn, problem_id, "a closed problem keeps its incidents").await?;
                 let n =
                     sqlx::query("DELETE FROM record_links WHERE from_id = $1 AND to_id = $2 AND kind = 'caused_by'")
                         .bind(incident_id)

@@ -234,19 +234,12 @@ pub async fn link(
     incident: &str,
 ) -> Result<varde_store::incidents::Link, AppError> {
     let p = get(store, caller, key).await?;
-    if p.state == State::Closed {
-        return Err(AppError::Transition("a closed problem takes no new incidents".into()));
-    }
     let i = incident_id(store, incident).await?;
     Ok(store.link_incident_to_problem(p.id, i, caller.id()).await?)
 }
 
 pub async fn unlink(store: &Store, caller: &Caller, key: &str, incident: &str) -> Result<(), AppError> {
     let p = get(store, caller, key).await?;
-    // A closed problem is frozen both ways: its incidents are its record.
-    if p.state == State::Closed {
-        return Err(AppError::Transition("a closed problem keeps its incidents".into()));
-    }
     let i = match incident_id(store, incident).await {
         Ok(i) => i,
         Err(_) => return Err(AppError::NotFound),
