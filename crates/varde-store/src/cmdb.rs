@@ -866,14 +866,18 @@ pub(crate) async fn prepare_as(
                 errs.push(FieldError::new(field, "refers to nothing that exists"));
             }
         }
+        // Most CIs name neither: then there is nothing to look up.
         let places: Vec<i64> = fields.location_id.into_iter().chain(fields.supplier_id).collect();
-        let class_of = ci_classes_in(conn, &places).await?;
-        let before: Option<(Option<i64>, Option<i64>)> =
-            sqlx::query_as("SELECT location_id, supplier_id FROM cis WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        errs.extend(place_errors(classes, id, &fields, before.unwrap_or_default(), |ci| class_of.get(&ci).copied()));
+        if !places.is_empty() {
+            let class_of = ci_classes_in(conn, &places).await?;
+            let before: Option<(Option<i64>, Option<i64>)> =
+                sqlx::query_as("SELECT location_id, supplier_id FROM cis WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let before = before.unwrap_or_default();
+            errs.extend(place_errors(classes, id, &fields, before, |ci| class_of.get(&ci).copied()));
+        }
         for (defined_by, def) in &schema.attributes {
             if !def.unique {
                 continue;
