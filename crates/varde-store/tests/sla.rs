@@ -10,6 +10,25 @@ fn spec(v: serde_json::Value) -> AgreementSpec {
     serde_json::from_value(v).unwrap()
 }
 
+/// `who` takes the incident on, in a desk group of theirs: the response
+/// clocks stop.
+async fn answer(s: &Store, id: i64, who: i64) {
+    let desk = s.create_group("Service desk".into(), String::new()).await.unwrap();
+    s.add_member(desk.id, who).await.unwrap();
+    let assign = Patch { assignment_group_id: Some(Some(desk.id)), assignee_id: Some(Some(who)), ..Patch::default() };
+    s.update_incident(id, None, assign, who).await.unwrap();
+}
+
+async fn resolve(s: &Store, id: i64, who: i64) {
+    let resolve = Patch {
+        state: Some("resolved".into()),
+        resolution_code: Some("fixed".into()),
+        resolution_notes: Some("Done".into()),
+        ..Patch::default()
+    };
+    s.update_incident(id, None, resolve, who).await.unwrap();
+}
+
 async fn timer(store: &Store) -> Option<(String, i64)> {
     sqlx::query_as("SELECT payload, run_at FROM jobs WHERE kind = 'sla_timer'")
         .fetch_optional(store.pool())
@@ -228,8 +247,6 @@ async fn what_if_pairs_a_target_change_with_the_priority_a_clock_was_measured_un
     for db in databases().await {
         let s = &db.store;
         let who = agent(s).await;
-        let desk = s.create_group("Service desk".into(), String::new()).await.unwrap();
-        s.add_member(desk.id, who).await.unwrap();
         let targets: Vec<_> =
             (1..=5).map(|p| serde_json::json!({ "name": "response", "priority": p, "minutes": 30 })).collect();
         let tiers = s
@@ -239,9 +256,7 @@ async fn what_if_pairs_a_target_change_with_the_priority_a_clock_was_measured_un
         let (i, _) = s.create_incident(incident(who), None).await.unwrap();
         let measured = i64::from(i.priority);
         // Answered (assigned) at this priority: the response clock stops, met.
-        let assign =
-            Patch { assignment_group_id: Some(Some(desk.id)), assignee_id: Some(Some(who)), ..Patch::default() };
-        s.update_incident(i.id, None, assign, who).await.unwrap();
+        answer(s, i.id, who).await;
         let raise = Patch { impact: Some(1), urgency: Some(1), ..Patch::default() };
         let now = i64::from(s.update_incident(i.id, None, raise, who).await.unwrap().priority);
         assert_ne!(now, measured, "{}: the priority moved", db.engine);
@@ -283,13 +298,7 @@ async fn a_stopped_clock_shows_and_replays_the_result_it_stopped_with() {
             .await
             .unwrap();
         let (i, _) = s.create_incident(incident(who), None).await.unwrap();
-        let resolve = Patch {
-            state: Some("resolved".into()),
-            resolution_code: Some("fixed".into()),
-            resolution_notes: Some("Done".into()),
-            ..Patch::default()
-        };
-        s.update_incident(i.id, None, resolve, who).await.unwrap();
+        resolve(s, i.id, who).await;
         // As measured then (say, on a calendar since edited): breached after
         // two hours, though the spans on today's calendar say otherwise.
         sqlx::query("UPDATE sla_clocks SET state = 'breached', elapsed_us = 7200000000 WHERE record_id = $1")
@@ -352,23 +361,13 @@ async fn report_averages_follow_what_a_target_stops_on() {
     for db in databases().await {
         let s = &db.store;
         let who = agent(s).await;
-        let desk = s.create_group("Service desk".into(), String::new()).await.unwrap();
-        s.add_member(desk.id, who).await.unwrap();
         let gold = serde_json::json!({ "name": "Gold", "kind": "sla", "targets": [
             { "name": "First response", "stop_on": "response", "minutes": 30 },
             { "name": "Resolution", "stop_on": "resolution", "minutes": 240 }] });
         s.create_agreement(spec(gold), who).await.unwrap();
         let (i, _) = s.create_incident(incident(who), None).await.unwrap();
-        let assign =
-            Patch { assignment_group_id: Some(Some(desk.id)), assignee_id: Some(Some(who)), ..Patch::default() };
-        s.update_incident(i.id, None, assign, who).await.unwrap();
-        let resolve = Patch {
-            state: Some("resolved".into()),
-            resolution_code: Some("fixed".into()),
-            resolution_notes: Some("Done".into()),
-            ..Patch::default()
-        };
-        s.update_incident(i.id, None, resolve, who).await.unwrap();
+        answer(s, i.id, who).await;
+        resolve(s, i.id, who).await;
         let r = s
             .sla_report(
                 "sla",

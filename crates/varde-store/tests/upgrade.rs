@@ -239,6 +239,38 @@ async fn version_11_requester_documents_get_their_readers_with_the_upgrade() {
     }
 }
 
+/// Version 17 turns the desk's notes about problems and draft articles,
+/// once system lines every requester saw, into work notes; other system
+/// lines stay the requester's to read.
+#[tokio::test]
+async fn version_17_hides_the_desks_problem_notes_from_requesters() {
+    for (engine, url, _dir) in empty_urls().await {
+        migrate_url_to(&url, 16).await;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let rows = [
+            "INSERT INTO users (id, email, name, role, created_at, updated_at) VALUES
+                (1, 'rita@example.org', 'Rita', 'requester', 1, 1), (2, 'ann@example.org', 'Ann', 'agent', 1, 1)",
+            "INSERT INTO records (id, kind, number, state, is_open, short_description, requester_id, created_by, priority, created_at, updated_at)
+             VALUES (1, 'incident', 'INC0000001', 'new', 1, 'Mail bounces', 1, 1, 3, 1, 1)",
+            "INSERT INTO incidents (record_id, impact, urgency, channel) VALUES (1, 3, 3, 'portal')",
+            "INSERT INTO journal (id, record_id, author_id, kind, body, created_at) VALUES
+                (1, 1, 2, 'system', 'Linked to problem PRB0000004: Relay rejects mail', 1),
+                (2, 1, 2, 'system', 'Problem PRB0000004 is resolved: New certificate', 2),
+                (3, 1, 2, 'system', 'Knowledge article KB0000002 drafted from this incident', 3),
+                (4, 1, 2, 'system', 'Closed after 5 days without an answer', 4)",
+        ];
+        for stmt in rows {
+            conn.execute(stmt).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
+        let theirs: Vec<String> = store.journal(1, false).await.unwrap().into_iter().map(|e| e.body).collect();
+        assert_eq!(theirs, ["Closed after 5 days without an answer"], "{engine}");
+        assert_eq!(store.journal(1, true).await.unwrap().len(), 4, "{engine}: the desk still has them all");
+    }
+}
+
 /// A PostgreSQL database that is not UTF-8 is refused on open, with the
 /// reason, before any migration writes to it.
 #[tokio::test]
