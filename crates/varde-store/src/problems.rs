@@ -175,8 +175,9 @@ pub(crate) async fn insert_problem(
     Ok(id)
 }
 
-/// Links an incident to the problem that causes it, inside the caller's transaction.
-/// A closed problem's incidents are part of its record: none join, none
+/// Refuses, inside the caller's transaction, a change to the incidents
+/// linked to record `id` if it is a closed problem, with `why` as the
+/// message. A closed problem's incidents are part of its record: none join, none
 /// leave, whichever endpoint is asked (`id` may be any record; only a
 /// closed problem refuses).
 pub(crate) async fn refuse_if_closed_in(conn: &mut AnyConnection, id: i64, why: &str) -> Result<(), StoreError> {
