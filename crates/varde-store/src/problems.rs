@@ -192,6 +192,7 @@ pub(crate) async fn refuse_if_closed_in(conn: &mut AnyConnection, id: i64, why: 
     Ok(())
 }
 
+/// Links an incident to the problem that causes it, inside the caller's transaction.
 pub(crate) async fn link_incident_in(
     conn: &mut AnyConnection,
     problem_id: i64,
