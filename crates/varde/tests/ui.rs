@@ -788,6 +788,13 @@ async fn the_new_ci_form_names_every_fault_at_once() {
         for id in ["cost-error", "name-error", "purchased_on-error", "Ram gb: "] {
             assert!(r.body.contains(id), "{}: {id} not named", db.engine);
         }
+        // The attribute's own input says it is the one at fault, and where.
+        assert!(
+            r.body.contains(r#"aria-invalid="true" aria-describedby="attr-ram_gb-error""#),
+            "{}: {}",
+            db.engine,
+            r.body
+        );
         // A CI viewed as of before it was made is shown as it is, saying so.
         let made = ui
             .post(
@@ -836,5 +843,99 @@ async fn refused_link_forms_keep_what_was_typed() {
             .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", db.engine);
         assert!(r.body.contains("value=\"no-such-ci\""), "{}: the CI is lost", db.engine);
+    }
+}
+
+/// An incident's history reads as words: field labels, people, groups, the
+/// affected CI and coded values by name, never the ids the trail stores.
+#[tokio::test]
+async fn incident_history_names_what_changed() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let s = &ui.state.store;
+        let app = s.ci_classes().await.unwrap().by_name("Application").unwrap().id;
+        let ci = s
+            .create_ci(
+                CiFields { class_id: app, name: "Payroll app".into(), ..Default::default() },
+                ChangeContext::default(),
+            )
+            .await
+            .unwrap();
+        let made = ui
+            .post(
+                "/incidents/new",
+                &agent,
+                &[("_csrf", &csrf), ("short_description", "Payslips missing"), ("impact", "2"), ("urgency", "2")],
+            )
+            .await;
+        assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+        let path = made.location.clone();
+        let number = path.rsplit('/').next().unwrap().to_string();
+        let on_ci = format!("/cmdb/incidents/{number}");
+        let r = ui.post(&on_ci, &agent, &[("_csrf", &csrf), ("ci", "Payroll app")]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let version = hidden(&ui.get(&path, &agent).await.body, "version");
+        let edit = [
+            ("_csrf", csrf.as_str()),
+            ("version", version.as_str()),
+            ("short_description", "Payslips missing"),
+            ("description", ""),
+            ("impact", "1"),
+            ("urgency", "2"),
+        ];
+        let saved = ui.post(&path, &agent, &edit).await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+
+        let page = ui.get(&path, &agent).await.body;
+        let start = page.find("id=\"history\"").expect("a history section");
+        let history = &page[start..];
+        for words in ["Affected CI", "Payroll app", "Impact", "2 – Medium", "1 – High", "Priority"] {
+            assert!(history.contains(words), "{}: no {words:?} in {history}", db.engine);
+        }
+        for code in [">impact<", ">ci<", ">priority<"] {
+            assert!(!history.contains(code), "{}: the field code {code} shows in {history}", db.engine);
+        }
+        assert!(!history.contains(&format!("→ {}<", ci.id)), "{}: the CI shows as its id: {history}", db.engine);
+    }
+}
+
+/// The CI list pages forward by 50 and, from any later page, back to the
+/// first.
+#[tokio::test]
+async fn the_ci_list_pages_forward_and_back_to_the_first() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let s = &ui.state.store;
+        let app = s.ci_classes().await.unwrap().by_name("Application").unwrap().id;
+        for n in 0..55 {
+            let fields = CiFields { class_id: app, name: format!("App {n:02}"), ..Default::default() };
+            s.create_ci(fields, ChangeContext::default()).await.unwrap();
+        }
+        let first = ui.get(&format!("/cmdb?class={app}"), &agent).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        assert!(!first.body.contains(">First page<"), "{}: the first page links to itself", db.engine);
+        let next = first.body.split("rel=\"next\"").next().unwrap();
+        let href = next
+            .rsplit("href=\"")
+            .next()
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&#38;", "&")
+            .replace("&amp;", "&");
+        assert!(href.contains("after="), "{}: no next page in {}", db.engine, first.body);
+        let second = ui.get(&href, &agent).await;
+        assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+        let pager = second.body.split("class=\"pager\"").nth(1).unwrap_or("").split("</nav>").next().unwrap();
+        assert!(pager.contains(&format!("href=\"/cmdb?class={app}\"")), "{}: no way back: {}", db.engine, second.body);
+        assert!(!second.body.contains("rel=\"next\""), "{}: a third page of 55", db.engine);
     }
 }

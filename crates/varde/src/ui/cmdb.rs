@@ -101,6 +101,8 @@ struct ListPage {
     view: String,
     csv: String,
     next: Option<String>,
+    /// Back to the first page, from any later one.
+    first: Option<String>,
     /// The person's saved CMDB views.
     saved: Vec<varde_store::filters::SavedFilter>,
 }
@@ -148,6 +150,7 @@ pub async fn list(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQuery
         as_of: get(&q, "as_of").into(),
         rows: rows.iter().map(|c| row(c, &classes)).collect(),
         classes: classes.0,
+        first: after.map(|_| format!("/cmdb?{view}")),
         view: format!("/cmdb?{view}"),
         csv,
         next,

@@ -116,6 +116,61 @@ impl Options {
     }
 }
 
+/// A history entry in words: the audit trail stores field names, codes and
+/// ids, which mean nothing to the person reading the page.
+struct Readable<'a> {
+    tr: &'a Tr,
+    opts: &'a Options,
+    users: &'a std::collections::HashMap<i64, String>,
+    cis: &'a std::collections::HashMap<i64, String>,
+    /// Linked records: id, number, short description.
+    numbers: &'a [(i64, String, String)],
+}
+
+impl Readable<'_> {
+    fn field(&self, field: &str) -> String {
+        match self.tr.field(field) {
+            "?" => field.to_string(),
+            label => label.to_string(),
+        }
+    }
+
+    /// The stored value `v` of `field`; a code or id that no longer names
+    /// anything is shown as stored rather than hidden.
+    fn value(&self, field: &str, v: &str) -> String {
+        let tr = self.tr;
+        let known = |s: &'static str| if s == "?" { v.to_string() } else { s.to_string() };
+        let id = || v.parse::<i64>().ok();
+        match field {
+            "state" => known(tr.state(v)),
+            "hold_reason" => known(tr.hold(v)),
+            "resolution_code" => known(tr.resolution(v)),
+            "priority" => id().map(|p| known(tr.priority(p))).unwrap_or_else(|| v.to_string()),
+            "major" | "first_contact" => tr.t(if v == "true" { "yes" } else { "no" }).to_string(),
+            "impact" | "urgency" | "category_id" | "service_id" | "assignment_group_id" => {
+                self.opts.label(tr, field, v)
+            }
+            "assignee_id" | "watcher" => {
+                id().and_then(|u| self.users.get(&u).cloned()).unwrap_or_else(|| v.to_string())
+            }
+            "ci" => id().and_then(|c| self.cis.get(&c).cloned()).unwrap_or_else(|| v.to_string()),
+            // "KIND RECORD_ID", as the store writes a link.
+            "link" => match v.split_once(' ') {
+                Some((kind, other)) => {
+                    let number = other
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|o| self.numbers.iter().find(|n| n.0 == o))
+                        .map_or(other, |n| n.1.as_str());
+                    format!("{} {number}", known(tr.link_kind(kind)))
+                }
+                None => v.to_string(),
+            },
+            _ => v.to_string(),
+        }
+    }
+}
+
 /// Categories as "Parent › Child" paths, in tree order.
 pub fn category_paths(all: Vec<Category>) -> Vec<(i64, String)> {
     fn walk(all: &[Category], parent: i64, prefix: &str, depth: usize, out: &mut Vec<(i64, String)>) {
@@ -262,14 +317,30 @@ async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra
     let audit = svc::history(&st.store, &v.caller, number).await?;
     let files = svc::attachments(&st.store, &v.caller, number).await?;
     let links = svc::links(&st.store, &v.caller, number).await?;
+    // History holds ids (people, CIs, linked records); each is looked up once.
+    let in_history = |field: &str| -> Vec<i64> {
+        audit
+            .iter()
+            .filter(|a| a.field == field)
+            .flat_map(|a| [a.old_value.as_deref(), a.new_value.as_deref()])
+            .flatten()
+            .filter_map(|v| v.rsplit(' ').next()?.parse().ok())
+            .collect()
+    };
     let mut ids = vec![i.requester_id];
     ids.extend(i.assignee_id);
     ids.extend(entries.iter().map(|e| e.author_id));
     ids.extend(audit.iter().filter_map(|a| a.actor_id));
+    ids.extend(in_history("assignee_id"));
+    ids.extend(in_history("watcher"));
     let names = user_names(&st.store, ids).await?;
     let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
-    let other_ids: Vec<i64> = links.iter().map(|l| if l.from_id == i.id { l.to_id } else { l.from_id }).collect();
+    let mut other_ids: Vec<i64> = links.iter().map(|l| if l.from_id == i.id { l.to_id } else { l.from_id }).collect();
+    other_ids.extend(in_history("link"));
+    other_ids.sort_unstable();
+    other_ids.dedup();
     let numbers = st.store.record_numbers(&other_ids).await?;
+    let cis = st.store.ci_names(&in_history("ci"), None).await?;
     let tr = v.chrome.tr;
     let sla = super::sla::panel(st, v, number).await?;
     let page = IncidentPage {
@@ -291,12 +362,15 @@ async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra
         history: audit
             .into_iter()
             .rev()
-            .map(|a| HistoryRow {
-                at: when(a.at),
-                who: a.actor_id.map(name).unwrap_or_default(),
-                field: a.field,
-                old: a.old_value.unwrap_or_default(),
-                new: a.new_value.unwrap_or_default(),
+            .map(|a| {
+                let readable = Readable { tr: &tr, opts: &opts, users: &names, cis: &cis, numbers: &numbers };
+                HistoryRow {
+                    at: when(a.at),
+                    who: a.actor_id.map(name).unwrap_or_default(),
+                    field: readable.field(&a.field),
+                    old: a.old_value.map(|v| readable.value(&a.field, &v)).unwrap_or_default(),
+                    new: a.new_value.map(|v| readable.value(&a.field, &v)).unwrap_or_default(),
+                }
             })
             .collect(),
         attachments: files
