@@ -3,6 +3,8 @@
 //! attachments, links, watchers and search belong to the kernel and work for
 //! any record.
 
+use std::collections::HashSet;
+
 use futures::FutureExt;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
@@ -897,6 +899,38 @@ impl Store {
                 Ok(n > 0)
             }
         }
+    }
+
+    /// Which of these records are incidents the scope may read, in one query
+    /// (problems and other kinds are never among them).
+    pub async fn visible_incidents(&self, scope: Scope, ids: &[i64]) -> Result<HashSet<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let v = crate::sql::json_rows(self.engine(), 1, &[("id", crate::sql::JsonCol::Int)]);
+        let ids = crate::sql::json_param(&ids.iter().map(|id| (*id,)).collect::<Vec<_>>());
+        let found: Vec<i64> = match scope {
+            Scope::All => {
+                sqlx::query_scalar(&format!(
+                    "SELECT record_id FROM incidents WHERE record_id IN (SELECT id FROM {v} AS v)"
+                ))
+                .bind(ids)
+                .fetch_all(self.pool())
+                .await?
+            }
+            Scope::Requester(uid) => {
+                sqlx::query_scalar(&format!(
+                    "SELECT r.id FROM records r JOIN incidents i ON i.record_id = r.id
+                     WHERE r.id IN (SELECT id FROM {v} AS v) AND (r.requester_id = $2
+                        OR EXISTS (SELECT 1 FROM watchers w WHERE w.record_id = r.id AND w.user_id = $2))"
+                ))
+                .bind(ids)
+                .bind(uid)
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        Ok(found.into_iter().collect())
     }
 
     // --- journal ---

@@ -1294,6 +1294,18 @@ async fn links_are_made_listed_and_removed_by_agents() {
         assert_eq!(link["created_by"], env.agent1.id);
         let list = env.get(&url, &env.agent2).send().await.json();
         assert_eq!(list, json!([link]));
+        // A requester sees links to their own incidents only: B is req2's.
+        assert_eq!(env.get(&url, &env.req1).send().await.json(), json!([]));
+        let c = env.incident(&env.req1, json!({"short_description": "C"})).await;
+        let r = env.post(&url, &env.agent1, json!({"to": c["number"], "kind": "relates_to"})).send().await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let mine = env.get(&url, &env.req1).send().await.json();
+        assert_eq!(
+            mine.as_array().map(|l| l.iter().map(|x| x["to_id"].clone()).collect()),
+            Some(vec![c["id"].clone()])
+        );
+        let gone = env.delete(&format!("{url}/{}", id_of(&r.json())), &env.agent1).send().await;
+        assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text());
 
         env.post(&url, &env.agent1, json!({"to": b["number"], "kind": "duplicate_of"})).send().await.problem(409);
         env.post(&url, &env.agent1, json!({"to": "999999", "kind": "relates_to"})).send().await.invalid(&["to"]);

@@ -1,5 +1,7 @@
 //! Agreements (SLA, OLA, UC) and suppliers.
 
+use std::collections::HashMap;
+
 use futures::FutureExt;
 use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
@@ -8,7 +10,7 @@ use varde_domain::DomainError;
 
 use crate::audit::{self, Entity};
 use crate::idempotency::{self, IdempotencyKey};
-use crate::sql::{exists, versioned};
+use crate::sql::{exists, json_param, json_rows, versioned, JsonCol};
 use crate::{now_micros, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
@@ -238,6 +240,20 @@ impl Store {
     pub async fn agreement(&self, id: i64) -> Result<Agreement, StoreError> {
         let mut conn = self.pool().acquire().await?;
         agreement_in(&mut conn, id).await
+    }
+
+    /// Those of these agreements that exist, by id, in one read.
+    pub async fn agreements_by_id(&self, ids: &[i64]) -> Result<HashMap<i64, Agreement>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let v = json_rows(self.engine(), 1, &[("id", JsonCol::Int)]);
+        let rows: Vec<AgreementRow> =
+            sqlx::query_as(&format!("SELECT id, version, spec FROM slas WHERE id IN (SELECT id FROM {v} AS v)"))
+                .bind(json_param(&ids.iter().map(|id| (*id,)).collect::<Vec<_>>()))
+                .fetch_all(self.pool())
+                .await?;
+        rows.into_iter().map(|r| parse(r).map(|a| (a.id, a))).collect()
     }
 
     /// Agreements in id order after `after`, optionally of one kind.

@@ -265,18 +265,22 @@ impl Store {
         #[allow(clippy::type_complexity)]
         let raw: Vec<(Option<String>, i64, String, i64, i64, i64, i64)> =
             sqlx::query_as(&sql).bind(kind).bind(from).bind(to).fetch_all(self.pool()).await?;
-        let mut measures: HashMap<(i64, String), Option<StopOn>> = HashMap::new();
-        for (_, agreement_id, target, ..) in &raw {
-            if measures.contains_key(&(*agreement_id, target.clone())) {
-                continue;
-            }
-            let stop_on = match self.agreement(*agreement_id).await {
-                Ok(a) => a.spec.targets.iter().find(|t| &t.name == target).map(|t| t.stop_on()),
-                Err(StoreError::NotFound) => None,
-                Err(e) => return Err(e),
-            };
-            measures.insert((*agreement_id, target.clone()), stop_on);
-        }
+        let mut named: Vec<i64> = raw.iter().map(|r| r.1).collect();
+        named.sort_unstable();
+        named.dedup();
+        let agreements = self.agreements_by_id(&named).await?;
+        // What each target stops on; nothing for one its agreement no longer
+        // names (or an agreement deleted since).
+        let measures: HashMap<(i64, String), Option<StopOn>> = raw
+            .iter()
+            .map(|(_, agreement_id, target, ..)| {
+                let stop_on = agreements
+                    .get(agreement_id)
+                    .and_then(|a| a.spec.targets.iter().find(|t| &t.name == target))
+                    .map(|t| t.stop_on());
+                ((*agreement_id, target.clone()), stop_on)
+            })
+            .collect();
         // key -> (total, met, breached, response sum, n, resolution sum, n)
         let mut per: Vec<(Option<String>, [i64; 7])> = Vec::new();
         for (k, agreement_id, target, total, met, breached, elapsed) in raw {

@@ -2,8 +2,6 @@
 //! agreements and suppliers, read clocks, set an incident's supplier, read
 //! their notifications, and run reports and what-if simulations.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 use varde_domain::access::Permission;
 use varde_domain::sla::agreement::{Agreement, AgreementSpec, Kind};
@@ -256,9 +254,10 @@ pub async fn what_if(store: &Store, caller: &Caller, mut w: WhatIf) -> Result<Wh
     if w.calendar.is_none() && w.targets.is_empty() {
         return Err(AppError::field("calendar", "give a calendar or targets to try"));
     }
-    // Every fault at once, the named agreements read once each.
+    // Every fault at once, the named agreements read in one go.
     let mut errs = Vec::new();
-    let mut read: HashMap<i64, Option<Agreement>> = HashMap::new();
+    let ids: Vec<i64> = w.targets.iter().map(|t| t.agreement_id).collect();
+    let read = store.agreements_by_id(&ids).await?;
     for (i, t) in w.targets.iter_mut().enumerate() {
         let at = |f: &str| format!("targets[{i}].{f}");
         if t.minutes <= 0 || t.minutes > varde_domain::sla::agreement::MAX_TARGET_MINUTES {
@@ -267,18 +266,7 @@ pub async fn what_if(store: &Store, caller: &Caller, mut w: WhatIf) -> Result<Wh
         if t.priority.is_some_and(|p| !(1..=5).contains(&p)) {
             errs.push(FieldError::new(at("priority"), "must be from 1 to 5"));
         }
-        let agreement = match read.get(&t.agreement_id) {
-            Some(a) => a,
-            None => {
-                let a = match store.agreement(t.agreement_id).await {
-                    Ok(a) => Some(a),
-                    Err(varde_store::StoreError::NotFound) => None,
-                    Err(e) => return Err(e.into()),
-                };
-                read.entry(t.agreement_id).or_insert(a)
-            }
-        };
-        let Some(agreement) = agreement else {
+        let Some(agreement) = read.get(&t.agreement_id) else {
             errs.push(FieldError::new(at("agreement_id"), "refers to nothing that exists"));
             continue;
         };
