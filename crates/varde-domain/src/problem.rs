@@ -56,6 +56,11 @@ impl State {
         !matches!(self, State::Resolved | State::Closed)
     }
 
+    /// No step leads out of a final state.
+    pub fn is_final(self) -> bool {
+        self.next().is_empty()
+    }
+
     /// The states one step away. Closing straight from New or investigation
     /// is how a problem that is not one (a duplicate, a one-off) is dropped.
     pub fn next(self) -> &'static [State] {

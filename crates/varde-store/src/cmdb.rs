@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use sqlx::{AnyConnection, FromRow};
 use varde_domain::cmdb::class::{check_definitions, CheckedValue};
 use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, ClassSchema, RelationKind, Walk};
+use varde_domain::record::RecordKind;
 use varde_domain::{search, DomainError, FieldError};
 
 use crate::sql::{engine_of, exists, found, json_param, json_rows, Arg, Sql};
@@ -2242,16 +2243,24 @@ pub struct CiRecord {
 /// A closed or cancelled record is history: what it affected is not
 /// changed afterwards (as its other fields are not).
 async fn refuse_closed_in(conn: &mut AnyConnection, record_id: i64) -> Result<(), StoreError> {
-    let state: Option<String> = sqlx::query_scalar("SELECT state FROM records WHERE id = $1")
+    let row: Option<(String, String)> = sqlx::query_as("SELECT kind, state FROM records WHERE id = $1")
         .bind(record_id)
         .fetch_optional(&mut *conn)
         .await?;
-    match state.as_deref() {
-        Some(s @ ("closed" | "cancelled")) => {
-            Err(DomainError::field("state", format!("a {s} record's affected CIs cannot be changed")).into())
+    let Some((kind, state)) = row else { return Ok(()) };
+    // Each kind's life cycle says which of its states are final.
+    let corrupt = |_| StoreError::corrupt(format!("record {record_id} is {kind} in state {state:?}"));
+    let last = match RecordKind::parse(&kind) {
+        Some(RecordKind::Incident) => {
+            varde_domain::incident::State::parse("state", &state).map_err(corrupt)?.is_final()
         }
-        _ => Ok(()),
+        Some(RecordKind::Problem) => varde_domain::problem::State::parse("state", &state).map_err(corrupt)?.is_final(),
+        Some(RecordKind::Article) | None => false,
+    };
+    if last {
+        return Err(DomainError::field("state", format!("a {state} record's affected CIs cannot be changed")).into());
     }
+    Ok(())
 }
 
 impl Store {
