@@ -188,6 +188,18 @@ pub fn incident(who: i64) -> crate::incidents::NewIncident {
     }
 }
 
+/// Resolves incident `id` as `who` ("fixed", "Done"), straight from where
+/// it is: from New that is a resolution at first contact.
+pub async fn resolve(store: &Store, id: i64, who: i64) {
+    let patch = varde_domain::incident::Patch {
+        state: Some("resolved".into()),
+        resolution_code: Some("fixed".into()),
+        resolution_notes: Some("Done".into()),
+        ..Default::default()
+    };
+    store.update_incident(id, None, patch, who).await.expect("the incident resolves");
+}
+
 /// Moves a record's creation and resolution to the given instants, for
 /// tests of reports and searches about when things happened, which a test
 /// cannot wait for.

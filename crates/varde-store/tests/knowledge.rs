@@ -383,13 +383,7 @@ async fn resolve(store: &Store, id: i64, agent: i64, first_contact: bool) {
         let p = IncidentPatch { state: Some("in_progress".into()), ..IncidentPatch::default() };
         store.update_incident(id, None, p, agent).await.unwrap();
     }
-    let p = IncidentPatch {
-        state: Some("resolved".into()),
-        resolution_code: Some("fixed".into()),
-        resolution_notes: Some("Done".into()),
-        ..IncidentPatch::default()
-    };
-    store.update_incident(id, None, p, agent).await.unwrap();
+    varde_store::testing::resolve(store, id, agent).await;
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use varde_domain::incident::Patch;
 use varde_domain::sla::agreement::AgreementSpec;
-use varde_store::testing::{agent, databases, incident};
+use varde_store::testing::{agent, databases, incident, resolve};
 use varde_store::{Store, StoreError};
 
 fn spec(v: serde_json::Value) -> AgreementSpec {
@@ -17,16 +17,6 @@ async fn answer(s: &Store, id: i64, who: i64) {
     s.add_member(desk.id, who).await.unwrap();
     let assign = Patch { assignment_group_id: Some(Some(desk.id)), assignee_id: Some(Some(who)), ..Patch::default() };
     s.update_incident(id, None, assign, who).await.unwrap();
-}
-
-async fn resolve(s: &Store, id: i64, who: i64) {
-    let resolve = Patch {
-        state: Some("resolved".into()),
-        resolution_code: Some("fixed".into()),
-        resolution_notes: Some("Done".into()),
-        ..Patch::default()
-    };
-    s.update_incident(id, None, resolve, who).await.unwrap();
 }
 
 async fn timer(store: &Store) -> Option<(String, i64)> {
