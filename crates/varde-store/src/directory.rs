@@ -163,6 +163,23 @@ impl Store {
         user_in(&mut conn, id).await
     }
 
+    /// The names of those of these users that exist, by id, in one read.
+    pub async fn user_names(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let v = crate::sql::json_rows(self.engine(), 1, &[("id", crate::sql::JsonCol::Int)]);
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as(&format!("SELECT id, name FROM users WHERE id IN (SELECT id FROM {v} AS v)"))
+                .bind(crate::sql::json_param(&ids.iter().map(|id| (*id,)).collect::<Vec<_>>()))
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// The user and their password hash, for logging in.
     pub async fn user_for_login(&self, email: &str) -> Result<Option<(User, Option<String>)>, StoreError> {
         let row = sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))

@@ -1324,6 +1324,56 @@ async fn links_are_made_listed_and_removed_by_agents() {
     .await;
 }
 
+/// A requester sees an incident's links whose other end they may read
+/// themselves, whichever way the link points: their own incidents and
+/// those they watch, not other people's.
+#[tokio::test]
+async fn a_requester_sees_the_links_to_incidents_they_may_read() {
+    each_engine(|env| async move {
+        let a = id_of(&env.incident(&env.req1, json!({"short_description": "A"})).await);
+        let url = format!("/api/v1/incidents/{a}/links");
+        let link = |from: i64, to: i64| {
+            let env = &env;
+            async move {
+                let r = env
+                    .post(
+                        &format!("/api/v1/incidents/{from}/links"),
+                        &env.agent1,
+                        json!({"to": to.to_string(), "kind": "relates_to"}),
+                    )
+                    .send()
+                    .await;
+                assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+            }
+        };
+        let own = id_of(&env.incident(&env.req1, json!({"short_description": "own, links to A"})).await);
+        let watched = id_of(&env.incident(&env.req2, json!({"short_description": "watched"})).await);
+        let stranger = id_of(&env.incident(&env.req2, json!({"short_description": "not theirs"})).await);
+        let r = env.put(&format!("/api/v1/incidents/{watched}/watchers/{}", env.req1.id), &env.req2).send().await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+        link(own, a).await;
+        link(a, watched).await;
+        link(stranger, a).await;
+        let ends = |list: Value| -> Vec<i64> {
+            let mut ends: Vec<i64> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| if l["from_id"] == a { l["to_id"].as_i64().unwrap() } else { l["from_id"].as_i64().unwrap() })
+                .collect();
+            ends.sort_unstable();
+            ends
+        };
+        let mut expected = vec![own, watched];
+        expected.sort_unstable();
+        assert_eq!(ends(env.get(&url, &env.req1).send().await.json()), expected, "{}", env.engine);
+        let mut all = vec![own, watched, stranger];
+        all.sort_unstable();
+        assert_eq!(ends(env.get(&url, &env.agent1).send().await.json()), all, "{}", env.engine);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn watchers_share_an_incident_and_can_leave() {
     each_engine(|env| async move {

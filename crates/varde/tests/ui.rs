@@ -853,7 +853,7 @@ async fn incident_history_names_what_changed() {
     use varde_store::cmdb::{ChangeContext, CiFields};
     for db in databases().await {
         let ui = Ui::new(&db);
-        ui.user("agent@example.org", "agent").await;
+        let agent_id = ui.user("agent@example.org", "agent").await;
         let agent = ui.login("agent@example.org").await;
         let csrf = ui.csrf(&agent).await;
         let s = &ui.state.store;
@@ -878,7 +878,12 @@ async fn incident_history_names_what_changed() {
         let on_ci = format!("/cmdb/incidents/{number}");
         let r = ui.post(&on_ci, &agent, &[("_csrf", &csrf), ("ci", "Payroll app")]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let payroll = s.create_group("Payroll team".into(), String::new()).await.unwrap();
+        let bea = ui.user("bea@example.org", "agent").await;
+        s.add_member(payroll.id, bea).await.unwrap();
         let version = hidden(&ui.get(&path, &agent).await.body, "version");
+        let group = payroll.id.to_string();
+        let her = bea.to_string();
         let edit = [
             ("_csrf", csrf.as_str()),
             ("version", version.as_str()),
@@ -886,20 +891,45 @@ async fn incident_history_names_what_changed() {
             ("description", ""),
             ("impact", "1"),
             ("urgency", "2"),
+            ("assignment_group_id", group.as_str()),
+            ("assignee_id", her.as_str()),
         ];
         let saved = ui.post(&path, &agent, &edit).await;
         assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+        let mut other = varde_store::testing::incident(agent_id);
+        other.short_description = "Payroll slow".into();
+        let other = s.create_incident(other, None).await.unwrap().0;
+        let this = s.incident_by_number(&number).await.unwrap();
+        s.add_link(this.id, other.id, varde_domain::record::LinkKind::RelatesTo, agent_id).await.unwrap();
+        varde_store::testing::resolve(s, this.id, agent_id).await;
 
         let page = ui.get(&path, &agent).await.body;
         let start = page.find("id=\"history\"").expect("a history section");
         let history = &page[start..];
-        for words in ["Affected CI", "Payroll app", "Impact", "2 – Medium", "1 – High", "Priority"] {
+        let words = [
+            "Affected CI",
+            "Payroll app",
+            "Impact",
+            "2 – Medium",
+            "1 – High",
+            "Priority",
+            "Assignment group",
+            "Payroll team",
+            "Assignee",
+            "Name of bea@example.org",
+            "Relates to",
+            other.number.as_str(),
+            "Resolved",
+        ];
+        for words in words {
             assert!(history.contains(words), "{}: no {words:?} in {history}", db.engine);
         }
-        for code in [">impact<", ">ci<", ">priority<"] {
-            assert!(!history.contains(code), "{}: the field code {code} shows in {history}", db.engine);
+        for code in [">impact<", ">ci<", ">priority<", ">assignee_id<", ">link<", "relates_to", "→ resolved<"] {
+            assert!(!history.contains(code), "{}: the code {code} shows in {history}", db.engine);
         }
-        assert!(!history.contains(&format!("→ {}<", ci.id)), "{}: the CI shows as its id: {history}", db.engine);
+        for id in [ci.id, payroll.id, bea, other.id] {
+            assert!(!history.contains(&format!("→ {id}<")), "{}: {id} shows as an id: {history}", db.engine);
+        }
     }
 }
 

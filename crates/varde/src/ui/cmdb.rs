@@ -150,7 +150,7 @@ pub async fn list(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQuery
         as_of: get(&q, "as_of").into(),
         rows: rows.iter().map(|c| row(c, &classes)).collect(),
         classes: classes.0,
-        first: after.map(|_| format!("/cmdb?{view}")),
+        first: after.filter(|a| *a > 0).map(|_| format!("/cmdb?{view}")),
         view: format!("/cmdb?{view}"),
         csv,
         next,

@@ -123,12 +123,18 @@ struct Readable<'a> {
     opts: &'a Options,
     users: &'a std::collections::HashMap<i64, String>,
     cis: &'a std::collections::HashMap<i64, String>,
+    suppliers: &'a std::collections::HashMap<i64, String>,
     /// Linked records: id, number, short description.
     numbers: &'a [(i64, String, String)],
 }
 
 impl Readable<'_> {
     fn field(&self, field: &str) -> String {
+        // The CMDB's label of `supplier_id` speaks of CI ids; a record's
+        // supplier is one of the SLA's suppliers.
+        if field == "supplier_id" {
+            return self.tr.t("history.supplier").to_string();
+        }
         match self.tr.field(field) {
             "?" => field.to_string(),
             label => label.to_string(),
@@ -141,19 +147,21 @@ impl Readable<'_> {
         let tr = self.tr;
         let known = |s: &'static str| if s == "?" { v.to_string() } else { s.to_string() };
         let id = || v.parse::<i64>().ok();
+        // A name found, or the stored value when it names nothing any more.
+        let name = |found: Option<&String>| found.cloned().unwrap_or_else(|| v.to_string());
         match field {
             "state" => known(tr.state(v)),
             "hold_reason" => known(tr.hold(v)),
             "resolution_code" => known(tr.resolution(v)),
             "priority" => id().map(|p| known(tr.priority(p))).unwrap_or_else(|| v.to_string()),
-            "major" | "first_contact" => tr.t(if v == "true" { "yes" } else { "no" }).to_string(),
-            "impact" | "urgency" | "category_id" | "service_id" | "assignment_group_id" => {
-                self.opts.label(tr, field, v)
-            }
-            "assignee_id" | "watcher" => {
-                id().and_then(|u| self.users.get(&u).cloned()).unwrap_or_else(|| v.to_string())
-            }
-            "ci" => id().and_then(|c| self.cis.get(&c).cloned()).unwrap_or_else(|| v.to_string()),
+            "major" | "first_contact" | "escalated" => tr.t(if v == "true" { "yes" } else { "no" }).to_string(),
+            "impact" | "urgency" => self.opts.label(tr, field, v),
+            "category_id" => name(self.opts.categories.iter().find(|c| id() == Some(c.0)).map(|c| &c.1)),
+            "service_id" => name(self.opts.services.iter().find(|x| id() == Some(x.id)).map(|x| &x.name)),
+            "assignment_group_id" => name(self.opts.groups.iter().find(|g| id() == Some(g.id)).map(|g| &g.name)),
+            "assignee_id" | "watcher" => name(id().and_then(|u| self.users.get(&u))),
+            "ci" => name(id().and_then(|c| self.cis.get(&c))),
+            "supplier_id" => name(id().and_then(|x| self.suppliers.get(&x))),
             // "KIND RECORD_ID", as the store writes a link.
             "link" => match v.split_once(' ') {
                 Some((kind, other)) => {
@@ -162,7 +170,11 @@ impl Readable<'_> {
                         .ok()
                         .and_then(|o| self.numbers.iter().find(|n| n.0 == o))
                         .map_or(other, |n| n.1.as_str());
-                    format!("{} {number}", known(tr.link_kind(kind)))
+                    let kind = match tr.link_kind(kind) {
+                        "?" => kind,
+                        label => label,
+                    };
+                    format!("{kind} {number}")
                 }
                 None => v.to_string(),
             },
@@ -341,6 +353,11 @@ async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra
     other_ids.dedup();
     let numbers = st.store.record_numbers(&other_ids).await?;
     let cis = st.store.ci_names(&in_history("ci"), None).await?;
+    let suppliers: std::collections::HashMap<i64, String> = if audit.iter().any(|a| a.field == "supplier_id") {
+        st.store.suppliers().await?.into_iter().map(|s| (s.id, s.name)).collect()
+    } else {
+        Default::default()
+    };
     let tr = v.chrome.tr;
     let sla = super::sla::panel(st, v, number).await?;
     let page = IncidentPage {
@@ -363,7 +380,14 @@ async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra
             .into_iter()
             .rev()
             .map(|a| {
-                let readable = Readable { tr: &tr, opts: &opts, users: &names, cis: &cis, numbers: &numbers };
+                let readable = Readable {
+                    tr: &tr,
+                    opts: &opts,
+                    users: &names,
+                    cis: &cis,
+                    suppliers: &suppliers,
+                    numbers: &numbers,
+                };
                 HistoryRow {
                     at: when(a.at),
                     who: a.actor_id.map(name).unwrap_or_default(),

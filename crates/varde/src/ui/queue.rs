@@ -214,22 +214,13 @@ pub async fn page(
     render_status(status, &page)
 }
 
-/// Names for the ids a page of incidents mentions, each looked up once.
-/// Takes a `Vec` (not an iterator) so the future stays `Send` for axum.
+/// Names for the ids a page of incidents mentions, in one read; someone
+/// no longer in the directory shows as `#id`. Takes a `Vec` (not an
+/// iterator) so the future stays `Send` for axum.
 pub async fn user_names(store: &Store, ids: Vec<i64>) -> Result<HashMap<i64, String>, AppError> {
-    let mut names = HashMap::new();
+    let mut names = store.user_names(&ids).await?;
     for id in ids {
-        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(id) {
-            match store.user(id).await {
-                Ok(u) => {
-                    e.insert(u.name);
-                }
-                Err(varde_store::StoreError::NotFound) => {
-                    e.insert(format!("#{id}"));
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
+        names.entry(id).or_insert_with(|| format!("#{id}"));
     }
     Ok(names)
 }
