@@ -632,17 +632,14 @@ async fn cmdb_views_are_saved_and_listed_with_the_cmdb() {
 /// name and adds no relation.
 #[tokio::test]
 async fn relations_from_the_ci_page_carry_attributes() {
-    use varde_store::cmdb::{ChangeContext, CiFields};
     for db in databases().await {
         let ui = Ui::new(&db);
         ui.user("agent@example.org", "agent").await;
         let agent = ui.login("agent@example.org").await;
         let csrf = ui.csrf(&agent).await;
         let s = &ui.state.store;
-        let app = s.ci_classes().await.unwrap().by_name("Application").unwrap().id;
-        let mk = |name: &str| CiFields { class_id: app, name: name.into(), ..Default::default() };
-        let payroll = s.create_ci(mk("Payroll app"), ChangeContext::default()).await.unwrap();
-        let ledger = s.create_ci(mk("Ledger app"), ChangeContext::default()).await.unwrap();
+        let payroll = application(s, "Payroll app").await;
+        let ledger = application(s, "Ledger app").await;
         let url = format!("/cmdb/cis/{}/relations", payroll.id);
         let form = |attrs: &'static str| {
             let other = ledger.id.to_string();
@@ -681,7 +678,6 @@ async fn relations_from_the_ci_page_carry_attributes() {
 /// to the problem's page.
 #[tokio::test]
 async fn problems_show_and_change_their_affected_cis() {
-    use varde_store::cmdb::{ChangeContext, CiFields};
     use varde_store::problems::NewProblem;
     for db in databases().await {
         let ui = Ui::new(&db);
@@ -689,14 +685,7 @@ async fn problems_show_and_change_their_affected_cis() {
         let agent = ui.login("agent@example.org").await;
         let csrf = ui.csrf(&agent).await;
         let s = &ui.state.store;
-        let app = s.ci_classes().await.unwrap().by_name("Application").unwrap().id;
-        let ci = s
-            .create_ci(
-                CiFields { class_id: app, name: "Payroll app".into(), ..Default::default() },
-                ChangeContext::default(),
-            )
-            .await
-            .unwrap();
+        let ci = application(s, "Payroll app").await;
         let new = NewProblem {
             short_description: "Payroll times out".into(),
             description: String::new(),
@@ -850,21 +839,13 @@ async fn refused_link_forms_keep_what_was_typed() {
 /// affected CI and coded values by name, never the ids the trail stores.
 #[tokio::test]
 async fn incident_history_names_what_changed() {
-    use varde_store::cmdb::{ChangeContext, CiFields};
     for db in databases().await {
         let ui = Ui::new(&db);
         let agent_id = ui.user("agent@example.org", "agent").await;
         let agent = ui.login("agent@example.org").await;
         let csrf = ui.csrf(&agent).await;
         let s = &ui.state.store;
-        let app = s.ci_classes().await.unwrap().by_name("Application").unwrap().id;
-        let ci = s
-            .create_ci(
-                CiFields { class_id: app, name: "Payroll app".into(), ..Default::default() },
-                ChangeContext::default(),
-            )
-            .await
-            .unwrap();
+        let ci = application(s, "Payroll app").await;
         let made = ui
             .post(
                 "/incidents/new",
@@ -937,16 +918,14 @@ async fn incident_history_names_what_changed() {
 /// first.
 #[tokio::test]
 async fn the_ci_list_pages_forward_and_back_to_the_first() {
-    use varde_store::cmdb::{ChangeContext, CiFields};
     for db in databases().await {
         let ui = Ui::new(&db);
         ui.user("agent@example.org", "agent").await;
         let agent = ui.login("agent@example.org").await;
         let s = &ui.state.store;
-        let app = s.ci_classes().await.unwrap().by_name("Application").unwrap().id;
+        let mut app = 0;
         for n in 0..55 {
-            let fields = CiFields { class_id: app, name: format!("App {n:02}"), ..Default::default() };
-            s.create_ci(fields, ChangeContext::default()).await.unwrap();
+            app = application(s, &format!("App {n:02}")).await.class_id;
         }
         let first = ui.get(&format!("/cmdb?class={app}"), &agent).await;
         assert_eq!(first.status, StatusCode::OK, "{}", first.body);
@@ -968,4 +947,13 @@ async fn the_ci_list_pages_forward_and_back_to_the_first() {
         assert!(pager.contains(&format!("href=\"/cmdb?class={app}\"")), "{}: no way back: {}", db.engine, second.body);
         assert!(!second.body.contains("rel=\"next\""), "{}: a third page of 55", db.engine);
     }
+}
+
+/// A CI of the shipped Application class, named `name`.
+async fn application(s: &varde_store::Store, name: &str) -> varde_store::cmdb::Ci {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    let app = s.ci_classes().await.unwrap().by_name("Application").unwrap().id;
+    s.create_ci(CiFields { class_id: app, name: name.into(), ..Default::default() }, ChangeContext::default())
+        .await
+        .unwrap()
 }
