@@ -702,6 +702,11 @@ fn check_date(errs: &mut Vec<FieldError>, field: &str, v: &Option<String>) -> Op
 /// The identification key of a CI: its class and the values of the class's
 /// identifying attributes (or its name), normalised; `None` when one of
 /// them is missing, since then the CI cannot be recognised on re-import.
+///
+/// Values are joined by `|`. With two or more identifying attributes each
+/// value's own `|` and `\` are escaped, or ("a|b", "c") and ("a", "b|c")
+/// would be one CI; a single value needs no escaping, so its key is the
+/// same as before escaping existed (migration 18 re-keys the others).
 pub(crate) fn identity_of(
     classes: &Classes,
     class_id: i64,
@@ -716,8 +721,18 @@ pub(crate) fn identity_of(
         return Some(key);
     }
     for a in &rule {
+        let value = checked.get(a)?.key.as_deref()?;
         key.push('|');
-        key.push_str(checked.get(a)?.key.as_deref()?);
+        if rule.len() == 1 {
+            key.push_str(value);
+        } else {
+            for c in value.chars() {
+                if matches!(c, '|' | '\\') {
+                    key.push('\\');
+                }
+                key.push(c);
+            }
+        }
     }
     Some(key)
 }
@@ -1185,7 +1200,10 @@ pub(crate) async fn insert_rows_batch(
     .bind(json_param(&rows))
     .bind(now)
     .fetch_all(&mut *conn)
-    .await?;
+    .await
+    // Another import made the same CIs meanwhile (PostgreSQL; see
+    // `Store::import_cis`).
+    .map_err(|e| StoreError::unique(e, "identity"))?;
     // RETURNING order is not promised: match by identity.
     let by_identity: HashMap<&str, i64> = made.iter().map(|(id, k)| (k.as_str(), *id)).collect();
     let ids: Vec<i64> = batch

@@ -111,6 +111,7 @@ pub struct ImportReport {
     pub rows: Vec<ImportOutcome>,
 }
 
+#[derive(Clone)]
 pub struct ImportRequest {
     pub source: String,
     pub format: String,
@@ -133,7 +134,22 @@ impl Store {
         if req.rows.len() > MAX_IMPORT_ROWS {
             return Err(DomainError::field("body", format!("at most {MAX_IMPORT_ROWS} CIs per import")).into());
         }
-        self.write(move |conn| async move { import_in(conn, req).await }.boxed()).await
+        // On PostgreSQL two imports of the same new CIs may run at once: the
+        // later one's inserts wait for the earlier one and then find those
+        // identities taken. Run again, it finds the CIs and updates them or
+        // leaves them be, as it would have had it started later. SQLite's
+        // one writer runs imports one after the other.
+        if self.engine() == crate::Engine::Sqlite {
+            return self.write(move |conn| async move { import_in(conn, req).await }.boxed()).await;
+        }
+        let mut tries = 0;
+        loop {
+            let this = req.clone();
+            match self.write(move |conn| async move { import_in(conn, this).await }.boxed()).await {
+                Err(StoreError::Duplicate { field: "identity" }) if tries < 3 => tries += 1,
+                done => return done,
+            }
+        }
     }
 }
 

@@ -132,6 +132,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 18,
+        name: "CI identity keys of several values escape their separator",
+        common: include_str!("../migrations/0018_ci_identity_escaped.sql"),
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

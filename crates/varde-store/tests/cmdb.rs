@@ -794,6 +794,90 @@ async fn an_update_by_import_need_not_repeat_required_attributes() {
     }
 }
 
+/// A CI identified by two attributes is told apart from another whose
+/// values run together the same way: ("a|b", "c") is not ("a", "b|c"), by
+/// hand or by import, and a `\` in a value is not an escape.
+#[tokio::test]
+async fn identities_of_several_values_do_not_run_together() {
+    for db in databases().await {
+        let (s, engine) = (&db.store, db.engine);
+        let admin = user(s, "admin@example.org", Role::Admin).await;
+        let new = NewClass {
+            name: "Blade".into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: vec![attr("host", AttrKind::Text), attr("rack", AttrKind::Text)],
+            identify_by: vec!["host".into(), "rack".into()],
+        };
+        let class = s.create_ci_class(new, admin).await.unwrap();
+        let blade = |name: &str, host: &str, rack: &str| CiFields {
+            class_id: class.id,
+            name: name.into(),
+            attributes: obj(json!({ "host": host, "rack": rack })),
+            ..Default::default()
+        };
+        let one = s.create_ci(blade("one", "a|b", "c"), ctx(admin)).await.unwrap();
+        let two = s.create_ci(blade("two", "a", "b|c"), ctx(admin)).await.unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+        // Were only `|` escaped, both would be `a\|\|c`.
+        s.create_ci(blade("three", "a\\", "|c"), ctx(admin)).await.unwrap();
+        s.create_ci(blade("four", "a|", "|c"), ctx(admin)).await.unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+        let row = |line: usize, name: &str, host: &str, rack: &str| ImportRow {
+            line,
+            reference: name.into(),
+            fields: blade(name, host, rack),
+            omitted: OPTIONAL_FIELDS.to_vec(),
+        };
+        let done = s.import_cis(import_of(admin, vec![row(2, "two renamed", "a", "b|c")])).await.unwrap();
+        assert_eq!((done.created, done.updated, done.problems.len()), (0, 1, 0), "{engine}: {done:?}");
+        assert_eq!(s.ci(two.id).await.unwrap().name, "two renamed", "{engine}");
+        assert_eq!(s.ci(one.id).await.unwrap().name, "one", "{engine}: the other CI was taken");
+    }
+}
+
+/// The same new CIs imported several times at once are made once: the
+/// imports that lose the race find them and report them unchanged.
+#[tokio::test]
+async fn simultaneous_imports_of_the_same_cis_make_them_once() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let admin = user(&s, "admin@example.org", Role::Admin).await;
+        let laptop = class_id(&s, "Laptop").await;
+        let rows: Vec<ImportRow> = (0..300)
+            .map(|n| ImportRow {
+                line: n + 2,
+                reference: format!("lap-{n}"),
+                fields: CiFields {
+                    class_id: laptop,
+                    name: format!("lap-{n}"),
+                    attributes: obj(json!({ "serial_number": format!("RACE{n}") })),
+                    ..Default::default()
+                },
+                omitted: OPTIONAL_FIELDS.to_vec(),
+            })
+            .collect();
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                let (s, rows) = (s.clone(), rows.clone());
+                tokio::spawn(async move { s.import_cis(import_of(admin, rows)).await })
+            })
+            .collect();
+        let mut created = 0;
+        for run in runs {
+            let done = run.await.unwrap().unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+            assert!(done.problems.is_empty(), "{engine}: {done:?}");
+            assert_eq!(done.created + done.unchanged, 300, "{engine}: {done:?}");
+            created += done.created;
+        }
+        assert_eq!(created, 300, "{engine}");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cis WHERE class_id = $1")
+            .bind(laptop)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 300, "{engine}");
+    }
+}
+
 /// On PostgreSQL a CI write that checks against the classes waits while a
 /// class change is under way (it holds the class lock), so that the change
 /// cannot miss it: a value made unique, or identities recomputed, would

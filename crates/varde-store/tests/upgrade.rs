@@ -138,6 +138,41 @@ async fn version_9_cmdb_index_reads_back_after_the_upgrade() {
     }
 }
 
+/// Version 18 escapes `|` and `\` in the identity keys of CIs identified by
+/// several attributes; keys written before are re-keyed at the first start,
+/// and the others are left as they were.
+#[tokio::test]
+async fn version_17_identities_are_re_keyed_after_the_upgrade() {
+    for (engine, url, _dir) in empty_urls().await {
+        migrate_url_to(&url, 17).await;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let server = |name: &str, host: &str, identity: &str| {
+            format!(
+                "INSERT INTO cis (class_id, name, status, attributes, identity, version, created_at, updated_at)
+                 SELECT id, '{name}', 'deployed', '{{\"hostname\":\"{host}\",\"domain\":\"example.org\"}}',
+                        id || '{identity}', 1, 1, 1 FROM ci_classes WHERE name = 'Server'"
+            )
+        };
+        for stmt in [server("piped", "a|b", "|a|b|example.org"), server("plain", "db-01", "|db-01|example.org")] {
+            conn.execute(stmt.as_str()).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
+        let keys: Vec<(String, String)> = sqlx::query_as("SELECT c.name, c.identity FROM cis c ORDER BY c.name")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        let server_id: i64 = sqlx::query_scalar("SELECT id FROM ci_classes WHERE name = 'Server'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let want = |name: &str, key: &str| (name.to_string(), format!("{server_id}{key}"));
+        assert!(keys.contains(&want("piped", "|a\\|b|example.org")), "{engine}: {keys:?}");
+        assert!(keys.contains(&want("plain", "|db-01|example.org")), "{engine}: {keys:?}");
+    }
+}
+
 /// Version 11 gave problems and articles their own search table on
 /// PostgreSQL (SQLite always had one); what version 10 indexed is found after.
 #[tokio::test]
