@@ -418,6 +418,10 @@ async fn imports_reconcile_and_bad_files_write_nothing() {
         let post = |body: &str, q: &str| {
             env.req(http::Method::POST, &format!("/api/v1/cis/import{q}")).bearer(&env.agent1.token).raw("text/csv", body.as_bytes().to_vec())
         };
+        // A file over the endpoint's 64 MiB is refused as a problem too.
+        let big = vec![b'x'; 64 * 1024 * 1024 + 1];
+        let r = env.req(http::Method::POST, "/api/v1/cis/import").bearer(&env.agent1.token).raw("text/csv", big).send().await;
+        r.problem(413);
         let r = post(csv, "").send().await;
         let p = r.invalid(&["line 4: attributes"]);
         assert!(p["detail"].as_str().unwrap().contains("serial_number"), "{p}");

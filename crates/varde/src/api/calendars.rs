@@ -1,7 +1,6 @@
 //! Business calendars: `/api/v1/calendars`, holiday import from iCalendar, and a
 //! business-time helper that answers due-instant questions on a calendar.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +11,7 @@ use varde_domain::sla::calendar::{DateOverride, Exception, WeeklyHours};
 use varde_store::calendars::CalendarRecord;
 
 use super::incidents::parse_query;
-use super::{etag, if_match, instant, limit, parse_json, ApiJson, ApiPath, Page};
+use super::{etag, if_match, instant, limit, parse_json, ApiBytes, ApiJson, ApiPath, Page};
 use crate::auth::Caller;
 use crate::error::{AppError, Problem};
 use crate::service::calendars::{self as svc, BusinessTime, BusinessTimeQuery, CalendarInput, ImportOutcome};
@@ -196,7 +195,7 @@ pub async fn import_holidays(
     ApiPath(id): ApiPath<i64>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Response, AppError> {
     let q: ImportQuery = parse_query(raw.as_deref())?;
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -729,7 +729,7 @@ pub async fn import(
     caller: Caller,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-    body: bytes::Bytes,
+    super::ApiBytes(body): super::ApiBytes,
 ) -> Result<Response, AppError> {
     use crate::service::cmdb_import::{self as imp, Format};
     let q: ImportQuery = parse_query(raw.as_deref())?;

@@ -171,15 +171,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         if mime != "application/json" && mime != "application/merge-patch+json" {
             return Err(AppError::UnsupportedMediaType("send the body as application/json".into()));
         }
-        let raw = Bytes::from_request(req, state).await.map_err(|e| {
+        let ApiBytes(raw) = ApiBytes::from_request(req, state).await?;
+        let value = parse_json(&raw)?;
+        Ok(ApiJson { value, raw })
+    }
+}
+
+/// A request body as bytes (imports of CSV or JSON files), whose rejections
+/// are problem responses too: too big (413) or unreadable (400).
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = AppError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        Bytes::from_request(req, state).await.map(ApiBytes).map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::TooLarge("the request body is too large".into())
+                AppError::TooLarge("the request body is larger than this endpoint takes".into())
             } else {
                 AppError::BadRequest(format!("cannot read the body: {e}"))
             }
-        })?;
-        let value = parse_json(&raw)?;
-        Ok(ApiJson { value, raw })
+        })
     }
 }
 
