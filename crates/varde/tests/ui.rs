@@ -957,3 +957,53 @@ async fn application(s: &varde_store::Store, name: &str) -> varde_store::cmdb::C
         .await
         .unwrap()
 }
+
+/// A CI's page names its owner, location and attributes, in its fields and
+/// in its history, instead of the ids and keys it stores.
+#[tokio::test]
+async fn a_ci_page_names_what_its_fields_refer_to() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let owner = ui.user("owner@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let s = &ui.state.store;
+        let classes = s.ci_classes().await.unwrap();
+        let (location, server) = (classes.by_name("Location").unwrap().id, classes.by_name("Server").unwrap().id);
+        let room = s
+            .create_ci(
+                CiFields { class_id: location, name: "Server room 2".into(), ..Default::default() },
+                ChangeContext::default(),
+            )
+            .await
+            .unwrap();
+        let attrs = serde_json::json!({ "hostname": "db-01", "domain": "example.org" });
+        let fields = CiFields {
+            class_id: server,
+            name: "db-01".into(),
+            owner_id: Some(owner),
+            attributes: attrs.as_object().unwrap().clone(),
+            ..Default::default()
+        };
+        let ci = s.create_ci(fields, ChangeContext::default()).await.unwrap();
+        let mut moved = ci.fields();
+        moved.location_id = Some(room.id);
+        s.update_ci(ci.id, Some(ci.version), moved, ChangeContext::default()).await.unwrap();
+
+        let page = ui.get(&format!("/cmdb/cis/{}", ci.id), &agent).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let body = &page.body;
+        assert!(body.contains("<dt>Owner</dt><dd>Name of owner@example.org</dd>"), "{}: {body}", db.engine);
+        let room_link = format!("<dt>Location</dt><dd><a href=\"/cmdb/cis/{}\">Server room 2</a></dd>", room.id);
+        assert!(body.contains(&room_link), "{}: {body}", db.engine);
+        assert!(!body.contains(&format!("#{owner}<")) && !body.contains("(user id)"), "{}: {body}", db.engine);
+        let history = body.split("id=\"hist-h\"").nth(1).expect("a history");
+        assert!(
+            history.contains("<td>Location</td>") && history.contains("<td>Server room 2</td>"),
+            "{}: {history}",
+            db.engine
+        );
+        assert!(!history.contains("location_id"), "{}: {history}", db.engine);
+    }
+}

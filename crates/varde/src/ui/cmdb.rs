@@ -5,12 +5,14 @@
 //! and leaver checklists; asset reports. Plain forms and links throughout,
 //! so every page works without JavaScript.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
 use varde_domain::access::Permission;
-use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, RelationKind};
+use varde_domain::cmdb::{AttrKind, AttributeDef, CiStatus, ClassSchema, RelationKind};
 use varde_domain::record::RecordKind;
 use varde_store::cmdb::{AssetRow, Checklist, Ci, CiChange, CiClass, CiRecord, Classes, Direction, RelationView};
 
@@ -171,6 +173,8 @@ pub async fn list(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQuery
 pub struct FieldLine {
     pub label: String,
     pub value: String,
+    /// Where the value's own page is, if it has one.
+    pub href: Option<String>,
 }
 
 pub struct Rel {
@@ -220,29 +224,104 @@ impl CiPage {
     }
 }
 
-fn ci_fields(ci: &Ci, classes: &Classes, tr: &super::i18n::Tr) -> Vec<FieldLine> {
+/// The people, organisations and CIs a CI's fields and history name by id,
+/// each read once for the page.
+struct Named {
+    users: HashMap<i64, String>,
+    organisations: HashMap<i64, String>,
+    cis: HashMap<i64, String>,
+}
+
+/// The CI fields that hold a person's id, an organisation's or a CI's.
+const USER_FIELDS: [&str; 2] = ["owner_id", "used_by_id"];
+const CI_FIELDS: [&str; 2] = ["location_id", "supplier_id"];
+
+impl Named {
+    async fn load(st: &AppState, ci: &Ci, changes: &[CiChange]) -> Result<Named, AppError> {
+        let ids_in = |fields: &[&str]| -> Vec<i64> {
+            changes
+                .iter()
+                .filter(|c| fields.contains(&c.field.as_str()))
+                .flat_map(|c| [c.old_value.as_deref(), c.new_value.as_deref()])
+                .flatten()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        };
+        let mut users = ids_in(&USER_FIELDS);
+        users.extend(ci.owner_id.into_iter().chain(ci.used_by_id));
+        users.extend(changes.iter().filter_map(|c| c.actor_id));
+        let mut cis = ids_in(&CI_FIELDS);
+        cis.extend(ci.location_id.into_iter().chain(ci.supplier_id));
+        let organisations = if ci.organisation_id.is_some() || changes.iter().any(|c| c.field == "organisation_id") {
+            st.store.organisations().await?.into_iter().map(|o| (o.id, o.name)).collect()
+        } else {
+            HashMap::new()
+        };
+        Ok(Named {
+            users: st.store.user_names(&users).await?,
+            organisations,
+            cis: st.store.ci_names(&cis, None).await?,
+        })
+    }
+
+    /// What field `field` holding `v` names; `v` itself when it names
+    /// nothing (any more).
+    fn value(&self, tr: &super::i18n::Tr, field: &str, v: &str) -> String {
+        let by_id = |names: &HashMap<i64, String>| v.parse().ok().and_then(|id| names.get(&id).cloned());
+        let found = match field {
+            f if USER_FIELDS.contains(&f) => by_id(&self.users),
+            f if CI_FIELDS.contains(&f) => by_id(&self.cis),
+            "organisation_id" => by_id(&self.organisations),
+            "status" => Some(tr.ci_status(v)).filter(|s| *s != "?").map(str::to_string),
+            _ => None,
+        };
+        found.unwrap_or_else(|| v.to_string())
+    }
+}
+
+/// A field's label on the CI page: the CI's own fields by their names
+/// (without the "(user id)" hints the form needs), attributes by their
+/// class's labels.
+fn field_label(tr: &super::i18n::Tr, schema: &ClassSchema, field: &str) -> String {
+    if let Some(attr) = field.strip_prefix("attributes.") {
+        return schema
+            .get(attr)
+            .map(|d| if d.label.is_empty() { d.name.clone() } else { d.label.clone() })
+            .unwrap_or_else(|| attr.to_string());
+    }
+    let shown = tr.t(&format!("cmdb.shown.{field}")).to_string();
+    if !shown.starts_with("cmdb.shown.") {
+        return shown;
+    }
+    match tr.field(field) {
+        "?" => field.to_string(),
+        label => label.to_string(),
+    }
+}
+
+fn ci_fields(ci: &Ci, classes: &Classes, tr: &super::i18n::Tr, named: &Named) -> Vec<FieldLine> {
+    let schema = classes.schema(ci.class_id);
     let mut out = Vec::new();
-    let mut add = |l: &str, v: Option<String>| {
+    let mut add = |field: &str, v: Option<String>, href: Option<String>| {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
-            out.push(FieldLine { label: tr.field(l.trim_start_matches("field.")).into(), value: v });
+            out.push(FieldLine { label: field_label(tr, schema, field), value: v, href });
         }
     };
-    let id = |v: Option<i64>| v.map(|v| format!("#{v}"));
-    add("field.owner_id", id(ci.owner_id));
-    add("field.used_by_id", id(ci.used_by_id));
-    add("field.organisation_id", id(ci.organisation_id));
-    add("field.location_id", id(ci.location_id));
-    add("field.supplier_id", id(ci.supplier_id));
-    add("field.cost", ci.cost.map(|c| format!("{}.{:02}", c / 100, c % 100)));
-    add("field.purchased_on", ci.purchased_on.clone());
-    add("field.warranty_until", ci.warranty_until.clone());
-    add("field.end_of_life", ci.end_of_life.clone());
-    let schema = classes.schema(ci.class_id);
+    let name = |field: &str, id: Option<i64>| id.map(|id| named.value(tr, field, &id.to_string()));
+    add("owner_id", name("owner_id", ci.owner_id), None);
+    add("used_by_id", name("used_by_id", ci.used_by_id), ci.used_by_id.map(|u| format!("/cmdb/people/{u}")));
+    add("organisation_id", name("organisation_id", ci.organisation_id), None);
+    add("location_id", name("location_id", ci.location_id), ci.location_id.map(|c| format!("/cmdb/cis/{c}")));
+    add("supplier_id", name("supplier_id", ci.supplier_id), ci.supplier_id.map(|c| format!("/cmdb/cis/{c}")));
+    add("cost", ci.cost.map(|c| format!("{}.{:02}", c / 100, c % 100)), None);
+    add("purchased_on", ci.purchased_on.clone(), None);
+    add("warranty_until", ci.warranty_until.clone(), None);
+    add("end_of_life", ci.end_of_life.clone(), None);
     for (k, v) in &ci.attributes {
-        let label = schema.get(k).map(|d| if d.label.is_empty() { d.name.clone() } else { d.label.clone() });
         out.push(FieldLine {
-            label: label.unwrap_or_else(|| k.clone()),
+            label: field_label(tr, schema, &format!("attributes.{k}")),
             value: v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+            href: None,
         });
     }
     out
@@ -294,24 +373,18 @@ async fn show_ci(
     let graph = cmdb_graph::svg(&impact, &ci.name, &service_ids, graph_label);
     let services =
         impact.services.iter().map(|s| s.path.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(" ← ")).collect();
-    let mut names = std::collections::HashMap::new();
     let changes: Vec<CiChange> = svc::history(&st.store, &v.caller, id).await?;
-    for c in &changes {
-        if let Some(a) = c.actor_id {
-            if let std::collections::hash_map::Entry::Vacant(e) = names.entry(a) {
-                e.insert(st.store.user(a).await.map(|u| u.name).unwrap_or_default());
-            }
-        }
-    }
+    let named = Named::load(st, &ci, &changes).await?;
+    let schema = classes.schema(ci.class_id);
     let history = changes
         .iter()
         .rev()
         .map(|c| Hist {
             at: when(c.at),
-            field: c.field.clone(),
-            old: c.old_value.clone().unwrap_or_default(),
-            new: c.new_value.clone().unwrap_or_default(),
-            by: c.actor_id.and_then(|a| names.get(&a).cloned()).unwrap_or_default(),
+            field: field_label(&tr, schema, &c.field),
+            old: c.old_value.as_deref().map(|v| named.value(&tr, &c.field, v)).unwrap_or_default(),
+            new: c.new_value.as_deref().map(|v| named.value(&tr, &c.field, v)).unwrap_or_default(),
+            by: c.actor_id.and_then(|a| named.users.get(&a).cloned()).unwrap_or_default(),
         })
         .collect();
     let compare = get(q, "compare").to_string();
@@ -331,7 +404,7 @@ async fn show_ci(
     let page = CiPage {
         p: v.chrome("cmdb"),
         class: classes.get(ci.class_id).map(|c| c.name.clone()).unwrap_or_default(),
-        fields: ci_fields(&ci, &classes, &tr),
+        fields: ci_fields(&ci, &classes, &tr, &named),
         relations: rels
             .iter()
             .map(|r| Rel {
