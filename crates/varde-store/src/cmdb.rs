@@ -2587,33 +2587,55 @@ impl Store {
         .await
     }
 
-    /// Active assets past end-of-life or out of warranty on `today` (YYYY-MM-DD).
-    pub async fn assets_past(&self, today: &str, what: PastWhat) -> Result<Vec<AssetRow>, StoreError> {
+    /// Active assets past end-of-life or out of warranty on `today`
+    /// (YYYY-MM-DD), by that date and id, `limit` after `after` (the date
+    /// and id of the last one of the page before).
+    pub async fn assets_past(
+        &self,
+        today: &str,
+        what: PastWhat,
+        after: Option<(String, i64)>,
+        limit: i64,
+    ) -> Result<Vec<AssetRow>, StoreError> {
         let col = match what {
             PastWhat::EndOfLife => "end_of_life",
             PastWhat::Warranty => "warranty_until",
         };
-        Ok(sqlx::query_as(&format!(
-            "SELECT id, name, class_id, status, used_by_id, purchased_on, warranty_until, end_of_life FROM cis \
-             WHERE {col} < $1 AND {ACTIVE} ORDER BY {col}, id LIMIT 5000"
-        ))
-        .bind(today)
-        .fetch_all(self.pool())
-        .await?)
+        let mut q = Sql::new(&format!("SELECT {ASSET_COLUMNS} FROM cis WHERE {col} < "));
+        q.bind(Arg::Text(today.into())).push(&format!(" AND {ACTIVE}"));
+        page_after(&mut q, col, after, limit);
+        Ok(q.query_as().fetch_all(self.pool()).await?)
     }
 
-    /// Active assets of the classes bought before `before` (YYYY-MM-DD).
-    pub async fn assets_bought_before(&self, class_ids: &[i64], before: &str) -> Result<Vec<AssetRow>, StoreError> {
-        let mut q = Sql::new(
-            "SELECT id, name, class_id, status, used_by_id, purchased_on, warranty_until, end_of_life FROM cis WHERE purchased_on < ",
-        );
+    /// Active assets of the classes bought before `before` (YYYY-MM-DD), by
+    /// purchase date and id, paged as [`Store::assets_past`].
+    pub async fn assets_bought_before(
+        &self,
+        class_ids: &[i64],
+        before: &str,
+        after: Option<(String, i64)>,
+        limit: i64,
+    ) -> Result<Vec<AssetRow>, StoreError> {
+        let mut q = Sql::new(&format!("SELECT {ASSET_COLUMNS} FROM cis WHERE purchased_on < "));
         q.bind(Arg::Text(before.into())).push(&format!(" AND {ACTIVE}"));
         if !class_ids.is_empty() {
             q.push(" AND class_id IN ").bind_list(class_ids.iter().map(|c| Arg::Int(*c)));
         }
-        q.push(" ORDER BY purchased_on, id LIMIT 5000");
+        page_after(&mut q, "purchased_on", after, limit);
         Ok(q.query_as().fetch_all(self.pool()).await?)
     }
+}
+
+const ASSET_COLUMNS: &str = "id, name, class_id, status, used_by_id, purchased_on, warranty_until, end_of_life";
+
+/// Orders an asset report by the date column `col` and id, from after the
+/// last row of the page before.
+fn page_after(q: &mut Sql, col: &str, after: Option<(String, i64)>, limit: i64) {
+    if let Some((date, id)) = after {
+        q.push(&format!(" AND ({col} > ")).bind(Arg::Text(date.clone()));
+        q.push(&format!(" OR ({col} = ")).bind(Arg::Text(date)).push(" AND id > ").bind(Arg::Int(id)).push("))");
+    }
+    q.push(&format!(" ORDER BY {col}, id LIMIT ")).bind(Arg::Int(limit));
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

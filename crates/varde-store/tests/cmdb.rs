@@ -473,9 +473,16 @@ async fn services_are_cis_and_assets_have_checklists() {
         let l1 = s.create_ci(mk("laptop", "A1"), ctx(admin)).await.unwrap();
         let l2 = s.create_ci(mk("charger", "A2"), ctx(admin)).await.unwrap();
         assert_eq!(s.assets_of(ann).await.unwrap().len(), 2);
-        let old = s.assets_bought_before(&[laptop], "2020-01-01").await.unwrap();
+        let old = s.assets_bought_before(&[laptop], "2020-01-01", None, 10).await.unwrap();
         assert_eq!(old.len(), 2);
-        assert_eq!(s.assets_past("2026-01-01", varde_store::cmdb::PastWhat::Warranty).await.unwrap().len(), 2);
+        use varde_store::cmdb::PastWhat::Warranty;
+        assert_eq!(s.assets_past("2026-01-01", Warranty, None, 10).await.unwrap().len(), 2);
+        // Page by page, by date then id, each row once.
+        let first = s.assets_past("2026-01-01", Warranty, None, 1).await.unwrap();
+        let after = Some((first[0].warranty_until.clone().unwrap(), first[0].id));
+        let rest = s.assets_past("2026-01-01", Warranty, after, 10).await.unwrap();
+        assert_eq!(rest.len(), 1, "{}", db.engine);
+        assert_ne!(rest[0].id, first[0].id, "{}", db.engine);
 
         let list = s.create_checklist(ann, admin).await.unwrap();
         assert_eq!(list.items.len(), 2);

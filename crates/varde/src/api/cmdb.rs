@@ -673,25 +673,53 @@ pub struct ReportQuery {
     pub years: Option<String>,
     /// Class ids or names for `older_than`; subclasses included.
     pub class: Option<String>,
+    /// Rows per page, 1 to 5,000 (default 5,000).
+    pub limit: Option<String>,
+    /// `next_cursor` of the page before.
+    pub cursor: Option<String>,
 }
 
+/// Most rows of an asset report page.
+const MAX_REPORT_ROWS: i64 = 5000;
+
 #[utoipa::path(get, path = "/api/v1/reports/assets", tag = "cmdb", params(ReportQuery),
-    responses((status = 200, body = Vec<AssetRow>), (status = 422, body = Problem)))]
+    responses((status = 200, body = Page<AssetRow>), (status = 422, body = Problem)))]
 pub async fn asset_report(
     State(st): State<AppState>,
     caller: Caller,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Vec<AssetRow>>, AppError> {
+) -> Result<Json<Page<AssetRow>>, AppError> {
     let q: ReportQuery = parse_query(raw.as_deref())?;
-    Ok(Json(report(&st, &caller, &q).await?))
+    let (items, next_cursor) = report(&st, &caller, &q).await?;
+    Ok(Json(Page { items, next_cursor }))
 }
 
-pub async fn report(st: &AppState, caller: &Caller, q: &ReportQuery) -> Result<Vec<AssetRow>, AppError> {
+/// A page of the asset report and the cursor of the next, if there is one.
+pub async fn report(
+    st: &AppState,
+    caller: &Caller,
+    q: &ReportQuery,
+) -> Result<(Vec<AssetRow>, Option<String>), AppError> {
     let classes = svc::classes(&st.store, caller).await?;
     let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
-    match q.kind.as_deref().unwrap_or("end_of_life") {
-        "end_of_life" => Ok(st.store.assets_past(&today.to_string(), PastWhat::EndOfLife).await?),
-        "warranty" => Ok(st.store.assets_past(&today.to_string(), PastWhat::Warranty).await?),
+    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
+        None => MAX_REPORT_ROWS,
+        Some(Ok(n)) if (1..=MAX_REPORT_ROWS).contains(&n) => n,
+        Some(_) => return Err(AppError::field("limit", "must be a whole number from 1 to 5000")),
+    };
+    // The cursor holds the last row's date (as YYYYMMDD) and id.
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => {
+            let c = decode_cursor(c)?;
+            let (y, md) = (c.key / 10_000, c.key % 10_000);
+            Some((format!("{y:04}-{:02}-{:02}", md / 100, md % 100), c.id))
+        }
+    };
+    let kind = q.kind.as_deref().unwrap_or("end_of_life");
+    let rows = match kind {
+        "end_of_life" => st.store.assets_past(&today.to_string(), PastWhat::EndOfLife, after, limit).await?,
+        "warranty" => st.store.assets_past(&today.to_string(), PastWhat::Warranty, after, limit).await?,
         "older_than" => {
             let years: i16 = match q.years.as_deref().map(str::parse::<i16>) {
                 Some(Ok(y)) if (0..=100).contains(&y) => y,
@@ -702,10 +730,23 @@ pub async fn report(st: &AppState, caller: &Caller, q: &ReportQuery) -> Result<V
                 .map_err(|_| AppError::field("years", "is too large"))?;
             let params: Vec<(String, String)> = q.class.iter().map(|c| ("class".to_string(), c.clone())).collect();
             let f = svc::filter_from(&classes, &params)?;
-            Ok(st.store.assets_bought_before(&f.class_ids, &before.to_string()).await?)
+            st.store.assets_bought_before(&f.class_ids, &before.to_string(), after, limit).await?
         }
-        _ => Err(AppError::field("kind", "must be end_of_life, warranty or older_than")),
-    }
+        _ => return Err(AppError::field("kind", "must be end_of_life, warranty or older_than")),
+    };
+    let date_of = |r: &AssetRow| match kind {
+        "end_of_life" => r.end_of_life.clone(),
+        "warranty" => r.warranty_until.clone(),
+        _ => r.purchased_on.clone(),
+    };
+    let next = (rows.len() as i64 == limit)
+        .then(|| {
+            let last = rows.last()?;
+            let key: i64 = date_of(last)?.replace('-', "").parse().ok()?;
+            Some(encode_cursor(Cursor { key, id: last.id }))
+        })
+        .flatten();
+    Ok((rows, next))
 }
 
 // ---------------------------------------------------------------- import

@@ -1134,6 +1134,8 @@ struct ReportsPage {
     years: String,
     class: String,
     rows: Vec<AssetRow>,
+    /// The report's next page, when this one is full.
+    next: Option<String>,
     classes: Vec<CiClass>,
 }
 
@@ -1144,11 +1146,19 @@ pub async fn reports(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQu
         kind: Some(kind.clone()),
         years: Some(get(&q, "years").to_string()).filter(|s| !s.is_empty()),
         class: Some(get(&q, "class").to_string()).filter(|s| !s.is_empty()),
+        limit: None,
+        cursor: Some(get(&q, "cursor").to_string()).filter(|s| !s.is_empty()),
     };
-    let (rows, errors) = match crate::api::cmdb::report(&st, &v.caller, &rq).await {
-        Ok(r) => (r, Errors::none()),
-        Err(e) => (Vec::new(), Errors::from_app(e, &v.chrome.tr)?),
+    let (rows, next, errors) = match crate::api::cmdb::report(&st, &v.caller, &rq).await {
+        Ok((rows, next)) => (rows, next, Errors::none()),
+        Err(e) => (Vec::new(), None, Errors::from_app(e, &v.chrome.tr)?),
     };
+    // The next page keeps this one's question.
+    let next = next.map(|c| {
+        let mut view: Pairs = q.iter().filter(|(k, val)| k != "cursor" && !val.is_empty()).cloned().collect();
+        view.push(("cursor".into(), c));
+        format!("/cmdb/reports?{}", serde_urlencoded::to_string(&view).unwrap_or_default())
+    });
     let classes = st.store.ci_classes().await?;
     let page = ReportsPage {
         p: v.chrome("cmdb"),
@@ -1157,6 +1167,7 @@ pub async fn reports(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQu
         years: get(&q, "years").into(),
         class: get(&q, "class").into(),
         rows,
+        next,
         classes: classes.0,
     };
     render_status(StatusCode::OK, &page)
