@@ -373,3 +373,70 @@ async fn report_averages_follow_what_a_target_stops_on() {
         assert!(row.avg_response_us.is_some() && row.avg_resolution_us.is_some(), "{}: {row:?}", db.engine);
     }
 }
+
+/// A breach stands whatever happens to the record afterwards: a lower
+/// priority with a longer target, or cancelling the record, leaves the
+/// clock breached. A clock not yet breached takes a longer target with the
+/// warnings it has not reached on it still to come.
+#[tokio::test]
+async fn a_breach_stands_and_a_longer_target_warns_again() {
+    const MIN: i64 = 60_000_000;
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        let high = i64::from(s.create_incident(incident(who), None).await.unwrap().0.priority);
+        let lower = Patch { impact: Some(3), urgency: Some(3), ..Patch::default() };
+        let (probe, _) = s.create_incident(incident(who), None).await.unwrap();
+        let low = i64::from(s.update_incident(probe.id, None, lower.clone(), who).await.unwrap().priority);
+        assert_ne!(high, low, "{}", db.engine);
+        let sla = serde_json::json!({ "name": "Tiered", "kind": "sla",
+            "targets": [{ "name": "resolution", "minutes": 60, "priority": high },
+                        { "name": "resolution", "minutes": 600, "priority": low }],
+            "thresholds": [{ "percent": 50 }, { "percent": 100 }] });
+        s.create_agreement(spec(sla), who).await.unwrap();
+        let now = varde_store::now_micros();
+
+        // Two hours into a one-hour target, then a lower priority.
+        let (late, _) = s.create_incident(incident(who), None).await.unwrap();
+        varde_store::testing::clocks_ran(s, late.id, "sla", now - 120 * MIN, None).await;
+        s.update_incident(late.id, None, lower.clone(), who).await.unwrap();
+        let c = &s.clocks(late.id).await.unwrap()[0];
+        assert_eq!((c.state.as_str(), c.target_us), ("breached", 60 * MIN), "{}: {c:?}", db.engine);
+        // Cancelled, it ends as that breach rather than leave the reports.
+        let cancel = Patch { state: Some("cancelled".into()), ..Patch::default() };
+        s.update_incident(late.id, None, cancel.clone(), who).await.unwrap();
+        let c = &s.clocks(late.id).await.unwrap()[0];
+        assert_eq!((c.state.as_str(), c.running), ("breached", false), "{}: {c:?}", db.engine);
+
+        // A breach recorded when the clock stopped stays when the record is
+        // cancelled after.
+        let (stopped, _) = s.create_incident(incident(who), None).await.unwrap();
+        varde_store::testing::clocks_ran(s, stopped.id, "sla", now - 120 * MIN, Some(now - MIN)).await;
+        s.update_incident(stopped.id, None, cancel, who).await.unwrap();
+        let c = &s.clocks(stopped.id).await.unwrap()[0];
+        assert_eq!(c.state, "breached", "{}: {c:?}", db.engine);
+
+        // Forty minutes into the hour: its 50 % warning fires; at the lower
+        // priority's ten hours, the next warning is at five hours.
+        let (mid, _) = s.create_incident(incident(who), None).await.unwrap();
+        let start = now - 40 * MIN;
+        varde_store::testing::clocks_ran(s, mid.id, "sla", start, None).await;
+        let clock = s.clocks(mid.id).await.unwrap()[0].id;
+        let payload: String = sqlx::query_scalar("SELECT payload FROM jobs WHERE dedupe_key = $1")
+            .bind(format!("sla_timer:{clock}"))
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(s.fire_sla_timer(payload).await.unwrap().percents, vec![50], "{}", db.engine);
+        s.update_incident(mid.id, None, lower, who).await.unwrap();
+        let c = &s.clocks(mid.id).await.unwrap()[0];
+        assert_eq!((c.state.as_str(), c.target_us), ("running", 600 * MIN), "{}: {c:?}", db.engine);
+        assert!(c.fired.is_empty(), "{}: {c:?}", db.engine);
+        let at: i64 = sqlx::query_scalar("SELECT run_at FROM jobs WHERE dedupe_key = $1")
+            .bind(format!("sla_timer:{clock}"))
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(at, start + 300 * MIN, "{}", db.engine);
+    }
+}

@@ -276,6 +276,19 @@ fn agreement_name(agreements: &[Agreement], id: i64) -> String {
     agreements.iter().find(|a| a.id == id).map(|a| a.spec.name.clone()).unwrap_or_else(|| format!("#{id}"))
 }
 
+/// [`agreement_name`], reading an agreement that is no longer active (a
+/// clock moving off one that was switched off) rather than naming it by id.
+async fn agreement_name_in(conn: &mut AnyConnection, agreements: &[Agreement], id: i64) -> Result<String, StoreError> {
+    if let Some(a) = agreements.iter().find(|a| a.id == id) {
+        return Ok(a.spec.name.clone());
+    }
+    match super::agreements::agreement_in(conn, id).await {
+        Ok(a) => Ok(a.spec.name),
+        Err(StoreError::NotFound) => Ok(format!("#{id}")),
+        Err(e) => Err(e),
+    }
+}
+
 /// Inserts the clocks a record gains, with their first events and timers:
 /// one statement of each kind however many clocks there are (a create gains
 /// all of its clocks at once, and on PostgreSQL every statement is a round
@@ -405,28 +418,35 @@ async fn update_clock(
     now: i64,
 ) -> Result<Option<i64>, StoreError> {
     let mut c = row.clock()?;
+    // A clock past its target has breached, whether it still runs or has
+    // stopped so. Nothing done to the record afterwards takes that back: not
+    // a lower priority or another agreement (a longer target), not the
+    // agreement going, not cancelling the record, or each would be a way
+    // out of every breach.
+    let breached = if c.is_stopped() {
+        row.state == ClockState::Breached.as_str()
+    } else {
+        derive(&c, cals.get(row.calendar_id).as_ref(), row.target_us, now).state == ClockState::Breached
+    };
+    // The record was cancelled: its agreement may still cover it, and then
+    // its plan says the target no longer applies.
+    let cancelling = record_cancelled || p.is_some_and(|(p, _)| !p.want.applies);
     let want = match p {
-        Some((p, _)) => p.want,
+        Some((p, _)) if p.want.applies => p.want,
         // A stopped clock is a result (met or breached): a target that no
         // longer applies leaves it as it is, in the history and the reports.
-        // A cancelled record takes all its clocks out of them, results too.
-        None if c.is_stopped() && !record_cancelled => return Ok(None),
-        // A clock past its target has breached already; the agreement going
-        // (a lower priority, another service) ends it as that result rather
-        // than erase the breach from the reports, or a priority change
-        // would be the way out of every breach.
-        None if !record_cancelled
-            && derive(&c, cals.get(row.calendar_id).as_ref(), row.target_us, now).state == ClockState::Breached =>
-        {
-            clock::Wanted {
-                applies: true,
-                stopped: true,
-                running: false,
-                restart_on_reopen: false,
-                stop_is_final: true,
-            }
-        }
-        None => clock::Wanted {
+        // A cancelled record takes its met results out of them; a breach
+        // stays (above).
+        _ if c.is_stopped() && (!cancelling || breached) => return Ok(None),
+        // A running clock past its target ends as that result.
+        _ if breached => clock::Wanted {
+            applies: true,
+            stopped: true,
+            running: false,
+            restart_on_reopen: false,
+            stop_is_final: true,
+        },
+        _ => clock::Wanted {
             applies: false,
             stopped: false,
             running: false,
@@ -438,10 +458,13 @@ async fn update_clock(
     // Likewise a new target (a priority change) applies to a clock still
     // measuring, or measuring again after a reopen, never to a result.
     let reopened = events.iter().any(|e| matches!(e, Event::Reopen | Event::Restart));
+    // A restart measures afresh; a breach otherwise keeps the target it
+    // breached (above).
+    let restarted = events.contains(&Event::Restart);
     // The priority goes with the target: what a result was measured against
     // (the what-if replay pairs target changes with clocks by it).
     let (agreement_id, target, calendar_id, priority) = match p {
-        Some((p, priority)) if !c.is_stopped() || reopened => {
+        Some((p, priority)) if (!c.is_stopped() || reopened) && (!breached || restarted) => {
             (p.agreement_id, p.target.micros(), p.target.calendar_id, Some(priority))
         }
         _ => (row.agreement_id, row.target_us, row.calendar_id, row.priority),
@@ -457,6 +480,15 @@ async fn update_clock(
         if *e == Event::Restart {
             fired.clear();
         }
+    }
+    if retarget {
+        // A threshold fired for the old target counts as fired for the new
+        // one only if the new one has reached it too: a longer target warns
+        // again at its own 50 % and breaches at its own 100 %; a shorter
+        // one does not repeat a warning it is already past.
+        fired.retain(|pct| {
+            c.instant_at(cal.as_ref(), clock::threshold_amount(target, *pct)).is_some_and(|at| at <= now)
+        });
     }
     let d = derive(&c, cal.as_ref(), target, now);
     let version = row.version + 1;
@@ -486,9 +518,9 @@ async fn update_clock(
     if retarget {
         let detail = format!(
             "{} ({} min) -> {} ({} min)",
-            agreement_name(agreements, row.agreement_id),
+            agreement_name_in(conn, agreements, row.agreement_id).await?,
             row.target_us / 60_000_000,
-            agreement_name(agreements, agreement_id),
+            agreement_name_in(conn, agreements, agreement_id).await?,
             target / 60_000_000
         );
         event_in(conn, row.id, row.record_id, now, "retarget", &detail).await?;
