@@ -444,6 +444,7 @@ pub static EN: &[(&str, &str)] = &[
     ("sla.agreement", "Agreement"),
     ("sla.state", "State"),
     ("sla.due", "Due"),
+    ("sla.report.stopped", "Stopped"),
     ("sla.elapsed", "Elapsed (business time)"),
     ("sla.remaining", "Remaining (business time)"),
     ("sla.history", "Clock history"),
