@@ -79,7 +79,7 @@ async fn queue_shows_time_left_and_the_incident_its_sla_panel() {
         assert!(text.contains("Paused"), "{}: {text}", db.engine);
         click(&c, "#sla details summary").await;
         let history = wait_for(&c, "#sla details table").await.text().await.unwrap();
-        assert!(history.contains("pause") && history.contains("start"), "{}: {history}", db.engine);
+        assert!(history.contains("Paused") && history.contains("Started"), "{}: {history}", db.engine);
         screenshot(&c, "sla-panel").await;
 
         // Resolved, it shows in the report and its chart.

@@ -294,7 +294,10 @@ pub async fn what_if(store: &Store, caller: &Caller, mut w: WhatIf) -> Result<Wh
         }
         let named: Vec<_> = agreement.spec.targets.iter().filter(|x| x.name == t.name).collect();
         if named.is_empty() {
-            let names: Vec<&str> = agreement.spec.targets.iter().map(|x| x.name.as_str()).collect();
+            // Each name once: an agreement has a target of a name per priority.
+            let mut names: Vec<&str> = agreement.spec.targets.iter().map(|x| x.name.as_str()).collect();
+            names.sort_unstable();
+            names.dedup();
             errs.push(FieldError::new(
                 at("name"),
                 format!("{} has no target of that name (it has {})", agreement.spec.name, names.join(", ")),

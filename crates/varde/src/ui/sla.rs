@@ -79,7 +79,16 @@ pub async fn panel(st: &AppState, v: &Viewer, number: &str) -> Result<SlaPanel, 
             .map(|e| PanelEvent {
                 at: when(e.at),
                 clock: names.get(&e.clock_id).cloned().unwrap_or_default(),
-                event: e.event.clone(),
+                event: {
+                    // In words; an event this page has no words for shows as stored.
+                    let key = format!("sla.ev.{}", e.event);
+                    let label = v.chrome.tr.t(&key).to_string();
+                    if label == key {
+                        e.event.clone()
+                    } else {
+                        label
+                    }
+                },
                 detail: e.detail.clone(),
             })
             .collect(),
