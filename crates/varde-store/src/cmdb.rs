@@ -723,7 +723,7 @@ pub(crate) fn identity_of(
     for a in &rule {
         let value = checked.get(a)?.key.as_deref()?;
         key.push('|');
-        if rule.len() == 1 {
+        if rule.len() == 1 || !value.contains(['|', '\\']) {
             key.push_str(value);
         } else {
             for c in value.chars() {
