@@ -740,11 +740,15 @@ async fn sla_report_page_takes_a_period_through_its_end_day() {
             "{e}: {}",
             r.body
         );
-        let csv = "/api/v1/reports/sla.csv?from=2026-01-10&#38;to=2026-01-10&#38;group_by=agreement";
+        let csv = "/api/v1/reports/sla.csv?from=2026-01-10&#38;to=2026-01-10&#38;group_by=agreement&#38;kind=sla";
         assert!(r.body.contains(&format!(r#"href="{csv}""#)), "{e}: {}", r.body);
         let r = ui.get(&csv.replace("&#38;", "&"), &c).await;
         assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
         assert!(r.body.contains("Gold"), "{e}: {}", r.body);
+        // The page reports OLAs when asked, and Gold is an SLA.
+        let r = ui.get("/reports/sla?from=2026-01-10&to=2026-01-10&kind=ola", &c).await;
+        assert_eq!(r.status, StatusCode::OK, "{e}: {}", r.body);
+        assert!(!r.body.contains(&i.number) && r.body.contains(r#"<option value="ola" selected>"#), "{e}: {}", r.body);
         // The day before and the day after do not hold it.
         for day in ["2026-01-09", "2026-01-11"] {
             let r = ui.get(&format!("/reports/sla?from={day}&to={day}"), &c).await;

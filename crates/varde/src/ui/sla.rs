@@ -208,6 +208,7 @@ struct ReportPage {
     from: String,
     to: String,
     by: String,
+    kind: String,
     csv: String,
     rows: Vec<ReportRow>,
     bars: Vec<Bar>,
@@ -227,6 +228,8 @@ pub struct ReportForm {
     from: Option<String>,
     to: Option<String>,
     group_by: Option<String>,
+    /// sla (default), ola or uc.
+    kind: Option<String>,
 }
 
 /// Bar chart geometry: one 24 px row per group, bars up to 300 px for 100 %.
@@ -248,6 +251,7 @@ pub async fn report(
         from: f.from.clone().unwrap_or_default(),
         to: f.to.clone().unwrap_or_default(),
         by: f.group_by.clone().unwrap_or_else(|| "agreement".into()),
+        kind: f.kind.clone().filter(|k| !k.is_empty()).unwrap_or_else(|| "sla".into()),
         csv: String::new(),
         rows: Vec::new(),
         bars: Vec::new(),
@@ -255,7 +259,7 @@ pub async fn report(
         breaches: Vec::new(),
         chain: Vec::new(),
     };
-    let params = match svc::report_params(f.from.as_deref(), f.to.as_deref(), f.group_by.as_deref(), None) {
+    let params = match svc::report_params(f.from.as_deref(), f.to.as_deref(), f.group_by.as_deref(), Some(&page.kind)) {
         Ok(p) => p,
         Err(e) => {
             page.errors = super::web::Errors::from_app(e, &tr)?;
@@ -272,8 +276,13 @@ pub async fn report(
     let r = svc::report(&st.store, &v.caller, &params).await?;
     page.csv = format!(
         "/api/v1/reports/sla.csv?{}",
-        serde_urlencoded::to_string([("from", &page.from), ("to", &page.to), ("group_by", &page.by)])
-            .unwrap_or_default()
+        serde_urlencoded::to_string([
+            ("from", &page.from),
+            ("to", &page.to),
+            ("group_by", &page.by),
+            ("kind", &page.kind)
+        ])
+        .unwrap_or_default()
     );
     let avg = |v: Option<i64>| v.map(hm).unwrap_or_default();
     for (n, row) in r.rows.iter().enumerate() {
