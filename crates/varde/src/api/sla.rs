@@ -362,9 +362,10 @@ pub async fn read_all_notifications(State(st): State<AppState>, caller: Caller) 
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// A date (2026-11-01, UTC) or RFC 3339 instant; default 30 days ago. Clocks stopped in [from, to) count.
+    /// A date (2026-11-01, UTC) or RFC 3339 instant; default 30 days ago. Clocks stopped from `from`
+    /// up to (not including) `to` count.
     pub from: Option<String>,
-    /// Default now.
+    /// An RFC 3339 instant (not included), or a date, which includes that whole day (UTC); default now.
     pub to: Option<String>,
     /// agreement (default), service, organisation, group or month.
     pub group_by: Option<String>,
@@ -516,7 +517,8 @@ pub async fn report_csv(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhatIfRequest {
-    /// Date or RFC 3339 instant: SLA clocks stopped in [from, to) are replayed.
+    /// Date or RFC 3339 instant: SLA clocks stopped from `from` up to `to` are replayed (`to` as
+    /// an instant is not included; as a date it includes that whole day, UTC).
     pub from: String,
     pub to: String,
     /// A calendar spec (as for /api/v1/calendars) to measure on instead.
