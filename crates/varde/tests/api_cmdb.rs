@@ -431,6 +431,17 @@ async fn imports_reconcile_and_bad_files_write_nothing() {
         let post = |body: &str, q: &str| {
             env.req(http::Method::POST, &format!("/api/v1/cis/import{q}")).bearer(&env.agent1.token).raw("text/csv", body.as_bytes().to_vec())
         };
+        // A file declared ISO-8859-1 is read as that; another charset is refused.
+        let latin1 = b"class,name,attr.hostname,attr.domain\r\nServer,caf\xe9-01,cafe-01,corp\r\n".to_vec();
+        let url = "/api/v1/cis/import?dry_run=true";
+        let r = env.req(http::Method::POST, url).bearer(&env.agent1.token).raw("text/csv", latin1.clone()).send().await;
+        r.invalid(&["line 2"]);
+        let as_latin1 = env.req(http::Method::POST, url).bearer(&env.agent1.token);
+        let r = as_latin1.raw("text/csv; charset=ISO-8859-1", latin1.clone()).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["rows"][0]["action"], "create", "{}", r.text());
+        let as_koi = env.req(http::Method::POST, url).bearer(&env.agent1.token);
+        as_koi.raw("text/csv; charset=koi8-r", latin1).send().await.problem(415);
         // A file over the endpoint's 64 MiB is refused as a problem too.
         let big = vec![b'x'; 64 * 1024 * 1024 + 1];
         let r = env.req(http::Method::POST, "/api/v1/cis/import").bearer(&env.agent1.token).raw("text/csv", big).send().await;

@@ -762,7 +762,7 @@ pub struct ImportQuery {
 }
 
 #[utoipa::path(post, path = "/api/v1/cis/import", tag = "cmdb", params(ImportQuery),
-    request_body(content = crate::service::cmdb_import::JsonImport, description = "JSON (application/json) or CSV (text/csv: columns id (as the export writes it; read and ignored), class, name, ref, status, owner_id, used_by_id, organisation_id, location_id, supplier_id, cost, purchased_on, warranty_until, end_of_life, attr.<name>). A CI the import updates keeps what the file leaves out: a column (CSV) or key (JSON) it lacks, an attribute it does not name, a status left empty. An empty cell or `null` clears."),
+    request_body(content = crate::service::cmdb_import::JsonImport, description = "JSON (application/json) or CSV (text/csv; UTF-8, or ISO-8859-1 when the content type says charset=ISO-8859-1; columns id (as the export writes it; read and ignored), class, name, ref, status, owner_id, used_by_id, organisation_id, location_id, supplier_id, cost, purchased_on, warranty_until, end_of_life, attr.<name>). A CI the import updates keeps what the file leaves out: a column (CSV) or key (JSON) it lacks, an attribute it does not name, a status left empty. An empty cell or `null` clears."),
     responses((status = 200, body = varde_store::cmdb_import::ImportReport),
               (status = 422, body = Problem, description = "bad rows, each named by line; nothing was written")))]
 pub async fn import(
@@ -785,6 +785,24 @@ pub async fn import(
         "text/csv" => Format::Csv,
         "application/json" => Format::Json,
         _ => return Err(AppError::UnsupportedMediaType("send text/csv or application/json".into())),
+    };
+    // A file declared ISO-8859-1 (what many spreadsheets write) is read as
+    // that; any other declared charset but UTF-8 is refused rather than
+    // guessed at.
+    let charset = ct
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_ascii_lowercase());
+    let body: std::borrow::Cow<'_, [u8]> = match charset.as_deref() {
+        None | Some("utf-8") | Some("utf8") | Some("us-ascii") => body.as_ref().into(),
+        Some("iso-8859-1") | Some("latin1") | Some("latin-1") | Some("l1") => {
+            body.iter().map(|b| char::from(*b)).collect::<String>().into_bytes().into()
+        }
+        Some(other) => {
+            return Err(AppError::UnsupportedMediaType(format!("charset {other}: send UTF-8 or ISO-8859-1")))
+        }
     };
     let report = imp::import(&st.store, &caller, format, &body, q.source, dry_run).await?;
     if !report.problems.is_empty() && !dry_run {

@@ -162,7 +162,9 @@ fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError>
             match v.parse() {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    errs.push(FieldError::new(at.clone(), format!("{k} must be a number")));
+                    let what =
+                        if k == "cost" { "a whole number of cents (12.50 is 1250)" } else { "a whole number (an id)" };
+                    errs.push(FieldError::new(at.clone(), format!("{k} must be {what}")));
                     bad = true;
                     None
                 }
