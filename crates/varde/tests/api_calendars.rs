@@ -130,6 +130,11 @@ async fn bad_calendars_get_422_and_change_nothing() {
         bad_date["exceptions"] = json!([{"name": "Nope", "date": "2026-02-30"}]);
         env.post("/api/v1/calendars", &env.admin, bad_date).send().await.invalid(&["exceptions[0].date"]);
 
+        let mut twice = office();
+        let day = json!({"name": "Boxing Day", "date": "2026-12-26", "yearly": true});
+        twice["exceptions"] = json!([day.clone(), day]);
+        env.post("/api/v1/calendars", &env.admin, twice).send().await.invalid(&["exceptions[1]"]);
+
         // Several problems are reported at once, with the name's.
         let mut many = office();
         many["name"] = json!("");

@@ -168,6 +168,20 @@ pub struct CalendarSpec {
 }
 
 impl CalendarSpec {
+    /// Refuses an exception given twice, word for word. Harmless to the
+    /// arithmetic, so [`Calendar::compile`] takes it (a calendar stored with
+    /// one still works), but a list that shows a holiday twice reads as two
+    /// closures: checked where a spec comes in.
+    pub fn check_repeats(&self) -> Result<(), DomainError> {
+        let mut p = Problems::new();
+        for (i, e) in self.exceptions.iter().enumerate() {
+            if let Some(j) = self.exceptions[..i].iter().position(|x| x == e) {
+                p.push(format!("exceptions[{i}]"), format!("is the same as exceptions[{j}]"));
+            }
+        }
+        p.into_result()
+    }
+
     /// Every hour of every day, in UTC.
     pub fn always() -> Self {
         Self::always_in("UTC")

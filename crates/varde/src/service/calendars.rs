@@ -73,6 +73,7 @@ fn fields(input: CalendarInput) -> Result<CalendarFields, AppError> {
     let name = p.check(text::line("name", &input.name, text::NAME_MAX));
     let description = p.check(text::body("description", &input.description, 2000));
     let mut spec = input.spec();
+    p.check(spec.check_repeats());
     if let Some(c) = p.check(compiled(&spec)) {
         // Zone names are looked up without regard to case; keep the canonical spelling.
         if let Some(name) = c.time_zone().iana_name() {

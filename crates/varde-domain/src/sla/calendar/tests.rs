@@ -398,6 +398,21 @@ fn duplicate_override_dates_are_refused() {
 }
 
 #[test]
+fn the_same_exception_twice_is_refused() {
+    let mut spec = CalendarSpec::weekdays("UTC", &[("08:00", "16:00")]);
+    let boxing_day = Exception { name: "Boxing Day".into(), date: "2026-12-26".into(), yearly: true, closed: vec![] };
+    spec.exceptions.push(boxing_day.clone());
+    spec.exceptions.push(Exception { yearly: false, ..boxing_day.clone() });
+    assert!(spec.check_repeats().is_ok(), "one-off and yearly are two rules");
+    spec.exceptions.push(boxing_day);
+    let Err(DomainError::Invalid(errs)) = spec.check_repeats() else { panic!("a repeat passed") };
+    let errs: Vec<(String, String)> = errs.into_iter().map(|e| (e.field, e.message)).collect();
+    assert_eq!(errs, vec![("exceptions[2]".to_string(), "is the same as exceptions[0]".to_string())]);
+    // A calendar stored with the repeat still compiles.
+    assert!(fields(&spec).is_empty());
+}
+
+#[test]
 fn spec_round_trips_through_json() {
     let mut spec = CalendarSpec::weekdays(CPH, &[("08:00", "12:00")]);
     spec.exceptions.push(Exception {
