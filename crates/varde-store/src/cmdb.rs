@@ -1888,7 +1888,7 @@ pub(crate) async fn add_relation_in(
         return Err(DomainError::field(field, format!("{name} is disposed and can have no new relations")).into());
     }
     if relation_is_current(conn, from, to, kind).await? {
-        return Err(StoreError::Duplicate { field: "to_id" });
+        return Err(StoreError::InUse(format!("this relation exists already: {from_name} {} {to_name}", kind.name())));
     }
     let rel: Relation = sqlx::query_as(&format!(
         "INSERT INTO ci_relations (from_id, to_id, kind, attributes, valid_from, valid_to, created_by) \
@@ -2475,7 +2475,9 @@ impl Store {
                         .fetch_one(&mut *conn)
                         .await?;
                 if open > 0 {
-                    return Err(StoreError::Duplicate { field: "user_id" });
+                    return Err(StoreError::InUse(
+                        "this person has an open hand-back checklist already: work it or close it first".into(),
+                    ));
                 }
                 let now = now_micros();
                 let id: i64 = sqlx::query_scalar(

@@ -442,7 +442,7 @@ async fn impact_finds_services_with_shortest_paths_through_cycles() {
             .is_err());
         assert!(matches!(
             s.add_ci_relation(payroll, app, RelationKind::DependsOn, Map::new(), ChangeContext::default()).await,
-            Err(StoreError::Duplicate { .. })
+            Err(StoreError::InUse(m)) if m.contains("exists already")
         ));
     }
 }
@@ -487,7 +487,7 @@ async fn services_are_cis_and_assets_have_checklists() {
         let list = s.create_checklist(ann, admin).await.unwrap();
         assert_eq!(list.items.len(), 2);
         assert!(
-            matches!(s.create_checklist(ann, admin).await, Err(StoreError::Duplicate { .. })),
+            matches!(s.create_checklist(ann, admin).await, Err(StoreError::InUse(m)) if m.contains("open hand-back checklist")),
             "one open list per person"
         );
         let list = s.complete_checklist_item(list.id, list.items[0].id, "returned".into(), admin).await.unwrap();
