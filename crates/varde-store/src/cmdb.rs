@@ -2553,7 +2553,19 @@ impl Store {
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
-                found(n)?;
+                if n == 0 {
+                    // Handed back already (a second click, a retry): the list
+                    // as it is; an item not on this list is not found.
+                    let done: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM ci_checklist_items WHERE id = $1 AND checklist_id = $2",
+                    )
+                    .bind(item_id)
+                    .bind(checklist_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    found(done as u64)?;
+                    return checklist_in(conn, checklist_id).await;
+                }
                 let (leaver, ci_id): (i64, i64) = sqlx::query_as(
                     "SELECT l.user_id, i.ci_id FROM ci_checklist_items i \
                      JOIN ci_checklists l ON l.id = i.checklist_id WHERE i.id = $1",

@@ -492,8 +492,12 @@ async fn services_are_cis_and_assets_have_checklists() {
         );
         let list = s.complete_checklist_item(list.id, list.items[0].id, "returned".into(), admin).await.unwrap();
         assert!(list.closed_at.is_none());
+        // Done twice (a second click): the list as it was, the first note kept.
+        let again = s.complete_checklist_item(list.id, list.items[0].id, String::new(), admin).await.unwrap();
+        assert_eq!(again, list, "{}", db.engine);
+        assert_eq!(again.items[0].note, "returned", "{}", db.engine);
         assert!(matches!(
-            s.complete_checklist_item(list.id, list.items[0].id, String::new(), admin).await,
+            s.complete_checklist_item(list.id + 1000, list.items[0].id, String::new(), admin).await,
             Err(StoreError::NotFound)
         ));
         let list = s.complete_checklist_item(list.id, list.items[1].id, String::new(), admin).await.unwrap();
