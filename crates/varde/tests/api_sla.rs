@@ -566,6 +566,10 @@ async fn reports_breaches_chain_csv_and_what_if() {
             (rows[0]["label"].as_str(), rows[0]["key"].as_str()),
             (Some("Gold"), Some(gold.to_string().as_str()))
         );
+        // Records with no service are a row of their own, named so.
+        let by_service = env.get(&format!("/api/v1/reports/sla?{q}&group_by=service"), &env.agent1).send().await.json();
+        let none = &by_service["rows"][0];
+        assert_eq!((none["key"].as_str(), none["label"].as_str()), (Some(""), Some("(none)")), "{by_service}");
         // Two response clocks met, one resolution met, one breached.
         assert_eq!(
             (rows[0]["total"].as_i64(), rows[0]["met"].as_i64(), rows[0]["breached"].as_i64()),

@@ -319,6 +319,9 @@ impl Store {
                 let key = k.unwrap_or_default();
                 let label = match by {
                     GroupBy::Month => key.clone(),
+                    // Records with no service, organisation or group: a
+                    // row of their own, which a blank label would hide.
+                    _ if key.is_empty() => "(none)".to_string(),
                     _ => key.parse::<i64>().ok().and_then(|id| labels.get(&id).cloned()).unwrap_or_default(),
                 };
                 ComplianceRow {
