@@ -242,11 +242,14 @@ fn check_value(def: &AttributeDef, v: &Value) -> Result<CheckedValue, String> {
     let text = |v: &Value| v.as_str().map(str::to_string).ok_or_else(|| "must be text".to_string());
     match def.kind {
         AttrKind::Text => {
-            let s = text(v)?;
+            // Kept trimmed, as the import trims its cells: whitespace at
+            // either end means nothing in an attribute, and a value kept with
+            // it would read back from an exported file as a change.
+            let s = text(v)?.trim().to_string();
             if s.chars().count() > MAX_TEXT {
                 return Err(format!("must be at most {MAX_TEXT} characters"));
             }
-            let key = s.trim().to_lowercase();
+            let key = s.to_lowercase();
             Ok(CheckedValue { value: Value::String(s), key: Some(key) })
         }
         AttrKind::Number => {
@@ -302,6 +305,12 @@ mod tests {
 
     fn def(name: &str, kind: AttrKind) -> AttributeDef {
         AttributeDef { name: name.into(), label: String::new(), kind, required: false, unique: false, values: vec![] }
+    }
+
+    #[test]
+    fn text_is_kept_trimmed() {
+        let checked = check_value(&def("host", AttrKind::Text), &json!("\t web-01 \r\n")).unwrap();
+        assert_eq!((checked.value, checked.key.as_deref()), (json!("web-01"), Some("web-01")));
     }
 
     fn schema() -> ClassSchema {
