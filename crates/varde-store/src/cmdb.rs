@@ -2601,7 +2601,7 @@ impl Store {
         .await
     }
 
-    /// Active assets past end-of-life or out of warranty on `today`
+    /// Active assets at or past end of life, or out of warranty, on `today`
     /// (YYYY-MM-DD), by that date and id, `limit` after `after` (the date
     /// and id of the last one of the page before).
     pub async fn assets_past(
@@ -2611,11 +2611,12 @@ impl Store {
         after: Option<(String, i64)>,
         limit: i64,
     ) -> Result<Vec<AssetRow>, StoreError> {
-        let col = match what {
-            PastWhat::EndOfLife => "end_of_life",
-            PastWhat::Warranty => "warranty_until",
+        // A warranty covers its last day; end of life is reached on its day.
+        let (col, op) = match what {
+            PastWhat::EndOfLife => ("end_of_life", "<="),
+            PastWhat::Warranty => ("warranty_until", "<"),
         };
-        let mut q = Sql::new(&format!("SELECT {ASSET_COLUMNS} FROM cis WHERE {col} < "));
+        let mut q = Sql::new(&format!("SELECT {ASSET_COLUMNS} FROM cis WHERE {col} {op} "));
         q.bind(Arg::Text(today.into())).push(&format!(" AND {ACTIVE}"));
         page_after(&mut q, col, after, limit);
         Ok(q.query_as().fetch_all(self.pool()).await?)

@@ -668,7 +668,8 @@ pub async fn complete_item(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// `end_of_life`, `warranty` (past either, today) or `older_than` (bought more than `years` ago).
+    /// `end_of_life` (reached by today), `warranty` (ended before today) or `older_than` (bought
+    /// more than `years` ago).
     pub kind: Option<String>,
     pub years: Option<String>,
     /// Class ids or names for `older_than`; subclasses included.
