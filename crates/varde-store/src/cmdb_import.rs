@@ -250,33 +250,34 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         sqlx::query_scalar("SELECT id FROM cis WHERE identity IS NULL LIMIT 1").fetch_optional(&mut *conn).await?;
     if any_unidentified.is_some() {
         let unmatched = |p: &Prepared| p.identity.as_ref().is_some_and(|i| !existing.contains_key(i));
-        let mut wanted: Vec<(i64, &str)> = prepared
-            .iter()
-            .filter(|(_, _, p, _)| unmatched(p))
-            .map(|(_, _, p, _)| (p.fields.class_id, p.fields.name.as_str()))
-            .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
+        let mut classes_wanted: Vec<(i64,)> =
+            prepared.iter().filter(|(_, _, p, _)| unmatched(p)).map(|(_, _, p, _)| (p.fields.class_id,)).collect();
+        classes_wanted.sort_unstable();
+        classes_wanted.dedup();
+        // By name as a name identity matches (`cmdb::identity_of`): without
+        // regard to case or surrounding space. Compared here rather than in
+        // SQL, where SQLite's LOWER knows only ASCII; the unidentified CIs of
+        // a class are few (the partial index holds only them).
+        let by_name = |class_id: i64, name: &str| (class_id, name.trim().to_lowercase());
         let mut named: HashMap<(i64, String), Vec<Ci>> = HashMap::new();
-        for chunk in wanted.chunks(LOOKUP_CHUNK) {
-            let v = json_rows(engine, 1, &[("class_id", JsonCol::Int), ("name", JsonCol::Text)]);
+        for chunk in classes_wanted.chunks(LOOKUP_CHUNK) {
+            let v = json_rows(engine, 1, &[("class_id", JsonCol::Int)]);
             let fetched: Vec<CiRow> = sqlx::query_as(&format!(
-                "SELECT {CI_COLS} FROM cis WHERE identity IS NULL AND status <> 'disposed' AND id IN
-                 (SELECT c.id FROM cis c JOIN {v} AS v ON c.class_id = v.class_id AND c.name = v.name
-                  WHERE c.identity IS NULL)"
+                "SELECT {CI_COLS} FROM cis WHERE identity IS NULL AND status <> 'disposed'
+                 AND class_id IN (SELECT class_id FROM {v} AS v)"
             ))
             .bind(json_param(chunk))
             .fetch_all(&mut *conn)
             .await?;
             for r in fetched {
                 let ci = r.into_ci()?;
-                named.entry((ci.class_id, ci.name.clone())).or_default().push(ci);
+                named.entry(by_name(ci.class_id, &ci.name)).or_default().push(ci);
             }
         }
         let mut taken: HashSet<i64> = HashSet::new();
         for (line, _, p, _) in &prepared {
             let Some(identity) = p.identity.as_ref().filter(|i| !existing.contains_key(*i)) else { continue };
-            let Some(found) = named.get(&(p.fields.class_id, p.fields.name.clone())) else { continue };
+            let Some(found) = named.get(&by_name(p.fields.class_id, &p.fields.name)) else { continue };
             match found.as_slice() {
                 [ci] if taken.insert(ci.id) => {
                     existing.insert(identity.clone(), ci.clone());

@@ -981,6 +981,14 @@ async fn an_import_finds_a_ci_made_before_its_identity_was_known() {
         // Found by its identity from now on: the same row is unchanged.
         let again = s.import_cis(import_of(actor, vec![row(2, "web-07", "web-07")])).await.unwrap();
         assert_eq!((again.created, again.unchanged), (0, 1), "{engine}: {again:?}");
+        // The name is matched as a name identity is: case and surrounding
+        // space aside ("Ärende" and "ärende" too, on both engines).
+        for (made, typed) in [("Mail-Relay", "mail-relay"), ("Ärende-1", "ärende-1")] {
+            let by_hand = ci(s, "Server", made, json!({})).await;
+            let done = s.import_cis(import_of(actor, vec![row(2, typed, &typed.to_lowercase())])).await.unwrap();
+            assert_eq!((done.created, done.updated), (0, 1), "{engine}: {typed}: {done:?}");
+            assert_eq!(s.ci(by_hand).await.unwrap().attributes["hostname"], json!(typed), "{engine}");
+        }
         // Two rows of one file with the name: the first takes the CI, the
         // second (another host) is new.
         let lone = ci(s, "Server", "app", json!({})).await;
