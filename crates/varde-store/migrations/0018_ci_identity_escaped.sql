@@ -9,3 +9,9 @@ INSERT INTO ci_reindex (ci_id)
     WHERE identity IS NOT NULL
     AND (identity LIKE '%|%|%|%' OR REPLACE(identity, '\', '') <> identity)
     AND id NOT IN (SELECT ci_id FROM ci_reindex);
+-- Their old keys go first: one CI's new key can be another's old one
+-- (("a|b", "c") becomes `a\|b|c`, which ("a\", "b|c") was), and the
+-- re-keying, one CI after another, would meet it in the unique index.
+UPDATE cis SET identity = NULL
+    WHERE identity IS NOT NULL
+    AND (identity LIKE '%|%|%|%' OR REPLACE(identity, '\', '') <> identity);

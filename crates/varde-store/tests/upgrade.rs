@@ -146,14 +146,23 @@ async fn version_17_identities_are_re_keyed_after_the_upgrade() {
     for (engine, url, _dir) in empty_urls().await {
         migrate_url_to(&url, 17).await;
         let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        let server = |name: &str, host: &str, identity: &str| {
+        // `host` and `domain` as JSON string contents, `identity` as the old
+        // key after the class id.
+        let server = |name: &str, host: &str, domain: &str, identity: &str| {
             format!(
                 "INSERT INTO cis (class_id, name, status, attributes, identity, version, created_at, updated_at)
-                 SELECT id, '{name}', 'deployed', '{{\"hostname\":\"{host}\",\"domain\":\"example.org\"}}',
+                 SELECT id, '{name}', 'deployed', '{{\"hostname\":\"{host}\",\"domain\":\"{domain}\"}}',
                         id || '{identity}', 1, 1, 1 FROM ci_classes WHERE name = 'Server'"
             )
         };
-        for stmt in [server("piped", "a|b", "|a|b|example.org"), server("plain", "db-01", "|db-01|example.org")] {
+        // "first" re-keyed is `a\|b|c`, the old key of "second": made in
+        // this order, the re-keying meets it unless old keys go first.
+        for stmt in [
+            server("piped", "a|b", "example.org", "|a|b|example.org"),
+            server("plain", "db-01", "example.org", "|db-01|example.org"),
+            server("first", "a|b", "c", "|a|b|c"),
+            server("second", r"a\\", "b|c", r"|a\|b|c"),
+        ] {
             conn.execute(stmt.as_str()).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
         }
         conn.close().await.unwrap();
@@ -170,6 +179,8 @@ async fn version_17_identities_are_re_keyed_after_the_upgrade() {
         let want = |name: &str, key: &str| (name.to_string(), format!("{server_id}{key}"));
         assert!(keys.contains(&want("piped", "|a\\|b|example.org")), "{engine}: {keys:?}");
         assert!(keys.contains(&want("plain", "|db-01|example.org")), "{engine}: {keys:?}");
+        assert!(keys.contains(&want("first", r"|a\|b|c")), "{engine}: {keys:?}");
+        assert!(keys.contains(&want("second", r"|a\\|b\|c")), "{engine}: {keys:?}");
     }
 }
 
