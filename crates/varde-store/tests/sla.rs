@@ -440,3 +440,32 @@ async fn a_breach_stands_and_a_longer_target_warns_again() {
         assert_eq!(at, start + 300 * MIN, "{}", db.engine);
     }
 }
+
+/// A clock stopped as a breach when its target stopped applying is not
+/// restarted when the target applies again, even where reopening restarts
+/// clocks: it resumes, still breached.
+#[tokio::test]
+async fn a_breach_is_not_restarted_by_a_target_given_back() {
+    const MIN: i64 = 60_000_000;
+    for db in databases().await {
+        let s = &db.store;
+        let who = agent(s).await;
+        let high = i64::from(s.create_incident(incident(who), None).await.unwrap().0.priority);
+        let sla = serde_json::json!({ "name": "High only", "kind": "sla", "reopen": "restart",
+            "conditions": { "priorities": [high] },
+            "targets": [{ "name": "resolution", "minutes": 60 }] });
+        s.create_agreement(spec(sla), who).await.unwrap();
+        let (i, _) = s.create_incident(incident(who), None).await.unwrap();
+        varde_store::testing::clocks_ran(s, i.id, "sla", varde_store::now_micros() - 120 * MIN, None).await;
+        let lower = Patch { impact: Some(3), urgency: Some(3), ..Patch::default() };
+        s.update_incident(i.id, None, lower, who).await.unwrap();
+        let c = &s.clocks(i.id).await.unwrap()[0];
+        assert_eq!((c.state.as_str(), c.running), ("breached", false), "{}: {c:?}", db.engine);
+        let back = Patch { impact: Some(2), urgency: Some(2), ..Patch::default() };
+        let now = s.update_incident(i.id, None, back, who).await.unwrap();
+        assert_eq!(i64::from(now.priority), high, "{}", db.engine);
+        let c = &s.clocks(i.id).await.unwrap()[0];
+        assert_eq!(c.state, "breached", "{}: restarted: {c:?}", db.engine);
+        assert!(c.elapsed_us >= 120 * MIN, "{}: {c:?}", db.engine);
+    }
+}

@@ -454,7 +454,16 @@ async fn update_clock(
             stop_is_final: false,
         },
     };
-    let events = clock::steps(&c, want);
+    let mut events = clock::steps(&c, want);
+    // A breach is never measured afresh: a clock stopped as one resumes
+    // (still breached) where a met one would restart. Otherwise taking a
+    // target away (stopped as the breach, below) and giving it back would
+    // restart the clock and take the breach out of the reports.
+    if breached {
+        for e in events.iter_mut().filter(|e| **e == Event::Restart) {
+            *e = Event::Reopen;
+        }
+    }
     // Likewise a new target (a priority change) applies to a clock still
     // measuring, or measuring again after a reopen, never to a result.
     let reopened = events.iter().any(|e| matches!(e, Event::Reopen | Event::Restart));
@@ -528,7 +537,16 @@ async fn update_clock(
     for e in &events {
         event_in(conn, row.id, row.record_id, now, e.as_str(), "").await?;
     }
-    let percents = thresholds_of(agreements, agreement_id);
+    // A breached clock may stay on an agreement since switched off: its
+    // thresholds still say when its pending timer fires.
+    let percents = match agreements.iter().any(|a| a.id == agreement_id) {
+        true => thresholds_of(agreements, agreement_id),
+        false => match super::agreements::agreement_in(conn, agreement_id).await {
+            Ok(a) => a.spec.thresholds.iter().map(|t| t.percent).collect(),
+            Err(StoreError::NotFound) => Vec::new(),
+            Err(e) => return Err(e),
+        },
+    };
     super::timers::schedule_in(conn, row.id, version, &c, cal.as_ref(), target, &percents, &fired).await?;
     Ok(d.due_at)
 }
