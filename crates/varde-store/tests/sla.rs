@@ -438,6 +438,18 @@ async fn a_breach_stands_and_a_longer_target_warns_again() {
             .await
             .unwrap();
         assert_eq!(at, start + 300 * MIN, "{}", db.engine);
+        // Raised back: its 50 % warning fired for this target already, so
+        // it does not fire again; the next is the breach at the hour.
+        let back = Patch { impact: Some(2), urgency: Some(2), ..Patch::default() };
+        s.update_incident(mid.id, None, back, who).await.unwrap();
+        let c = &s.clocks(mid.id).await.unwrap()[0];
+        assert_eq!((c.target_us, c.fired.as_slice()), (60 * MIN, &[50][..]), "{}: {c:?}", db.engine);
+        let at: i64 = sqlx::query_scalar("SELECT run_at FROM jobs WHERE dedupe_key = $1")
+            .bind(format!("sla_timer:{clock}"))
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(at, start + 60 * MIN, "{}", db.engine);
     }
 }
 

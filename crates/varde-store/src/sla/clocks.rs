@@ -58,18 +58,67 @@ impl ClockRow {
             cancelled: self.cancelled != 0,
         })
     }
+    /// The thresholds (percents) fired for the clock's target as it is.
     pub(crate) fn fired(&self) -> Vec<i64> {
-        self.fired.split(',').filter_map(|p| p.parse().ok()).collect()
+        self.fired_set().for_target(self.target_us)
+    }
+    pub(crate) fn fired_set(&self) -> FiredSet {
+        FiredSet::parse(&self.fired, self.target_us)
+    }
+}
+
+/// The thresholds a clock has fired, each with the longest target it fired
+/// for: `PCT:TARGET_US`, comma-separated (`fired` column). A percent fired
+/// for a target counts as fired for that target and every shorter one (a
+/// shorter target's same percent came earlier), not for a longer one, which
+/// warns again at its own time. So a target lowered and raised back does not
+/// warn twice, and a target lowered does warn. An entry without a target
+/// (written before targets were kept) fired for the clock's target.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct FiredSet(Vec<(i64, i64)>);
+
+impl FiredSet {
+    fn parse(text: &str, target: i64) -> FiredSet {
+        let mut set = FiredSet::default();
+        for entry in text.split(',') {
+            let parsed = match entry.split_once(':') {
+                Some((p, t)) => p.parse().ok().zip(t.parse().ok()),
+                None => entry.parse().ok().map(|p| (p, target)),
+            };
+            if let Some((p, t)) = parsed {
+                set.push(p, t);
+            }
+        }
+        set
+    }
+
+    /// The percents that count as fired for `target`, in order.
+    pub(crate) fn for_target(&self, target: i64) -> Vec<i64> {
+        let mut out: Vec<i64> = self.0.iter().filter(|(_, t)| *t >= target).map(|(p, _)| *p).collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Every percent fired for some target, with that target.
+    pub(crate) fn entries(&self) -> &[(i64, i64)] {
+        &self.0
+    }
+
+    pub(crate) fn push(&mut self, percent: i64, target: i64) {
+        match self.0.iter_mut().find(|(p, _)| *p == percent) {
+            Some(e) => e.1 = e.1.max(target),
+            None => self.0.push((percent, target)),
+        }
+    }
+
+    pub(crate) fn text(&self) -> String {
+        self.0.iter().map(|(p, t)| format!("{p}:{t}")).collect::<Vec<_>>().join(",")
     }
 }
 
 pub(crate) fn spans_json(c: &Clock) -> String {
     let v: Vec<(i64, i64)> = c.spans.iter().map(|s| (s.start, s.end)).collect();
     serde_json::to_string(&v).expect("spans serialise")
-}
-
-pub(crate) fn fired_text(f: &[i64]) -> String {
-    f.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",")
 }
 
 /// Figures derived from a clock at `now`, as stored beside its spans.
@@ -483,21 +532,30 @@ async fn update_clock(
     if events.is_empty() && !retarget && priority == row.priority {
         return Ok(if c.is_running() && !c.is_stopped() { row.due_at } else { None });
     }
-    let mut fired = row.fired();
+    let mut fired = row.fired_set();
     for e in &events {
         c.apply(*e, now);
         if *e == Event::Restart {
-            fired.clear();
+            fired = FiredSet::default();
         }
     }
     if retarget {
-        // A threshold fired for the old target counts as fired for the new
-        // one only if the new one has reached it too: a longer target warns
-        // again at its own 50 % and breaches at its own 100 %; a shorter
-        // one does not repeat a warning it is already past.
-        fired.retain(|pct| {
-            c.instant_at(cal.as_ref(), clock::threshold_amount(target, *pct)).is_some_and(|at| at <= now)
-        });
+        // A percent fired for a shorter target counts for a longer one only
+        // if the longer one has reached it too (see `FiredSet`): a longer
+        // target warns again at its own 50 % and breaches at its own 100 %,
+        // but does not repeat a warning it is already past.
+        let reached: Vec<i64> = fired
+            .entries()
+            .iter()
+            .filter(|(pct, t)| {
+                *t < target
+                    && c.instant_at(cal.as_ref(), clock::threshold_amount(target, *pct)).is_some_and(|at| at <= now)
+            })
+            .map(|(pct, _)| *pct)
+            .collect();
+        for pct in reached {
+            fired.push(pct, target);
+        }
     }
     let d = derive(&c, cal.as_ref(), target, now);
     let version = row.version + 1;
@@ -517,7 +575,7 @@ async fn update_clock(
     .bind(c.cancelled as i64)
     .bind(d.elapsed_us)
     .bind(d.due_at)
-    .bind(fired_text(&fired))
+    .bind(fired.text())
     .bind(version)
     .bind(now)
     .bind(priority)
@@ -547,7 +605,8 @@ async fn update_clock(
             Err(e) => return Err(e),
         },
     };
-    super::timers::schedule_in(conn, row.id, version, &c, cal.as_ref(), target, &percents, &fired).await?;
+    super::timers::schedule_in(conn, row.id, version, &c, cal.as_ref(), target, &percents, &fired.for_target(target))
+        .await?;
     Ok(d.due_at)
 }
 
@@ -702,5 +761,24 @@ impl Store {
             .boxed()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FiredSet;
+
+    #[test]
+    fn fired_thresholds_count_for_their_target_and_shorter_ones() {
+        // "50" was written before targets were kept: it fired for the
+        // clock's target (60 here).
+        let mut set = FiredSet::parse("50,75:600", 60);
+        assert_eq!(set.for_target(60), [50, 75]);
+        assert_eq!(set.for_target(30), [50, 75]);
+        assert_eq!(set.for_target(600), [75], "a longer target warns at its own 50 %");
+        set.push(50, 600);
+        assert_eq!(set.for_target(600), [50, 75]);
+        assert_eq!(FiredSet::parse(&set.text(), 1), set);
+        assert_eq!(FiredSet::parse("", 60), FiredSet::default());
     }
 }

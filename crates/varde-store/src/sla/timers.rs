@@ -16,7 +16,7 @@ use varde_domain::sla::agreement::{Action, Recipient};
 use varde_domain::sla::clock::{self, Clock, WorkingTime};
 
 use super::agreements::{active_in, agreement_in};
-use super::clocks::{derive, evaluate_in, event_in, fired_text, ClockRow, CLOCK_COLUMNS};
+use super::clocks::{derive, evaluate_in, event_in, ClockRow, CLOCK_COLUMNS};
 use super::worktime;
 use crate::audit::{self, Entity};
 use crate::jobs::enqueue_in;
@@ -278,14 +278,16 @@ pub(crate) async fn fire_in(conn: &mut AnyConnection, payload: &str, now: i64) -
         }
     }
     let new_version = row.version + 1;
+    let mut fired_set = row.fired_set();
     for th in &due_now {
         fired.push(th.percent);
+        fired_set.push(th.percent, row.target_us);
     }
     let d = derive(&c, cal.as_ref(), row.target_us, now);
     let n = sqlx::query(
         "UPDATE sla_clocks SET fired = $1, state = $2, version = $3, updated_at = $4 WHERE id = $5 AND version = $6",
     )
-    .bind(fired_text(&fired))
+    .bind(fired_set.text())
     .bind(d.state.as_str())
     .bind(new_version)
     .bind(now)
@@ -304,7 +306,7 @@ pub(crate) async fn fire_in(conn: &mut AnyConnection, payload: &str, now: i64) -
         out.percents.push(th.percent);
     }
     let percents: Vec<i64> = thresholds.iter().map(|t| t.percent).collect();
-    let fresh = ClockRow { version: new_version, fired: fired_text(&fired), ..row.clone() };
+    let fresh = ClockRow { version: new_version, fired: fired_set.text(), ..row.clone() };
     schedule_in(conn, fresh.id, new_version, &c, cal.as_ref(), row.target_us, &percents, &fired).await?;
     if out.record_changed {
         evaluate_in(conn, row.record_id, now).await?;
