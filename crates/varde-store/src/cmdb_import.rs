@@ -259,16 +259,32 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         // SQL, where SQLite's LOWER knows only ASCII; the unidentified CIs of
         // a class are few (the partial index holds only them).
         let by_name = |class_id: i64, name: &str| (class_id, name.trim().to_lowercase());
-        let mut named: HashMap<(i64, String), Vec<Ci>> = HashMap::new();
+        let wanted: HashSet<(i64, String)> = prepared
+            .iter()
+            .filter(|(_, _, p, _)| unmatched(p))
+            .map(|(_, _, p, _)| by_name(p.fields.class_id, &p.fields.name))
+            .collect();
+        // Names first, whole CIs only for those a row names.
+        let mut candidates: Vec<(i64,)> = Vec::new();
         for chunk in classes_wanted.chunks(LOOKUP_CHUNK) {
             let v = json_rows(engine, 1, &[("class_id", JsonCol::Int)]);
-            let fetched: Vec<CiRow> = sqlx::query_as(&format!(
-                "SELECT {CI_COLS} FROM cis WHERE identity IS NULL AND status <> 'disposed'
+            let names: Vec<(i64, i64, String)> = sqlx::query_as(&format!(
+                "SELECT id, class_id, name FROM cis WHERE identity IS NULL AND status <> 'disposed'
                  AND class_id IN (SELECT class_id FROM {v} AS v)"
             ))
             .bind(json_param(chunk))
             .fetch_all(&mut *conn)
             .await?;
+            candidates.extend(names.iter().filter(|(_, c, n)| wanted.contains(&by_name(*c, n))).map(|(id, ..)| (*id,)));
+        }
+        let mut named: HashMap<(i64, String), Vec<Ci>> = HashMap::new();
+        for chunk in candidates.chunks(LOOKUP_CHUNK) {
+            let v = json_rows(engine, 1, &[("id", JsonCol::Int)]);
+            let fetched: Vec<CiRow> =
+                sqlx::query_as(&format!("SELECT {CI_COLS} FROM cis WHERE id IN (SELECT id FROM {v} AS v) ORDER BY id"))
+                    .bind(json_param(chunk))
+                    .fetch_all(&mut *conn)
+                    .await?;
             for r in fetched {
                 let ci = r.into_ci()?;
                 named.entry(by_name(ci.class_id, &ci.name)).or_default().push(ci);
