@@ -325,15 +325,20 @@ fn agreement_name(agreements: &[Agreement], id: i64) -> String {
     agreements.iter().find(|a| a.id == id).map(|a| a.spec.name.clone()).unwrap_or_else(|| format!("#{id}"))
 }
 
-/// [`agreement_name`], reading an agreement that is no longer active (a
-/// clock moving off one that was switched off) rather than naming it by id.
-async fn agreement_name_in(conn: &mut AnyConnection, agreements: &[Agreement], id: i64) -> Result<String, StoreError> {
+/// The agreement `id` from the active ones, or read when it is no longer
+/// active (a clock moving off one switched off, or a breach kept on one);
+/// `None` when it is gone.
+async fn agreement_among(
+    conn: &mut AnyConnection,
+    agreements: &[Agreement],
+    id: i64,
+) -> Result<Option<Agreement>, StoreError> {
     if let Some(a) = agreements.iter().find(|a| a.id == id) {
-        return Ok(a.spec.name.clone());
+        return Ok(Some(a.clone()));
     }
     match super::agreements::agreement_in(conn, id).await {
-        Ok(a) => Ok(a.spec.name),
-        Err(StoreError::NotFound) => Ok(format!("#{id}")),
+        Ok(a) => Ok(Some(a)),
+        Err(StoreError::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -480,7 +485,7 @@ async fn update_clock(
     // The record was cancelled: its agreement may still cover it, and then
     // its plan says the target no longer applies.
     let cancelling = record_cancelled || p.is_some_and(|(p, _)| !p.want.applies);
-    let want = match p {
+    let mut want = match p {
         Some((p, _)) if p.want.applies => p.want,
         // A stopped clock is a result (met or breached): a target that no
         // longer applies leaves it as it is, in the history and the reports.
@@ -503,16 +508,12 @@ async fn update_clock(
             stop_is_final: false,
         },
     };
-    let mut events = clock::steps(&c, want);
     // A breach is never measured afresh: a clock stopped as one resumes
     // (still breached) where a met one would restart. Otherwise taking a
-    // target away (stopped as the breach, below) and giving it back would
+    // target away (stopped as the breach, above) and giving it back would
     // restart the clock and take the breach out of the reports.
-    if breached {
-        for e in events.iter_mut().filter(|e| **e == Event::Restart) {
-            *e = Event::Reopen;
-        }
-    }
+    want.restart_on_reopen &= !breached;
+    let events = clock::steps(&c, want);
     // Likewise a new target (a priority change) applies to a clock still
     // measuring, or measuring again after a reopen, never to a result.
     let reopened = events.iter().any(|e| matches!(e, Event::Reopen | Event::Restart));
@@ -582,12 +583,17 @@ async fn update_clock(
     .bind(row.id)
     .execute(&mut *conn)
     .await?;
+    // The clock's agreement from now on; a breached clock may stay on one
+    // since switched off, whose thresholds still time its pending timer.
+    let agreement = agreement_among(conn, agreements, agreement_id).await?;
     if retarget {
+        let name = |a: Option<&Agreement>, id: i64| a.map_or_else(|| format!("#{id}"), |a| a.spec.name.clone());
+        let old = agreement_among(conn, agreements, row.agreement_id).await?;
         let detail = format!(
             "{} ({} min) -> {} ({} min)",
-            agreement_name_in(conn, agreements, row.agreement_id).await?,
+            name(old.as_ref(), row.agreement_id),
             row.target_us / 60_000_000,
-            agreement_name_in(conn, agreements, agreement_id).await?,
+            name(agreement.as_ref(), agreement_id),
             target / 60_000_000
         );
         event_in(conn, row.id, row.record_id, now, "retarget", &detail).await?;
@@ -595,16 +601,8 @@ async fn update_clock(
     for e in &events {
         event_in(conn, row.id, row.record_id, now, e.as_str(), "").await?;
     }
-    // A breached clock may stay on an agreement since switched off: its
-    // thresholds still say when its pending timer fires.
-    let percents = match agreements.iter().any(|a| a.id == agreement_id) {
-        true => thresholds_of(agreements, agreement_id),
-        false => match super::agreements::agreement_in(conn, agreement_id).await {
-            Ok(a) => a.spec.thresholds.iter().map(|t| t.percent).collect(),
-            Err(StoreError::NotFound) => Vec::new(),
-            Err(e) => return Err(e),
-        },
-    };
+    let percents: Vec<i64> =
+        agreement.map(|a| a.spec.thresholds.iter().map(|t| t.percent).collect()).unwrap_or_default();
     super::timers::schedule_in(conn, row.id, version, &c, cal.as_ref(), target, &percents, &fired.for_target(target))
         .await?;
     Ok(d.due_at)
