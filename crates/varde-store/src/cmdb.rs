@@ -1715,6 +1715,10 @@ impl Store {
 
     /// Names of CIs as of `at`, for showing ids.
     pub async fn ci_names(&self, ids: &[i64], at: Option<i64>) -> Result<HashMap<i64, String>, StoreError> {
+        // Most pages ask with none (an incident that never named a CI).
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let mut conn = self.pool().acquire().await?;
         names_in(&mut conn, ids, at.unwrap_or(CURRENT)).await
     }
