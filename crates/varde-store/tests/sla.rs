@@ -26,6 +26,15 @@ async fn timer(store: &Store) -> Option<(String, i64)> {
         .unwrap()
 }
 
+/// The timer (payload, run at) of one clock, when several clocks have one.
+async fn timer_of(store: &Store, clock_id: i64) -> (String, i64) {
+    sqlx::query_as("SELECT payload, run_at FROM jobs WHERE dedupe_key = $1")
+        .bind(format!("sla_timer:{clock_id}"))
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn clocks_and_their_timer_are_written_with_the_incident() {
     for db in databases().await {
@@ -422,21 +431,13 @@ async fn a_breach_stands_and_a_longer_target_warns_again() {
         let start = now - 40 * MIN;
         varde_store::testing::clocks_ran(s, mid.id, "sla", start, None).await;
         let clock = s.clocks(mid.id).await.unwrap()[0].id;
-        let payload: String = sqlx::query_scalar("SELECT payload FROM jobs WHERE dedupe_key = $1")
-            .bind(format!("sla_timer:{clock}"))
-            .fetch_one(s.pool())
-            .await
-            .unwrap();
+        let (payload, _) = timer_of(s, clock).await;
         assert_eq!(s.fire_sla_timer(payload).await.unwrap().percents, vec![50], "{}", db.engine);
         s.update_incident(mid.id, None, lower, who).await.unwrap();
         let c = &s.clocks(mid.id).await.unwrap()[0];
         assert_eq!((c.state.as_str(), c.target_us), ("running", 600 * MIN), "{}: {c:?}", db.engine);
         assert!(c.fired.is_empty(), "{}: {c:?}", db.engine);
-        let at: i64 = sqlx::query_scalar("SELECT run_at FROM jobs WHERE dedupe_key = $1")
-            .bind(format!("sla_timer:{clock}"))
-            .fetch_one(s.pool())
-            .await
-            .unwrap();
+        let (_, at) = timer_of(s, clock).await;
         assert_eq!(at, start + 300 * MIN, "{}", db.engine);
         // Raised back: its 50 % warning fired for this target already, so
         // it does not fire again; the next is the breach at the hour.
@@ -444,11 +445,7 @@ async fn a_breach_stands_and_a_longer_target_warns_again() {
         s.update_incident(mid.id, None, back, who).await.unwrap();
         let c = &s.clocks(mid.id).await.unwrap()[0];
         assert_eq!((c.target_us, c.fired.as_slice()), (60 * MIN, &[50][..]), "{}: {c:?}", db.engine);
-        let at: i64 = sqlx::query_scalar("SELECT run_at FROM jobs WHERE dedupe_key = $1")
-            .bind(format!("sla_timer:{clock}"))
-            .fetch_one(s.pool())
-            .await
-            .unwrap();
+        let (_, at) = timer_of(s, clock).await;
         assert_eq!(at, start + 60 * MIN, "{}", db.engine);
     }
 }
