@@ -886,6 +886,8 @@ async fn incident_history_names_what_changed() {
         let other = s.create_incident(other, None).await.unwrap().0;
         let this = s.incident_by_number(&number).await.unwrap();
         s.add_link(this.id, other.id, varde_domain::record::LinkKind::RelatesTo, agent_id).await.unwrap();
+        let watcher = ui.user("cleo@example.org", "requester").await;
+        s.add_watcher(this.id, watcher, agent_id).await.unwrap();
         varde_store::testing::resolve(s, this.id, agent_id).await;
 
         let page = ui.get(&path, &agent).await.body;
@@ -904,6 +906,8 @@ async fn incident_history_names_what_changed() {
             "Name of bea@example.org",
             "Relates to",
             other.number.as_str(),
+            "Watcher",
+            "Name of cleo@example.org",
             "Resolved",
         ];
         for words in words {
@@ -912,7 +916,7 @@ async fn incident_history_names_what_changed() {
         for code in [">impact<", ">ci<", ">priority<", ">assignee_id<", ">link<", "relates_to", "→ resolved<"] {
             assert!(!history.contains(code), "{}: the code {code} shows in {history}", db.engine);
         }
-        for id in [ci.id, payroll.id, bea, other.id] {
+        for id in [ci.id, payroll.id, bea, other.id, watcher] {
             assert!(!history.contains(&format!("→ {id}<")), "{}: {id} shows as an id: {history}", db.engine);
         }
     }
