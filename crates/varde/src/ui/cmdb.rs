@@ -289,13 +289,9 @@ fn field_label(tr: &super::i18n::Tr, schema: &ClassSchema, field: &str) -> Strin
             .map(|d| if d.label.is_empty() { d.name.clone() } else { d.label.clone() })
             .unwrap_or_else(|| attr.to_string());
     }
-    let shown = tr.t(&format!("cmdb.shown.{field}")).to_string();
-    if !shown.starts_with("cmdb.shown.") {
-        return shown;
-    }
-    match tr.field(field) {
-        "?" => field.to_string(),
-        label => label.to_string(),
+    match tr.words_or_stored("cmdb.shown.", field) {
+        same if same == field => tr.words_or_stored("field.", field),
+        shown => shown,
     }
 }
 

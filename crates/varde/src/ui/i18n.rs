@@ -120,6 +120,16 @@ impl Tr {
         self.dynamic("problem.rca.", m)
     }
 
+    /// The words for `prefix` + `value`, or `value` itself as stored when
+    /// there are none (a code or field this version has no words for), so
+    /// that a page never shows "?" or nothing for it.
+    pub fn words_or_stored(&self, prefix: &str, value: &str) -> String {
+        match self.dynamic(prefix, value) {
+            "?" => value.to_string(),
+            words => words.to_string(),
+        }
+    }
+
     /// A label for a value from the domain (a state, a code): looked up as
     /// `prefix` + value, falling back to the raw value's table entry.
     fn dynamic(&self, prefix: &str, value: &str) -> &'static str {

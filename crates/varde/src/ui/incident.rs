@@ -135,25 +135,21 @@ impl Readable<'_> {
         if field == "supplier_id" {
             return self.tr.t("history.supplier").to_string();
         }
-        match self.tr.field(field) {
-            "?" => field.to_string(),
-            label => label.to_string(),
-        }
+        self.tr.words_or_stored("field.", field)
     }
 
     /// The stored value `v` of `field`; a code or id that no longer names
     /// anything is shown as stored rather than hidden.
     fn value(&self, field: &str, v: &str) -> String {
         let tr = self.tr;
-        let known = |s: &'static str| if s == "?" { v.to_string() } else { s.to_string() };
         let id = || v.parse::<i64>().ok();
         // A name found, or the stored value when it names nothing any more.
         let name = |found: Option<&String>| found.cloned().unwrap_or_else(|| v.to_string());
         match field {
-            "state" => known(tr.state(v)),
-            "hold_reason" => known(tr.hold(v)),
-            "resolution_code" => known(tr.resolution(v)),
-            "priority" => id().map(|p| known(tr.priority(p))).unwrap_or_else(|| v.to_string()),
+            "state" => tr.words_or_stored("state.", v),
+            "hold_reason" => tr.words_or_stored("hold.", v),
+            "resolution_code" => tr.words_or_stored("resolution.", v),
+            "priority" => tr.words_or_stored("priority.", v),
             "major" | "first_contact" | "escalated" => tr.t(if v == "true" { "yes" } else { "no" }).to_string(),
             "impact" | "urgency" => self.opts.label(tr, field, v),
             "category_id" => name(self.opts.categories.iter().find(|c| id() == Some(c.0)).map(|c| &c.1)),
@@ -170,11 +166,7 @@ impl Readable<'_> {
                         .ok()
                         .and_then(|o| self.numbers.iter().find(|n| n.0 == o))
                         .map_or(other, |n| n.1.as_str());
-                    let kind = match tr.link_kind(kind) {
-                        "?" => kind,
-                        label => label,
-                    };
-                    format!("{kind} {number}")
+                    format!("{} {number}", tr.words_or_stored("link.", kind))
                 }
                 None => v.to_string(),
             },

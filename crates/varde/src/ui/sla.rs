@@ -79,16 +79,7 @@ pub async fn panel(st: &AppState, v: &Viewer, number: &str) -> Result<SlaPanel, 
             .map(|e| PanelEvent {
                 at: when(e.at),
                 clock: names.get(&e.clock_id).cloned().unwrap_or_default(),
-                event: {
-                    // In words; an event this page has no words for shows as stored.
-                    let key = format!("sla.ev.{}", e.event);
-                    let label = v.chrome.tr.t(&key).to_string();
-                    if label == key {
-                        e.event.clone()
-                    } else {
-                        label
-                    }
-                },
+                event: v.chrome.tr.words_or_stored("sla.ev.", &e.event),
                 detail: e.detail.clone(),
             })
             .collect(),
