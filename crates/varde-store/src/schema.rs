@@ -139,6 +139,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 19,
+        name: "CI index rows without foreign keys on postgresql",
+        common: "",
+        sqlite: "",
+        postgres: include_str!("../migrations/0019_ci_index_rows_unchecked.postgres.sql"),
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {
