@@ -198,9 +198,15 @@ pub fn report_params(
                     return t.as_microsecond();
                 }
                 if let Ok(d) = s.parse::<jiff::civil::Date>() {
-                    let d = if through_day { d.tomorrow().unwrap_or(d) } else { d };
-                    if let Ok(z) = d.to_zoned(jiff::tz::TimeZone::UTC) {
-                        return z.timestamp().as_microsecond();
+                    // The end of the day after 9999-12-30 is past the last
+                    // instant a timestamp can hold.
+                    let end = if through_day { d.tomorrow().ok() } else { Some(d) };
+                    match end.and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok()) {
+                        Some(z) => return z.timestamp().as_microsecond(),
+                        None => {
+                            errors.push(varde_domain::FieldError::new(field, "must be a date before 9999-12-30"));
+                            return default;
+                        }
                     }
                 }
                 errors.push(varde_domain::FieldError::new(field, "must be a date (2026-11-01) or an RFC 3339 instant"));
@@ -354,4 +360,37 @@ pub fn report_csv(r: &Report) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(from: Option<&str>, to: Option<&str>) -> Vec<(String, String)> {
+        match report_params(from, to, None, None) {
+            Err(AppError::Invalid(errs)) => errs.into_iter().map(|e| (e.field, e.message)).collect(),
+            Err(e) => panic!("not a field error: {e:?}"),
+            Ok(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_date_as_the_end_counts_that_whole_day() {
+        let p = report_params(Some("2026-11-01"), Some("2026-11-23"), None, None).unwrap();
+        assert_eq!(p.from, "2026-11-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond());
+        assert_eq!(p.to, "2026-11-24T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond());
+    }
+
+    #[test]
+    fn dates_past_the_last_instant_say_so() {
+        let general = "must be a date (2026-11-01) or an RFC 3339 instant";
+        assert_eq!(refusal(Some("2026-11-01"), Some("soon")), vec![("to".into(), general.into())]);
+        assert_eq!(
+            refusal(Some("9999-12-01"), Some("9999-12-31")),
+            vec![("to".into(), "must be a date before 9999-12-30".into())]
+        );
+        assert_eq!(refusal(Some("9999-12-31"), None), vec![("from".into(), "must be a date before 9999-12-30".into())]);
+        // The last day whose end can be counted.
+        assert!(report_params(Some("9999-12-01"), Some("9999-12-29"), None, None).is_ok());
+    }
 }
