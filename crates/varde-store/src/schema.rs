@@ -146,6 +146,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: include_str!("../migrations/0019_ci_index_rows_unchecked.postgres.sql"),
     },
+    Migration {
+        version: 20,
+        name: "search entries of records with converted desk notes",
+        common: include_str!("../migrations/0020_desk_notes_searchable.sql"),
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

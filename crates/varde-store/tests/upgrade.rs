@@ -287,7 +287,7 @@ async fn version_11_requester_documents_get_their_readers_with_the_upgrade() {
 
 /// Version 17 turns the desk's notes about problems and draft articles,
 /// once system lines every requester saw, into work notes; other system
-/// lines stay the requester's to read.
+/// lines stay the requester's to read. Version 20 makes them searchable.
 #[tokio::test]
 async fn version_17_hides_the_desks_problem_notes_from_requesters() {
     for (engine, url, _dir) in empty_urls().await {
@@ -314,6 +314,18 @@ async fn version_17_hides_the_desks_problem_notes_from_requesters() {
         let theirs: Vec<String> = store.journal(1, false).await.unwrap().into_iter().map(|e| e.body).collect();
         assert_eq!(theirs, ["Closed after 5 days without an answer"], "{engine}");
         assert_eq!(store.journal(1, true).await.unwrap().len(), 4, "{engine}: the desk still has them all");
+        // Version 20: the record's search entry is rebuilt with them, so
+        // the desk finds it by the problem's fix, and the requester does not.
+        let found = |scope: Scope| {
+            let store = store.clone();
+            async move {
+                let f = Filter { text: Some("certificate".into()), ..Filter::default() };
+                let hits = store.list_incidents(scope, &f, Sort::Newest, None, 10).await.unwrap();
+                hits.iter().map(|i| i.number.clone()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(found(Scope::All).await, ["INC0000001"], "{engine}: the desk");
+        assert!(found(Scope::Requester(1)).await.is_empty(), "{engine}: the requester");
     }
 }
 
