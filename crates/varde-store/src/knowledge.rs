@@ -469,6 +469,16 @@ async fn set_groups(conn: &mut AnyConnection, id: i64, groups: &[i64]) -> Result
     Ok(())
 }
 
+/// The article as stored, refused as a conflict when it is no longer the
+/// version the caller read (`expected`, if given).
+async fn article_at(conn: &mut AnyConnection, id: i64, expected: Option<i64>) -> Result<Article, StoreError> {
+    let a = article_in(conn, id).await?;
+    match expected {
+        Some(v) if v != a.version => Err(StoreError::Conflict { current: a.version }),
+        _ => Ok(a),
+    }
+}
+
 /// Edits an article inside the caller's transaction. A new title or body
 /// is a new version; if the article was in review or published, the new
 /// text goes back to draft (the published version stays readable until
@@ -481,10 +491,7 @@ async fn update_article_in(
     patch: ArticlePatch,
     actor: i64,
 ) -> Result<Article, StoreError> {
-    let old = article_in(conn, id).await?;
-    if expected_version.is_some_and(|v| v != old.version) {
-        return Err(StoreError::Conflict { current: old.version });
-    }
+    let old = article_at(conn, id, expected_version).await?;
     if old.state == ArticleState::Retired {
         return Err(
             DomainError::field("state", "a retired article cannot be changed; revive it as a draft first").into()
@@ -582,10 +589,7 @@ async fn transition_article_in(
     actor: i64,
     reviewer: bool,
 ) -> Result<Article, StoreError> {
-    let old = article_in(conn, id).await?;
-    if expected_version.is_some_and(|v| v != old.version) {
-        return Err(StoreError::Conflict { current: old.version });
-    }
+    let old = article_at(conn, id, expected_version).await?;
     if old.state == to {
         return Ok(old);
     }
@@ -801,13 +805,7 @@ impl Store {
                 }
                 match edited {
                     Some(a) => Ok(a),
-                    None => {
-                        let a = article_in(conn, id).await?;
-                        match expected {
-                            Some(v) if v != a.version => Err(StoreError::Conflict { current: a.version }),
-                            _ => Ok(a),
-                        }
-                    }
+                    None => article_at(conn, id, expected).await,
                 }
             }
             .boxed()
