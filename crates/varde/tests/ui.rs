@@ -888,6 +888,8 @@ async fn incident_history_names_what_changed() {
         s.add_link(this.id, other.id, varde_domain::record::LinkKind::RelatesTo, agent_id).await.unwrap();
         let watcher = ui.user("cleo@example.org", "requester").await;
         s.add_watcher(this.id, watcher, agent_id).await.unwrap();
+        let acme = s.create_supplier(varde_store::sla::SupplierInput { name: "Acme Hosting".into() }).await.unwrap();
+        s.set_supplier(this.id, Some(acme.id), agent_id).await.unwrap();
         varde_store::testing::resolve(s, this.id, agent_id).await;
 
         let page = ui.get(&path, &agent).await.body;
@@ -908,6 +910,8 @@ async fn incident_history_names_what_changed() {
             other.number.as_str(),
             "Watcher",
             "Name of cleo@example.org",
+            "Supplier",
+            "Acme Hosting",
             "Resolved",
         ];
         for words in words {
@@ -916,7 +920,7 @@ async fn incident_history_names_what_changed() {
         for code in [">impact<", ">ci<", ">priority<", ">assignee_id<", ">link<", "relates_to", "→ resolved<"] {
             assert!(!history.contains(code), "{}: the code {code} shows in {history}", db.engine);
         }
-        for id in [ci.id, payroll.id, bea, other.id, watcher] {
+        for id in [ci.id, payroll.id, bea, other.id, watcher, acme.id] {
             assert!(!history.contains(&format!("→ {id}<")), "{}: {id} shows as an id: {history}", db.engine);
         }
     }
