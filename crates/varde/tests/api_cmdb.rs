@@ -183,6 +183,47 @@ async fn cis_are_validated_patched_with_etags_and_listed() {
     .await;
 }
 
+/// Merge patches without If-Match apply to the CI as it is when each is
+/// written: patches of different fields sent at once all stay, and none
+/// writes another's field back to what it read.
+#[tokio::test]
+async fn simultaneous_merge_patches_all_stay() {
+    each_engine(|env| async move {
+        let made = new_ci(
+            &env,
+            &env.agent1,
+            json!({"class": "Server", "name": "busy-01", "attributes": {"hostname": "busy-01", "domain": "corp"}}),
+        )
+        .await;
+        let path = format!("/api/v1/cis/{}", id_of(&made));
+        let patches = [
+            json!({"cost": 1250}),
+            json!({"purchased_on": "2026-01-02"}),
+            json!({"warranty_until": "2029-01-02"}),
+            json!({"end_of_life": "2031-01-02"}),
+            json!({"attributes": {"os": "Linux"}}),
+            json!({"attributes": {"ip_address": "10.1.2.3"}}),
+            json!({"attributes": {"ram_gb": 64}}),
+            json!({"status": "in_repair"}),
+        ];
+        let sent = patches.iter().map(|p| env.patch(&path, &env.agent1, p.clone()).send());
+        for r in futures::future::join_all(sent).await {
+            assert_eq!(r.status, StatusCode::OK, "{}: {}", env.engine, r.text());
+        }
+        let ci = env.get(&path, &env.agent1).send().await.json();
+        assert_eq!(ci["cost"], 1250, "{}: {ci}", env.engine);
+        assert_eq!(ci["purchased_on"], "2026-01-02", "{}: {ci}", env.engine);
+        assert_eq!(ci["warranty_until"], "2029-01-02", "{}: {ci}", env.engine);
+        assert_eq!(ci["end_of_life"], "2031-01-02", "{}: {ci}", env.engine);
+        assert_eq!(ci["attributes"]["os"], "Linux", "{}: {ci}", env.engine);
+        assert_eq!(ci["attributes"]["ip_address"], "10.1.2.3", "{}: {ci}", env.engine);
+        assert_eq!(ci["attributes"]["ram_gb"], 64, "{}: {ci}", env.engine);
+        assert_eq!(ci["status"], "in_repair", "{}: {ci}", env.engine);
+        assert_eq!(ci["version"], 1 + patches.len() as i64, "{}: {ci}", env.engine);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn impact_history_as_of_and_diff() {
     each_engine(|env| async move {

@@ -15,7 +15,7 @@ use varde_store::cmdb::{
     AffectedService, ChangeContext, Checklist, Ci, CiChange, CiClass, CiFields, CiFilter, CiRecord, ClassChanges,
     Classes, Direction, Impact, NewClass, Relation, RelationView,
 };
-use varde_store::Store;
+use varde_store::{Store, StoreError};
 
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -227,6 +227,11 @@ pub fn input_doc(ci: &Ci) -> Value {
 }
 
 /// Applies a JSON merge patch to a CI, if it is still at `expected`.
+/// Without `expected` the patch applies to the CI as it is when written:
+/// the patch is merged into the version read, and written only if that is
+/// still the current one; otherwise it is merged again into the newer one.
+/// Writing the merged whole over a newer version would silently undo the
+/// other writer's change, and log it as this caller's.
 pub async fn update(
     store: &Store,
     caller: &Caller,
@@ -235,22 +240,31 @@ pub async fn update(
     patch: Map<String, Value>,
 ) -> Result<Ci, AppError> {
     caller.require(Permission::EditCis)?;
-    let current = store.ci(id).await?;
-    let mut doc = input_doc(&current);
-    merge_patch(&mut doc, &Value::Object(patch));
-    let input: CiInput = crate::api::parse_json(&serde_json::to_vec(&doc).unwrap_or_default())?;
-    if input.class_id != Some(current.class_id) || input.class.is_some() {
-        return Err(AppError::field("class_id", "cannot change; create a CI of the other class"));
+    let patch = Value::Object(patch);
+    let mut attempts = 0;
+    loop {
+        let current = store.ci(id).await?;
+        let mut doc = input_doc(&current);
+        merge_patch(&mut doc, &patch);
+        let input: CiInput = crate::api::parse_json(&serde_json::to_vec(&doc).unwrap_or_default())?;
+        if input.class_id != Some(current.class_id) || input.class.is_some() {
+            return Err(AppError::field("class_id", "cannot change; create a CI of the other class"));
+        }
+        // `null` removes a key in a merge patch; a CI always has a status, and
+        // falling back to the default (deployed) would move it unasked.
+        if input.status.is_none() {
+            return Err(AppError::field("status", "cannot be removed; give the status the CI should have"));
+        }
+        let classes = store.ci_classes().await?;
+        let (fields, mut ctx) = fields_of(&classes, input)?;
+        ctx.actor = Some(caller.id());
+        match store.update_ci(id, expected.or(Some(current.version)), fields, ctx).await {
+            // Each round one of the writers racing for the CI wins, so this
+            // bounds how many may patch one CI at the same moment.
+            Err(StoreError::Conflict { .. }) if expected.is_none() && attempts < 32 => attempts += 1,
+            r => return Ok(r?),
+        }
     }
-    // `null` removes a key in a merge patch; a CI always has a status, and
-    // falling back to the default (deployed) would move it unasked.
-    if input.status.is_none() {
-        return Err(AppError::field("status", "cannot be removed; give the status the CI should have"));
-    }
-    let classes = store.ci_classes().await?;
-    let (fields, mut ctx) = fields_of(&classes, input)?;
-    ctx.actor = Some(caller.id());
-    Ok(store.update_ci(id, expected, fields, ctx).await?)
 }
 
 /// Turns list parameters (`class`, `status`, `attr.<name>`, `q`,
