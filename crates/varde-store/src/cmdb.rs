@@ -176,6 +176,32 @@ async fn hold_classes_in(conn: &mut AnyConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Holds, until the write commits, the right to hand out values of the
+/// unique attributes `keys` (defining class, attribute name) on PostgreSQL,
+/// where writers run side by side. A unique attribute has no constraint in
+/// the database (its values are rows of `ci_attr_values` like any other), so
+/// two writers that each check before the other commits would both pass.
+/// Taken before the check, in one order, so two writers cannot deadlock.
+/// SQLite's single writer needs none.
+pub(crate) async fn hold_unique_values_in(
+    conn: &mut AnyConnection,
+    mut keys: Vec<(i64, &str)>,
+) -> Result<(), StoreError> {
+    if engine_of(conn) != crate::Engine::Postgres {
+        return Ok(());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    for (class_id, name) in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(CAST($1 AS INTEGER), hashtext($2))")
+            .bind(class_id)
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 async fn load_classes_in(conn: &mut AnyConnection) -> Result<Classes, StoreError> {
     let rows: Vec<ClassRow> = sqlx::query_as(
         "SELECT id, name, parent_id, description, attributes, identify_by, version FROM ci_classes ORDER BY id",
@@ -894,6 +920,13 @@ pub(crate) async fn prepare_as(
             let before = before.unwrap_or_default();
             errs.extend(place_errors(classes, id, &fields, before, |ci| class_of.get(&ci).copied()));
         }
+        let unique: Vec<(i64, &str)> = schema
+            .attributes
+            .iter()
+            .filter(|(_, def)| def.unique && checked.get(&def.name).is_some_and(|c| c.key.is_some()))
+            .map(|(defined_by, def)| (*defined_by, def.name.as_str()))
+            .collect();
+        hold_unique_values_in(conn, unique).await?;
         for (defined_by, def) in &schema.attributes {
             if !def.unique {
                 continue;

@@ -471,6 +471,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     for ((defined_by, name, key), (line, own)) in unique_keys {
         by_attr.entry((defined_by, name)).or_default().push((key, line, own));
     }
+    crate::cmdb::hold_unique_values_in(conn, by_attr.keys().map(|(c, n)| (*c, n.as_str())).collect()).await?;
     for ((defined_by, name), keys) in by_attr {
         // Class ids are numbers the store made: safe to write into the text.
         let scope = classes.subtree(defined_by).iter().map(i64::to_string).collect::<Vec<_>>().join(", ");

@@ -898,6 +898,63 @@ async fn simultaneous_imports_of_the_same_cis_make_them_once() {
     }
 }
 
+/// A unique attribute's value given by several writers at once goes to one
+/// CI: by hand and by import. (On PostgreSQL each writer's check ran before
+/// the others committed, so all of them passed.)
+#[tokio::test]
+async fn a_unique_value_given_at_once_by_several_writers_goes_to_one() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let admin = user(&s, "admin@example.org", Role::Admin).await;
+        let laptop = class_id(&s, "Laptop").await;
+        let fields = |n: usize, tag: &str| CiFields {
+            class_id: laptop,
+            name: format!("lap-{tag}-{n}"),
+            attributes: obj(json!({ "serial_number": format!("S-{tag}-{n}"), "asset_tag": tag })),
+            ..Default::default()
+        };
+        let creates: Vec<_> = (0..8)
+            .map(|n| {
+                let (s, f) = (s.clone(), fields(n, "AT-1"));
+                tokio::spawn(async move { s.create_ci(f, ctx(admin)).await })
+            })
+            .collect();
+        let imports: Vec<_> = (0..4)
+            .map(|n| {
+                let row = ImportRow {
+                    line: 2,
+                    reference: format!("r{n}"),
+                    fields: fields(n, "AT-2"),
+                    omitted: OPTIONAL_FIELDS.to_vec(),
+                };
+                let s = s.clone();
+                tokio::spawn(async move { s.import_cis(import_of(admin, vec![row])).await })
+            })
+            .collect();
+        let mut made = 0;
+        for c in creates {
+            match c.await.unwrap() {
+                Ok(_) => made += 1,
+                Err(e) => assert_eq!(fields_of(&e), ["attributes.asset_tag"], "{engine}: {e:?}"),
+            }
+        }
+        assert_eq!(made, 1, "{engine}: creates");
+        let mut imported = 0;
+        for i in imports {
+            let done = i.await.unwrap().unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+            match done.problems.first() {
+                None => imported += done.created,
+                Some(p) => assert!(p.message.contains("already used"), "{engine}: {done:?}"),
+            }
+        }
+        assert_eq!(imported, 1, "{engine}: imports");
+        for tag in ["AT-1", "AT-2"] {
+            let f = CiFilter { attributes: vec![("asset_tag".into(), tag.to_lowercase())], ..Default::default() };
+            assert_eq!(s.list_cis(&f, None, 50).await.unwrap().len(), 1, "{engine}: {tag}");
+        }
+    }
+}
+
 /// On PostgreSQL a CI write that checks against the classes waits while a
 /// class change is under way (it holds the class lock), so that the change
 /// cannot miss it: a value made unique, or identities recomputed, would
