@@ -171,6 +171,20 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         report.problems.push(ImportProblem { at, field: field.into(), message });
     };
     let classes = classes_in(conn).await?;
+    // The unique attributes of every class the file names, held before
+    // anything is read: an import that waits here for another one then
+    // finds that one's CIs by identity, as it would had it started later,
+    // instead of meeting their values as conflicts (`hold_unique_values_in`).
+    let mut row_classes: Vec<i64> = req.rows.iter().map(|r| r.fields.class_id).collect();
+    row_classes.sort_unstable();
+    row_classes.dedup();
+    let unique: Vec<(i64, &str)> = row_classes
+        .iter()
+        .flat_map(|c| classes.schema(*c).attributes.iter())
+        .filter(|(_, def)| def.unique)
+        .map(|(defined_by, def)| (*defined_by, def.name.as_str()))
+        .collect();
+    crate::cmdb::hold_unique_values_in(conn, unique).await?;
 
     // 1. Each row on its own: schema, dates, identification key.
     let mut prepared: Vec<(usize, String, Prepared, Unnamed)> = Vec::with_capacity(req.rows.len());
@@ -471,7 +485,6 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     for ((defined_by, name, key), (line, own)) in unique_keys {
         by_attr.entry((defined_by, name)).or_default().push((key, line, own));
     }
-    crate::cmdb::hold_unique_values_in(conn, by_attr.keys().map(|(c, n)| (*c, n.as_str())).collect()).await?;
     for ((defined_by, name), keys) in by_attr {
         // Class ids are numbers the store made: safe to write into the text.
         let scope = classes.subtree(defined_by).iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
