@@ -203,6 +203,8 @@ async fn main() {
                             }
                             sql.push_str(&format!("({a}, {b}, '{k}', '{{}}', {now}, {FOREVER})"));
                         }
+                        // A random pair drawn twice is one relation (`ci_relations_current`).
+                        sql.push_str(" ON CONFLICT DO NOTHING");
                         sqlx::query(&sql).execute(&mut *conn).await?;
                     }
                     Ok(())

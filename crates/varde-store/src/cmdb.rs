@@ -1939,7 +1939,10 @@ pub(crate) async fn add_relation_in(
     .bind(FOREVER)
     .bind(ctx.actor)
     .fetch_one(&mut *conn)
-    .await?;
+    .await
+    // Made by another writer since the check above (PostgreSQL): the
+    // caller runs again and finds it (`ci_relations_current`).
+    .map_err(|e| StoreError::unique(e, "relation"))?;
     log_change(conn, from, now, ctx, "relation", None, Some(&relation_text(kind, to, &to_name))).await?;
     let back = format!("{} {} ({})", kind.reverse_name(), from_name, from);
     log_change(conn, to, now, ctx, "relation", None, Some(&back)).await?;
@@ -1979,14 +1982,21 @@ impl Store {
         attributes: Map<String, Value>,
         ctx: ChangeContext,
     ) -> Result<Relation, StoreError> {
-        self.write(move |conn| {
-            async move {
-                record_exists_in(conn, ctx).await?;
-                add_relation_in(conn, from, to, kind, &attributes, ctx, now_micros()).await
-            }
-            .boxed()
-        })
-        .await
+        let write = || {
+            let attributes = attributes.clone();
+            self.write(move |conn| {
+                async move {
+                    record_exists_in(conn, ctx).await?;
+                    add_relation_in(conn, from, to, kind, &attributes, ctx, now_micros()).await
+                }
+                .boxed()
+            })
+        };
+        match write().await {
+            // Another writer made it first: once more, to say so in words.
+            Err(StoreError::Duplicate { field: "relation" }) => write().await,
+            done => done,
+        }
     }
 
     /// Ends a current relation (it stays in the history).

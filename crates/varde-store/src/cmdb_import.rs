@@ -134,9 +134,9 @@ impl Store {
         if req.rows.len() > MAX_IMPORT_ROWS {
             return Err(DomainError::field("body", format!("at most {MAX_IMPORT_ROWS} CIs per import")).into());
         }
-        // On PostgreSQL two imports of the same new CIs may run at once: the
-        // later one's inserts wait for the earlier one and then find those
-        // identities taken. Run again, it finds the CIs and updates them or
+        // On PostgreSQL two imports of the same new CIs (or relations) may
+        // run at once: the later one's inserts wait for the earlier one and
+        // then find those identities (or current relations) taken. Run again, it finds the CIs and updates them or
         // leaves them be, as it would have had it started later. SQLite's
         // one writer runs imports one after the other.
         if self.engine() == crate::Engine::Sqlite {
@@ -146,7 +146,7 @@ impl Store {
         loop {
             let this = req.clone();
             match self.write(move |conn| async move { import_in(conn, this).await }.boxed()).await {
-                Err(StoreError::Duplicate { field: "identity" }) if tries < 3 => tries += 1,
+                Err(StoreError::Duplicate { field: "identity" | "relation" }) if tries < 3 => tries += 1,
                 done => return done,
             }
         }

@@ -898,6 +898,42 @@ async fn simultaneous_imports_of_the_same_cis_make_them_once() {
     }
 }
 
+/// A relation made by several writers at once is made once; the others are
+/// told it exists (on PostgreSQL each checked before the others committed,
+/// and the relation was current several times).
+#[tokio::test]
+async fn a_relation_made_at_once_by_several_writers_is_made_once() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let app = ci(&s, "Application", "Payroll app", json!({})).await;
+        let db_ci = ci(&s, "Application", "Payroll db", json!({})).await;
+        let tries: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.add_ci_relation(app, db_ci, RelationKind::DependsOn, Map::new(), ChangeContext::default()).await
+                })
+            })
+            .collect();
+        let mut made = 0;
+        for t in tries {
+            match t.await.unwrap() {
+                Ok(_) => made += 1,
+                Err(StoreError::InUse(m)) => assert!(m.contains("exists already"), "{engine}: {m}"),
+                Err(e) => panic!("{engine}: {e:?}"),
+            }
+        }
+        assert_eq!(made, 1, "{engine}");
+        let current: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ci_relations WHERE from_id = $1 AND valid_to = $2")
+            .bind(app)
+            .bind(i64::MAX)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(current, 1, "{engine}");
+    }
+}
+
 /// A unique attribute's value given by several writers at once goes to one
 /// CI: by hand and by import. (On PostgreSQL each writer's check ran before
 /// the others committed, so all of them passed.)

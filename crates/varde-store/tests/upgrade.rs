@@ -184,6 +184,51 @@ async fn version_17_identities_are_re_keyed_after_the_upgrade() {
     }
 }
 
+/// Version 21 lets a relation be current once. A relation made twice by
+/// racing writers before it is closed where it opened at the upgrade; the
+/// first copy stays, and relations that only share their ends stay too.
+#[tokio::test]
+async fn version_20_relations_current_twice_are_made_once() {
+    for (engine, url, _dir) in empty_urls().await {
+        migrate_url_to(&url, 20).await;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let forever = i64::MAX;
+        let stmts = [
+            "INSERT INTO cis (id, class_id, name, status, attributes, version, created_at, updated_at)
+             SELECT 901, id, 'app', 'deployed', '{}', 1, 1, 1 FROM ci_classes WHERE name = 'Application'"
+                .to_string(),
+            "INSERT INTO cis (id, class_id, name, status, attributes, version, created_at, updated_at)
+             SELECT 902, id, 'db', 'deployed', '{}', 1, 1, 1 FROM ci_classes WHERE name = 'Application'"
+                .to_string(),
+            format!(
+                "INSERT INTO ci_relations (id, from_id, to_id, kind, attributes, valid_from, valid_to) VALUES
+                 (1, 901, 902, 'depends_on', '{{}}', 10, {forever}),
+                 (2, 901, 902, 'depends_on', '{{}}', 11, {forever}),
+                 (3, 901, 902, 'runs_on', '{{}}', 12, {forever}),
+                 (4, 901, 902, 'depends_on', '{{}}', 5, 9)"
+            ),
+        ];
+        for stmt in &stmts {
+            conn.execute(stmt.as_str()).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
+        let rows: Vec<(i64, i64, i64)> =
+            sqlx::query_as("SELECT id, valid_from, valid_to FROM ci_relations ORDER BY id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(rows, [(1, 10, forever), (2, 11, 11), (3, 12, forever), (4, 5, 9)], "{engine}");
+        let again = format!(
+            "INSERT INTO ci_relations (from_id, to_id, kind, attributes, valid_from, valid_to)
+             VALUES (901, 902, 'depends_on', '{{}}', 20, {forever})"
+        );
+        let err = sqlx::query(&again).execute(store.pool()).await.unwrap_err();
+        assert!(err.as_database_error().is_some_and(|e| e.is_unique_violation()), "{engine}: {err:?}");
+    }
+}
+
 /// Version 11 gave problems and articles their own search table on
 /// PostgreSQL (SQLite always had one); what version 10 indexed is found after.
 #[tokio::test]
