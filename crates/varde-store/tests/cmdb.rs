@@ -898,6 +898,38 @@ async fn simultaneous_imports_of_the_same_cis_make_them_once() {
     }
 }
 
+/// A whole number read as a float (a CSV cell, a form field) is the number
+/// the CI holds: a re-import leaves the CI unchanged, and the history does
+/// not gain "64 -> 64.0".
+#[tokio::test]
+async fn a_whole_number_read_as_a_float_is_the_same_number() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let admin = user(&s, "admin@example.org", Role::Admin).await;
+        let server = class_id(&s, "Server").await;
+        let row = |ram: Value| ImportRow {
+            line: 2,
+            reference: "web-01".into(),
+            fields: CiFields {
+                class_id: server,
+                name: "web-01".into(),
+                attributes: obj(json!({ "hostname": "web-01", "domain": "corp", "ram_gb": ram })),
+                ..Default::default()
+            },
+            omitted: OPTIONAL_FIELDS.to_vec(),
+        };
+        let first = s.import_cis(import_of(admin, vec![row(json!(64.0))])).await.unwrap();
+        assert_eq!(first.created, 1, "{engine}: {first:?}");
+        let id = first.rows[0].id.unwrap();
+        assert_eq!(s.ci(id).await.unwrap().attributes["ram_gb"], json!(64), "{engine}");
+        for ram in [json!(64), json!(64.0)] {
+            let again = s.import_cis(import_of(admin, vec![row(ram.clone())])).await.unwrap();
+            assert_eq!(again.unchanged, 1, "{engine}: {ram}: {again:?}");
+        }
+        assert_eq!(s.ci(id).await.unwrap().version, 1, "{engine}");
+    }
+}
+
 /// A relation made by several writers at once is made once; the others are
 /// told it exists (on PostgreSQL each checked before the others committed,
 /// and the relation was current several times).

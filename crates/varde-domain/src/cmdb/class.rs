@@ -254,9 +254,14 @@ fn check_value(def: &AttributeDef, v: &Value) -> Result<CheckedValue, String> {
         }
         AttrKind::Number => {
             let n = v.as_f64().filter(|n| n.is_finite()).ok_or("must be a number")?;
-            // Integers print without a fraction so 8 and 8.0 match.
-            let key = if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { n.to_string() };
-            Ok(CheckedValue { value: v.clone(), key: Some(key) })
+            // Whole numbers are kept and keyed without a fraction, so 8 and
+            // 8.0 are one value: a form or a CSV file reads every number as
+            // a float, and 8.0 stored over 8 would be a change in the history
+            // and make an unchanged re-import an update.
+            let whole = n.fract() == 0.0 && n.abs() < 1e15;
+            let value = if whole && !v.is_i64() { Value::from(n as i64) } else { v.clone() };
+            let key = if whole { format!("{}", n as i64) } else { n.to_string() };
+            Ok(CheckedValue { value, key: Some(key) })
         }
         AttrKind::Date => {
             let s = text(v)?;
@@ -305,6 +310,21 @@ mod tests {
 
     fn def(name: &str, kind: AttrKind) -> AttributeDef {
         AttributeDef { name: name.into(), label: String::new(), kind, required: false, unique: false, values: vec![] }
+    }
+
+    #[test]
+    fn whole_numbers_are_kept_whole() {
+        let n = def("ram_gb", AttrKind::Number);
+        for given in [json!(8), json!(8.0), json!(-3.0)] {
+            let checked = check_value(&n, &given).unwrap();
+            assert!(checked.value.is_i64(), "{given} became {}", checked.value);
+            assert_eq!(checked.value.to_string(), checked.key.unwrap());
+        }
+        let checked = check_value(&n, &json!(2.5)).unwrap();
+        assert_eq!((checked.value, checked.key.as_deref()), (json!(2.5), Some("2.5")));
+        // Beyond what a float holds exactly, an integer stays as given.
+        let big = json!(9_007_199_254_740_993_i64);
+        assert_eq!(check_value(&n, &big).unwrap().value, big);
     }
 
     #[test]
