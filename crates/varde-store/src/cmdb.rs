@@ -775,6 +775,10 @@ fn check_own(
     fields.name = fields.name.trim().to_string();
     if fields.name.is_empty() || fields.name.chars().count() > 200 {
         errs.push(FieldError::new("name", "must be 1 to 200 characters"));
+    } else if fields.name.chars().any(char::is_control) {
+        // A name is one line: the form's input field would drop a line
+        // break at the next edit, and lists and paths show it on one line.
+        errs.push(FieldError::new("name", "must be one line, without tabs or other control characters"));
     }
     if fields.cost.is_some_and(|c| c < 0) {
         errs.push(FieldError::new("cost", "must not be negative"));

@@ -100,6 +100,10 @@ async fn cis_are_validated_patched_with_etags_and_listed() {
             .send()
             .await;
         bad.invalid(&["name", "attributes.ip_address", "attributes.colour"]);
+        env.post("/api/v1/cis", &env.agent1, json!({"class": "Application", "name": "two\nlines"}))
+            .send()
+            .await
+            .invalid(&["name"]);
         let a = new_ci(&env, &env.agent1, json!({"class": "Server", "name": "app-01", "attributes": {"hostname": "app-01", "domain": "corp", "os": "Linux", "ip_address": "10.0.0.1"}})).await;
         assert_eq!(a["class"], "Server");
         assert_eq!(a["status"], "deployed");

@@ -970,6 +970,56 @@ async fn application(s: &varde_store::Store, name: &str) -> varde_store::cmdb::C
         .unwrap()
 }
 
+/// A CI saved from its edit form without a change stays as it was: text of
+/// several lines is edited in a text area (an input field drops line breaks)
+/// and comes back with the browser's CRLF as the same text, and a whole
+/// number comes back whole.
+#[tokio::test]
+async fn a_ci_saved_unchanged_from_its_form_is_unchanged() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let s = &ui.state.store;
+        let server = s.ci_classes().await.unwrap().by_name("Server").unwrap().id;
+        let attrs =
+            serde_json::json!({ "hostname": "db-02", "domain": "corp", "model": "rack 4\nslot 2", "ram_gb": 7 });
+        let fields = CiFields {
+            class_id: server,
+            name: "db-02".into(),
+            attributes: attrs.as_object().unwrap().clone(),
+            ..Default::default()
+        };
+        let ci = s.create_ci(fields, ChangeContext::default()).await.unwrap();
+        let path = format!("/cmdb/cis/{}/edit", ci.id);
+        let form = ui.get(&path, &agent).await.body;
+        assert!(form.contains("<textarea id=\"attr-model\""), "{}: {form}", db.engine);
+        let saved = ui
+            .post(
+                &path,
+                &agent,
+                &[
+                    ("_csrf", csrf.as_str()),
+                    ("class_id", server.to_string().as_str()),
+                    ("version", "1"),
+                    ("name", "db-02"),
+                    ("status", "deployed"),
+                    ("attr.hostname", "db-02"),
+                    ("attr.domain", "corp"),
+                    ("attr.model", "rack 4\r\nslot 2"),
+                    ("attr.ram_gb", "7"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}: {}", db.engine, saved.body);
+        let after = s.ci(ci.id).await.unwrap();
+        assert_eq!(after.version, 1, "{}: {:?}", db.engine, after.attributes);
+        assert_eq!(after.attributes["model"], "rack 4\nslot 2", "{}", db.engine);
+    }
+}
+
 /// A CI's page names its owner, location and attributes, in its fields and
 /// in its history, instead of the ids and keys it stores.
 #[tokio::test]

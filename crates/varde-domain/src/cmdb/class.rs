@@ -245,7 +245,9 @@ fn check_value(def: &AttributeDef, v: &Value) -> Result<CheckedValue, String> {
             // Kept trimmed, as the import trims its cells: whitespace at
             // either end means nothing in an attribute, and a value kept with
             // it would read back from an exported file as a change.
-            let s = text(v)?.trim().to_string();
+            // Line breaks as a form sends them (CRLF) are the text's own:
+            // an edit in the browser must not read back as a change.
+            let s = text(v)?.trim().replace("\r\n", "\n");
             if s.chars().count() > MAX_TEXT {
                 return Err(format!("must be at most {MAX_TEXT} characters"));
             }
@@ -331,6 +333,8 @@ mod tests {
     fn text_is_kept_trimmed() {
         let checked = check_value(&def("host", AttrKind::Text), &json!("\t web-01 \r\n")).unwrap();
         assert_eq!((checked.value, checked.key.as_deref()), (json!("web-01"), Some("web-01")));
+        let checked = check_value(&def("notes", AttrKind::Text), &json!("rack 4\r\nslot 2")).unwrap();
+        assert_eq!(checked.value, json!("rack 4\nslot 2"));
     }
 
     fn schema() -> ClassSchema {

@@ -529,6 +529,9 @@ pub struct AttrInput {
     pub required: bool,
     pub value: String,
     pub values: Vec<String>,
+    /// Text of several lines, edited in a text area: an input field would
+    /// drop its line breaks.
+    pub multiline: bool,
 }
 
 #[derive(askama::Template)]
@@ -576,6 +579,7 @@ fn attr_inputs(classes: &Classes, class_id: i64, values: &Pairs) -> Vec<AttrInpu
         .attributes
         .iter()
         .map(|(_, d)| AttrInput {
+            multiline: get(values, &format!("attr.{}", d.name)).contains('\n'),
             value: get(values, &format!("attr.{}", d.name)).to_string(),
             label: if d.label.is_empty() { d.name.clone() } else { d.label.clone() },
             kind: d.kind.as_str().into(),
