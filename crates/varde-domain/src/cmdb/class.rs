@@ -197,7 +197,9 @@ impl ClassSchema {
                 errs.push(FieldError::new(field, "is not an attribute of this class"));
                 continue;
             };
-            if v.is_null() {
+            // Blank text is no value: it clears the attribute as null does,
+            // instead of being a value two CIs of a unique attribute share.
+            if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
                 continue;
             }
             match check_value(def, v) {
@@ -312,6 +314,15 @@ mod tests {
 
     fn def(name: &str, kind: AttrKind) -> AttributeDef {
         AttributeDef { name: name.into(), label: String::new(), kind, required: false, unique: false, values: vec![] }
+    }
+
+    #[test]
+    fn blank_text_is_no_value() {
+        let s = schema();
+        let checked = s.validate_as(json!({"serial_number": "  ", "ip": ""}).as_object().unwrap(), false).unwrap();
+        assert!(checked.is_empty(), "{checked:?}");
+        let err = s.validate_as(json!({"serial_number": ""}).as_object().unwrap(), true).unwrap_err();
+        assert!(format!("{err:?}").contains("is required"), "{err:?}");
     }
 
     #[test]
