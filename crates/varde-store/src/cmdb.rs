@@ -1893,6 +1893,33 @@ pub(crate) async fn relation_is_current(
     Ok(n > 0)
 }
 
+/// Locks a row of `table` (one of our own table names) until the write
+/// commits, on PostgreSQL, where writers run side by side and a check that
+/// counts rows cannot see another writer's uncommitted ones. SQLite's one
+/// writer needs none.
+async fn lock_row_in(conn: &mut AnyConnection, table: &str, id: i64) -> Result<(), StoreError> {
+    if engine_of(conn) == crate::Engine::Postgres {
+        sqlx::query(&format!("SELECT id FROM {table} WHERE id = $1 FOR NO KEY UPDATE"))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Closes a checklist whose items are all handed back, if it is open.
+async fn close_if_done_in(conn: &mut AnyConnection, checklist_id: i64, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE ci_checklists SET closed_at = $1 WHERE id = $2 AND closed_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM ci_checklist_items WHERE checklist_id = $2 AND done_at IS NULL)",
+    )
+    .bind(now)
+    .bind(checklist_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn add_relation_in(
     conn: &mut AnyConnection,
     from: i64,
@@ -2520,6 +2547,9 @@ impl Store {
                 if !exists(conn, "users", user_id).await? {
                     return Err(StoreError::NotFound);
                 }
+                // Two lists made at once for one person would both find none
+                // open (PostgreSQL): the person's row is the place to queue.
+                lock_row_in(conn, "users", user_id).await?;
                 let open: i64 =
                     sqlx::query_scalar("SELECT COUNT(*) FROM ci_checklists WHERE user_id = $1 AND closed_at IS NULL")
                         .bind(user_id)
@@ -2591,6 +2621,10 @@ impl Store {
     ) -> Result<Checklist, StoreError> {
         self.write(move |conn| {
             async move {
+                // Items handed back at once each count the other as still
+                // open (PostgreSQL), and the list would never close: one at
+                // a time per list.
+                lock_row_in(conn, "ci_checklists", checklist_id).await?;
                 let now = now_micros();
                 let n = sqlx::query(
                     "UPDATE ci_checklist_items SET done_at = $1, done_by = $2, note = $3 \
@@ -2615,6 +2649,7 @@ impl Store {
                     .fetch_one(&mut *conn)
                     .await?;
                     found(done as u64)?;
+                    close_if_done_in(conn, checklist_id, now).await?;
                     return checklist_in(conn, checklist_id).await;
                 }
                 let (leaver, ci_id): (i64, i64) = sqlx::query_as(
@@ -2632,19 +2667,7 @@ impl Store {
                     let ctx = ChangeContext { actor: Some(actor), ..Default::default() };
                     replace_ci(conn, &ci, p, ctx, now).await?;
                 }
-                let left: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM ci_checklist_items WHERE checklist_id = $1 AND done_at IS NULL",
-                )
-                .bind(checklist_id)
-                .fetch_one(&mut *conn)
-                .await?;
-                if left == 0 {
-                    sqlx::query("UPDATE ci_checklists SET closed_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(checklist_id)
-                        .execute(&mut *conn)
-                        .await?;
-                }
+                close_if_done_in(conn, checklist_id, now).await?;
                 checklist_in(conn, checklist_id).await
             }
             .boxed()

@@ -930,6 +930,60 @@ async fn a_whole_number_read_as_a_float_is_the_same_number() {
     }
 }
 
+/// Checklists worked by several people at once: two lists made at once for
+/// one person are one, and the last items handed back at once close the
+/// list (on PostgreSQL each counted the other's item as still open).
+#[tokio::test]
+async fn a_checklist_worked_by_several_at_once_is_made_once_and_closes() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let admin = user(&s, "admin@example.org", Role::Admin).await;
+        let ann = user(&s, "ann@example.org", Role::Requester).await;
+        let laptop = class_id(&s, "Laptop").await;
+        for n in 0..4 {
+            let f = CiFields {
+                class_id: laptop,
+                name: format!("lap-{n}"),
+                used_by_id: Some(ann),
+                attributes: obj(json!({ "serial_number": format!("CL{n}") })),
+                ..Default::default()
+            };
+            s.create_ci(f, ctx(admin)).await.unwrap();
+        }
+        let makes: Vec<_> = (0..4)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.create_checklist(ann, admin).await })
+            })
+            .collect();
+        let mut lists = Vec::new();
+        for m in makes {
+            match m.await.unwrap() {
+                Ok(l) => lists.push(l),
+                Err(StoreError::InUse(_)) => {}
+                Err(e) => panic!("{engine}: {e:?}"),
+            }
+        }
+        assert_eq!(lists.len(), 1, "{engine}");
+        let list = lists.pop().unwrap();
+        assert_eq!(list.items.len(), 4, "{engine}");
+        let done: Vec<_> = list
+            .items
+            .iter()
+            .map(|item| {
+                let (s, id, item) = (s.clone(), list.id, item.id);
+                tokio::spawn(async move { s.complete_checklist_item(id, item, String::new(), admin).await })
+            })
+            .collect();
+        for d in done {
+            d.await.unwrap().unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+        }
+        let now = s.checklist(list.id).await.unwrap();
+        assert!(now.items.iter().all(|i| i.done_at.is_some()), "{engine}: {now:?}");
+        assert!(now.closed_at.is_some(), "{engine}: every item handed back, and the list still open");
+    }
+}
+
 /// A relation made by several writers at once is made once; the others are
 /// told it exists (on PostgreSQL each checked before the others committed,
 /// and the relation was current several times).
