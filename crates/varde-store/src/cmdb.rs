@@ -2365,6 +2365,10 @@ impl Store {
     pub async fn link_record_ci(&self, record_id: i64, ci_id: i64, actor: i64) -> Result<bool, StoreError> {
         self.write(move |conn| {
             async move {
+                // The record first, as every record write (`records::lock_in`):
+                // two links of one CI at once would both find none and the
+                // second insert would fail on the key (PostgreSQL).
+                crate::records::lock_in(conn, record_id).await?;
                 if !exists(conn, "cis", ci_id).await? {
                     return Err(StoreError::UnknownReference { field: "ci_id" });
                 }

@@ -930,6 +930,31 @@ async fn a_whole_number_read_as_a_float_is_the_same_number() {
     }
 }
 
+/// A CI linked to an incident by several agents at once is linked once,
+/// and none of them gets an error (on PostgreSQL the later ones met the key).
+#[tokio::test]
+async fn a_ci_linked_to_a_record_at_once_by_several_is_linked_once() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let agent = user(&s, "agent@example.org", Role::Agent).await;
+        let record = s.create_incident(varde_store::testing::incident(agent), None).await.unwrap().0.id;
+        let app = ci(&s, "Application", "Mail", json!({})).await;
+        let links: Vec<_> = (0..16)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.link_record_ci(record, app, agent).await })
+            })
+            .collect();
+        let mut made = 0;
+        for l in links {
+            if l.await.unwrap().unwrap_or_else(|e| panic!("{engine}: {e:?}")) {
+                made += 1;
+            }
+        }
+        assert_eq!(made, 1, "{engine}");
+    }
+}
+
 /// Checklists worked by several people at once: two lists made at once for
 /// one person are one, and the last items handed back at once close the
 /// list (on PostgreSQL each counted the other's item as still open).
