@@ -240,7 +240,11 @@ impl Store {
     pub async fn create_ci_class(&self, new: NewClass, actor: i64) -> Result<CiClass, StoreError> {
         self.write(move |conn| {
             async move {
-                let classes = classes_in(conn).await?;
+                // Exclusively, as every class change: names are unique
+                // ignoring case by this check alone, and two classes made at
+                // once would each miss the other.
+                hold_classes_in(conn).await?;
+                let classes = load_classes_in(conn).await?;
                 let inherited = match new.parent_id {
                     Some(p) if classes.get(p).is_none() => {
                         return Err(StoreError::UnknownReference { field: "parent_id" })

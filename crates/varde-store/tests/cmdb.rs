@@ -930,6 +930,39 @@ async fn a_whole_number_read_as_a_float_is_the_same_number() {
     }
 }
 
+/// Classes named alike (ignoring case) by several admins at once: one is
+/// made, the others are told the name is taken.
+#[tokio::test]
+async fn classes_named_alike_at_once_are_made_once() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let admin = user(&s, "admin@example.org", Role::Admin).await;
+        let makes: Vec<_> = ["Phone", "phone", "PHONE", "Phone "]
+            .into_iter()
+            .map(|name| {
+                let s = s.clone();
+                let new = NewClass {
+                    name: name.into(),
+                    parent_id: None,
+                    description: String::new(),
+                    attributes: Vec::new(),
+                    identify_by: Vec::new(),
+                };
+                tokio::spawn(async move { s.create_ci_class(new, admin).await })
+            })
+            .collect();
+        let mut made = 0;
+        for m in makes {
+            match m.await.unwrap() {
+                Ok(_) => made += 1,
+                Err(StoreError::Duplicate { field: "name" }) => {}
+                Err(e) => panic!("{engine}: {e:?}"),
+            }
+        }
+        assert_eq!(made, 1, "{engine}");
+    }
+}
+
 /// A CI linked to an incident by several agents at once is linked once,
 /// and none of them gets an error (on PostgreSQL the later ones met the key).
 #[tokio::test]
