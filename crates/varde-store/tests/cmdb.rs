@@ -751,6 +751,11 @@ async fn a_class_change_keeps_its_cis_editable_and_findable() {
         let e = s.update_ci_class(class.id, None, sized(&["s"]), admin).await.unwrap_err();
         assert_eq!(fields_of(&e), ["attributes[1].values"], "{engine}: {e:?}");
         s.update_ci_class(class.id, None, sized(&["s", "M", "l"]), admin).await.unwrap();
+        // A value respelled in the list stays the CI's: its next edit keeps
+        // it, as the list now spells it.
+        let c_now = s.ci(c[0].id).await.unwrap();
+        let kept = s.update_ci(c_now.id, None, c_now.fields(), ctx(admin)).await.unwrap();
+        assert_eq!(kept.attributes["size"], "M", "{engine}");
 
         // Another class may have a unique attribute of the same name, and
         // share a value with this one: uniqueness is per defining class.

@@ -273,11 +273,15 @@ fn check_value(def: &AttributeDef, v: &Value) -> Result<CheckedValue, String> {
             Ok(CheckedValue { value: Value::String(d.to_string()), key: Some(d.to_string()) })
         }
         AttrKind::Enum => {
+            // Matched ignoring case and kept as the list spells it: values
+            // are keyed (and found, and kept apart) in lower case, and a list
+            // respelled by the administrator ("m" to "M") must not leave the
+            // CIs holding the old spelling refused at every edit.
             let s = text(v)?;
-            if !def.values.contains(&s) {
+            let Some(known) = def.values.iter().find(|k| k.to_lowercase() == s.trim().to_lowercase()) else {
                 return Err(format!("must be one of {}", def.values.join(", ")));
-            }
-            Ok(CheckedValue { key: Some(s.to_lowercase()), value: Value::String(s) })
+            };
+            Ok(CheckedValue { key: Some(known.to_lowercase()), value: Value::String(known.clone()) })
         }
         AttrKind::CiRef | AttrKind::UserRef => {
             let id = v.as_i64().filter(|i| *i > 0).ok_or("must be a numeric id")?;
@@ -314,6 +318,15 @@ mod tests {
 
     fn def(name: &str, kind: AttrKind) -> AttributeDef {
         AttributeDef { name: name.into(), label: String::new(), kind, required: false, unique: false, values: vec![] }
+    }
+
+    #[test]
+    fn enum_values_match_ignoring_case_as_the_list_spells_them() {
+        let mut size = def("size", AttrKind::Enum);
+        size.values = vec!["S".into(), "Medium".into()];
+        let checked = check_value(&size, &json!(" medium")).unwrap();
+        assert_eq!((checked.value, checked.key.as_deref()), (json!("Medium"), Some("medium")));
+        assert!(check_value(&size, &json!("L")).is_err());
     }
 
     #[test]
