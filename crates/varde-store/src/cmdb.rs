@@ -357,6 +357,29 @@ impl Store {
                         ));
                     }
                 }
+                // Subclasses identify their CIs by attributes they may
+                // inherit from here: taken away (or made JSON), no CI of
+                // theirs could be made or found by an import any more.
+                let after = Classes::new(
+                    classes
+                        .0
+                        .iter()
+                        .map(|c| if c.id == id { CiClass { attributes: attributes.clone(), ..c.clone() } } else { c.clone() })
+                        .collect(),
+                );
+                for sub in below.iter().skip(1).filter_map(|c| classes.get(*c)) {
+                    for a in &sub.identify_by {
+                        let why = match after.schema(sub.id).get(a) {
+                            None => "it would no longer have",
+                            Some(d) if d.kind == AttrKind::Json => "it cannot as JSON",
+                            Some(_) => continue,
+                        };
+                        errs.push(FieldError::new(
+                            "attributes",
+                            format!("{} identifies its CIs by {a}, which {why}: change its rule first", sub.name),
+                        ));
+                    }
+                }
                 let mut sql = Sql::new("SELECT COUNT(*) FROM cis WHERE class_id IN ");
                 sql.bind_list(below.iter().map(|c| Arg::Int(*c)));
                 let cis: i64 = sql.query_as::<(i64,)>().fetch_one(&mut *conn).await?.0;

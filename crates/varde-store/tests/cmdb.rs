@@ -935,6 +935,46 @@ async fn a_whole_number_read_as_a_float_is_the_same_number() {
     }
 }
 
+/// A class change may not take away what a subclass identifies its CIs by,
+/// even when no CI holds it yet: Laptops are found by the serial number
+/// they inherit from Hardware.
+#[tokio::test]
+async fn a_parent_class_keeps_what_its_subclasses_identify_by() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let admin = user(&s, "admin@example.org", Role::Admin).await;
+        let classes = s.ci_classes().await.unwrap();
+        let hardware = classes.by_name("Hardware").unwrap().clone();
+        let without: Vec<AttributeDef> =
+            hardware.attributes.iter().filter(|a| a.name != "serial_number").cloned().collect();
+        let e = s
+            .update_ci_class(hardware.id, None, ClassChanges { attributes: Some(without), ..Default::default() }, admin)
+            .await
+            .unwrap_err();
+        let StoreError::Domain(DomainError::Invalid(errs)) = &e else { panic!("{engine}: {e:?}") };
+        assert!(
+            errs.iter().any(|f| f.field == "attributes" && f.message.starts_with("Laptop identifies")),
+            "{engine}: {errs:?}"
+        );
+        let as_json: Vec<AttributeDef> = hardware
+            .attributes
+            .iter()
+            .map(|a| {
+                if a.name == "serial_number" {
+                    AttributeDef { kind: AttrKind::Json, unique: false, ..a.clone() }
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        let e = s
+            .update_ci_class(hardware.id, None, ClassChanges { attributes: Some(as_json), ..Default::default() }, admin)
+            .await
+            .unwrap_err();
+        assert!(fields_of(&e).contains(&"attributes".to_string()), "{engine}: {e:?}");
+    }
+}
+
 /// Classes named alike (ignoring case) by several admins at once: one is
 /// made, the others are told the name is taken.
 #[tokio::test]
