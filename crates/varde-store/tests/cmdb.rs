@@ -948,7 +948,12 @@ async fn a_parent_class_keeps_what_its_subclasses_identify_by() {
         let without: Vec<AttributeDef> =
             hardware.attributes.iter().filter(|a| a.name != "serial_number").cloned().collect();
         let e = s
-            .update_ci_class(hardware.id, None, ClassChanges { attributes: Some(without), ..Default::default() }, admin)
+            .update_ci_class(
+                hardware.id,
+                None,
+                ClassChanges { attributes: Some(without), identify_by: Some(Vec::new()), ..Default::default() },
+                admin,
+            )
             .await
             .unwrap_err();
         let StoreError::Domain(DomainError::Invalid(errs)) = &e else { panic!("{engine}: {e:?}") };
@@ -968,7 +973,12 @@ async fn a_parent_class_keeps_what_its_subclasses_identify_by() {
             })
             .collect();
         let e = s
-            .update_ci_class(hardware.id, None, ClassChanges { attributes: Some(as_json), ..Default::default() }, admin)
+            .update_ci_class(
+                hardware.id,
+                None,
+                ClassChanges { attributes: Some(as_json), identify_by: Some(Vec::new()), ..Default::default() },
+                admin,
+            )
             .await
             .unwrap_err();
         assert!(fields_of(&e).contains(&"attributes".to_string()), "{engine}: {e:?}");
