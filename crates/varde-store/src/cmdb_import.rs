@@ -187,6 +187,9 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     crate::cmdb::hold_unique_values_in(conn, unique).await?;
 
     // 1. Each row on its own: schema, dates, identification key.
+    // Every row's reference, kept or not: a relation may name a row that
+    // has problems of its own, and should say so rather than "unknown".
+    let given_refs: HashSet<String> = req.rows.iter().map(|r| r.reference.clone()).collect();
     let mut prepared: Vec<(usize, String, Prepared, Unnamed)> = Vec::with_capacity(req.rows.len());
     let mut seen_identity: HashMap<String, usize> = HashMap::new();
     let mut seen_ref: HashMap<String, usize> = HashMap::new();
@@ -535,11 +538,12 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
             match refs.get(s) {
                 Some(i) => Some(End::Row(*i)),
                 None => {
-                    report.problems.push(ImportProblem {
-                        at: at.clone(),
-                        field: field.into(),
-                        message: format!("{s} is neither a CI of this import nor #id"),
-                    });
+                    let message = if given_refs.contains(s) {
+                        format!("{s} is a CI of this import with problems of its own (see its row)")
+                    } else {
+                        format!("{s} is neither a CI of this import nor #id")
+                    };
+                    report.problems.push(ImportProblem { at: at.clone(), field: field.into(), message });
                     None
                 }
             }
@@ -579,6 +583,17 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
             Plan::Unchanged(ci) => Some(ci.id),
         },
     };
+    // What a row of the file makes of a CI it updates counts over what the
+    // database says now: a relation to #42 in a file that disposes CI 42 is
+    // a relation to a disposed CI.
+    let planned: HashMap<i64, CiStatus> = plans
+        .iter()
+        .filter_map(|(_, _, plan)| match plan {
+            Plan::Update(ci, p) => Some((ci.id, p.status)),
+            Plan::Unchanged(ci) => Some((ci.id, ci.status)),
+            Plan::Create(_) => None,
+        })
+        .collect();
     for (line, a, b, kind) in &rels {
         for (end, field) in [(a, "from"), (b, "to")] {
             let gone = match end {
@@ -586,7 +601,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
                     problem(&mut report, format!("relations[{line}]"), field, format!("CI {id} does not exist"));
                     continue;
                 }
-                End::Ci(id) => disposed.contains(id),
+                End::Ci(id) => planned.get(id).map_or(disposed.contains(id), |s| *s == CiStatus::Disposed),
                 End::Row(i) => match &plans[*i].2 {
                     Plan::Create(p) | Plan::Update(_, p) => p.status == CiStatus::Disposed,
                     Plan::Unchanged(ci) => ci.status == CiStatus::Disposed,
@@ -609,7 +624,13 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         }
     }
 
+    // A row with a problem is neither made nor changed: the counts are of
+    // the rows that would go in.
+    let refused: HashSet<String> = report.problems.iter().map(|p| p.at.clone()).collect();
     for (line, _, plan) in &plans {
+        if refused.contains(&label(*line)) {
+            continue;
+        }
         let (action, id) = match plan {
             Plan::Create(_) => {
                 report.created += 1;
@@ -630,7 +651,21 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     }
     report.problems.sort_by(|a, b| a.at.cmp(&b.at));
     if !report.problems.is_empty() || req.dry_run {
-        report.relations_created = if report.problems.is_empty() { rels.len() } else { 0 };
+        if report.problems.is_empty() {
+            // What the write below would find: a relation between CIs that
+            // exist may be current already, and two ends that are one CI
+            // are no relation.
+            let mut seen = HashSet::new();
+            for (_, a, b, kind) in &rels {
+                match (stored(a), stored(b)) {
+                    (Some(from), Some(to)) if from == to || !seen.insert((from, to, *kind)) => {}
+                    (Some(from), Some(to)) if crate::cmdb::relation_is_current(conn, from, to, *kind).await? => {
+                        report.relations_unchanged += 1
+                    }
+                    _ => report.relations_created += 1,
+                }
+            }
+        }
         // Nothing was written: the caller answers with the problems.
         return Ok(report);
     }

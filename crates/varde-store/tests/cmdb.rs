@@ -935,6 +935,93 @@ async fn a_whole_number_read_as_a_float_is_the_same_number() {
     }
 }
 
+/// A dry run tells what the import would do: a relation that is current
+/// already is unchanged, a row with a problem is counted as neither made
+/// nor changed, a relation to a CI the same file disposes is refused, and
+/// a relation naming a row with problems says so.
+#[tokio::test]
+async fn a_dry_run_reports_what_the_import_would_do() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let admin = user(&s, "admin@example.org", Role::Admin).await;
+        let app = class_id(&s, "Application").await;
+        let laptop = class_id(&s, "Laptop").await;
+        let row = |line: usize, class_id: i64, name: &str, attrs: Value, status: Option<CiStatus>| ImportRow {
+            line,
+            reference: name.into(),
+            fields: CiFields { class_id, name: name.into(), attributes: obj(attrs), status, ..Default::default() },
+            omitted: if status.is_some() { Vec::new() } else { OPTIONAL_FIELDS.to_vec() },
+        };
+        let rel = |line: usize, from: &str, to: &str| ImportRelation {
+            line,
+            from: from.into(),
+            to: to.into(),
+            kind: RelationKind::DependsOn,
+        };
+        let first = ImportRequest {
+            relations: vec![rel(1, "payroll", "payroll-db")],
+            ..import_of(
+                admin,
+                vec![row(2, app, "payroll", json!({}), None), row(3, app, "payroll-db", json!({}), None)],
+            )
+        };
+        let made = s.import_cis(first.clone()).await.unwrap();
+        assert_eq!((made.created, made.relations_created), (2, 1), "{engine}: {made:?}");
+        let dry = s.import_cis(ImportRequest { dry_run: true, ..first.clone() }).await.unwrap();
+        let real = s.import_cis(first).await.unwrap();
+        for r in [&dry, &real] {
+            assert_eq!((r.unchanged, r.relations_created, r.relations_unchanged), (2, 0, 1), "{engine}: {r:?}");
+        }
+
+        // A serial number another laptop holds: that row is refused, and
+        // not counted as one the import would make.
+        s.import_cis(import_of(
+            admin,
+            vec![row(2, laptop, "lap-1", json!({"serial_number": "S1", "asset_tag": "T1"}), None)],
+        ))
+        .await
+        .unwrap();
+        let clash = ImportRequest {
+            dry_run: true,
+            ..import_of(
+                admin,
+                vec![
+                    row(2, laptop, "lap-2", json!({"serial_number": "S2", "asset_tag": "T1"}), None),
+                    row(3, laptop, "lap-3", json!({"serial_number": "S3"}), None),
+                ],
+            )
+        };
+        let dry = s.import_cis(clash).await.unwrap();
+        assert_eq!(dry.problems.len(), 1, "{engine}: {dry:?}");
+        assert_eq!(dry.created, 1, "{engine}: {dry:?}");
+
+        // Disposing payroll-db in the file, and relating something new to it.
+        let db_id = real.rows[1].id.unwrap();
+        s.import_cis(import_of(admin, vec![row(3, app, "payroll-db", json!({}), Some(CiStatus::Retired))]))
+            .await
+            .unwrap();
+        let gone = ImportRequest {
+            dry_run: true,
+            relations: vec![rel(1, "reports", &format!("#{db_id}")), rel(2, "broken", "payroll")],
+            ..import_of(
+                admin,
+                vec![
+                    row(2, app, "reports", json!({}), None),
+                    row(3, app, "payroll-db", json!({}), Some(CiStatus::Disposed)),
+                    row(4, app, "broken", json!({"no_such": 1}), None),
+                ],
+            )
+        };
+        let dry = s.import_cis(gone).await.unwrap();
+        let said: Vec<(&str, &str)> = dry.problems.iter().map(|p| (p.at.as_str(), p.message.as_str())).collect();
+        assert!(said.contains(&("relations[1]", "is disposed and can have no new relations")), "{engine}: {said:?}");
+        assert!(
+            said.iter().any(|(at, m)| *at == "relations[2]" && m.contains("problems of its own")),
+            "{engine}: {said:?}"
+        );
+    }
+}
+
 /// A class change may not take away what a subclass identifies its CIs by,
 /// even when no CI holds it yet: Laptops are found by the serial number
 /// they inherit from Hardware.
