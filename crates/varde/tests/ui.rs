@@ -970,6 +970,47 @@ async fn application(s: &varde_store::Store, name: &str) -> varde_store::cmdb::C
         .unwrap()
 }
 
+/// A CI's comparison runs from the earlier instant to the later, whichever
+/// field names which; the instants keep their seconds in the page's forms.
+#[tokio::test]
+async fn a_ci_comparison_runs_from_earlier_to_later() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let s = &ui.state.store;
+        let server = s.ci_classes().await.unwrap().by_name("Server").unwrap().id;
+        let attrs = serde_json::json!({ "hostname": "db-03", "domain": "corp", "os": "Windows" });
+        let fields = CiFields {
+            class_id: server,
+            name: "db-03".into(),
+            attributes: attrs.as_object().unwrap().clone(),
+            ..Default::default()
+        };
+        let ci = s.create_ci(fields, ChangeContext::default()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let before = jiff::Timestamp::now();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let mut linux = ci.fields();
+        linux.attributes.insert("os".into(), serde_json::json!("Linux"));
+        s.update_ci(ci.id, None, linux, ChangeContext::default()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let after = jiff::Timestamp::now();
+        let (early, late) =
+            (before.strftime("%Y-%m-%dT%H:%M:%S").to_string(), after.strftime("%Y-%m-%dT%H:%M:%S").to_string());
+        for (as_of, compare) in [(&late, &early), (&early, &late)] {
+            let page = ui.get(&format!("/cmdb/cis/{}?as_of={as_of}&compare={compare}", ci.id), &agent).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            let diff = page.body.split("id=\"diff-h\"").nth(1).expect("a comparison");
+            let diff = diff.split("</section>").next().unwrap();
+            let (old, new) = (diff.find("Windows").expect("the old value"), diff.find("Linux").expect("the new value"));
+            assert!(old < new, "{}: as of {as_of}, compared with {compare}: {diff}", db.engine);
+            assert!(page.body.contains(&format!("value=\"{as_of}\"")), "{}: the instant keeps its seconds", db.engine);
+        }
+    }
+}
+
 /// A CI saved from its edit form without a change stays as it was: text of
 /// several lines is edited in a text area (an input field drops line breaks)
 /// and comes back with the browser's CRLF as the same text, and a whole

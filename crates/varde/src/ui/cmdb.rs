@@ -52,8 +52,11 @@ fn parse_when(field: &str, s: &str) -> Result<Option<i64>, AppError> {
         .ok_or_else(|| AppError::field(field, "must be a date and time like 2026-11-23T14:00 (UTC)"))
 }
 
+/// An instant as a `datetime-local` input's value, to the second (the inputs
+/// take `step="1"`): cut to the minute, a page asked for 14:00:30 would
+/// walk the impact at 14:00 the next time its form is sent.
 fn local_input(micros: i64) -> String {
-    jiff::Timestamp::from_microsecond(micros).map(|t| t.strftime("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default()
+    jiff::Timestamp::from_microsecond(micros).map(|t| t.strftime("%Y-%m-%dT%H:%M:%S").to_string()).unwrap_or_default()
 }
 
 pub struct Row {
@@ -207,6 +210,8 @@ struct CiPage {
     incidents: Vec<CiRecord>,
     history: Vec<Hist>,
     as_of: String,
+    /// The instant exactly, for the impact form to walk at the same one.
+    as_of_exact: String,
     as_of_text: String,
     compare: String,
     diff: Option<svc::Diff>,
@@ -385,8 +390,10 @@ async fn show_ci(
         .collect();
     let compare = get(q, "compare").to_string();
     let diff = match parse_when("compare", &compare) {
-        Ok(Some(from)) => {
-            Some(svc::diff(&st.store, &v.caller, id, from, as_of.unwrap_or_else(varde_store::now_micros)).await?)
+        Ok(Some(other)) => {
+            // Earlier to later, whichever of the two the form names first.
+            let at = as_of.unwrap_or_else(varde_store::now_micros);
+            Some(svc::diff(&st.store, &v.caller, id, other.min(at), other.max(at)).await?)
         }
         Ok(None) => None,
         Err(e) => {
@@ -423,6 +430,7 @@ async fn show_ci(
         incidents: if as_of.is_none() { svc::open_records(&st.store, &v.caller, id).await? } else { Vec::new() },
         history,
         as_of: as_of.map(local_input).unwrap_or_default(),
+        as_of_exact: as_of.map(crate::api::instant).unwrap_or_default(),
         as_of_text: as_of.map(when).unwrap_or_default(),
         compare,
         diff,
