@@ -1565,11 +1565,22 @@ pub(crate) async fn service_ci(
         let existing: Option<i64> =
             sqlx::query_scalar("SELECT id FROM cis WHERE identity = $1").bind(key).fetch_optional(&mut *conn).await?;
         if let Some(id) = existing {
-            sqlx::query("UPDATE cis SET service_id = $1 WHERE id = $2 AND service_id IS NULL")
+            let n = sqlx::query("UPDATE cis SET service_id = $1 WHERE id = $2 AND service_id IS NULL")
                 .bind(service_id)
                 .bind(id)
                 .execute(&mut *conn)
-                .await?;
+                .await?
+                .rows_affected();
+            if n == 0 {
+                // The CI stands for another service already, one whose name
+                // differs only in case ("Mail", "mail"): this one would have
+                // no CI, and impact analysis could never show it at risk.
+                return Err(DomainError::field(
+                    "name",
+                    "another service has this name in other letters (CI names ignore case): choose a distinct name",
+                )
+                .into());
+            }
             return Ok(());
         }
     }

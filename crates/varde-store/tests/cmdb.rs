@@ -459,6 +459,11 @@ async fn services_are_cis_and_assets_have_checklists() {
         let found = s.list_cis(&f, None, 10).await.unwrap();
         assert_eq!(found.len(), 1, "{}", db.engine);
         assert_eq!(found[0].service_id, Some(svc.id));
+        // "mail" would be the same CI: it is refused rather than made
+        // without one, and nothing of it is kept.
+        let e = s.create_service("mail".into(), String::new()).await.unwrap_err();
+        assert_eq!(fields_of(&e), ["name"], "{}: {e:?}", db.engine);
+        assert_eq!(s.list_cis(&f, None, 10).await.unwrap().len(), 1, "{}", db.engine);
 
         let laptop = class_id(s, "Laptop").await;
         let mk = |name: &str, serial: &str| CiFields {
