@@ -1415,6 +1415,19 @@ pub(crate) async fn replace_rows_batch(
     if n != moved.len() as u64 {
         return Err(StoreError::Conflict { current: moved[0].1.version });
     }
+    // A CI that stands for a catalogue service is where the service is
+    // renamed (the catalogue has no rename): the two names stay one.
+    for (i, old, ..) in &moved {
+        let next = &out[*i];
+        if let (Some(service), true) = (next.service_id, next.name != old.name) {
+            sqlx::query("UPDATE services SET name = $1 WHERE id = $2")
+                .bind(&next.name)
+                .bind(service)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| StoreError::unique(e, "name"))?;
+        }
+    }
     // Index entries are rewritten whole; the current version is closed at
     // the instant the next one opens.
     let ids: Vec<(i64, i64)> = moved.iter().map(|(i, ..)| (out[*i].id, out[*i].updated_at)).collect();

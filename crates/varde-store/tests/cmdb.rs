@@ -464,6 +464,11 @@ async fn services_are_cis_and_assets_have_checklists() {
         let e = s.create_service("mail".into(), String::new()).await.unwrap_err();
         assert_eq!(fields_of(&e), ["name"], "{}: {e:?}", db.engine);
         assert_eq!(s.list_cis(&f, None, 10).await.unwrap().len(), 1, "{}", db.engine);
+        // Renamed in the CMDB, the service is renamed in the catalogue.
+        let renamed = CiFields { name: "E-mail".into(), ..found[0].fields() };
+        s.update_ci(found[0].id, None, renamed, ctx(admin)).await.unwrap();
+        let names: Vec<String> = s.services().await.unwrap().into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["E-mail"], "{}", db.engine);
 
         let laptop = class_id(s, "Laptop").await;
         let mk = |name: &str, serial: &str| CiFields {
