@@ -2118,6 +2118,19 @@ impl Store {
     }
 
     /// The relations of a CI, both ways, current or as of `at`.
+    /// When each of these relations ended, for those that have: the one
+    /// thing an as-of view leaves out, which a comparison of two instants
+    /// needs for the relations it shows as removed.
+    pub async fn relation_ends(&self, ids: &[i64]) -> Result<HashMap<i64, i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut q = Sql::new("SELECT id, valid_to FROM ci_relations WHERE valid_to < ");
+        q.bind(Arg::Int(FOREVER)).push(" AND id IN ").bind_list(ids.iter().map(|i| Arg::Int(*i)));
+        let rows: Vec<(i64, i64)> = q.query_as().fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().collect())
+    }
+
     pub async fn ci_relations(&self, id: i64, at: Option<i64>) -> Result<Vec<RelationView>, StoreError> {
         let t = at.unwrap_or(CURRENT);
         let mut out = Vec::new();

@@ -316,6 +316,7 @@ async fn impact_history_as_of_and_diff() {
         assert!(from.parse::<jiff::Timestamp>().is_ok() && rels[0]["valid_to"].is_null(), "{rels}");
 
         // End the relation; change an attribute; history and diff show both.
+        let t_with_san = instant_now();
         let r = env.delete(&format!("/api/v1/cis/{san}/relations/{rel}"), &env.agent1).send().await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         env.delete(&format!("/api/v1/cis/{san}/relations/{rel}"), &env.agent1).send().await.problem(404);
@@ -334,6 +335,15 @@ async fn impact_history_as_of_and_diff() {
         assert_eq!(d["fields"][0]["field"], "attributes.engine");
         assert_eq!(d["fields"][0]["to"], "postgres");
         assert_eq!(d["relations_added"].as_array().unwrap().len(), 0, "the SAN relation came and went");
+        // Compared with an instant it was current at, it is removed, and the
+        // comparison says when it ended.
+        let d = env.get(&format!("/api/v1/cis/{db}/diff?from={t_with_san}"), &env.agent2).send().await.json();
+        let gone = d["relations_removed"].as_array().unwrap();
+        assert_eq!(gone.len(), 1, "{d}");
+        assert_eq!(gone[0]["id"], rel, "{d}");
+        let ended = gone[0]["valid_to"].as_str().unwrap_or_default();
+        let with_san: jiff::Timestamp = t_with_san.parse().unwrap();
+        assert!(ended.parse::<jiff::Timestamp>().is_ok_and(|t| t > with_san), "{d}");
         let old = env.get(&format!("/api/v1/cis/{db}?as_of={t_before_san}"), &env.agent2).send().await.json();
         assert!(old["attributes"].get("engine").is_none());
         env.get(&format!("/api/v1/cis/{db}?as_of=yesterday"), &env.agent2).send().await.invalid(&["as_of"]);

@@ -490,7 +490,13 @@ pub async fn diff(store: &Store, caller: &Caller, id: i64, from: i64, to: i64) -
     let ra = if a.is_some() { store.ci_relations(id, Some(from)).await? } else { Vec::new() };
     let rb = store.ci_relations(id, Some(to)).await?;
     let relations_added = rb.iter().filter(|r| !ra.iter().any(|o| o.id == r.id)).cloned().collect();
-    let relations_removed = ra.iter().filter(|r| !rb.iter().any(|o| o.id == r.id)).cloned().collect();
+    let mut relations_removed: Vec<RelationView> =
+        ra.iter().filter(|r| !rb.iter().any(|o| o.id == r.id)).cloned().collect();
+    // Each ended between the two instants: say when.
+    let ends = store.relation_ends(&relations_removed.iter().map(|r| r.id).collect::<Vec<_>>()).await?;
+    for r in &mut relations_removed {
+        r.valid_to = ends.get(&r.id).copied();
+    }
     Ok(Diff {
         from: crate::api::instant(from),
         to: crate::api::instant(to),
