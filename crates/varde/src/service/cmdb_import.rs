@@ -159,11 +159,16 @@ fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError>
         let mut bad = false;
         let mut int = |k: &str| -> Option<i64> {
             let v = get(k)?;
-            match v.parse() {
+            match v.parse::<i64>() {
                 Ok(n) => Some(n),
-                Err(_) => {
-                    let what =
-                        if k == "cost" { "a whole number of cents (12.50 is 1250)" } else { "a whole number (an id)" };
+                Err(e) => {
+                    let what = match (e.kind(), k) {
+                        (std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow, _) => {
+                            "a number of at most 18 digits"
+                        }
+                        (_, "cost") => "a whole number of cents (12.50 is 1250)",
+                        _ => "a whole number (an id)",
+                    };
                     errs.push(FieldError::new(at.clone(), format!("{k} must be {what}")));
                     bad = true;
                     None
@@ -386,6 +391,29 @@ mod tests {
         assert_eq!(r[1], (2, vec!["x, y".to_string(), "say \"hi\"".into()]));
         assert_eq!(r[2], (3, vec!["two\nlines".to_string(), "z".into()]));
         assert!(parse_csv("a\n\"open").is_err());
+    }
+
+    #[test]
+    fn numbers_too_large_say_so() {
+        let thing = varde_store::cmdb::CiClass {
+            id: 1,
+            name: "Thing".into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: Vec::new(),
+            identify_by: Vec::new(),
+            version: 1,
+        };
+        let classes = Classes::new(vec![thing]);
+        let said = |csv: &str| match csv_rows(&classes, csv.as_bytes()) {
+            Err(AppError::Invalid(errs)) => errs.into_iter().map(|e| e.message).collect::<Vec<_>>(),
+            other => panic!("{:?}", other.map(|r| r.len())),
+        };
+        assert_eq!(
+            said("class,name,cost\nThing,a,99999999999999999999\n"),
+            ["cost must be a number of at most 18 digits"]
+        );
+        assert_eq!(said("class,name,cost\nThing,a,12.50\n"), ["cost must be a whole number of cents (12.50 is 1250)"]);
     }
 
     #[test]
