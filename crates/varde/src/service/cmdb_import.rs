@@ -97,16 +97,23 @@ fn bad_utf8_line(bytes: &[u8]) -> Option<usize> {
     Some(bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1)
 }
 
-/// An attribute value from CSV text, typed by the class's definition so
-/// that numbers and references arrive as JSON numbers.
-pub fn typed(kind: Option<AttrKind>, s: &str) -> Value {
-    match kind {
+/// An attribute value from CSV text (or a form field), typed by the class's
+/// definition so that numbers and references arrive as JSON numbers. Text
+/// a JSON attribute cannot read is its text, as an export writes a JSON
+/// string, unless it opens an object or array: `{"a": 1` is a typing
+/// mistake to point out, not a string to keep.
+pub fn typed(kind: Option<AttrKind>, s: &str) -> Result<Value, &'static str> {
+    let v = match kind {
         Some(AttrKind::Number) => s.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number),
         Some(AttrKind::CiRef | AttrKind::UserRef) => s.parse::<i64>().ok().map(Value::from),
-        Some(AttrKind::Json) => serde_json::from_str(s).ok(),
+        Some(AttrKind::Json) => match serde_json::from_str(s) {
+            Ok(v) => Some(v),
+            Err(_) if s.starts_with(['{', '[']) => return Err("is not valid JSON"),
+            Err(_) => None,
+        },
         _ => None,
-    }
-    .unwrap_or_else(|| Value::String(s.to_string()))
+    };
+    Ok(v.unwrap_or_else(|| Value::String(s.to_string())))
 }
 
 fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError> {
@@ -200,7 +207,12 @@ fn csv_rows(classes: &Classes, bytes: &[u8]) -> Result<Vec<ImportRow>, AppError>
                 let v = cells[i].trim();
                 let def = schema.get(name);
                 if !v.is_empty() {
-                    attributes.insert(name.to_string(), typed(def.map(|d| d.kind), v));
+                    match typed(def.map(|d| d.kind), v) {
+                        Ok(v) => {
+                            attributes.insert(name.to_string(), v);
+                        }
+                        Err(why) => errs.push(FieldError::new(at.clone(), format!("{h} {why}"))),
+                    }
                 } else if def.is_some() {
                     // Named and empty: cleared. (A file of several classes
                     // leaves other classes' columns empty; those say nothing.)
@@ -414,6 +426,14 @@ mod tests {
             ["cost must be a number of at most 18 digits"]
         );
         assert_eq!(said("class,name,cost\nThing,a,12.50\n"), ["cost must be a whole number of cents (12.50 is 1250)"]);
+    }
+
+    #[test]
+    fn json_attributes_read_json_and_plain_text() {
+        let json = Some(AttrKind::Json);
+        assert_eq!(typed(json, "{\"rack\": 4}"), Ok(serde_json::json!({"rack": 4})));
+        assert_eq!(typed(json, "rack four"), Ok(Value::String("rack four".into())));
+        assert_eq!(typed(json, "{rack"), Err("is not valid JSON"));
     }
 
     #[test]

@@ -654,11 +654,18 @@ fn form_doc(
     let mut attrs = Map::new();
     for (_, d) in &classes.schema(class_id).attributes {
         let v = get(f, &format!("attr.{}", d.name)).trim();
-        let kind = Some(d.kind);
-        attrs.insert(
-            d.name.clone(),
-            if v.is_empty() { Value::Null } else { crate::service::cmdb_import::typed(kind, v) },
-        );
+        let value = if v.is_empty() {
+            Value::Null
+        } else {
+            match crate::service::cmdb_import::typed(Some(d.kind), v) {
+                Ok(v) => v,
+                Err(why) => {
+                    errors.push(&format!("attributes.{}", d.name), why);
+                    continue;
+                }
+            }
+        };
+        attrs.insert(d.name.clone(), value);
     }
     m.insert("attributes".into(), Value::Object(attrs));
     m
