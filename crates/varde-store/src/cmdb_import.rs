@@ -136,7 +136,9 @@ impl Store {
         }
         // On PostgreSQL two imports of the same new CIs (or relations) may
         // run at once: the later one's inserts wait for the earlier one and
-        // then find those identities (or current relations) taken. Run again, it finds the CIs and updates them or
+        // then find those identities (or current relations) taken. Two that
+        // update the same CIs in another order may deadlock, and one is
+        // stopped: run again, it goes after the other. Run again, it finds the CIs and updates them or
         // leaves them be, as it would have had it started later. SQLite's
         // one writer runs imports one after the other.
         if self.engine() == crate::Engine::Sqlite {
@@ -146,7 +148,9 @@ impl Store {
         loop {
             let this = req.clone();
             match self.write(move |conn| async move { import_in(conn, this).await }.boxed()).await {
-                Err(StoreError::Duplicate { field: "identity" | "relation" }) if tries < 3 => tries += 1,
+                Err(StoreError::Duplicate { field: "identity" | "relation" } | StoreError::Busy(_)) if tries < 3 => {
+                    tries += 1
+                }
                 done => return done,
             }
         }

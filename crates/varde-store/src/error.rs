@@ -18,6 +18,11 @@ pub enum StoreError {
     InUse(String),
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// The database gave way to another writer (PostgreSQL's deadlock or
+    /// serialization failure): nothing was written, and the same write may
+    /// well succeed if run again.
+    #[error("the database was busy with another write: {0}")]
+    Busy(String),
     #[error("database: {0}")]
     Database(String),
     /// Stored data that the program cannot read back: a bug or tampering.
@@ -29,6 +34,10 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
+            // deadlock_detected, serialization_failure (SQLSTATE class 40).
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")) => {
+                StoreError::Busy(db.to_string())
+            }
             other => StoreError::Database(other.to_string()),
         }
     }

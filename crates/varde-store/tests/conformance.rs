@@ -628,3 +628,30 @@ async fn groups_hold_agents_and_duplicates_do_not_go_round() {
         s.add_link(a.id, b.id, LinkKind::RelatesTo, agent).await.unwrap();
     }
 }
+
+/// A write PostgreSQL stopped to break a deadlock is `Busy`: nothing was
+/// written, and running it again may succeed (an import does; the API
+/// answers 503 with Retry-After), instead of an internal error.
+#[tokio::test]
+async fn a_deadlock_is_busy_not_broken() {
+    use sqlx::{Connection, Executor};
+    let Some(db) = varde_store::testing::postgres().await else { return };
+    let mut setup = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    setup.execute("CREATE TABLE probe (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)").await.unwrap();
+    setup.execute("INSERT INTO probe VALUES (1, 0), (2, 0)").await.unwrap();
+    let (mut a, mut b) =
+        (sqlx::AnyConnection::connect(&db.url).await.unwrap(), sqlx::AnyConnection::connect(&db.url).await.unwrap());
+    for c in [&mut a, &mut b] {
+        c.execute("BEGIN").await.unwrap();
+    }
+    a.execute("UPDATE probe SET n = 1 WHERE id = 1").await.unwrap();
+    b.execute("UPDATE probe SET n = 1 WHERE id = 2").await.unwrap();
+    // Each now waits for the row the other holds; PostgreSQL stops one.
+    let (ra, rb) = tokio::join!(
+        a.execute("UPDATE probe SET n = 2 WHERE id = 2"),
+        b.execute("UPDATE probe SET n = 2 WHERE id = 1")
+    );
+    let stopped: Vec<StoreError> = [ra.err(), rb.err()].into_iter().flatten().map(StoreError::from).collect();
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    assert!(matches!(stopped[0], StoreError::Busy(_)), "{stopped:?}");
+}

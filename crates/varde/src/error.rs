@@ -36,6 +36,9 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("too many attempts; try again in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
+    /// Another write held what this one needed; nothing was written.
+    #[error("the database was busy with another write and nothing was saved; try again")]
+    Busy,
     #[error("internal error")]
     Internal(String),
 }
@@ -64,6 +67,10 @@ impl From<StoreError> for AppError {
             StoreError::UnknownReference { field } => AppError::field(field, "refers to nothing that exists"),
             StoreError::InUse(what) => AppError::InUse(what),
             StoreError::Domain(d) => d.into(),
+            StoreError::Busy(detail) => {
+                tracing::warn!(error = %detail, "a write gave way to another");
+                AppError::Busy
+            }
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -102,6 +109,7 @@ impl AppError {
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,6 +129,7 @@ impl AppError {
             AppError::TooLarge(_) => "/problems/too-large",
             AppError::UnsupportedMediaType(_) => "/problems/unsupported-media-type",
             AppError::TooManyRequests { .. } => "/problems/too-many-requests",
+            AppError::Busy => "/problems/busy",
             AppError::Internal(_) => "/problems/internal",
         }
     }
@@ -162,12 +171,30 @@ impl IntoResponse for AppError {
         let status = self.status();
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
-        if let AppError::TooManyRequests { retry_after } = self {
-            res.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
+        match self {
+            AppError::TooManyRequests { retry_after } => {
+                res.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
+            }
+            AppError::Busy => {
+                res.headers_mut().insert(header::RETRY_AFTER, 1.into());
+            }
+            _ => {}
         }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_store_is_503_with_retry_after() {
+        let res = AppError::from(StoreError::Busy("deadlock detected".into())).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()), Some("1"));
     }
 }

@@ -226,6 +226,8 @@ impl Errors {
             }
             AppError::UnsupportedMediaType(m) => out.general.push(m),
             AppError::TooManyRequests { retry_after } => out.general.push(tr.f("login.throttled", &retry_after)),
+            // Shown on the form, with what was typed, to send again.
+            AppError::Busy => out.general.push(AppError::Busy.to_string()),
             other => return Err(other),
         }
         Ok(out)
