@@ -208,17 +208,10 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         // or has what it leaves out taken from the CI it updates (step 4).
         match prepare_as(conn, &classes, 0, row.fields, false, false).await {
             Ok(p) => {
-                let Some(identity) = p.identity.clone() else {
-                    let rule = classes.get(p.fields.class_id).map(|c| c.identify_by.join(" + ")).unwrap_or_default();
-                    problem(
-                        &mut report,
-                        at,
-                        "attributes",
-                        format!("{rule} identifies CIs of this class and is missing"),
-                    );
-                    continue;
-                };
-                if let Some(first) = seen_identity.insert(identity, row.line) {
+                // A row without what identifies its class may still update
+                // a CI that lacks it too, found by name (step 2b): an export
+                // of CIs made by hand reads back. It can make none.
+                if let Some(first) = p.identity.clone().and_then(|i| seen_identity.insert(i, row.line)) {
                     problem(
                         &mut report,
                         at,
@@ -265,12 +258,14 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
     // has no identity. A row that finds no CI by identity takes the one CI
     // of its class with its name and no identity, which so gets its
     // identity, rather than make a second. Two such CIs: the row cannot
-    // tell which, and says so.
+    // tell which, and says so. A row without an identity of its own finds
+    // its CI the same way, by line (`by_line`).
     let mut ambiguous: HashSet<usize> = HashSet::new();
+    let mut by_line: HashMap<usize, Ci> = HashMap::new();
     let any_unidentified: Option<i64> =
         sqlx::query_scalar("SELECT id FROM cis WHERE identity IS NULL LIMIT 1").fetch_optional(&mut *conn).await?;
     if any_unidentified.is_some() {
-        let unmatched = |p: &Prepared| p.identity.as_ref().is_some_and(|i| !existing.contains_key(i));
+        let unmatched = |p: &Prepared| p.identity.as_ref().is_none_or(|i| !existing.contains_key(i));
         let mut classes_wanted: Vec<(i64,)> =
             prepared.iter().filter(|(_, _, p, _)| unmatched(p)).map(|(_, _, p, _)| (p.fields.class_id,)).collect();
         classes_wanted.sort_unstable();
@@ -313,12 +308,19 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         }
         let mut taken: HashSet<i64> = HashSet::new();
         for (line, _, p, _) in &prepared {
-            let Some(identity) = p.identity.as_ref().filter(|i| !existing.contains_key(*i)) else { continue };
+            if p.identity.as_ref().is_some_and(|i| existing.contains_key(i)) {
+                continue;
+            }
             let Some(found) = named.get(&by_name(p.fields.class_id, &p.fields.name)) else { continue };
             match found.as_slice() {
-                [ci] if taken.insert(ci.id) => {
-                    existing.insert(identity.clone(), ci.clone());
-                }
+                [ci] if taken.insert(ci.id) => match &p.identity {
+                    Some(identity) => {
+                        existing.insert(identity.clone(), ci.clone());
+                    }
+                    None => {
+                        by_line.insert(*line, ci.clone());
+                    }
+                },
                 // Taken by an earlier row of the file: this one is another.
                 [_] => {}
                 many => {
@@ -405,7 +407,15 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
                 bad = true;
             }
         }
-        let current = p.identity.as_ref().and_then(|i| existing.remove(i));
+        let current = match &p.identity {
+            Some(i) => existing.remove(i),
+            None => by_line.remove(&line),
+        };
+        if current.is_none() && p.identity.is_none() {
+            let rule = classes.get(f.class_id).map(|c| c.identify_by.join(" + ")).unwrap_or_default();
+            problem(&mut report, at, "attributes", format!("{rule} identifies CIs of this class and is missing"));
+            continue;
+        }
         // What the row does not say about a CI it updates stays as it is;
         // the whole is checked again, as an edit would be.
         let p = match current.as_ref().and_then(|ci| Some((ci, unnamed.kept(ci, &p.fields)?))) {

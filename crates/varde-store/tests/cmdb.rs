@@ -945,6 +945,50 @@ async fn a_whole_number_read_as_a_float_is_the_same_number() {
     }
 }
 
+/// A CI made by hand without what identifies its class is updated by a row
+/// that lacks it too, found by its name (an export of such CIs reads back);
+/// a row without it that names no such CI is refused, as it can make none.
+#[tokio::test]
+async fn a_row_without_an_identity_updates_the_ci_named_so_that_has_none() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let admin = user(&s, "admin@example.org", Role::Admin).await;
+        let new = NewClass {
+            name: "Gizmo".into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: vec![attr("serial", AttrKind::Text), attr("colour", AttrKind::Text)],
+            identify_by: vec!["serial".into()],
+        };
+        let gizmo = s.create_ci_class(new, admin).await.unwrap().id;
+        let made = s
+            .create_ci(CiFields { class_id: gizmo, name: "g-1".into(), ..Default::default() }, ctx(admin))
+            .await
+            .unwrap();
+        let row = |line: usize, name: &str| ImportRow {
+            line,
+            reference: name.into(),
+            fields: CiFields {
+                class_id: gizmo,
+                name: name.into(),
+                attributes: obj(json!({ "colour": "red" })),
+                ..Default::default()
+            },
+            omitted: OPTIONAL_FIELDS.to_vec(),
+        };
+        let done = s.import_cis(import_of(admin, vec![row(2, "G-1 ")])).await.unwrap();
+        assert!(done.problems.is_empty(), "{engine}: {done:?}");
+        assert_eq!((done.created, done.updated), (0, 1), "{engine}: {done:?}");
+        assert_eq!(s.ci(made.id).await.unwrap().attributes["colour"], "red", "{engine}");
+        // Renamed "G-1" by the row; the same row again changes nothing.
+        let again = s.import_cis(import_of(admin, vec![row(2, "G-1")])).await.unwrap();
+        assert_eq!(again.unchanged, 1, "{engine}: {again:?}");
+        let none = s.import_cis(import_of(admin, vec![row(2, "g-2")])).await.unwrap();
+        let said: Vec<&str> = none.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(said, ["serial identifies CIs of this class and is missing"], "{engine}");
+    }
+}
+
 /// A dry run tells what the import would do: a relation that is current
 /// already is unchanged, a row with a problem is counted as neither made
 /// nor changed, a relation to a CI the same file disposes is refused, and
