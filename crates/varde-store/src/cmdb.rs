@@ -802,10 +802,6 @@ fn check_own(
     fields.name = fields.name.trim().to_string();
     if fields.name.is_empty() || fields.name.chars().count() > 200 {
         errs.push(FieldError::new("name", "must be 1 to 200 characters"));
-    } else if fields.name.chars().any(char::is_control) {
-        // A name is one line: the form's input field would drop a line
-        // break at the next edit, and lists and paths show it on one line.
-        errs.push(FieldError::new("name", "must be one line, without tabs or other control characters"));
     }
     if fields.cost.is_some_and(|c| c < 0) {
         errs.push(FieldError::new("cost", "must not be negative"));
@@ -909,6 +905,19 @@ pub(crate) async fn prepare_as(
         return Err(DomainError::field("class_id", "is not a CI class").into());
     }
     let checked = check_own(classes, &mut fields, complete, &mut errs)?;
+    if fields.name.chars().any(char::is_control) {
+        // A name is one line: the form's input field would drop a line
+        // break at the next edit, and lists and paths show it on one line.
+        // A name stored before this rule stays the CI's until it is renamed.
+        let stored: Option<String> = if id == 0 {
+            None
+        } else {
+            sqlx::query_scalar("SELECT name FROM cis WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?
+        };
+        if stored.as_deref() != Some(fields.name.as_str()) {
+            errs.push(FieldError::new("name", "must be one line, without tabs or other control characters"));
+        }
+    }
     let schema = classes.schema(fields.class_id);
     if check_refs {
         let mut refs: Vec<(String, &str, i64)> = Vec::new();
@@ -1426,6 +1435,18 @@ pub(crate) async fn replace_rows_batch(
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| StoreError::unique(e, "name"))?;
+            // In the configuration's audit, where the service was made.
+            crate::audit::write(
+                conn,
+                crate::audit::Entity::Configuration,
+                service,
+                ctx.actor,
+                now,
+                "service",
+                Some(&old.name),
+                Some(&next.name),
+            )
+            .await?;
         }
     }
     // Index entries are rewritten whole; the current version is closed at
@@ -2117,7 +2138,6 @@ impl Store {
         .await
     }
 
-    /// The relations of a CI, both ways, current or as of `at`.
     /// When each of these relations ended, for those that have: the one
     /// thing an as-of view leaves out, which a comparison of two instants
     /// needs for the relations it shows as removed.
@@ -2131,6 +2151,7 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
+    /// The relations of a CI, both ways, current or as of `at`.
     pub async fn ci_relations(&self, id: i64, at: Option<i64>) -> Result<Vec<RelationView>, StoreError> {
         let t = at.unwrap_or(CURRENT);
         let mut out = Vec::new();

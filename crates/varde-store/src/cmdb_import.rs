@@ -134,13 +134,14 @@ impl Store {
         if req.rows.len() > MAX_IMPORT_ROWS {
             return Err(DomainError::field("body", format!("at most {MAX_IMPORT_ROWS} CIs per import")).into());
         }
-        // On PostgreSQL two imports of the same new CIs (or relations) may
-        // run at once: the later one's inserts wait for the earlier one and
-        // then find those identities (or current relations) taken. Two that
-        // update the same CIs in another order may deadlock, and one is
-        // stopped: run again, it goes after the other. Run again, it finds the CIs and updates them or
-        // leaves them be, as it would have had it started later. SQLite's
-        // one writer runs imports one after the other.
+        // On PostgreSQL imports run side by side. The later of two imports
+        // of the same new CIs (or relations) waits for the earlier one and
+        // then finds those identities (or current relations) taken; of two
+        // that update the same CIs, the later finds them at a newer version
+        // (a conflict), or the two deadlock and one is stopped (busy). Run
+        // again, it finds the CIs and updates them or leaves them be, as it
+        // would have had it started later. SQLite's one writer runs imports
+        // one after the other.
         if self.engine() == crate::Engine::Sqlite {
             return self.write(move |conn| async move { import_in(conn, req).await }.boxed()).await;
         }
@@ -148,9 +149,11 @@ impl Store {
         loop {
             let this = req.clone();
             match self.write(move |conn| async move { import_in(conn, this).await }.boxed()).await {
-                Err(StoreError::Duplicate { field: "identity" | "relation" } | StoreError::Busy(_)) if tries < 3 => {
-                    tries += 1
-                }
+                Err(
+                    StoreError::Duplicate { field: "identity" | "relation" }
+                    | StoreError::Conflict { .. }
+                    | StoreError::Busy(_),
+                ) if tries < 3 => tries += 1,
                 done => return done,
             }
         }
@@ -188,7 +191,10 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         .filter(|(_, def)| def.unique)
         .map(|(defined_by, def)| (*defined_by, def.name.as_str()))
         .collect();
-    crate::cmdb::hold_unique_values_in(conn, unique).await?;
+    // A dry run writes nothing and need not hold back other writers.
+    if !req.dry_run {
+        crate::cmdb::hold_unique_values_in(conn, unique).await?;
+    }
 
     // 1. Each row on its own: schema, dates, identification key.
     // Every row's reference, kept or not: a relation may name a row that
@@ -202,7 +208,14 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         // Checking drops null attributes; an update must know they were named.
         let unnamed = Unnamed {
             fields: row.omitted,
-            cleared: row.fields.attributes.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k.clone()).collect(),
+            // Null or blank text: either clears (`ClassSchema::validate_as`).
+            cleared: row
+                .fields
+                .attributes
+                .iter()
+                .filter(|(_, v)| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()))
+                .map(|(k, _)| k.clone())
+                .collect(),
         };
         // Required attributes are checked once the row is known to be new,
         // or has what it leaves out taken from the CI it updates (step 4).

@@ -986,6 +986,28 @@ async fn a_row_without_an_identity_updates_the_ci_named_so_that_has_none() {
         let none = s.import_cis(import_of(admin, vec![row(2, "g-2")])).await.unwrap();
         let said: Vec<&str> = none.problems.iter().map(|p| p.message.as_str()).collect();
         assert_eq!(said, ["serial identifies CIs of this class and is missing"], "{engine}");
+        // Blank text in a row clears the attribute, as null does.
+        let mut blank = row(2, "G-1");
+        blank.fields.attributes.insert("colour".into(), json!("  "));
+        let cleared = s.import_cis(import_of(admin, vec![blank])).await.unwrap();
+        assert_eq!(cleared.updated, 1, "{engine}: {cleared:?}");
+        assert!(s.ci(made.id).await.unwrap().attributes.get("colour").is_none(), "{engine}");
+
+        // A name stored before names had to be one line stays the CI's
+        // through other edits; it is only refused as a new name.
+        sqlx::query("UPDATE cis SET name = $1 WHERE id = $2")
+            .bind("G-1\tspare")
+            .bind(made.id)
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let old = s.ci(made.id).await.unwrap();
+        let mut fields = old.fields();
+        fields.attributes.insert("colour".into(), json!("blue"));
+        s.update_ci(made.id, None, fields.clone(), ctx(admin)).await.unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+        fields.name = "G-1\tother".into();
+        let e = s.update_ci(made.id, None, fields, ctx(admin)).await.unwrap_err();
+        assert_eq!(fields_of(&e), ["name"], "{engine}");
     }
 }
 

@@ -461,6 +461,15 @@ async fn services_show_up_as_cis_and_openapi_lists_the_cmdb() {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         let found = env.get("/api/v1/cis?class=Service&q=payroll", &env.agent1).send().await.json();
         assert_eq!(found["items"][0]["service_id"], id_of(&r.json()));
+        // Its CI's name is the service's: renaming it renames the service,
+        // which only who may change the catalogue may do.
+        let ci = format!("/api/v1/cis/{}", found["items"][0]["id"]);
+        env.patch(&ci, &env.agent1, json!({"name": "Payroll and pensions"})).send().await.problem(403);
+        let r = env.patch(&ci, &env.admin, json!({"name": "Payroll and pensions"})).send().await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let services = env.get("/api/v1/services", &env.agent1).send().await.json();
+        let names: Vec<&str> = services.as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+        assert!(names.contains(&"Payroll and pensions") && !names.contains(&"Payroll"), "{services}");
         let doc = env.req(http::Method::GET, "/api/openapi.json").send().await.json();
         for p in ["/api/v1/cis", "/api/v1/cis/{id}/impact", "/api/v1/ci-classes", "/api/v1/incidents/{id}/cis"] {
             assert!(doc["paths"].get(p).is_some(), "{p} missing from OpenAPI");

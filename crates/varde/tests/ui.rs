@@ -1058,6 +1058,38 @@ async fn a_ci_saved_unchanged_from_its_form_is_unchanged() {
         let after = s.ci(ci.id).await.unwrap();
         assert_eq!(after.version, 1, "{}: {:?}", db.engine, after.attributes);
         assert_eq!(after.attributes["model"], "rack 4\nslot 2", "{}", db.engine);
+
+        // An enum value the class's list has since respelled is still the
+        // one selected, so saving the form keeps it.
+        use varde_domain::cmdb::{AttrKind, AttributeDef};
+        let size = |v: &str| AttributeDef {
+            name: "size".into(),
+            label: String::new(),
+            kind: AttrKind::Enum,
+            required: false,
+            unique: false,
+            values: vec![v.into()],
+        };
+        let new = varde_store::cmdb::NewClass {
+            name: "Crate".into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: vec![size("m")],
+            identify_by: Vec::new(),
+        };
+        let class = s.create_ci_class(new, 1).await.unwrap();
+        let attrs = serde_json::json!({ "size": "m" });
+        let fields = CiFields {
+            class_id: class.id,
+            name: "crate-1".into(),
+            attributes: attrs.as_object().unwrap().clone(),
+            ..Default::default()
+        };
+        let boxed = s.create_ci(fields, ChangeContext::default()).await.unwrap();
+        let respelled = varde_store::cmdb::ClassChanges { attributes: Some(vec![size("M")]), ..Default::default() };
+        s.update_ci_class(class.id, None, respelled, 1).await.unwrap();
+        let form = ui.get(&format!("/cmdb/cis/{}/edit", boxed.id), &agent).await.body;
+        assert!(form.contains("<option value=\"M\" selected>"), "{}: {form}", db.engine);
     }
 }
 

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use varde_domain::cmdb::AttrKind;
 use varde_domain::record::RecordKind;
 use varde_store::cmdb::{
     AffectedService, AssetRow, Checklist, Ci, CiChange, CiClass, CiRecord, Classes, Impact, PastWhat, Relation,
@@ -260,8 +261,11 @@ pub fn to_csv(rows: &[Ci], classes: &Classes) -> String {
         for a in &attr_names {
             out.push(',');
             if let Some(v) = c.attributes.get(a) {
+                // A JSON attribute is written as JSON, a string quoted, so
+                // that text like `{draft` reads back as the string it is.
+                let json = classes.schema(c.class_id).get(a).is_some_and(|d| d.kind == AttrKind::Json);
                 out.push_str(&cell(&match v {
-                    Value::String(s) => s.clone(),
+                    Value::String(s) if !json => s.clone(),
                     other => other.to_string(),
                 }));
             }

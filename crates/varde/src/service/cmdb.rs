@@ -258,6 +258,11 @@ pub async fn update(
         let classes = store.ci_classes().await?;
         let (fields, mut ctx) = fields_of(&classes, input)?;
         ctx.actor = Some(caller.id());
+        // The CI of a catalogue service carries the service's name: renaming
+        // it renames the service, which is the catalogue's to change.
+        if current.service_id.is_some() && fields.name.trim() != current.name {
+            caller.require(Permission::ManageConfiguration)?;
+        }
         match store.update_ci(id, expected.or(Some(current.version)), fields, ctx).await {
             // Each round one of the writers racing for the CI wins, so this
             // bounds how many may patch one CI at the same moment.

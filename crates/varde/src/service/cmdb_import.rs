@@ -429,6 +429,54 @@ mod tests {
     }
 
     #[test]
+    fn an_exported_json_attribute_reads_back_as_it_was() {
+        use varde_domain::cmdb::AttributeDef;
+        let conf = AttributeDef {
+            name: "conf".into(),
+            label: String::new(),
+            kind: AttrKind::Json,
+            required: false,
+            unique: false,
+            values: Vec::new(),
+        };
+        let thing = varde_store::cmdb::CiClass {
+            id: 1,
+            name: "Thing".into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: vec![conf],
+            identify_by: Vec::new(),
+            version: 1,
+        };
+        let classes = Classes::new(vec![thing]);
+        for value in [serde_json::json!("{draft"), serde_json::json!("plain"), serde_json::json!({"rack": [4, "b"]})] {
+            let ci = varde_store::cmdb::Ci {
+                id: 7,
+                class_id: 1,
+                name: "a".into(),
+                status: varde_domain::cmdb::CiStatus::Deployed,
+                owner_id: None,
+                location_id: None,
+                supplier_id: None,
+                cost: None,
+                purchased_on: None,
+                warranty_until: None,
+                end_of_life: None,
+                used_by_id: None,
+                organisation_id: None,
+                attributes: serde_json::json!({ "conf": value }).as_object().unwrap().clone(),
+                service_id: None,
+                version: 1,
+                created_at: 0,
+                updated_at: 0,
+            };
+            let csv = crate::api::cmdb::to_csv(&[ci], &classes);
+            let rows = csv_rows(&classes, csv.as_bytes()).unwrap_or_else(|e| panic!("{value}: {e:?}\n{csv}"));
+            assert_eq!(rows[0].fields.attributes["conf"], value, "{csv}");
+        }
+    }
+
+    #[test]
     fn json_attributes_read_json_and_plain_text() {
         let json = Some(AttrKind::Json);
         assert_eq!(typed(json, "{\"rack\": 4}"), Ok(serde_json::json!({"rack": 4})));

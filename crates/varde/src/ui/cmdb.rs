@@ -588,7 +588,7 @@ fn attr_inputs(classes: &Classes, class_id: i64, values: &Pairs) -> Vec<AttrInpu
         .iter()
         .map(|(_, d)| AttrInput {
             multiline: get(values, &format!("attr.{}", d.name)).contains('\n'),
-            value: get(values, &format!("attr.{}", d.name)).to_string(),
+            value: shown_value(d, get(values, &format!("attr.{}", d.name))),
             label: if d.label.is_empty() { d.name.clone() } else { d.label.clone() },
             kind: d.kind.as_str().into(),
             required: d.required,
@@ -598,7 +598,18 @@ fn attr_inputs(classes: &Classes, class_id: i64, values: &Pairs) -> Vec<AttrInpu
         .collect()
 }
 
-fn values_of(ci: &Ci) -> Pairs {
+/// A value as its field shows it: an enum value as the class's list spells
+/// it now (a list respelled "m" to "M" must still select the CI's value,
+/// or the next save would clear it).
+fn shown_value(d: &AttributeDef, v: &str) -> String {
+    match d.kind {
+        AttrKind::Enum => d.values.iter().find(|o| o.to_lowercase() == v.to_lowercase()).cloned(),
+        _ => None,
+    }
+    .unwrap_or_else(|| v.to_string())
+}
+
+fn values_of(ci: &Ci, classes: &Classes) -> Pairs {
     let mut out: Pairs = Vec::new();
     let doc = svc::input_doc(ci);
     for k in COMMON.iter() {
@@ -610,8 +621,16 @@ fn values_of(ci: &Ci) -> Pairs {
         out.retain(|(k, _)| k != "cost");
         out.push(("cost".into(), format!("{}.{:02}", c / 100, c % 100)));
     }
+    let schema = classes.schema(ci.class_id);
     for (k, v) in &ci.attributes {
-        out.push((format!("attr.{k}"), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
+        // JSON as JSON, a string quoted, so the form reads it back as it is
+        // (`cmdb_import::typed`).
+        let json = schema.get(k).is_some_and(|d| d.kind == AttrKind::Json);
+        let text = match v.as_str() {
+            Some(s) if !json => s.to_string(),
+            _ => v.to_string(),
+        };
+        out.push((format!("attr.{k}"), text));
     }
     out
 }
@@ -747,7 +766,7 @@ pub async fn edit_page(State(st): State<AppState>, v: Viewer, Path(id): Path<i64
     v.caller.require(Permission::EditCis)?;
     let classes = svc::classes(&st.store, &v.caller).await?;
     let ci = svc::get(&st.store, &v.caller, id, None).await?;
-    let values = values_of(&ci);
+    let values = values_of(&ci, &classes);
     let page = FormPage {
         p: v.chrome("cmdb"),
         errors: Errors::none(),
