@@ -525,7 +525,26 @@ async fn reidentify_in(conn: &mut AnyConnection, id: i64) -> Result<(), StoreErr
     for (ci, name, attributes, old) in rows {
         let attributes: Map<String, Value> = serde_json::from_str(&attributes)
             .map_err(|e| StoreError::corrupt(format!("attributes of CI {ci}: {e}")))?;
-        let checked = schema.validate(&attributes).unwrap_or_default();
+        // Only what identifies counts here. A value the rule needs that the
+        // class cannot read would have left the CI without an identity, so
+        // unfindable by an import: the change is refused instead.
+        let rule: Map<String, Value> = classes
+            .identify_by(id)
+            .iter()
+            .filter_map(|a| attributes.get(a).map(|v| (a.clone(), v.clone())))
+            .collect();
+        let checked = match schema.validate_as(&rule, false) {
+            Ok(c) => c,
+            Err(DomainError::Invalid(errs)) => {
+                let why = errs.first().map(|e| format!("{} {}", e.field, e.message)).unwrap_or_default();
+                return Err(DomainError::field(
+                    "identify_by",
+                    format!("CI {ci} ({name}) could not be identified under this rule: its {why}"),
+                )
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let key = identity_of(&classes, id, &name, &checked);
         if let Some(k) = &key {
             if let Some(first) = seen.insert(k.clone(), ci) {

@@ -1011,6 +1011,38 @@ async fn a_row_without_an_identity_updates_the_ci_named_so_that_has_none() {
     }
 }
 
+/// A new identification rule that a stored CI's value cannot serve (data
+/// from before a rule, written when the class read it otherwise) is refused
+/// and names the CI, instead of leaving that CI without an identity.
+#[tokio::test]
+async fn a_rule_a_stored_value_cannot_serve_is_refused() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let admin = user(&s, "admin@example.org", Role::Admin).await;
+        let new = NewClass {
+            name: "Badge".into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: vec![attr("code", AttrKind::Text)],
+            identify_by: vec![],
+        };
+        let badge = s.create_ci_class(new, admin).await.unwrap().id;
+        let f = CiFields { class_id: badge, name: "b-1".into(), attributes: obj(json!({"code": "x1"})), ..Default::default() };
+        let ci = s.create_ci(f, ctx(admin)).await.unwrap();
+        sqlx::query("UPDATE cis SET attributes = $1 WHERE id = $2")
+            .bind(r#"{"code":17}"#)
+            .bind(ci.id)
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let by_code = ClassChanges { identify_by: Some(vec!["code".into()]), ..Default::default() };
+        let e = s.update_ci_class(badge, None, by_code, admin).await.unwrap_err();
+        let StoreError::Domain(DomainError::Invalid(errs)) = &e else { panic!("{engine}: {e:?}") };
+        assert_eq!(errs[0].field, "identify_by", "{engine}: {errs:?}");
+        assert!(errs[0].message.contains(&format!("CI {} (b-1)", ci.id)), "{engine}: {errs:?}");
+    }
+}
+
 /// A dry run tells what the import would do: a relation that is current
 /// already is unchanged, a row with a problem is counted as neither made
 /// nor changed, a relation to a CI the same file disposes is refused, and
