@@ -528,11 +528,8 @@ async fn reidentify_in(conn: &mut AnyConnection, id: i64) -> Result<(), StoreErr
         // Only what identifies counts here. A value the rule needs that the
         // class cannot read would have left the CI without an identity, so
         // unfindable by an import: the change is refused instead.
-        let rule: Map<String, Value> = classes
-            .identify_by(id)
-            .iter()
-            .filter_map(|a| attributes.get(a).map(|v| (a.clone(), v.clone())))
-            .collect();
+        let rule: Map<String, Value> =
+            classes.identify_by(id).iter().filter_map(|a| attributes.get(a).map(|v| (a.clone(), v.clone()))).collect();
         let checked = match schema.validate_as(&rule, false) {
             Ok(c) => c,
             Err(DomainError::Invalid(errs)) => {
@@ -1867,7 +1864,21 @@ impl Store {
                     let classes = classes_in(conn).await?;
                     for id in ids {
                         if let Ok(ci) = ci_in(conn, id).await {
-                            let p = prepare(conn, &classes, id, ci.fields(), false).await?;
+                            let p = match prepare(conn, &classes, id, ci.fields(), false).await {
+                                Ok(p) => p,
+                                // Data the classes no longer read must not stop
+                                // Varde from starting: the CI keeps what it has,
+                                // and its next edit says what to mend.
+                                Err(StoreError::Domain(e)) => {
+                                    tracing::warn!(ci = id, error = %e, "a CI could not be re-indexed");
+                                    sqlx::query("DELETE FROM ci_reindex WHERE ci_id = $1")
+                                        .bind(id)
+                                        .execute(&mut *conn)
+                                        .await?;
+                                    continue;
+                                }
+                                Err(e) => return Err(e),
+                            };
                             sqlx::query("UPDATE cis SET identity = $1 WHERE id = $2")
                                 .bind(p.identity.as_deref())
                                 .bind(id)

@@ -1027,7 +1027,12 @@ async fn a_rule_a_stored_value_cannot_serve_is_refused() {
             identify_by: vec![],
         };
         let badge = s.create_ci_class(new, admin).await.unwrap().id;
-        let f = CiFields { class_id: badge, name: "b-1".into(), attributes: obj(json!({"code": "x1"})), ..Default::default() };
+        let f = CiFields {
+            class_id: badge,
+            name: "b-1".into(),
+            attributes: obj(json!({"code": "x1"})),
+            ..Default::default()
+        };
         let ci = s.create_ci(f, ctx(admin)).await.unwrap();
         sqlx::query("UPDATE cis SET attributes = $1 WHERE id = $2")
             .bind(r#"{"code":17}"#)

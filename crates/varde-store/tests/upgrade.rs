@@ -404,3 +404,27 @@ async fn a_postgresql_database_that_is_not_utf8_is_refused_with_the_reason() {
         conn.close().await.unwrap();
     }
 }
+
+/// A CI queued for re-indexing whose stored data the classes no longer
+/// read (here an empty name) does not stop the store from opening: it is
+/// left as it is, and the queue empties.
+#[tokio::test]
+async fn a_ci_that_cannot_be_reindexed_does_not_stop_the_start() {
+    for (engine, url, _dir) in empty_urls().await {
+        drop(Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap());
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        for stmt in [
+            "INSERT INTO cis (id, class_id, name, status, attributes, version, created_at, updated_at)
+             SELECT 901, id, '', 'deployed', '{}', 1, 1, 1 FROM ci_classes WHERE name = 'Application'",
+            "INSERT INTO ci_reindex (ci_id) VALUES (901)",
+        ] {
+            conn.execute(stmt).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
+        }
+        conn.close().await.unwrap();
+        let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 })
+            .await
+            .unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ci_reindex").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(left, 0, "{engine}");
+    }
+}
