@@ -63,6 +63,25 @@ async fn rel(store: &Store, from: i64, to: i64, kind: RelationKind) -> i64 {
     store.add_ci_relation(from, to, kind, Map::new(), ChangeContext::default()).await.unwrap().id
 }
 
+/// Starts each write on a task of its own, so that they run at once (on
+/// PostgreSQL, side by side on their own connections).
+fn spawn_all<T, F>(writes: impl IntoIterator<Item = F>) -> Vec<tokio::task::JoinHandle<T>>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    writes.into_iter().map(tokio::spawn).collect()
+}
+
+/// What the writes of [`spawn_all`] came to, in the order they were given.
+async fn joined<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.expect("a write panicked"));
+    }
+    out
+}
+
 #[tokio::test]
 async fn default_classes_ship_and_inherit() {
     for db in databases().await {
@@ -890,15 +909,13 @@ async fn simultaneous_imports_of_the_same_cis_make_them_once() {
                 omitted: OPTIONAL_FIELDS.to_vec(),
             })
             .collect();
-        let runs: Vec<_> = (0..3)
-            .map(|_| {
-                let (s, rows) = (s.clone(), rows.clone());
-                tokio::spawn(async move { s.import_cis(import_of(admin, rows)).await })
-            })
-            .collect();
+        let runs = spawn_all((0..3).map(|_| {
+            let (s, rows) = (s.clone(), rows.clone());
+            async move { s.import_cis(import_of(admin, rows)).await }
+        }));
         let mut created = 0;
-        for run in runs {
-            let done = run.await.unwrap().unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+        for done in joined(runs).await {
+            let done = done.unwrap_or_else(|e| panic!("{engine}: {e:?}"));
             assert!(done.problems.is_empty(), "{engine}: {done:?}");
             assert_eq!(done.created + done.unchanged, 300, "{engine}: {done:?}");
             created += done.created;
@@ -1192,23 +1209,20 @@ async fn classes_named_alike_at_once_are_made_once() {
     for db in databases().await {
         let (s, engine) = (db.store.clone(), db.engine);
         let admin = user(&s, "admin@example.org", Role::Admin).await;
-        let makes: Vec<_> = ["Phone", "phone", "PHONE", "Phone "]
-            .into_iter()
-            .map(|name| {
-                let s = s.clone();
-                let new = NewClass {
-                    name: name.into(),
-                    parent_id: None,
-                    description: String::new(),
-                    attributes: Vec::new(),
-                    identify_by: Vec::new(),
-                };
-                tokio::spawn(async move { s.create_ci_class(new, admin).await })
-            })
-            .collect();
+        let makes = spawn_all(["Phone", "phone", "PHONE", "Phone "].into_iter().map(|name| {
+            let s = s.clone();
+            let new = NewClass {
+                name: name.into(),
+                parent_id: None,
+                description: String::new(),
+                attributes: Vec::new(),
+                identify_by: Vec::new(),
+            };
+            async move { s.create_ci_class(new, admin).await }
+        }));
         let mut made = 0;
-        for m in makes {
-            match m.await.unwrap() {
+        for m in joined(makes).await {
+            match m {
                 Ok(_) => made += 1,
                 Err(StoreError::Duplicate { field: "name" }) => {}
                 Err(e) => panic!("{engine}: {e:?}"),
@@ -1227,19 +1241,13 @@ async fn a_ci_linked_to_a_record_at_once_by_several_is_linked_once() {
         let agent = user(&s, "agent@example.org", Role::Agent).await;
         let record = s.create_incident(varde_store::testing::incident(agent), None).await.unwrap().0.id;
         let app = ci(&s, "Application", "Mail", json!({})).await;
-        let links: Vec<_> = (0..16)
-            .map(|_| {
-                let s = s.clone();
-                tokio::spawn(async move { s.link_record_ci(record, app, agent).await })
-            })
-            .collect();
-        let mut made = 0;
-        for l in links {
-            if l.await.unwrap().unwrap_or_else(|e| panic!("{engine}: {e:?}")) {
-                made += 1;
-            }
-        }
-        assert_eq!(made, 1, "{engine}");
+        let links = spawn_all((0..16).map(|_| {
+            let s = s.clone();
+            async move { s.link_record_ci(record, app, agent).await }
+        }));
+        let made: Vec<bool> =
+            joined(links).await.into_iter().map(|l| l.unwrap_or_else(|e| panic!("{engine}: {e:?}"))).collect();
+        assert_eq!(made.iter().filter(|m| **m).count(), 1, "{engine}");
     }
 }
 
@@ -1263,15 +1271,13 @@ async fn a_checklist_worked_by_several_at_once_is_made_once_and_closes() {
             };
             s.create_ci(f, ctx(admin)).await.unwrap();
         }
-        let makes: Vec<_> = (0..4)
-            .map(|_| {
-                let s = s.clone();
-                tokio::spawn(async move { s.create_checklist(ann, admin).await })
-            })
-            .collect();
+        let makes = spawn_all((0..4).map(|_| {
+            let s = s.clone();
+            async move { s.create_checklist(ann, admin).await }
+        }));
         let mut lists = Vec::new();
-        for m in makes {
-            match m.await.unwrap() {
+        for m in joined(makes).await {
+            match m {
                 Ok(l) => lists.push(l),
                 Err(StoreError::InUse(_)) => {}
                 Err(e) => panic!("{engine}: {e:?}"),
@@ -1280,16 +1286,12 @@ async fn a_checklist_worked_by_several_at_once_is_made_once_and_closes() {
         assert_eq!(lists.len(), 1, "{engine}");
         let list = lists.pop().unwrap();
         assert_eq!(list.items.len(), 4, "{engine}");
-        let done: Vec<_> = list
-            .items
-            .iter()
-            .map(|item| {
-                let (s, id, item) = (s.clone(), list.id, item.id);
-                tokio::spawn(async move { s.complete_checklist_item(id, item, String::new(), admin).await })
-            })
-            .collect();
-        for d in done {
-            d.await.unwrap().unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+        let done = spawn_all(list.items.iter().map(|item| {
+            let (s, id, item) = (s.clone(), list.id, item.id);
+            async move { s.complete_checklist_item(id, item, String::new(), admin).await }
+        }));
+        for d in joined(done).await {
+            d.unwrap_or_else(|e| panic!("{engine}: {e:?}"));
         }
         let now = s.checklist(list.id).await.unwrap();
         assert!(now.items.iter().all(|i| i.done_at.is_some()), "{engine}: {now:?}");
@@ -1306,17 +1308,16 @@ async fn a_relation_made_at_once_by_several_writers_is_made_once() {
         let (s, engine) = (db.store.clone(), db.engine);
         let app = ci(&s, "Application", "Payroll app", json!({})).await;
         let db_ci = ci(&s, "Application", "Payroll db", json!({})).await;
-        let tries: Vec<_> = (0..8)
-            .map(|_| {
+        let tries =
+            spawn_all((0..8).map(|_| {
                 let s = s.clone();
-                tokio::spawn(async move {
+                async move {
                     s.add_ci_relation(app, db_ci, RelationKind::DependsOn, Map::new(), ChangeContext::default()).await
-                })
-            })
-            .collect();
+                }
+            }));
         let mut made = 0;
-        for t in tries {
-            match t.await.unwrap() {
+        for t in joined(tries).await {
+            match t {
                 Ok(_) => made += 1,
                 Err(StoreError::InUse(m)) => assert!(m.contains("exists already"), "{engine}: {m}"),
                 Err(e) => panic!("{engine}: {e:?}"),
@@ -1348,35 +1349,31 @@ async fn a_unique_value_given_at_once_by_several_writers_goes_to_one() {
             attributes: obj(json!({ "serial_number": format!("S-{tag}-{n}"), "asset_tag": tag })),
             ..Default::default()
         };
-        let creates: Vec<_> = (0..8)
-            .map(|n| {
-                let (s, f) = (s.clone(), fields(n, "AT-1"));
-                tokio::spawn(async move { s.create_ci(f, ctx(admin)).await })
-            })
-            .collect();
-        let imports: Vec<_> = (0..4)
-            .map(|n| {
-                let row = ImportRow {
-                    line: 2,
-                    reference: format!("r{n}"),
-                    fields: fields(n, "AT-2"),
-                    omitted: OPTIONAL_FIELDS.to_vec(),
-                };
-                let s = s.clone();
-                tokio::spawn(async move { s.import_cis(import_of(admin, vec![row])).await })
-            })
-            .collect();
+        let creates = spawn_all((0..8).map(|n| {
+            let (s, f) = (s.clone(), fields(n, "AT-1"));
+            async move { s.create_ci(f, ctx(admin)).await }
+        }));
+        let imports = spawn_all((0..4).map(|n| {
+            let row = ImportRow {
+                line: 2,
+                reference: format!("r{n}"),
+                fields: fields(n, "AT-2"),
+                omitted: OPTIONAL_FIELDS.to_vec(),
+            };
+            let s = s.clone();
+            async move { s.import_cis(import_of(admin, vec![row])).await }
+        }));
         let mut made = 0;
-        for c in creates {
-            match c.await.unwrap() {
+        for c in joined(creates).await {
+            match c {
                 Ok(_) => made += 1,
                 Err(e) => assert_eq!(fields_of(&e), ["attributes.asset_tag"], "{engine}: {e:?}"),
             }
         }
         assert_eq!(made, 1, "{engine}: creates");
         let mut imported = 0;
-        for i in imports {
-            let done = i.await.unwrap().unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+        for done in joined(imports).await {
+            let done = done.unwrap_or_else(|e| panic!("{engine}: {e:?}"));
             match done.problems.first() {
                 None => imported += done.created,
                 Some(p) => assert!(p.message.contains("already used"), "{engine}: {done:?}"),
