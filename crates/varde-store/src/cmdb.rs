@@ -2778,6 +2778,9 @@ impl Store {
                 .bind(item_id)
                 .fetch_one(&mut *conn)
                 .await?;
+                // The CI may be edited meanwhile (PostgreSQL): locked before
+                // it is read, the release below cannot meet a newer version.
+                lock_row_in(conn, "cis", ci_id).await?;
                 let ci = ci_in(conn, ci_id).await?;
                 if ci.used_by_id == Some(leaver) {
                     let fields = CiFields { used_by_id: None, ..ci.fields() };

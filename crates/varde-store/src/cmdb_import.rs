@@ -248,7 +248,12 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         }
     }
 
-    // 2. Reconcile: which rows name CIs that exist, in batches.
+    // 2. Reconcile: which rows name CIs that exist, in batches. On
+    // PostgreSQL the CIs found are locked as they are read, in id order:
+    // an edit of one of them meanwhile would otherwise make the import's
+    // update fail on a newer version, or the two deadlock. A dry run locks
+    // nothing.
+    let lock = if engine_of(conn) == crate::Engine::Postgres && !req.dry_run { " FOR NO KEY UPDATE" } else { "" };
     let mut existing: HashMap<String, Ci> = HashMap::new();
     let identities: Vec<String> = prepared.iter().filter_map(|(_, _, p, _)| p.identity.clone()).collect();
     let engine = engine_of(conn);
@@ -256,7 +261,7 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         let keys: Vec<(&str,)> = chunk.iter().map(|i| (i.as_str(),)).collect();
         let v = json_rows(engine, 1, &[("key", JsonCol::Text)]);
         let fetched: Vec<CiRowWithIdentity> = sqlx::query_as(&format!(
-            "SELECT {CI_COLS}, identity FROM cis WHERE identity IN (SELECT key FROM {v} AS v)"
+            "SELECT {CI_COLS}, identity FROM cis WHERE identity IN (SELECT key FROM {v} AS v) ORDER BY id{lock}"
         ))
         .bind(json_param(&keys))
         .fetch_all(&mut *conn)
@@ -309,11 +314,12 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         let mut named: HashMap<(i64, String), Vec<Ci>> = HashMap::new();
         for chunk in candidates.chunks(LOOKUP_CHUNK) {
             let v = json_rows(engine, 1, &[("id", JsonCol::Int)]);
-            let fetched: Vec<CiRow> =
-                sqlx::query_as(&format!("SELECT {CI_COLS} FROM cis WHERE id IN (SELECT id FROM {v} AS v) ORDER BY id"))
-                    .bind(json_param(chunk))
-                    .fetch_all(&mut *conn)
-                    .await?;
+            let fetched: Vec<CiRow> = sqlx::query_as(&format!(
+                "SELECT {CI_COLS} FROM cis WHERE id IN (SELECT id FROM {v} AS v) ORDER BY id{lock}"
+            ))
+            .bind(json_param(chunk))
+            .fetch_all(&mut *conn)
+            .await?;
             for r in fetched {
                 let ci = r.into_ci()?;
                 named.entry(by_name(ci.class_id, &ci.name)).or_default().push(ci);
@@ -755,8 +761,13 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
             report.relations_unchanged += 1;
             continue;
         }
-        crate::cmdb::add_relation_in(conn, from, to, kind, &Map::new(), ctx, now).await?;
-        report.relations_created += 1;
+        match crate::cmdb::add_relation_in(conn, from, to, kind, &Map::new(), ctx, now).await {
+            Ok(_) => report.relations_created += 1,
+            // Made by another writer since the check above: it is there,
+            // as the file says.
+            Err(StoreError::InUse(_)) => report.relations_unchanged += 1,
+            Err(e) => return Err(e),
+        }
     }
     sqlx::query("UPDATE ci_imports SET created = $1, updated = $2, unchanged = $3, relations = $4 WHERE id = $5")
         .bind(report.created as i64)
