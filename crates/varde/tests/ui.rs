@@ -670,6 +670,34 @@ async fn relations_from_the_ci_page_carry_attributes() {
         assert_eq!(rels[0].attributes, serde_json::json!({ "port": "5432", "protocol": "tcp" }), "{}", db.engine);
         let page = ui.get(&format!("/cmdb/cis/{}", payroll.id), &agent).await;
         assert!(page.body.contains("(port: 5432, protocol: tcp)"), "{}", page.body);
+
+        // A name two CIs share names neither: the form says so, with their
+        // ids, rather than relating one of them.
+        let twin_a = application(s, "Mail").await;
+        let server = s.ci_classes().await.unwrap().by_name("Location").unwrap().id;
+        let twin_b = s
+            .create_ci(
+                varde_store::cmdb::CiFields { class_id: server, name: "mail".into(), ..Default::default() },
+                varde_store::cmdb::ChangeContext::default(),
+            )
+            .await
+            .unwrap();
+        let by_name = vec![
+            ("_csrf".to_string(), csrf.clone()),
+            ("kind".into(), "connects_to".into()),
+            ("other".into(), "Mail".into()),
+            ("direction".into(), "outgoing".into()),
+            ("attributes".into(), String::new()),
+        ];
+        let r = ui.post(&url, &agent, &as_refs(&by_name)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", db.engine, r.body);
+        assert!(
+            r.body.contains(&format!("2 CIs have this name (#{}, #{})", twin_a.id, twin_b.id)),
+            "{}: {}",
+            db.engine,
+            r.body
+        );
+        assert_eq!(s.ci_relations(payroll.id, None).await.unwrap().len(), 1, "{}", db.engine);
     }
 }
 

@@ -481,11 +481,20 @@ async fn find_ci(st: &AppState, v: &Viewer, s: &str) -> Result<i64, AppError> {
     }
     let f = varde_store::cmdb::CiFilter { terms: varde_domain::search::query_terms(s), ..Default::default() };
     let found = svc::list(&st.store, &v.caller, &f, None, 50).await?;
-    found
-        .iter()
-        .find(|c| c.name.eq_ignore_ascii_case(s))
-        .map(|c| c.id)
-        .ok_or_else(|| AppError::field("other", "no CI has this name or id"))
+    let named: Vec<&Ci> = found.iter().filter(|c| c.name.to_lowercase() == s.to_lowercase()).collect();
+    match named.as_slice() {
+        [one] => Ok(one.id),
+        [] => Err(AppError::field("other", "no CI has this name or id")),
+        // Names are not unique across classes (or for CIs made by hand):
+        // picking one would relate the wrong CI without a word.
+        many => {
+            let ids: Vec<String> = many.iter().map(|c| format!("#{}", c.id)).collect();
+            Err(AppError::field(
+                "other",
+                &format!("{} CIs have this name ({}): give the id", many.len(), ids.join(", ")),
+            ))
+        }
+    }
 }
 
 pub async fn add_relation(
