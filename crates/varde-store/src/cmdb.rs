@@ -2797,11 +2797,12 @@ impl Store {
         .await
     }
 
-    /// Active assets at or past end of life, or out of warranty, on `today`
-    /// (YYYY-MM-DD), by that date and id, `limit` after `after` (the date
+    /// Active assets (of `class_ids`, if any) at or past end of life, or out
+    /// of warranty, on `today` (YYYY-MM-DD), by that date and id, `limit` after `after` (the date
     /// and id of the last one of the page before).
     pub async fn assets_past(
         &self,
+        class_ids: &[i64],
         today: &str,
         what: PastWhat,
         after: Option<(String, i64)>,
@@ -2814,6 +2815,9 @@ impl Store {
         };
         let mut q = Sql::new(&format!("SELECT {ASSET_COLUMNS} FROM cis WHERE {col} {op} "));
         q.bind(Arg::Text(today.into())).push(&format!(" AND {ACTIVE}"));
+        if !class_ids.is_empty() {
+            q.push(" AND class_id IN ").bind_list(class_ids.iter().map(|c| Arg::Int(*c)));
+        }
         page_after(&mut q, col, after, limit);
         Ok(q.query_as().fetch_all(self.pool()).await?)
     }

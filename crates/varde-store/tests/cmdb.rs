@@ -505,20 +505,24 @@ async fn services_are_cis_and_assets_have_checklists() {
         let old = s.assets_bought_before(&[laptop], "2020-01-01", None, 10).await.unwrap();
         assert_eq!(old.len(), 2);
         use varde_store::cmdb::PastWhat::{EndOfLife, Warranty};
-        assert_eq!(s.assets_past("2026-01-01", Warranty, None, 10).await.unwrap().len(), 2);
+        assert_eq!(s.assets_past(&[], "2026-01-01", Warranty, None, 10).await.unwrap().len(), 2);
+        // Of the classes asked for only.
+        let server = class_id(s, "Server").await;
+        assert!(s.assets_past(&[server], "2026-01-01", Warranty, None, 10).await.unwrap().is_empty(), "{}", db.engine);
+        assert_eq!(s.assets_past(&[laptop], "2026-01-01", Warranty, None, 10).await.unwrap().len(), 2);
         // Covered through its warranty's last day; at end of life on the day.
-        assert!(s.assets_past("2021-01-01", Warranty, None, 10).await.unwrap().is_empty(), "{}", db.engine);
+        assert!(s.assets_past(&[], "2021-01-01", Warranty, None, 10).await.unwrap().is_empty(), "{}", db.engine);
         let dock = CiFields { end_of_life: Some("2025-06-30".into()), ..mk("dock", "A3") };
         let dock = s.create_ci(dock, ctx(admin)).await.unwrap();
-        let eol = s.assets_past("2025-06-30", EndOfLife, None, 10).await.unwrap();
+        let eol = s.assets_past(&[], "2025-06-30", EndOfLife, None, 10).await.unwrap();
         assert_eq!(eol.iter().map(|r| r.id).collect::<Vec<_>>(), [dock.id], "{}", db.engine);
-        assert!(s.assets_past("2025-06-29", EndOfLife, None, 10).await.unwrap().is_empty(), "{}", db.engine);
+        assert!(s.assets_past(&[], "2025-06-29", EndOfLife, None, 10).await.unwrap().is_empty(), "{}", db.engine);
         let fields = CiFields { used_by_id: None, status: Some(CiStatus::Retired), ..dock.fields() };
         s.update_ci(dock.id, None, fields, ctx(admin)).await.unwrap();
         // Page by page, by date then id, each row once.
-        let first = s.assets_past("2026-01-01", Warranty, None, 1).await.unwrap();
+        let first = s.assets_past(&[], "2026-01-01", Warranty, None, 1).await.unwrap();
         let after = Some((first[0].warranty_until.clone().unwrap(), first[0].id));
-        let rest = s.assets_past("2026-01-01", Warranty, after, 10).await.unwrap();
+        let rest = s.assets_past(&[], "2026-01-01", Warranty, after, 10).await.unwrap();
         assert_eq!(rest.len(), 1, "{}", db.engine);
         assert_ne!(rest[0].id, first[0].id, "{}", db.engine);
 

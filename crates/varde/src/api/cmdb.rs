@@ -676,7 +676,7 @@ pub struct ReportQuery {
     /// more than `years` ago).
     pub kind: Option<String>,
     pub years: Option<String>,
-    /// Class ids or names for `older_than`; subclasses included.
+    /// Class ids or names, comma separated, for any kind; subclasses included.
     pub class: Option<String>,
     /// Rows per page, 1 to 5,000 (default 5,000).
     pub limit: Option<String>,
@@ -722,9 +722,14 @@ pub async fn report(
         }
     };
     let kind = q.kind.as_deref().unwrap_or("end_of_life");
+    // Every kind of report keeps to the classes asked for, if any.
+    let params: Vec<(String, String)> = q.class.iter().map(|c| ("class".to_string(), c.clone())).collect();
+    let class_ids = svc::filter_from(&classes, &params)?.class_ids;
     let rows = match kind {
-        "end_of_life" => st.store.assets_past(&today.to_string(), PastWhat::EndOfLife, after, limit).await?,
-        "warranty" => st.store.assets_past(&today.to_string(), PastWhat::Warranty, after, limit).await?,
+        "end_of_life" => {
+            st.store.assets_past(&class_ids, &today.to_string(), PastWhat::EndOfLife, after, limit).await?
+        }
+        "warranty" => st.store.assets_past(&class_ids, &today.to_string(), PastWhat::Warranty, after, limit).await?,
         "older_than" => {
             let years: i16 = match q.years.as_deref().map(str::parse::<i16>) {
                 Some(Ok(y)) if (0..=100).contains(&y) => y,
@@ -733,9 +738,7 @@ pub async fn report(
             let before = today
                 .checked_sub(jiff::Span::new().years(years))
                 .map_err(|_| AppError::field("years", "is too large"))?;
-            let params: Vec<(String, String)> = q.class.iter().map(|c| ("class".to_string(), c.clone())).collect();
-            let f = svc::filter_from(&classes, &params)?;
-            st.store.assets_bought_before(&f.class_ids, &before.to_string(), after, limit).await?
+            st.store.assets_bought_before(&class_ids, &before.to_string(), after, limit).await?
         }
         _ => return Err(AppError::field("kind", "must be end_of_life, warranty or older_than")),
     };
