@@ -1157,8 +1157,13 @@ async fn a_ci_page_names_what_its_fields_refer_to() {
         let page = ui.get(&format!("/cmdb/cis/{}", ci.id), &agent).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         let body = &page.body;
-        assert!(body.contains("<dt>Owner</dt><dd>Name of owner@example.org</dd>"), "{}: {body}", db.engine);
-        let room_link = format!("<dt>Location</dt><dd><a href=\"/cmdb/cis/{}\">Server room 2</a></dd>", room.id);
+        assert!(
+            body.contains("<dt>Owner</dt><dd class=\"text\">Name of owner@example.org</dd>"),
+            "{}: {body}",
+            db.engine
+        );
+        let room_link =
+            format!("<dt>Location</dt><dd class=\"text\"><a href=\"/cmdb/cis/{}\">Server room 2</a></dd>", room.id);
         assert!(body.contains(&room_link), "{}: {body}", db.engine);
         assert!(!body.contains(&format!("#{owner}<")) && !body.contains("(user id)"), "{}: {body}", db.engine);
         let history = body.split("id=\"hist-h\"").nth(1).expect("a history");

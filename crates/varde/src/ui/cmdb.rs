@@ -118,6 +118,12 @@ impl ListPage {
     }
 }
 
+/// The class a `class` parameter names, as its select shows it: by name,
+/// also when the link gave its id.
+fn class_named(classes: &Classes, given: &str) -> String {
+    given.parse::<i64>().ok().and_then(|id| classes.get(id)).map_or_else(|| given.to_string(), |c| c.name.clone())
+}
+
 pub async fn list(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
     let q = pairs(raw.as_deref())?;
     let classes = svc::classes(&st.store, &v.caller).await?;
@@ -147,7 +153,7 @@ pub async fn list(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQuery
     let csv = format!("/api/v1/cis.csv?{}", serde_urlencoded::to_string(&params).unwrap_or_default());
     let page = ListPage {
         p: v.chrome("cmdb"),
-        class: get(&q, "class").into(),
+        class: class_named(&classes, get(&q, "class")),
         status: get(&q, "status").into(),
         q: get(&q, "q").into(),
         attr,
@@ -1182,6 +1188,12 @@ struct ReportsPage {
     classes: Vec<CiClass>,
 }
 
+impl ReportsPage {
+    fn class_name(&self, id: &i64) -> &str {
+        self.classes.iter().find(|c| c.id == *id).map(|c| c.name.as_str()).unwrap_or("")
+    }
+}
+
 pub async fn reports(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
     let q = pairs(raw.as_deref())?;
     let kind = if get(&q, "kind").is_empty() { "end_of_life".to_string() } else { get(&q, "kind").to_string() };
@@ -1208,7 +1220,7 @@ pub async fn reports(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQu
         errors,
         kind,
         years: get(&q, "years").into(),
-        class: get(&q, "class").into(),
+        class: class_named(&classes, get(&q, "class")),
         rows,
         next,
         classes: classes.0,
