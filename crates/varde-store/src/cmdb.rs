@@ -1638,6 +1638,24 @@ pub(crate) async fn service_ci(
     Ok(())
 }
 
+/// The first string after every string that begins with `word`, for a
+/// prefix search by range: `word` with its last character one code point
+/// on. None for a word of one character (too many words begin with it to
+/// search by) or one that ends in the last code point.
+fn prefix_end(word: &str) -> Option<String> {
+    let mut chars: Vec<char> = word.chars().collect();
+    if chars.len() < 2 {
+        return None;
+    }
+    let last = chars.pop()?;
+    let next = match last as u32 + 1 {
+        0xD800 => '\u{E000}',
+        n => char::from_u32(n)?,
+    };
+    chars.push(next);
+    Some(chars.into_iter().collect())
+}
+
 /// Filters over the CI list; every set field must hold.
 #[derive(Debug, Clone, Default)]
 pub struct CiFilter {
@@ -1648,6 +1666,9 @@ pub struct CiFilter {
     pub attributes: Vec<(String, String)>,
     /// Words that must all occur in the name or attribute values.
     pub terms: Vec<String>,
+    /// Whether a word of two or more characters also finds the words it
+    /// begins (what a person types into a search box), or only itself.
+    pub term_prefixes: bool,
     /// CIs with a current relation (either way) to this CI.
     pub related_to: Option<i64>,
     pub used_by_id: Option<i64>,
@@ -1805,7 +1826,16 @@ impl Store {
             q.push(")");
         }
         for t in &f.terms {
-            q.push(" AND c.id IN (SELECT ci_id FROM ci_terms WHERE term = ").bind(Arg::Text(t.clone())).push(")");
+            q.push(" AND c.id IN (SELECT ci_id FROM ci_terms WHERE ");
+            match prefix_end(t).filter(|_| f.term_prefixes) {
+                // The words from `t` up to the first that cannot begin with
+                // it: an index range on both engines, as the words compare
+                // by code point (bytes on SQLite, `COLLATE "C"` on
+                // PostgreSQL, migration 22).
+                Some(end) => q.push("term >= ").bind(Arg::Text(t.clone())).push(" AND term < ").bind(Arg::Text(end)),
+                None => q.push("term = ").bind(Arg::Text(t.clone())),
+            };
+            q.push(")");
         }
         if let Some(r) = f.related_to {
             q.push(" AND (c.id IN (SELECT from_id FROM ci_relations WHERE to_id = ").bind(Arg::Int(r));

@@ -160,6 +160,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 22,
+        name: "CI search words compare by code point on postgresql",
+        common: "",
+        sqlite: "",
+        postgres: include_str!("../migrations/0022_ci_terms_by_code_point.postgres.sql"),
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

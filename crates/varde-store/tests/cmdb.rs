@@ -1069,6 +1069,36 @@ async fn a_rule_a_stored_value_cannot_serve_is_refused() {
     }
 }
 
+/// A search box's words find the words they begin ("pay" finds Payroll,
+/// "01" finds LT-010), also past a non-ASCII letter; a filter by exact word
+/// does not; and a word of one letter is matched whole.
+#[tokio::test]
+async fn searched_words_find_the_words_they_begin() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let payroll = ci(&s, "Application", "Payroll app", json!({})).await;
+        let laptop = ci(&s, "Application", "LT-010", json!({})).await;
+        let malmo = ci(&s, "Application", "Malmö kontor", json!({})).await;
+        let a = ci(&s, "Application", "a", json!({})).await;
+        ci(&s, "Application", "Pension app", json!({})).await;
+        let found = |words: &[&str], prefixes: bool| {
+            let s = s.clone();
+            let f = CiFilter {
+                terms: words.iter().map(|w| w.to_string()).collect(),
+                term_prefixes: prefixes,
+                ..Default::default()
+            };
+            async move { s.list_cis(&f, None, 50).await.unwrap().into_iter().map(|c| c.id).collect::<Vec<_>>() }
+        };
+        assert_eq!(found(&["pay"], true).await, [payroll], "{engine}");
+        assert_eq!(found(&["lt", "01"], true).await, [laptop], "{engine}");
+        assert_eq!(found(&["malmö"], true).await, [malmo], "{engine}");
+        assert_eq!(found(&["malm"], true).await, [malmo], "{engine}");
+        assert!(found(&["pay"], false).await.is_empty(), "{engine}");
+        assert_eq!(found(&["a"], true).await, [a], "{engine}: one letter is a whole word");
+    }
+}
+
 /// A dry run tells what the import would do: a relation that is current
 /// already is unchanged, a row with a problem is counted as neither made
 /// nor changed, a relation to a CI the same file disposes is refused, and

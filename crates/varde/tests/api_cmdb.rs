@@ -162,6 +162,9 @@ async fn cis_are_validated_patched_with_etags_and_listed() {
         assert_eq!(names(&r.json()), vec!["lap-1"], "{}", env.engine);
         let r = env.get("/api/v1/cis?q=windows", &env.agent1).send().await;
         assert_eq!(names(&r.json()), vec!["win-01"]);
+        // As typed into a search box: the start of a word finds it.
+        let r = env.get("/api/v1/cis?q=WIND", &env.agent1).send().await;
+        assert_eq!(names(&r.json()), vec!["win-01"], "{}", env.engine);
         let r = env.get("/api/v1/cis?status=in_repair", &env.agent1).send().await;
         assert_eq!(names(&r.json()), vec!["app-01"]);
         let r = env.get("/api/v1/cis?class=Computer&limit=2", &env.agent1).send().await.json();

@@ -146,7 +146,7 @@ pub async fn update_class(
         ("class" = Option<String>, Query, description = "Class ids or names, comma separated; subclasses included"),
         ("status" = Option<String>, Query, description = "Statuses, comma separated"),
         ("attr.<name>" = Option<String>, Query, description = "An attribute value, e.g. attr.os=linux"),
-        ("q" = Option<String>, Query, description = "Words in the name or attribute values"),
+        ("q" = Option<String>, Query, description = "Words in the name or attribute values; a word of two or more characters also finds the words it begins"),
         ("related_to" = Option<i64>, Query, description = "CIs with a current relation to this CI"),
         ("used_by_id" = Option<i64>, Query), ("owner_id" = Option<i64>, Query),
         ("as_of" = Option<String>, Query, description = "RFC 3339: the CIs as they were then (combines with class only)"),

@@ -306,6 +306,7 @@ pub fn filter_from(classes: &Classes, params: &[(String, String)]) -> Result<CiF
                     errs.push(FieldError::new("q", "must be at most 200 characters"));
                 }
                 f.terms = search::query_terms(v);
+                f.term_prefixes = true;
             }
             "related_to" | "used_by_id" | "owner_id" => match v.parse::<i64>() {
                 Ok(id) => match k.as_str() {
