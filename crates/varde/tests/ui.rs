@@ -1034,6 +1034,8 @@ async fn a_ci_comparison_runs_from_earlier_to_later() {
             let diff = diff.split("</section>").next().unwrap();
             let (old, new) = (diff.find("Windows").expect("the old value"), diff.find("Linux").expect("the new value"));
             assert!(old < new, "{}: as of {as_of}, compared with {compare}: {diff}", db.engine);
+            // In the history's words: the attribute's label, not its key.
+            assert!(diff.contains(">Operating system<") && !diff.contains("attributes.os"), "{}: {diff}", db.engine);
             assert!(page.body.contains(&format!("value=\"{as_of}\"")), "{}: the instant keeps its seconds", db.engine);
         }
     }

@@ -221,6 +221,9 @@ struct CiPage {
     as_of_text: String,
     compare: String,
     diff: Option<svc::Diff>,
+    /// The comparison's fields, as the history shows them.
+    diff_rows: Vec<Hist>,
+    diff_span: String,
     direction: String,
     depth: u32,
     graph: String,
@@ -410,7 +413,28 @@ async fn show_ci(
             None
         }
     };
+    // The comparison in the words of the history: labels, names, states.
+    let diff_rows: Vec<Hist> = diff
+        .iter()
+        .flat_map(|d| &d.fields)
+        .map(|f| Hist {
+            at: String::new(),
+            field: field_label(&tr, schema, &f.field),
+            old: f.from.as_deref().map(|v| named.value(&tr, &f.field, v)).unwrap_or_default(),
+            new: f.to.as_deref().map(|v| named.value(&tr, &f.field, v)).unwrap_or_default(),
+            by: String::new(),
+        })
+        .collect();
+    let diff_span = diff
+        .as_ref()
+        .map(|d| {
+            let read = |s: &str| s.parse::<jiff::Timestamp>().map(|t| when(t.as_microsecond())).unwrap_or_default();
+            format!("{} → {}", read(&d.from), read(&d.to))
+        })
+        .unwrap_or_default();
     let page = CiPage {
+        diff_rows,
+        diff_span,
         p: v.chrome("cmdb"),
         class: classes.get(ci.class_id).map(|c| c.name.clone()).unwrap_or_default(),
         fields: ci_fields(&ci, &classes, &tr, &named),

@@ -585,6 +585,7 @@ pub static EN: &[(&str, &str)] = &[
     ("cmdb.version", "Version"),
     ("cmdb.diff", "Changes"),
     ("cmdb.not_yet", "The CI did not exist yet at the first instant."),
+    ("cmdb.no_changes", "Nothing changed between these two instants."),
     ("cmdb.field", "Field"),
     ("cmdb.before", "Before"),
     ("cmdb.after", "After"),
