@@ -376,7 +376,11 @@ async fn show_ci(
     };
     let rels: Vec<RelationView> = svc::relations(&st.store, &v.caller, id, as_of).await?;
     let direction = if get(q, "direction") == "down" { Direction::Down } else { Direction::Up };
-    let depth = svc::parse_depth(Some(get(q, "depth"))).unwrap_or(svc::DEFAULT_DEPTH);
+    // A depth out of range walks at the default, and says so by the field.
+    let depth = svc::parse_depth(Some(get(q, "depth"))).unwrap_or_else(|_| {
+        errors.push("depth", &format!("must be a whole number from 1 to 20; shown at {}", svc::DEFAULT_DEPTH));
+        svc::DEFAULT_DEPTH
+    });
     let impact = svc::impact(&st.store, &v.caller, id, direction, depth, as_of).await?;
     let service_ids: Vec<i64> = impact.services.iter().map(|s| s.id).collect();
     let graph_label = tr.t("cmdb.graph_label");
@@ -890,6 +894,17 @@ struct ClassesPage {
 impl ClassesPage {
     fn val(&self, k: &str) -> String {
         get(&self.values, k).to_string()
+    }
+    /// Every fault of the attribute definitions ("attributes[1].kind: ..."),
+    /// to show by the text area they were typed in.
+    fn attr_errors(&self) -> String {
+        let faults: Vec<String> = self
+            .errors
+            .fields()
+            .filter(|(k, _)| k.starts_with("attributes["))
+            .map(|(k, m)| format!("{k}: {m}"))
+            .collect();
+        faults.join("; ")
     }
 }
 
