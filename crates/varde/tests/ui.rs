@@ -1175,5 +1175,39 @@ async fn a_ci_page_names_what_its_fields_refer_to() {
             db.engine
         );
         assert!(!history.contains("location_id"), "{}: {history}", db.engine);
+
+        // Attributes that refer to a CI or a person name them too, linked.
+        use varde_domain::cmdb::{AttrKind, AttributeDef};
+        let def = |name: &str, kind: AttrKind| AttributeDef {
+            name: name.into(),
+            label: String::new(),
+            kind,
+            required: false,
+            unique: false,
+            values: Vec::new(),
+        };
+        let new = varde_store::cmdb::NewClass {
+            name: "Badge reader".into(),
+            parent_id: None,
+            description: String::new(),
+            attributes: vec![def("peer", AttrKind::CiRef), def("custodian", AttrKind::UserRef)],
+            identify_by: Vec::new(),
+        };
+        let class = s.create_ci_class(new, owner).await.unwrap();
+        let attrs = serde_json::json!({ "peer": room.id, "custodian": owner });
+        let reader = CiFields {
+            class_id: class.id,
+            name: "Reader 1".into(),
+            attributes: attrs.as_object().unwrap().clone(),
+            ..Default::default()
+        };
+        let reader = s.create_ci(reader, ChangeContext::default()).await.unwrap();
+        let body = ui.get(&format!("/cmdb/cis/{}", reader.id), &agent).await.body;
+        let peer = format!("<dt>peer</dt><dd class=\"text\"><a href=\"/cmdb/cis/{}\">Server room 2</a></dd>", room.id);
+        assert!(body.contains(&peer), "{}: {body}", db.engine);
+        let custodian = format!(
+            "<dt>custodian</dt><dd class=\"text\"><a href=\"/cmdb/people/{owner}\">Name of owner@example.org</a></dd>"
+        );
+        assert!(body.contains(&custodian), "{}: {body}", db.engine);
     }
 }

@@ -244,6 +244,8 @@ struct Named {
     users: HashMap<i64, String>,
     organisations: HashMap<i64, String>,
     cis: HashMap<i64, String>,
+    /// The class's attributes that refer to a CI or a person, by name.
+    refs: HashMap<String, AttrKind>,
 }
 
 /// The CI fields that hold a person's id, an organisation's or a CI's.
@@ -251,20 +253,37 @@ const USER_FIELDS: [&str; 2] = ["owner_id", "used_by_id"];
 const CI_FIELDS: [&str; 2] = ["location_id", "supplier_id"];
 
 impl Named {
-    async fn load(st: &AppState, ci: &Ci, changes: &[CiChange]) -> Result<Named, AppError> {
-        let ids_in = |fields: &[&str]| -> Vec<i64> {
-            changes
+    async fn load(st: &AppState, ci: &Ci, changes: &[CiChange], schema: &ClassSchema) -> Result<Named, AppError> {
+        let refs: HashMap<String, AttrKind> = schema
+            .attributes
+            .iter()
+            .filter(|(_, d)| matches!(d.kind, AttrKind::CiRef | AttrKind::UserRef))
+            .map(|(_, d)| (d.name.clone(), d.kind))
+            .collect();
+        let fields_of = |kind: AttrKind| -> Vec<String> {
+            refs.iter().filter(|(_, k)| **k == kind).map(|(n, _)| format!("attributes.{n}")).collect()
+        };
+        let (user_attrs, ci_attrs) = (fields_of(AttrKind::UserRef), fields_of(AttrKind::CiRef));
+        let ids_in = |fields: &[&str], attrs: &[String]| -> Vec<i64> {
+            let mut out: Vec<i64> = changes
                 .iter()
-                .filter(|c| fields.contains(&c.field.as_str()))
+                .filter(|c| fields.contains(&c.field.as_str()) || attrs.contains(&c.field))
                 .flat_map(|c| [c.old_value.as_deref(), c.new_value.as_deref()])
                 .flatten()
                 .filter_map(|v| v.parse().ok())
-                .collect()
+                .collect();
+            // The CI's own values of those attributes.
+            out.extend(
+                attrs
+                    .iter()
+                    .filter_map(|a| ci.attributes.get(a.trim_start_matches("attributes.")).and_then(Value::as_i64)),
+            );
+            out
         };
-        let mut users = ids_in(&USER_FIELDS);
+        let mut users = ids_in(&USER_FIELDS, &user_attrs);
         users.extend(ci.owner_id.into_iter().chain(ci.used_by_id));
         users.extend(changes.iter().filter_map(|c| c.actor_id));
-        let mut cis = ids_in(&CI_FIELDS);
+        let mut cis = ids_in(&CI_FIELDS, &ci_attrs);
         cis.extend(ci.location_id.into_iter().chain(ci.supplier_id));
         let organisations = if ci.organisation_id.is_some() || changes.iter().any(|c| c.field == "organisation_id") {
             st.store.organisations().await?.into_iter().map(|o| (o.id, o.name)).collect()
@@ -275,16 +294,28 @@ impl Named {
             users: st.store.user_names(&users).await?,
             organisations,
             cis: st.store.ci_names(&cis, None).await?,
+            refs,
         })
+    }
+
+    /// Where a reference attribute's value leads: the CI's page or the
+    /// person's assets.
+    fn href(&self, attr: &str, v: &Value) -> Option<String> {
+        let id = v.as_i64()?;
+        match self.refs.get(attr)? {
+            AttrKind::CiRef => Some(format!("/cmdb/cis/{id}")),
+            _ => Some(format!("/cmdb/people/{id}")),
+        }
     }
 
     /// What field `field` holding `v` names; `v` itself when it names
     /// nothing (any more).
     fn value(&self, tr: &super::i18n::Tr, field: &str, v: &str) -> String {
         let by_id = |names: &HashMap<i64, String>| v.parse().ok().and_then(|id| names.get(&id).cloned());
+        let attr = field.strip_prefix("attributes.").and_then(|a| self.refs.get(a));
         let found = match field {
-            f if USER_FIELDS.contains(&f) => by_id(&self.users),
-            f if CI_FIELDS.contains(&f) => by_id(&self.cis),
+            f if USER_FIELDS.contains(&f) || attr == Some(&AttrKind::UserRef) => by_id(&self.users),
+            f if CI_FIELDS.contains(&f) || attr == Some(&AttrKind::CiRef) => by_id(&self.cis),
             "organisation_id" => by_id(&self.organisations),
             "status" => Some(tr.ci_status(v)).filter(|s| *s != "?").map(str::to_string),
             _ => None,
@@ -328,10 +359,12 @@ fn ci_fields(ci: &Ci, classes: &Classes, tr: &super::i18n::Tr, named: &Named) ->
     add("warranty_until", ci.warranty_until.clone(), None);
     add("end_of_life", ci.end_of_life.clone(), None);
     for (k, v) in &ci.attributes {
+        let field = format!("attributes.{k}");
+        let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
         out.push(FieldLine {
-            label: field_label(tr, schema, &format!("attributes.{k}")),
-            value: v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
-            href: None,
+            label: field_label(tr, schema, &field),
+            value: named.value(tr, &field, &text),
+            href: named.href(k, v),
         });
     }
     out
@@ -388,8 +421,8 @@ async fn show_ci(
     let services =
         impact.services.iter().map(|s| s.path.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(" ← ")).collect();
     let changes: Vec<CiChange> = svc::history(&st.store, &v.caller, id).await?;
-    let named = Named::load(st, &ci, &changes).await?;
     let schema = classes.schema(ci.class_id);
+    let named = Named::load(st, &ci, &changes, schema).await?;
     let history = changes
         .iter()
         .rev()
