@@ -998,6 +998,65 @@ async fn application(s: &varde_store::Store, name: &str) -> varde_store::cmdb::C
         .unwrap()
 }
 
+/// The import page takes a CSV or JSON file: a dry run reports what would
+/// happen and writes nothing, a file with a bad row is refused whole with
+/// the row's line, and a good file goes in; a requester cannot reach it.
+#[tokio::test]
+async fn cis_are_imported_from_a_file_in_the_browser() {
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        ui.user("rita@example.org", "requester").await;
+        let agent = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let s = &ui.state.store;
+        let page = ui.get("/cmdb/import", &agent).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(ui.get("/cmdb", &agent).await.body.contains("href=\"/cmdb/import\""), "{}", db.engine);
+        let count = || async { s.list_cis(&Default::default(), None, 100).await.unwrap().len() };
+        let before = count().await;
+
+        let good = "class,name,attr.vendor\nApplication,Ledger,Acme\nApplication,Payroll,Acme\n";
+        let dry = ui
+            .upload(
+                "/cmdb/import",
+                &agent,
+                &[("_csrf", &csrf), ("dry_run", "1")],
+                ("file", "cis.csv", "text/csv", good),
+            )
+            .await;
+        assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+        assert!(dry.body.contains("Dry run: what the import would do"), "{}: {}", db.engine, dry.body);
+        assert!(dry.body.contains("<dt>Made</dt><dd>2</dd>"), "{}: {}", db.engine, dry.body);
+        assert_eq!(count().await, before, "{}: a dry run wrote", db.engine);
+
+        let bad = "class,name,attr.vendor\nApplication,Ledger,Acme\nNo such class,Payroll,Acme\n";
+        let r = ui.upload("/cmdb/import", &agent, &[("_csrf", &csrf)], ("file", "cis.csv", "text/csv", bad)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("Line 3: unknown class No such class"), "{}: {}", db.engine, r.body);
+        assert_eq!(count().await, before, "{}: a refused file wrote", db.engine);
+
+        let json = r#"{"cis": [{"class": "Application", "name": "Ledger", "attributes": {"vendor": "Acme"}}]}"#;
+        let r = ui
+            .upload(
+                "/cmdb/import",
+                &agent,
+                &[("_csrf", &csrf), ("source", "ledger feed")],
+                ("file", "feed.json", "application/json", json),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains(">Imported<"), "{}: {}", db.engine, r.body);
+        assert_eq!(count().await, before + 1, "{}", db.engine);
+
+        let rita = ui.login("rita@example.org").await;
+        assert_eq!(ui.get("/cmdb/import", &rita).await.status, StatusCode::FORBIDDEN, "{}", db.engine);
+        let wrong =
+            ui.upload("/cmdb/import", &agent, &[("_csrf", "forged")], ("file", "cis.csv", "text/csv", good)).await;
+        assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", db.engine);
+    }
+}
+
 /// A CI's comparison runs from the earlier instant to the later, whichever
 /// field names which; the instants keep their seconds in the page's forms.
 #[tokio::test]

@@ -905,7 +905,6 @@ pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, f: Form<Pairs
 // ---------------------------------------------------------------- classes
 
 pub struct ClassLine {
-    pub id: i64,
     pub name: String,
     pub parent: String,
     pub own: String,
@@ -1006,7 +1005,6 @@ async fn classes_page(
                 None => String::new(),
             };
             ClassLine {
-                id: c.id,
                 name: c.name.clone(),
                 parent: c.parent_id.and_then(|p| classes.get(p)).map(|p| p.name.clone()).unwrap_or_default(),
                 own: c.attributes.iter().map(describe).collect::<Vec<_>>().join("\n"),
@@ -1298,4 +1296,72 @@ pub async fn reports(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQu
         classes: classes.0,
     };
     render_status(StatusCode::OK, &page)
+}
+
+// ---------------------------------------------------------------- import
+
+#[derive(askama::Template)]
+#[template(path = "cmdb_import.html")]
+struct ImportPage {
+    p: Chrome,
+    errors: Errors,
+    report: Option<varde_store::cmdb_import::ImportReport>,
+    source: String,
+    dry_run: bool,
+}
+
+pub async fn import_page(v: Viewer) -> Result<Response, AppError> {
+    v.caller.require(Permission::EditCis)?;
+    let page =
+        ImportPage { p: v.chrome("cmdb"), errors: Errors::none(), report: None, source: String::new(), dry_run: true };
+    render_status(StatusCode::OK, &page)
+}
+
+/// The upload: `_csrf` first (checked before the file is read), then
+/// `source`, `dry_run` and `file`. A file whose first character opens a
+/// JSON object is read as JSON, any other as CSV (as the export writes it).
+pub async fn import(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: axum::http::HeaderMap,
+    mp: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, AppError> {
+    use crate::service::cmdb_import::{self as imp, Format};
+    v.caller.require(Permission::EditCis)?;
+    let mut mp = super::incident::csrf_checked(&v, &headers, mp).await?;
+    let bad = |e: axum::extract::multipart::MultipartError| AppError::BadRequest(e.body_text());
+    let (mut source, mut dry_run, mut file) = (String::new(), false, None);
+    while let Some(field) = mp.next_field().await.map_err(bad)? {
+        match field.name().unwrap_or("") {
+            "source" => source = field.text().await.map_err(bad)?,
+            "dry_run" => dry_run = true,
+            "file" => {
+                let name = field.file_name().unwrap_or("").to_string();
+                file = Some((name, field.bytes().await.map_err(bad)?));
+            }
+            _ => {}
+        }
+    }
+    let source = source.trim().to_string();
+    let result = match &file {
+        Some((name, bytes)) if !bytes.is_empty() => {
+            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]);
+            let json = name.to_ascii_lowercase().ends_with(".json")
+                || text.trim_start_matches('\u{feff}').trim_start().starts_with('{');
+            let format = if json { Format::Json } else { Format::Csv };
+            let from = Some(source.clone()).filter(|s| !s.is_empty()).or_else(|| Some(name.clone()));
+            imp::import(&st.store, &v.caller, format, bytes, from, dry_run).await
+        }
+        _ => Err(AppError::field("file", v.chrome.tr.t("cmdb.import_choose"))),
+    };
+    let (report, errors, status) = match result {
+        Ok(r) if !r.problems.is_empty() && !r.dry_run => (Some(r), Errors::none(), StatusCode::UNPROCESSABLE_ENTITY),
+        Ok(r) => (Some(r), Errors::none(), StatusCode::OK),
+        Err(e) => {
+            let status = e.status();
+            (None, Errors::from_app(e, &v.chrome.tr)?, status)
+        }
+    };
+    let page = ImportPage { p: v.chrome("cmdb"), errors, report, source, dry_run };
+    render_status(status, &page)
 }
