@@ -891,6 +891,28 @@ async fn incident_history_names_what_changed() {
         let on_ci = format!("/cmdb/incidents/{number}");
         let r = ui.post(&on_ci, &agent, &[("_csrf", &csrf), ("ci", "Payroll app")]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        // The incident itself shows what it affects and the services at risk.
+        s.create_service("Payroll".into(), String::new()).await.unwrap();
+        let service_class = s.ci_classes().await.unwrap().by_name("Service").unwrap().id;
+        let f = varde_store::cmdb::CiFilter { class_ids: vec![service_class], ..Default::default() };
+        let service_ci = s.list_cis(&f, None, 10).await.unwrap().into_iter().find(|c| c.name == "Payroll").unwrap();
+        s.add_ci_relation(
+            service_ci.id,
+            ci.id,
+            varde_domain::cmdb::RelationKind::DependsOn,
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        let page = ui.get(&path, &agent).await.body;
+        let section = page.split("id=\"cis-h\"").nth(1).expect("an affected CIs section");
+        assert!(
+            section.contains(&format!("<a href=\"/cmdb/cis/{}\">Payroll app</a>", ci.id)),
+            "{}: {section}",
+            db.engine
+        );
+        assert!(section.contains("Payroll ← Payroll app"), "{}: {section}", db.engine);
         let payroll = s.create_group("Payroll team".into(), String::new()).await.unwrap();
         let bea = ui.user("bea@example.org", "agent").await;
         s.add_member(payroll.id, bea).await.unwrap();

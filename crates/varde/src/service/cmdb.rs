@@ -541,11 +541,11 @@ pub async fn record_cis(
     let record = affected_record(store, caller, kind, key).await?;
     let cis = store.cis_of_record(record).await?;
     let mut services: Vec<AffectedService> = Vec::new();
+    let service_classes = store.ci_classes().await?.service_classes();
     for ci in &cis {
         let impact = store.impact(ci.id, Direction::Up, DEFAULT_DEPTH, None).await?;
         // A service the record names directly is at risk too.
-        if store.ci_classes().await?.service_classes().contains(&ci.class_id) && !services.iter().any(|s| s.id == ci.id)
-        {
+        if service_classes.contains(&ci.class_id) && !services.iter().any(|s| s.id == ci.id) {
             services.push(AffectedService {
                 id: ci.id,
                 name: ci.name.clone(),

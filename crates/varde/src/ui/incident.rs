@@ -250,6 +250,10 @@ struct IncidentPage {
     attachments: Vec<AttachmentRow>,
     links: Vec<LinkRow>,
     sla: super::sla::SlaPanel,
+    /// The CIs the incident affects (id, name), and the services at risk
+    /// through them, each as its path ("Payroll ← Payroll app ← db-01").
+    affected: Vec<(i64, String)>,
+    at_risk: Vec<String>,
 }
 
 impl IncidentPage {
@@ -352,7 +356,26 @@ async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra
     };
     let tr = v.chrome.tr;
     let sla = super::sla::panel(st, v, number).await?;
+    // Shown on the incident itself: what it affects and what is at risk.
+    // Someone who may not read the CMDB sees the section without them.
+    let (affected, at_risk) = match crate::service::cmdb::record_cis(
+        &st.store,
+        &v.caller,
+        varde_domain::record::RecordKind::Incident,
+        number,
+    )
+    .await
+    {
+        Ok((_, cis, services)) => (
+            cis.into_iter().map(|c| (c.id, c.name)).collect(),
+            services.iter().map(|s| s.path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" ← ")).collect(),
+        ),
+        Err(AppError::Forbidden) => (Vec::new(), Vec::new()),
+        Err(e) => return Err(e),
+    };
     let page = IncidentPage {
+        affected,
+        at_risk,
         sla,
         requester: name(i.requester_id),
         group: i.assignment_group_id.and_then(|g| groups.get(&g).cloned()).unwrap_or_default(),
