@@ -657,6 +657,22 @@ async fn relations_from_the_ci_page_carry_attributes() {
         let r = ui.post(&url, &agent, &as_refs(&bad)).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
         assert!(r.body.contains("id=\"attributes-error\""), "{}", r.body);
+        // What was typed is kept for mending.
+        assert!(r.body.contains("value=\"port=5432; oops\""), "{}: {}", db.engine, r.body);
+        assert!(r.body.contains(&format!("name=\"other\" required value=\"{}\"", ledger.id)), "{}", r.body);
+        assert!(r.body.contains("<option value=\"depends_on\" selected>"), "{}", r.body);
+        // A relation to itself is told by the field that names the other CI.
+        let own = vec![
+            ("_csrf".to_string(), csrf.clone()),
+            ("kind".into(), "depends_on".into()),
+            ("other".into(), payroll.id.to_string()),
+            ("direction".into(), "incoming".into()),
+            ("attributes".into(), String::new()),
+        ];
+        let r = ui.post(&url, &agent, &as_refs(&own)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("id=\"other-error\""), "{}: {}", db.engine, r.body);
+        assert!(r.body.contains("<option value=\"incoming\" selected>"), "{}", r.body);
         assert!(
             s.ci_relations(payroll.id, None).await.unwrap().is_empty(),
             "{}: a refused form added a relation",

@@ -209,6 +209,8 @@ pub struct Hist {
 struct CiPage {
     p: Chrome,
     errors: Errors,
+    /// What the relation form was sent with, when it is shown again.
+    typed_relation: Pairs,
     ci: Ci,
     class: String,
     fields: Vec<FieldLine>,
@@ -235,6 +237,9 @@ struct CiPage {
 impl CiPage {
     fn kinds(&self) -> Vec<(&'static str, &'static str)> {
         RelationKind::ALL.iter().map(|k| (k.as_str(), k.name())).collect()
+    }
+    fn typed(&self, k: &str) -> &str {
+        get(&self.typed_relation, k)
     }
 }
 
@@ -385,8 +390,20 @@ async fn show_ci(
     v: &Viewer,
     id: i64,
     q: &Pairs,
+    errors: Errors,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    show_ci_typed(st, v, id, q, errors, status, Vec::new()).await
+}
+
+async fn show_ci_typed(
+    st: &AppState,
+    v: &Viewer,
+    id: i64,
+    q: &Pairs,
     mut errors: Errors,
     status: StatusCode,
+    typed_relation: Pairs,
 ) -> Result<Response, AppError> {
     let tr = v.chrome.tr;
     let classes = svc::classes(&st.store, &v.caller).await?;
@@ -470,6 +487,7 @@ async fn show_ci(
         })
         .unwrap_or_default();
     let page = CiPage {
+        typed_relation,
         diff_rows,
         diff_span,
         p: v.chrome("cmdb"),
@@ -586,8 +604,18 @@ pub async fn add_relation(
     match result {
         Ok(_) => Ok(see_other(&format!("/cmdb/cis/{id}#relations"))),
         Err(e) => {
-            let errors = Errors::from_app(e, &v.chrome.tr)?;
-            show_ci(&st, v, id, &Vec::new(), errors, StatusCode::UNPROCESSABLE_ENTITY).await
+            let mut errors = Errors::from_app(e, &v.chrome.tr)?;
+            // The store names the other end by its side of the relation; the
+            // form has one field for it.
+            errors.rename("to_id", "other");
+            errors.rename("from_id", "other");
+            let typed = vec![
+                ("direction".to_string(), f.value.direction.clone()),
+                ("kind".to_string(), f.value.kind.clone()),
+                ("other".to_string(), f.value.other.clone()),
+                ("attributes".to_string(), f.value.attributes.clone()),
+            ];
+            show_ci_typed(&st, v, id, &Vec::new(), errors, StatusCode::UNPROCESSABLE_ENTITY, typed).await
         }
     }
 }

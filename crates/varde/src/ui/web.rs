@@ -233,6 +233,13 @@ impl Errors {
         Ok(out)
     }
 
+    /// Moves the message of `from` to the form's field `to`.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        if let Some(m) = self.fields.remove(from) {
+            self.push(to, &m);
+        }
+    }
+
     pub fn push(&mut self, field: &str, message: &str) {
         let slot = self.fields.entry(field.to_string()).or_default();
         if !slot.is_empty() {
