@@ -1036,6 +1036,38 @@ async fn application(s: &varde_store::Store, name: &str) -> varde_store::cmdb::C
         .unwrap()
 }
 
+/// A person's page offers a leaver checklist while none is open, and once
+/// one is open, no second (which would only be refused).
+#[tokio::test]
+async fn a_person_page_offers_one_open_checklist() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let ann = ui.user("ann@example.org", "requester").await;
+        let agent = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let s = &ui.state.store;
+        let laptop = s.ci_classes().await.unwrap().by_name("Laptop").unwrap().id;
+        let attrs = serde_json::json!({ "serial_number": "PX1" });
+        let f = CiFields {
+            class_id: laptop,
+            name: "lap-ann".into(),
+            used_by_id: Some(ann),
+            attributes: attrs.as_object().unwrap().clone(),
+            ..Default::default()
+        };
+        s.create_ci(f, ChangeContext::default()).await.unwrap();
+        let page = format!("/cmdb/people/{ann}");
+        let button = format!("action=\"/cmdb/people/{ann}/checklists\"");
+        assert!(ui.get(&page, &agent).await.body.contains(&button), "{}", db.engine);
+        let r = ui.post(&format!("/cmdb/people/{ann}/checklists"), &agent, &[("_csrf", &csrf)]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let body = ui.get(&page, &agent).await.body;
+        assert!(body.contains("lap-ann") && !body.contains(&button), "{}: {body}", db.engine);
+    }
+}
+
 /// The import page takes a CSV or JSON file: a dry run reports what would
 /// happen and writes nothing, a file with a bad row is refused whole with
 /// the row's line, and a good file goes in; a requester cannot reach it.

@@ -1230,6 +1230,11 @@ struct PersonPage {
 }
 
 impl PersonPage {
+    /// A person has one open checklist at a time: while one is open, the
+    /// page offers no second.
+    fn has_open_list(&self) -> bool {
+        self.lists.iter().any(|l| l.closed_at.is_none())
+    }
     fn when(&self, m: &i64) -> String {
         when(*m)
     }
