@@ -1036,6 +1036,99 @@ async fn application(s: &varde_store::Store, name: &str) -> varde_store::cmdb::C
         .unwrap()
 }
 
+/// An administrator edits a class on its page: its attributes show as they
+/// are typed (labels too), so saving keeps what is not changed; a change
+/// that would strand CIs is refused with the reason and what was typed.
+#[tokio::test]
+async fn an_administrator_edits_a_class_in_the_browser() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("ada@example.org", "admin").await;
+        ui.user("agent@example.org", "agent").await;
+        let admin = ui.login("ada@example.org").await;
+        let csrf = ui.csrf(&admin).await;
+        let s = &ui.state.store;
+        let software = s.ci_classes().await.unwrap().by_name("Software").unwrap().clone();
+        let list = ui.get("/cmdb/classes", &admin).await.body;
+        let edit = format!("/cmdb/classes/{}/edit", software.id);
+        assert!(list.contains(&format!("href=\"{edit}\"")), "{}", db.engine);
+        let form = ui.get(&edit, &admin).await.body;
+        let attrs = hidden_textarea(&form, "attributes");
+        assert!(attrs.contains("vendor:text:label=Vendor"), "{}: {attrs}", db.engine);
+        let version = hidden(&form, "version");
+        let more = format!("{attrs}\nlicence:text:unique:label=Licence key: main");
+        let r = ui
+            .post(
+                &edit,
+                &admin,
+                &[
+                    ("_csrf", &csrf),
+                    ("version", &version),
+                    ("name", "Software"),
+                    ("description", "Programs"),
+                    ("attributes", &more),
+                    ("identify_by", ""),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}: {}", db.engine, r.body);
+        let now = s.ci_classes().await.unwrap().get(software.id).unwrap().clone();
+        assert_eq!(now.description, "Programs", "{}", db.engine);
+        let labels: Vec<(&str, &str)> = now.attributes.iter().map(|a| (a.name.as_str(), a.label.as_str())).collect();
+        assert_eq!(
+            labels,
+            [("vendor", "Vendor"), ("version", "Version"), ("licence", "Licence key: main")],
+            "{}",
+            db.engine
+        );
+
+        // Two CIs share a licence value: making another attribute unique is
+        // fine, but taking `licence` out while CIs hold it is refused.
+        let app = s.ci_classes().await.unwrap().by_name("Application").unwrap().id;
+        let attrs = serde_json::json!({ "licence": "L-1" });
+        let f = CiFields {
+            class_id: app,
+            name: "Ledger".into(),
+            attributes: attrs.as_object().unwrap().clone(),
+            ..Default::default()
+        };
+        s.create_ci(f, ChangeContext::default()).await.unwrap();
+        let form = ui.get(&edit, &admin).await.body;
+        let version = hidden(&form, "version");
+        let fewer = "vendor:text:label=Vendor\nversion:text:label=Version";
+        let r = ui
+            .post(
+                &edit,
+                &admin,
+                &[
+                    ("_csrf", &csrf),
+                    ("version", &version),
+                    ("name", "Software"),
+                    ("description", "Programs"),
+                    ("attributes", fewer),
+                    ("identify_by", ""),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", db.engine, r.body);
+        assert!(r.body.contains(fewer.split('\n').next().unwrap()), "{}: what was typed is kept", db.engine);
+        assert_eq!(s.ci_classes().await.unwrap().get(software.id).unwrap().attributes.len(), 3, "{}", db.engine);
+
+        let agent = ui.login("agent@example.org").await;
+        assert_eq!(ui.get(&edit, &agent).await.status, StatusCode::FORBIDDEN, "{}", db.engine);
+    }
+}
+
+/// The text of the textarea named `name` in a page.
+fn hidden_textarea(page: &str, name: &str) -> String {
+    let start = page.find(&format!("<textarea id=\"c-attrs\" name=\"{name}\"")).expect("the text area");
+    let rest = &page[start..];
+    let open = rest.find('>').unwrap() + 1;
+    let close = rest.find("</textarea>").unwrap();
+    rest[open..close].replace("&#x3a;", ":").replace("&#58;", ":")
+}
+
 /// A person's page offers a leaver checklist while none is open, and once
 /// one is open, no second (which would only be refused).
 #[tokio::test]

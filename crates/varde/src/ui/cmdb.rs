@@ -933,6 +933,7 @@ pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, f: Form<Pairs
 // ---------------------------------------------------------------- classes
 
 pub struct ClassLine {
+    pub id: i64,
     pub name: String,
     pub parent: String,
     pub own: String,
@@ -979,20 +980,29 @@ fn describe(a: &AttributeDef) -> String {
     if !a.values.is_empty() {
         s.push_str(&format!(":values={}", a.values.join("|")));
     }
+    // Last, as it may hold colons of its own.
+    if !a.label.is_empty() {
+        s.push_str(&format!(":label={}", a.label));
+    }
     s
 }
 
-/// One attribute per line: `name:kind[:required][:unique][:values=a|b]`.
+/// One attribute per line: `name:kind[:required][:unique][:values=a|b][:label=Text]`,
+/// as `describe` writes it, so a class's attributes edit as they show.
 fn parse_attr_lines(text: &str) -> Result<Vec<AttributeDef>, AppError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+        let (line, label) = match line.split_once(":label=") {
+            Some((rest, label)) => (rest, label.trim().to_string()),
+            None => (line, String::new()),
+        };
         let mut parts = line.split(':');
         let name = parts.next().unwrap_or("").trim().to_string();
         let kind_s = parts.next().unwrap_or("text").trim();
         let kind = AttrKind::ALL.into_iter().find(|k| k.as_str() == kind_s).ok_or_else(|| {
             AppError::field("attributes", &format!("line {}: {kind_s} is not an attribute type", i + 1))
         })?;
-        let mut a = AttributeDef { name, label: String::new(), kind, required: false, unique: false, values: vec![] };
+        let mut a = AttributeDef { name, label, kind, required: false, unique: false, values: vec![] };
         for p in parts {
             match p.trim() {
                 "required" => a.required = true,
@@ -1033,6 +1043,7 @@ async fn classes_page(
                 None => String::new(),
             };
             ClassLine {
+                id: c.id,
                 name: c.name.clone(),
                 parent: c.parent_id.and_then(|p| classes.get(p)).map(|p| p.name.clone()).unwrap_or_default(),
                 own: c.attributes.iter().map(describe).collect::<Vec<_>>().join("\n"),
@@ -1054,6 +1065,100 @@ async fn classes_page(
 
 pub async fn classes(State(st): State<AppState>, v: Viewer) -> Result<Response, AppError> {
     classes_page(&st, &v, Errors::none(), Vec::new(), StatusCode::OK).await
+}
+
+#[derive(askama::Template)]
+#[template(path = "cmdb_class_edit.html")]
+struct ClassEditPage {
+    p: Chrome,
+    errors: Errors,
+    class: CiClass,
+    /// What the parent gives the class, by name.
+    inherited: String,
+    values: Pairs,
+}
+
+impl ClassEditPage {
+    fn val(&self, k: &str) -> String {
+        get(&self.values, k).to_string()
+    }
+    fn attr_errors(&self) -> String {
+        let faults: Vec<String> = self
+            .errors
+            .fields()
+            .filter(|(k, _)| k.starts_with("attributes["))
+            .map(|(k, m)| format!("{k}: {m}"))
+            .collect();
+        faults.join("; ")
+    }
+}
+
+async fn class_edit_page(
+    st: &AppState,
+    v: &Viewer,
+    id: i64,
+    errors: Errors,
+    typed: Option<Pairs>,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    v.caller.require(Permission::ManageCiClasses)?;
+    let classes = svc::classes(&st.store, &v.caller).await?;
+    let class = classes.get(id).cloned().ok_or(AppError::NotFound)?;
+    let inherited = match class.parent_id {
+        Some(p) => classes.schema(p).attributes.iter().map(|(_, a)| a.name.clone()).collect::<Vec<_>>().join(", "),
+        None => String::new(),
+    };
+    let values = typed.unwrap_or_else(|| {
+        vec![
+            ("name".into(), class.name.clone()),
+            ("description".into(), class.description.clone()),
+            ("attributes".into(), class.attributes.iter().map(describe).collect::<Vec<_>>().join("\n")),
+            ("identify_by".into(), class.identify_by.join(", ")),
+            ("version".into(), class.version.to_string()),
+        ]
+    });
+    let page = ClassEditPage { p: v.chrome("cmdb"), errors, class, inherited, values };
+    render_status(status, &page)
+}
+
+pub async fn class_edit(State(st): State<AppState>, v: Viewer, Path(id): Path<i64>) -> Result<Response, AppError> {
+    class_edit_page(&st, &v, id, Errors::none(), None, StatusCode::OK).await
+}
+
+/// A class's name, description, own attributes (as on the classes page) and
+/// identification, at the version the form was read at.
+pub async fn update_class(
+    State(st): State<AppState>,
+    Path(id): Path<i64>,
+    f: Form<Pairs>,
+) -> Result<Response, AppError> {
+    let v = &f.viewer;
+    let result = async {
+        let attributes = parse_attr_lines(get(&f.value, "attributes"))?;
+        let identify_by = get(&f.value, "identify_by")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let u = svc::UpdateClass {
+            name: Some(get(&f.value, "name").to_string()),
+            description: Some(get(&f.value, "description").to_string()),
+            attributes: Some(attributes),
+            identify_by: Some(identify_by),
+        };
+        let version = get(&f.value, "version").parse::<i64>().ok();
+        svc::update_class(&st.store, &v.caller, id, version, u).await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(see_other("/cmdb/classes")),
+        Err(e) => {
+            let status = e.status();
+            let errors = Errors::from_app(e, &v.chrome.tr)?;
+            class_edit_page(&st, v, id, errors, Some(f.value.clone()), status).await
+        }
+    }
 }
 
 pub async fn create_class(State(st): State<AppState>, f: Form<Pairs>) -> Result<Response, AppError> {

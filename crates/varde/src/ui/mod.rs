@@ -103,6 +103,7 @@ fn cmdb_routes() -> Router<AppState> {
         .route("/cmdb", get(cmdb::list))
         .route("/cmdb/new", get(cmdb::new_page).post(cmdb::create))
         .route("/cmdb/classes", get(cmdb::classes).post(cmdb::create_class))
+        .route("/cmdb/classes/{id}/edit", get(cmdb::class_edit).post(cmdb::update_class))
         .route("/cmdb/reports", get(cmdb::reports))
         .route("/cmdb/import", get(cmdb::import_page).post(cmdb::import).layer(DefaultBodyLimit::max(64 * 1024 * 1024)))
         .route("/cmdb/cis/{id}", get(cmdb::ci_page))
