@@ -176,6 +176,16 @@ async fn hold_classes_in(conn: &mut AnyConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A CI as a message names it: "db-01 (CI 12)".
+async fn ci_called(conn: &mut AnyConnection, id: i64) -> Result<String, StoreError> {
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT name FROM cis WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
+    Ok(match name {
+        Some(n) => format!("{n} (CI {id})"),
+        None => format!("CI {id}"),
+    })
+}
+
 /// Holds, until the write commits, the right to hand out values of the
 /// unique attributes `keys` (defining class, attribute name) on PostgreSQL,
 /// where writers run side by side. A unique attribute has no constraint in
@@ -993,10 +1003,8 @@ pub(crate) async fn prepare_as(
             sql.push(" AND v.ci_id <> ").bind(Arg::Int(id)).push(" AND c.class_id IN ");
             sql.bind_list(classes.subtree(*defined_by).into_iter().map(Arg::Int));
             if let Some((other,)) = sql.query_as::<(i64,)>().fetch_optional(&mut *conn).await? {
-                errs.push(FieldError::new(
-                    format!("attributes.{}", def.name),
-                    format!("is already used by CI {other}"),
-                ));
+                let whom = ci_called(conn, other).await?;
+                errs.push(FieldError::new(format!("attributes.{}", def.name), format!("is already used by {whom}")));
             }
         }
     }
@@ -1008,10 +1016,12 @@ pub(crate) async fn prepare_as(
                 .bind(id)
                 .fetch_optional(&mut *conn)
                 .await?;
-            if let Some(other) = other {
-                let rule = classes.identify_by(fields.class_id);
-                let field = if rule.is_empty() { "name".to_string() } else { format!("attributes.{}", rule.join("+")) };
-                errs.push(FieldError::new(field, format!("identifies CI {other} already")));
+            let rule = classes.identify_by(fields.class_id);
+            let field = if rule.is_empty() { "name".to_string() } else { format!("attributes.{}", rule.join("+")) };
+            // A unique attribute that is also the rule has said so already.
+            if let Some(other) = other.filter(|_| !errs.iter().any(|e| e.field == field)) {
+                let whom = ci_called(conn, other).await?;
+                errs.push(FieldError::new(field, format!("identifies {whom} already")));
             }
         }
     }

@@ -1099,6 +1099,28 @@ async fn searched_words_find_the_words_they_begin() {
     }
 }
 
+/// A value taken already is refused once, naming the CI that holds it,
+/// also when the attribute is both unique and what identifies the class.
+#[tokio::test]
+async fn a_taken_value_names_its_holder_once() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let laptop = class_id(&s, "Laptop").await;
+        let mk = |name: &str| CiFields {
+            class_id: laptop,
+            name: name.into(),
+            attributes: obj(json!({ "serial_number": "SN-1" })),
+            ..Default::default()
+        };
+        let first = s.create_ci(mk("lap-first"), ChangeContext::default()).await.unwrap();
+        let e = s.create_ci(mk("lap-second"), ChangeContext::default()).await.unwrap_err();
+        let StoreError::Domain(DomainError::Invalid(errs)) = &e else { panic!("{engine}: {e:?}") };
+        assert_eq!(errs.len(), 1, "{engine}: {errs:?}");
+        assert_eq!(errs[0].field, "attributes.serial_number", "{engine}");
+        assert_eq!(errs[0].message, format!("is already used by lap-first (CI {})", first.id), "{engine}");
+    }
+}
+
 /// A dry run tells what the import would do: a relation that is current
 /// already is unchanged, a row with a problem is counted as neither made
 /// nor changed, a relation to a CI the same file disposes is refused, and
