@@ -2822,13 +2822,19 @@ impl Store {
                 // it is read, the release below cannot meet a newer version.
                 lock_row_in(conn, "cis", ci_id).await?;
                 let ci = ci_in(conn, ci_id).await?;
+                let ctx = ChangeContext { actor: Some(actor), ..Default::default() };
                 if ci.used_by_id == Some(leaver) {
                     let fields = CiFields { used_by_id: None, ..ci.fields() };
                     let classes = classes_in(conn).await?;
                     let p = prepare(conn, &classes, ci.id, fields, false).await?;
-                    let ctx = ChangeContext { actor: Some(actor), ..Default::default() };
                     replace_ci(conn, &ci, p, ctx, now).await?;
                 }
+                // The CI's history tells where it went back, with the note.
+                let said = match note.trim() {
+                    "" => format!("checklist {checklist_id}"),
+                    n => format!("checklist {checklist_id}: {n}"),
+                };
+                log_change(conn, ci.id, now, ctx, "handed_back", None, Some(&said)).await?;
                 close_if_done_in(conn, checklist_id, now).await?;
                 checklist_in(conn, checklist_id).await
             }

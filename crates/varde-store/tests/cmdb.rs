@@ -550,8 +550,18 @@ async fn services_are_cis_and_assets_have_checklists() {
         for ci in [&l1, &l2] {
             let now = s.ci(ci.id).await.unwrap();
             assert_eq!((now.used_by_id, now.status), (None, ci.status), "{}", db.engine);
-            let last = s.ci_changes(ci.id).await.unwrap().pop().unwrap();
-            assert_eq!((last.field.as_str(), last.actor_id), ("used_by_id", Some(admin)), "{}", db.engine);
+            let mut log = s.ci_changes(ci.id).await.unwrap();
+            let back = log.pop().unwrap();
+            let released = log.pop().unwrap();
+            assert_eq!((released.field.as_str(), released.actor_id), ("used_by_id", Some(admin)), "{}", db.engine);
+            // And where it went back, with the note.
+            assert_eq!((back.field.as_str(), back.actor_id), ("handed_back", Some(admin)), "{}", db.engine);
+            let note = if ci.id == l1.id {
+                format!("checklist {}: returned", list.id)
+            } else {
+                format!("checklist {}", list.id)
+            };
+            assert_eq!(back.new_value.as_deref(), Some(note.as_str()), "{}", db.engine);
         }
         // A new list for her has nothing on it.
         assert!(s.create_checklist(ann, admin).await.unwrap().items.is_empty(), "{}", db.engine);

@@ -664,6 +664,8 @@ pub static EN: &[(&str, &str)] = &[
     ("cmdb.shown.organisation_id", "Organisation"),
     ("cmdb.shown.location_id", "Location"),
     ("cmdb.shown.supplier_id", "Supplier"),
+    ("cmdb.shown.handed_back", "Handed back"),
+    ("cmdb.shown.affected_by", "Affected by"),
     ("cmdb.shown.name", "Name"),
     ("cmdb.shown.status", "Status"),
     ("field.owner_id", "Owner (user id)"),
