@@ -494,8 +494,14 @@ async fn admin_forms_validate_and_saved_filters_round_trip() {
         assert_eq!((saved.status, saved.location.as_str()), (StatusCode::SEE_OTHER, query));
         let page = ui.get("/queue/mine", &admin).await;
         assert!(page.body.contains("href=\"/queue/open?priority=1\">Critical</a>"), "{}", page.body);
+        // Saved again under its name, the view shows the new list.
+        let query = "/queue/open?priority=1&state=new";
+        let saved =
+            ui.post("/queue/filters", &admin, &[("_csrf", &csrf), ("name", "Critical"), ("query", query)]).await;
+        assert_eq!((saved.status, saved.location.as_str()), (StatusCode::SEE_OTHER, query));
         let filters = ui.state.store.saved_filters(1).await.unwrap();
         assert_eq!(filters.len(), 1, "{}", db.engine);
+        assert_eq!(filters[0].query, query, "{}", db.engine);
         let del = ui.post(&format!("/queue/filters/{}/delete", filters[0].id), &admin, &[("_csrf", &csrf)]).await;
         assert_eq!(del.status, StatusCode::SEE_OTHER);
         assert!(ui.state.store.saved_filters(1).await.unwrap().is_empty());

@@ -275,7 +275,13 @@ pub async fn save_filter(State(st): State<AppState>, f: Form<SaveFilterForm>) ->
         return Err(AppError::field("query", f.viewer.chrome.tr.t("error.queue_view")));
     }
     let name = varde_domain::text::line("name", &f.value.name, 100)?;
-    st.store.save_filter(f.viewer.caller.id(), name, query.clone()).await?;
+    let me = f.viewer.caller.id();
+    // A name in use already is the view saved again: it now shows this list
+    // (views are a person's own, so no one else's is replaced).
+    if let Some(old) = st.store.saved_filters(me).await?.into_iter().find(|sf| sf.name == name) {
+        st.store.delete_filter(me, old.id).await?;
+    }
+    st.store.save_filter(me, name, query.clone()).await?;
     Ok(see_other(&query))
 }
 
