@@ -2818,14 +2818,16 @@ impl Store {
                 .bind(item_id)
                 .fetch_one(&mut *conn)
                 .await?;
+                // The class lock before the CI's row, as every CI write takes
+                // them (a class change holds the one and rewrites the other).
                 // The CI may be edited meanwhile (PostgreSQL): locked before
                 // it is read, the release below cannot meet a newer version.
+                let classes = classes_in(conn).await?;
                 lock_row_in(conn, "cis", ci_id).await?;
                 let ci = ci_in(conn, ci_id).await?;
                 let ctx = ChangeContext { actor: Some(actor), ..Default::default() };
                 if ci.used_by_id == Some(leaver) {
                     let fields = CiFields { used_by_id: None, ..ci.fields() };
-                    let classes = classes_in(conn).await?;
                     let p = prepare(conn, &classes, ci.id, fields, false).await?;
                     replace_ci(conn, &ci, p, ctx, now).await?;
                 }

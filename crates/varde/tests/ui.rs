@@ -1121,6 +1121,30 @@ async fn an_administrator_edits_a_class_in_the_browser() {
         assert!(r.body.contains(fewer.split('\n').next().unwrap()), "{}: what was typed is kept", db.engine);
         assert_eq!(s.ci_classes().await.unwrap().get(software.id).unwrap().attributes.len(), 3, "{}", db.engine);
 
+        // Saved by someone else meanwhile: what was typed is shown again,
+        // with a word on it, and nothing is written.
+        let stale = ui
+            .post(
+                &edit,
+                &admin,
+                &[
+                    ("_csrf", &csrf),
+                    ("version", "1"),
+                    ("name", "Software"),
+                    ("description", "Mine"),
+                    ("attributes", fewer),
+                    ("identify_by", ""),
+                ],
+            )
+            .await;
+        assert_eq!(stale.status, StatusCode::CONFLICT, "{}: {}", db.engine, stale.body);
+        assert!(
+            stale.body.contains("Someone else saved this class") && stale.body.contains("value=\"Mine\""),
+            "{}",
+            stale.body
+        );
+        assert_eq!(s.ci_classes().await.unwrap().get(software.id).unwrap().description, "Programs", "{}", db.engine);
+
         let agent = ui.login("agent@example.org").await;
         assert_eq!(ui.get(&edit, &agent).await.status, StatusCode::FORBIDDEN, "{}", db.engine);
     }

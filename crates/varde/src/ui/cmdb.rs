@@ -566,7 +566,9 @@ async fn find_ci(st: &AppState, v: &Viewer, s: &str) -> Result<i64, AppError> {
     }
     let f = varde_store::cmdb::CiFilter { terms: varde_domain::search::query_terms(s), ..Default::default() };
     let found = svc::list(&st.store, &v.caller, &f, None, 50).await?;
-    let named: Vec<&Ci> = found.iter().filter(|c| c.name.to_lowercase() == s.to_lowercase()).collect();
+    // A disposed CI is gone: its name is free for the one in use.
+    let named: Vec<&Ci> =
+        found.iter().filter(|c| c.status != CiStatus::Disposed && c.name.to_lowercase() == s.to_lowercase()).collect();
     match named.as_slice() {
         [one] => Ok(one.id),
         [] => Err(AppError::field("other", "no CI has this name or id")),
@@ -605,10 +607,14 @@ pub async fn add_relation(
         Ok(_) => Ok(see_other(&format!("/cmdb/cis/{id}#relations"))),
         Err(e) => {
             let mut errors = Errors::from_app(e, &v.chrome.tr)?;
-            // The store names the other end by its side of the relation; the
-            // form has one field for it.
+            // The store names the other end by its side; the form has one
+            // field for it. (A relation to itself is refused as `to_id`
+            // either way, and its fix is in that field too; other faults
+            // name their CI in words.)
+            if f.value.direction == "incoming" {
+                errors.rename("from_id", "other");
+            }
             errors.rename("to_id", "other");
-            errors.rename("from_id", "other");
             let typed = vec![
                 ("direction".to_string(), f.value.direction.clone()),
                 ("kind".to_string(), f.value.kind.clone()),
@@ -1113,6 +1119,7 @@ async fn class_edit_page(
             ("name".into(), class.name.clone()),
             ("description".into(), class.description.clone()),
             ("attributes".into(), class.attributes.iter().map(describe).collect::<Vec<_>>().join("\n")),
+            ("attributes_shown".into(), class.attributes.iter().map(describe).collect::<Vec<_>>().join("\n")),
             ("identify_by".into(), class.identify_by.join(", ")),
             ("version".into(), class.version.to_string()),
         ]
@@ -1134,7 +1141,16 @@ pub async fn update_class(
 ) -> Result<Response, AppError> {
     let v = &f.viewer;
     let result = async {
-        let attributes = parse_attr_lines(get(&f.value, "attributes"))?;
+        // The attributes as shown are left alone: only a changed text is
+        // read back, so a rename cannot rewrite definitions the text form
+        // shows imperfectly.
+        let typed = get(&f.value, "attributes");
+        let shown = get(&f.value, "attributes_shown");
+        let attributes = if typed.replace("\r\n", "\n").trim() == shown.replace("\r\n", "\n").trim() {
+            None
+        } else {
+            Some(parse_attr_lines(typed)?)
+        };
         let identify_by = get(&f.value, "identify_by")
             .split(',')
             .map(str::trim)
@@ -1144,7 +1160,7 @@ pub async fn update_class(
         let u = svc::UpdateClass {
             name: Some(get(&f.value, "name").to_string()),
             description: Some(get(&f.value, "description").to_string()),
-            attributes: Some(attributes),
+            attributes,
             identify_by: Some(identify_by),
         };
         let version = get(&f.value, "version").parse::<i64>().ok();
@@ -1153,6 +1169,16 @@ pub async fn update_class(
     .await;
     match result {
         Ok(_) => Ok(see_other("/cmdb/classes")),
+        Err(AppError::Stale { current }) => {
+            // Someone saved the class meanwhile: what was typed stays, to
+            // save over theirs once read (the form now holds their version).
+            let mut errors = Errors::none();
+            errors.general.push(v.chrome.tr.t("cmdb.class_stale").to_string());
+            let mut typed = f.value.clone();
+            typed.retain(|(k, _)| k != "version");
+            typed.push(("version".into(), current.to_string()));
+            class_edit_page(&st, v, id, errors, Some(typed), StatusCode::CONFLICT).await
+        }
         Err(e) => {
             let status = e.status();
             let errors = Errors::from_app(e, &v.chrome.tr)?;
@@ -1487,7 +1513,11 @@ pub async fn import(
             let json = name.to_ascii_lowercase().ends_with(".json")
                 || text.trim_start_matches('\u{feff}').trim_start().starts_with('{');
             let format = if json { Format::Json } else { Format::Csv };
-            let from = Some(source.clone()).filter(|s| !s.is_empty()).or_else(|| Some(name.clone()));
+            // Unnamed, a CSV file is recorded by its file name; a JSON file
+            // may name its own source.
+            let from = Some(source.clone())
+                .filter(|s| !s.is_empty())
+                .or_else(|| (!json).then(|| name.chars().take(200).collect::<String>()).filter(|n| !n.is_empty()));
             imp::import(&st.store, &v.caller, format, bytes, from, dry_run).await
         }
         _ => Err(AppError::field("file", v.chrome.tr.t("cmdb.import_choose"))),

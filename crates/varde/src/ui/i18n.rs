@@ -641,6 +641,7 @@ pub static EN: &[(&str, &str)] = &[
     ("cmdb.description", "Description"),
     ("cmdb.attr_help", "One per line: name:kind[:required][:unique][:values=a|b][:label=Label]; kinds: text, number, date, enum, ci_ref, user_ref, ip, mac, json."),
     ("cmdb.edit_class", "Edit class"),
+    ("cmdb.class_stale", "Someone else saved this class since you opened it. What you typed is below; save again to put it over their change, or reload to see theirs."),
     ("cmdb.inherited_from_parent", "Inherited from its parent"),
     ("cmdb.affected_cis", "Affected CIs"),
     ("cmdb.affected_cis_link", "Affected CIs and services at risk"),

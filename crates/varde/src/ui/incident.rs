@@ -254,7 +254,12 @@ struct IncidentPage {
     /// through them, each as its path ("Payroll ← Payroll app ← db-01").
     affected: Vec<(i64, String)>,
     at_risk: Vec<String>,
+    /// Whether the viewer may read the CMDB (and follow its links).
+    cmdb: bool,
 }
+
+/// Most affected CIs whose services at risk the incident page works out.
+const MAX_WALKS_ON_PAGE: usize = 25;
 
 impl IncidentPage {
     fn can(&self, to: &str) -> bool {
@@ -357,25 +362,24 @@ async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra
     let tr = v.chrome.tr;
     let sla = super::sla::panel(st, v, number).await?;
     // Shown on the incident itself: what it affects and what is at risk.
-    // Someone who may not read the CMDB sees the section without them.
-    let (affected, at_risk) = match crate::service::cmdb::record_cis(
-        &st.store,
-        &v.caller,
-        varde_domain::record::RecordKind::Incident,
-        number,
-    )
-    .await
-    {
-        Ok((_, cis, services)) => (
-            cis.into_iter().map(|c| (c.id, c.name)).collect(),
-            services.iter().map(|s| s.path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" ← ")).collect(),
-        ),
-        Err(AppError::Forbidden) => (Vec::new(), Vec::new()),
-        Err(e) => return Err(e),
+    // The walk is one per CI, so an incident linked to very many shows them
+    // here and its risks on the CMDB's page for it. Someone who may not
+    // read the CMDB sees neither.
+    let cmdb = v.caller.can(varde_domain::access::Permission::ReadCmdb);
+    let linked = if cmdb { st.store.cis_of_record(i.id).await? } else { Vec::new() };
+    let at_risk: Vec<String> = if cmdb && !linked.is_empty() && linked.len() <= MAX_WALKS_ON_PAGE {
+        let (_, _, services) =
+            crate::service::cmdb::record_cis(&st.store, &v.caller, varde_domain::record::RecordKind::Incident, number)
+                .await?;
+        services.iter().map(|s| s.path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" ← ")).collect()
+    } else {
+        Vec::new()
     };
+    let affected: Vec<(i64, String)> = linked.into_iter().map(|c| (c.id, c.name)).collect();
     let page = IncidentPage {
         affected,
         at_risk,
+        cmdb,
         sla,
         requester: name(i.requester_id),
         group: i.assignment_group_id.and_then(|g| groups.get(&g).cloned()).unwrap_or_default(),
