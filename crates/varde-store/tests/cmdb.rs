@@ -1454,16 +1454,22 @@ async fn imports_and_edits_of_the_same_cis_at_once_all_go_in() {
                     s.add_ci_relation(from, hub, RelationKind::DependsOn, Map::new(), ChangeContext::default()).await
                 })
             };
+            let mut made = 0;
             for done in joined(imports).await {
                 let done = done.unwrap_or_else(|e| panic!("{engine}, round {round}: {e:?}"));
                 assert!(done.problems.is_empty(), "{engine}: {done:?}");
+                // The file's one relation: made by it, or found there.
+                assert_eq!(done.relations_created + done.relations_unchanged, 1, "{engine}: {done:?}");
+                made += done.relations_created;
             }
             for e in joined(edits).await {
                 // An edit of a CI read before an import changed it is told
                 // so (the API merges again); nothing else may go wrong.
                 assert!(matches!(e, Ok(_) | Err(StoreError::Conflict { .. })), "{engine}: {e:?}");
             }
-            let _ = link.await.unwrap();
+            // Made once in all: by an import, or by the hand that raced them.
+            let by_hand = matches!(link.await.unwrap(), Ok(_));
+            assert_eq!(made + usize::from(by_hand), usize::from(round == 0), "{engine}, round {round}");
         }
     }
 }
