@@ -962,16 +962,24 @@ impl ClassesPage {
     fn val(&self, k: &str) -> String {
         get(&self.values, k).to_string()
     }
-    /// Every fault of the attribute definitions ("attributes[1].kind: ..."),
-    /// to show by the text area they were typed in.
     fn attr_errors(&self) -> String {
-        let faults: Vec<String> = self
-            .errors
-            .fields()
-            .filter(|(k, _)| k.starts_with("attributes["))
-            .map(|(k, m)| format!("{k}: {m}"))
-            .collect();
-        faults.join("; ")
+        attribute_faults(&self.errors)
+    }
+}
+
+/// Every fault of a class's attribute definitions ("attributes[1].kind:
+/// ..."), to show by the text area they were typed in.
+fn attribute_faults(errors: &Errors) -> String {
+    let faults: Vec<String> =
+        errors.fields().filter(|(k, _)| k.starts_with("attributes[")).map(|(k, m)| format!("{k}: {m}")).collect();
+    faults.join("; ")
+}
+
+/// The names of the attributes a class's parent gives it.
+fn inherited_names(classes: &Classes, class: &CiClass) -> String {
+    match class.parent_id {
+        Some(p) => classes.schema(p).attributes.iter().map(|(_, a)| a.name.clone()).collect::<Vec<_>>().join(", "),
+        None => String::new(),
     }
 }
 
@@ -1042,12 +1050,7 @@ async fn classes_page(
         .0
         .iter()
         .map(|c| {
-            let inherited = match c.parent_id {
-                Some(p) => {
-                    classes.schema(p).attributes.iter().map(|(_, a)| a.name.clone()).collect::<Vec<_>>().join(", ")
-                }
-                None => String::new(),
-            };
+            let inherited = inherited_names(&classes, c);
             ClassLine {
                 id: c.id,
                 name: c.name.clone(),
@@ -1089,13 +1092,7 @@ impl ClassEditPage {
         get(&self.values, k).to_string()
     }
     fn attr_errors(&self) -> String {
-        let faults: Vec<String> = self
-            .errors
-            .fields()
-            .filter(|(k, _)| k.starts_with("attributes["))
-            .map(|(k, m)| format!("{k}: {m}"))
-            .collect();
-        faults.join("; ")
+        attribute_faults(&self.errors)
     }
 }
 
@@ -1110,10 +1107,7 @@ async fn class_edit_page(
     v.caller.require(Permission::ManageCiClasses)?;
     let classes = svc::classes(&st.store, &v.caller).await?;
     let class = classes.get(id).cloned().ok_or(AppError::NotFound)?;
-    let inherited = match class.parent_id {
-        Some(p) => classes.schema(p).attributes.iter().map(|(_, a)| a.name.clone()).collect::<Vec<_>>().join(", "),
-        None => String::new(),
-    };
+    let inherited = inherited_names(&classes, &class);
     let values = typed.unwrap_or_else(|| {
         vec![
             ("name".into(), class.name.clone()),
