@@ -146,7 +146,8 @@ impl Classes {
     pub fn service_classes(&self) -> Vec<i64> {
         self.by_name(SERVICE_CLASS).map(|c| self.subtree(c.id)).unwrap_or_default()
     }
-    fn identify_by(&self, id: i64) -> Vec<String> {
+    /// The attributes that identify CIs of the class; empty for its name.
+    pub fn identify_by(&self, id: i64) -> Vec<String> {
         self.get(id).map(|c| c.identify_by.clone()).unwrap_or_default()
     }
 }

@@ -1159,6 +1159,43 @@ fn hidden_textarea(page: &str, name: &str) -> String {
     rest[open..close].replace("&#x3a;", ":").replace("&#58;", ":")
 }
 
+/// A CI list row sums a CI up by what identifies it first and then the
+/// class's own order, by label; and ending a relation says which by name.
+#[tokio::test]
+async fn a_ci_row_leads_with_what_identifies_it() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let s = &ui.state.store;
+        let laptop = s.ci_classes().await.unwrap().by_name("Laptop").unwrap().id;
+        let attrs =
+            serde_json::json!({ "asset_tag": "AT-9", "model": "T14", "os": "linux", "serial_number": "PF-123" });
+        let f = CiFields {
+            class_id: laptop,
+            name: "lap-9".into(),
+            attributes: attrs.as_object().unwrap().clone(),
+            ..Default::default()
+        };
+        let ci = s.create_ci(f, ChangeContext::default()).await.unwrap();
+        let list = ui.get("/cmdb?class=Laptop", &agent).await.body;
+        assert!(list.contains("Serial number: PF-123, "), "{}: {list}", db.engine);
+        let app = application(s, "Payroll app").await;
+        s.add_ci_relation(
+            ci.id,
+            app.id,
+            varde_domain::cmdb::RelationKind::DependsOn,
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        let page = ui.get(&format!("/cmdb/cis/{}", ci.id), &agent).await.body;
+        assert!(page.contains("aria-label=\"End: depends on Payroll app\""), "{}: {page}", db.engine);
+    }
+}
+
 /// A person's page offers a leaver checklist while none is open, and once
 /// one is open, no second (which would only be refused).
 #[tokio::test]

@@ -67,12 +67,27 @@ pub struct Row {
     pub summary: String,
 }
 
+/// A CI as a list row. Its summary is four of its attributes: what
+/// identifies its class first, then in the order the class defines them
+/// (not the alphabet, which put "code" and "colour" before a serial number),
+/// each by its label and cut short.
 fn row(ci: &Ci, classes: &Classes) -> Row {
-    let summary = ci
-        .attributes
+    let schema = classes.schema(ci.class_id);
+    let rule = classes.identify_by(ci.class_id);
+    let mut order: Vec<&AttributeDef> = schema.attributes.iter().map(|(_, d)| d).collect();
+    order.sort_by_key(|d| !rule.contains(&d.name));
+    let summary = order
         .iter()
+        .filter_map(|d| ci.attributes.get(&d.name).map(|v| (d, v)))
         .take(4)
-        .map(|(k, v)| format!("{k}: {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .map(|(d, v)| {
+            let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let text = match text.char_indices().nth(40) {
+                Some((cut, _)) => format!("{}…", &text[..cut]),
+                None => text,
+            };
+            format!("{}: {text}", if d.label.is_empty() { &d.name } else { &d.label })
+        })
         .collect::<Vec<_>>()
         .join(", ");
     Row {
