@@ -1159,6 +1159,57 @@ fn hidden_textarea(page: &str, name: &str) -> String {
     rest[open..close].replace("&#x3a;", ":").replace("&#58;", ":")
 }
 
+/// The CI form takes a location or supplier by its name and an owner or
+/// user by e-mail, as well as by id; one that names nothing is a fault of
+/// its field, and what was typed stays.
+#[tokio::test]
+async fn the_ci_form_takes_places_by_name_and_people_by_email() {
+    use varde_store::cmdb::{ChangeContext, CiFields};
+    for db in databases().await {
+        let ui = Ui::new(&db);
+        ui.user("agent@example.org", "agent").await;
+        let owner = ui.user("owner@example.org", "agent").await;
+        let agent = ui.login("agent@example.org").await;
+        let csrf = ui.csrf(&agent).await;
+        let s = &ui.state.store;
+        let classes = s.ci_classes().await.unwrap();
+        let (location, app) = (classes.by_name("Location").unwrap().id, classes.by_name("Application").unwrap().id);
+        let room = s
+            .create_ci(
+                CiFields { class_id: location, name: "Server room 2".into(), ..Default::default() },
+                ChangeContext::default(),
+            )
+            .await
+            .unwrap();
+        let app_s = app.to_string();
+        let form = |place: &'static str, who: &'static str| {
+            vec![
+                ("_csrf", csrf.clone()),
+                ("class_id", app_s.clone()),
+                ("name", "Ledger".to_string()),
+                ("status", "deployed".to_string()),
+                ("location_id", place.to_string()),
+                ("owner_id", who.to_string()),
+            ]
+        };
+        let bad = form("Server room 9", "nobody@example.org");
+        let r = ui.post("/cmdb/new", &agent, &bad.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}: {}", db.engine, r.body);
+        assert!(
+            r.body.contains("no CI has this name or id") && r.body.contains("no one has this e-mail address"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("value=\"Server room 9\""), "{}: what was typed stays", db.engine);
+        let good = form("server room 2", "owner@example.org");
+        let r = ui.post("/cmdb/new", &agent, &good.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}: {}", db.engine, r.body);
+        let id: i64 = r.location.rsplit('/').next().unwrap().parse().unwrap();
+        let ci = s.ci(id).await.unwrap();
+        assert_eq!((ci.location_id, ci.owner_id), (Some(room.id), Some(owner)), "{}", db.engine);
+    }
+}
+
 /// A CI list row sums a CI up by what identifies it first and then the
 /// class's own order, by label; and ending a relation says which by name.
 #[tokio::test]

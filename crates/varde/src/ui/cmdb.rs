@@ -836,12 +836,50 @@ pub async fn new_page(State(st): State<AppState>, v: Viewer, RawQuery(raw): RawQ
     render_status(StatusCode::OK, &page)
 }
 
+/// The form's values with a location or supplier given by name, and an
+/// owner or user by e-mail, replaced by their ids (as `find_ci` finds a
+/// relation's other end); what names nothing, or more than one CI, is a
+/// fault of its field.
+async fn with_ids(st: &AppState, v: &Viewer, form: &Pairs, errors: &mut Errors) -> Result<Pairs, AppError> {
+    let mut out = form.clone();
+    for (k, val) in out.iter_mut() {
+        let given = val.trim().trim_start_matches('#').to_string();
+        if given.is_empty() || given.parse::<i64>().is_ok() {
+            continue;
+        }
+        match k.as_str() {
+            "location_id" | "supplier_id" => match find_ci(st, v, &given).await {
+                Ok(id) => *val = id.to_string(),
+                Err(AppError::Invalid(errs)) => {
+                    for e in errs {
+                        errors.push(k, &e.message);
+                    }
+                    // Told once, here: not "must be a number" too.
+                    val.clear();
+                }
+                Err(e) => return Err(e),
+            },
+            "owner_id" | "used_by_id" => match st.store.user_by_email(&given).await {
+                Ok(u) => *val = u.id.to_string(),
+                Err(varde_store::StoreError::NotFound) => {
+                    errors.push(k, "no one has this e-mail address");
+                    val.clear();
+                }
+                Err(e) => return Err(e.into()),
+            },
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 pub async fn create(State(st): State<AppState>, f: Form<Pairs>) -> Result<Response, AppError> {
     let v = &f.viewer;
     let classes = svc::classes(&st.store, &v.caller).await?;
     let class_id = get(&f.value, "class_id").parse::<i64>().unwrap_or(0);
     let mut errors = Errors::none();
-    let doc = form_doc(&classes, class_id, &f.value, &mut errors, &v.chrome.tr);
+    let form = with_ids(&st, v, &f.value, &mut errors).await?;
+    let doc = form_doc(&classes, class_id, &form, &mut errors, &v.chrome.tr);
     // Null means "not given" on create.
     let mut m = doc;
     m.retain(|_, v| !v.is_null());
@@ -911,7 +949,8 @@ pub async fn edit(State(st): State<AppState>, Path(id): Path<i64>, f: Form<Pairs
     let classes = svc::classes(&st.store, &v.caller).await?;
     let ci = svc::get(&st.store, &v.caller, id, None).await?;
     let mut errors = Errors::none();
-    let doc = form_doc(&classes, ci.class_id, &f.value, &mut errors, &v.chrome.tr);
+    let form = with_ids(&st, v, &f.value, &mut errors).await?;
+    let doc = form_doc(&classes, ci.class_id, &form, &mut errors, &v.chrome.tr);
     let version = get(&f.value, "version").parse::<i64>().ok();
     let result = if errors.is_empty() {
         svc::update(&st.store, &v.caller, id, version, doc).await
