@@ -540,9 +540,18 @@ pub async fn record_cis(
     caller.require(Permission::ReadCmdb)?;
     let record = affected_record(store, caller, kind, key).await?;
     let cis = store.cis_of_record(record).await?;
+    let services = services_at_risk(store, &cis).await?;
+    Ok((record, cis, services))
+}
+
+/// The services at risk through `cis`, each once by its shortest path
+/// (an impact walk up from each CI); a service among them is at risk
+/// itself. One walk per CI: a caller that shows them on every page view
+/// keeps `cis` short.
+pub async fn services_at_risk(store: &Store, cis: &[Ci]) -> Result<Vec<AffectedService>, AppError> {
     let mut services: Vec<AffectedService> = Vec::new();
     let service_classes = store.ci_classes().await?.service_classes();
-    for ci in &cis {
+    for ci in cis {
         let impact = store.impact(ci.id, Direction::Up, DEFAULT_DEPTH, None).await?;
         // A service the record names directly is at risk too.
         if service_classes.contains(&ci.class_id) && !services.iter().any(|s| s.id == ci.id) {
@@ -563,7 +572,7 @@ pub async fn record_cis(
         }
     }
     services.sort_by_key(|s| (s.depth, s.id));
-    Ok((record, cis, services))
+    Ok(services)
 }
 
 pub async fn link_record_ci(

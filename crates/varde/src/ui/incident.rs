@@ -367,10 +367,9 @@ async fn show(st: &AppState, v: &Viewer, number: &str, status: StatusCode, extra
     // read the CMDB sees neither.
     let cmdb = v.caller.can(varde_domain::access::Permission::ReadCmdb);
     let linked = if cmdb { st.store.cis_of_record(i.id).await? } else { Vec::new() };
+    // The CIs read above serve the walks too (`services_at_risk`).
     let at_risk: Vec<String> = if cmdb && !linked.is_empty() && linked.len() <= MAX_WALKS_ON_PAGE {
-        let (_, _, services) =
-            crate::service::cmdb::record_cis(&st.store, &v.caller, varde_domain::record::RecordKind::Incident, number)
-                .await?;
+        let services = crate::service::cmdb::services_at_risk(&st.store, &linked).await?;
         services.iter().map(|s| s.path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" ← ")).collect()
     } else {
         Vec::new()
