@@ -689,15 +689,17 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
             // exist may be current already, and two ends that are one CI
             // are no relation.
             let mut seen = HashSet::new();
+            let mut between_stored = Vec::new();
             for (_, a, b, kind) in &rels {
                 match (stored(a), stored(b)) {
                     (Some(from), Some(to)) if from == to || !seen.insert((from, to, *kind)) => {}
-                    (Some(from), Some(to)) if crate::cmdb::relation_is_current(conn, from, to, *kind).await? => {
-                        report.relations_unchanged += 1
-                    }
+                    (Some(from), Some(to)) => between_stored.push((from, to, *kind)),
                     _ => report.relations_created += 1,
                 }
             }
+            let current = crate::cmdb::current_relations(conn, &between_stored).await?;
+            report.relations_unchanged += current.len();
+            report.relations_created += between_stored.len() - current.len();
         }
         // Nothing was written: the caller answers with the problems.
         return Ok(report);
@@ -753,18 +755,18 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         .collect();
     pairs.sort_unstable_by_key(|(a, b, k)| (*a, *b, k.as_str()));
     pairs.dedup();
+    pairs.retain(|(from, to, _)| from != to);
+    // Current already: unchanged, also where an end has since been disposed
+    // (which takes no new relation, step 5). Asked once for all.
+    let current = crate::cmdb::current_relations(conn, &pairs).await?;
     for (from, to, kind) in pairs {
-        if from == to {
-            continue;
-        }
-        if crate::cmdb::relation_is_current(conn, from, to, kind).await? {
+        if current.contains(&(from, to, kind)) {
             report.relations_unchanged += 1;
             continue;
         }
         match crate::cmdb::add_relation_in(conn, from, to, kind, &Map::new(), ctx, now).await {
             Ok(_) => report.relations_created += 1,
-            // Made by another writer since the check above: it is there,
-            // as the file says.
+            // Made by another writer since: it is there, as the file says.
             Err(StoreError::InUse(_)) => report.relations_unchanged += 1,
             Err(e) => return Err(e),
         }
