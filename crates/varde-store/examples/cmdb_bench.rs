@@ -219,133 +219,151 @@ async fn main() {
         sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
     }
 
-    // History: change 2,000 servers (a new version each) and end 2,000 relations.
-    let t0 = varde_store::now_micros();
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    let servers = ids("Server").clone();
-    for i in 0..2_000 {
-        let id = servers[rng.gen_range(0..servers.len())];
-        let ci = store.ci(id).await.unwrap();
-        let mut f = ci.fields();
-        f.attributes.insert("ram_gb".into(), json!(1024 + i));
-        store.update_ci(id, None, f, ChangeContext::default()).await.unwrap();
-    }
-    // End 2,000 relations picked at random.
-    let max_rel: i64 = sqlx::query_scalar("SELECT MAX(id) FROM ci_relations").fetch_one(store.pool()).await.unwrap();
-    let mut ended = 0;
-    while ended < 2_000 {
-        let rel = rng.gen_range(1..=max_rel);
-        let from: Option<i64> = sqlx::query_scalar("SELECT from_id FROM ci_relations WHERE id = $1 AND valid_to = $2")
-            .bind(rel)
-            .bind(FOREVER)
-            .fetch_optional(store.pool())
-            .await
-            .unwrap();
-        if let Some(from) = from {
-            store.end_ci_relation(from, rel, ChangeContext::default()).await.unwrap();
-            ended += 1;
+    if let Ok(sqls) = std::env::var("HACK_SQL") {
+        for q in sqls.split(';').filter(|q| !q.trim().is_empty()) {
+            sqlx::query(q).execute(store.pool()).await.unwrap();
         }
     }
-    let t1 = varde_store::now_micros();
+    // `CMDB_BENCH_IMPORT_ONLY=1` goes straight from loading to the import
+    // rates, for work on the import alone.
+    if std::env::var_os("CMDB_BENCH_IMPORT_ONLY").is_none() {
+        // History: change 2,000 servers (a new version each) and end 2,000 relations.
+        let t0 = varde_store::now_micros();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let servers = ids("Server").clone();
+        for i in 0..2_000 {
+            let id = servers[rng.gen_range(0..servers.len())];
+            let ci = store.ci(id).await.unwrap();
+            let mut f = ci.fields();
+            f.attributes.insert("ram_gb".into(), json!(1024 + i));
+            store.update_ci(id, None, f, ChangeContext::default()).await.unwrap();
+        }
+        // End 2,000 relations picked at random.
+        let max_rel: i64 =
+            sqlx::query_scalar("SELECT MAX(id) FROM ci_relations").fetch_one(store.pool()).await.unwrap();
+        let mut ended = 0;
+        while ended < 2_000 {
+            let rel = rng.gen_range(1..=max_rel);
+            let from: Option<i64> =
+                sqlx::query_scalar("SELECT from_id FROM ci_relations WHERE id = $1 AND valid_to = $2")
+                    .bind(rel)
+                    .bind(FOREVER)
+                    .fetch_optional(store.pool())
+                    .await
+                    .unwrap();
+            if let Some(from) = from {
+                store.end_ci_relation(from, rel, ChangeContext::default()).await.unwrap();
+                ended += 1;
+            }
+        }
+        let t1 = varde_store::now_micros();
 
-    // Impact: upstream from random servers and databases, depth 10.
-    let dbs = ids("Database").clone();
-    let mut lat = Vec::new();
-    let mut reached = Vec::new();
-    let mut services = Vec::new();
-    for i in 0..300 {
-        let start =
-            if i % 2 == 0 { servers[rng.gen_range(0..servers.len())] } else { dbs[rng.gen_range(0..dbs.len())] };
-        let t = Instant::now();
-        let imp = store.impact(start, Direction::Up, 10, None).await.unwrap();
-        lat.push(ms(t.elapsed()));
-        reached.push(imp.reached as f64);
-        services.push(imp.services.len() as f64);
-    }
-    println!(
-        "impact up depth 10 (300 starts: servers, databases): p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms; reached p50 {} p95 {}; services p50 {} p95 {}",
-        pct(&mut lat.clone(), 0.5),
-        pct(&mut lat.clone(), 0.95),
-        pct(&mut lat, 1.0),
-        pct(&mut reached.clone(), 0.5),
-        pct(&mut reached, 0.95),
-        pct(&mut services.clone(), 0.5),
-        pct(&mut services, 0.95),
-    );
-    let biz = ids("Business service").clone();
-    let mut lat = Vec::new();
-    let mut reached = Vec::new();
-    for _ in 0..100 {
-        let start = biz[rng.gen_range(0..biz.len())];
-        let t = Instant::now();
-        let imp = store.impact(start, Direction::Down, 10, None).await.unwrap();
-        lat.push(ms(t.elapsed()));
-        reached.push(imp.reached as f64);
-    }
-    println!(
-        "impact down depth 10 (100 business services): p50 {:.2} ms, p95 {:.2} ms; reached p50 {} p95 {}",
-        pct(&mut lat.clone(), 0.5),
-        pct(&mut lat, 0.95),
-        pct(&mut reached.clone(), 0.5),
-        pct(&mut reached, 0.95)
-    );
-
-    // As-of: a CI and its relations at an instant inside the changes.
-    let mut lat = Vec::new();
-    for _ in 0..500 {
-        let id = servers[rng.gen_range(0..servers.len())];
-        let at = rng.gen_range(t0..t1);
-        let t = Instant::now();
-        let _ = store.ci_as_of(id, at).await.unwrap();
-        let _ = store.ci_relations(id, Some(at)).await.unwrap();
-        lat.push(ms(t.elapsed()));
-    }
-    println!("as-of CI + relations (500): p50 {:.2} ms, p95 {:.2} ms", pct(&mut lat.clone(), 0.5), pct(&mut lat, 0.95));
-
-    // Filtered list: class (with subclasses) + attribute, 50 rows, at random depths.
-    let computer = classes.subtree(classes.by_name("Computer").unwrap().id);
-    let mut lat = Vec::new();
-    for i in 0..300 {
-        let os = ["linux", "windows", "macos"][i % 3];
-        let f =
-            CiFilter { class_ids: computer.clone(), attributes: vec![("os".into(), os.into())], ..Default::default() };
-        let after = if i % 2 == 0 { None } else { Some(servers[rng.gen_range(0..servers.len())]) };
-        let t = Instant::now();
-        let page = store.list_cis(&f, after, 50).await.unwrap();
-        lat.push(ms(t.elapsed()));
-        assert!(!page.is_empty());
-    }
-    println!(
-        "list class=Computer&attr.os=X, 50 rows (300): p50 {:.2} ms, p95 {:.2} ms",
-        pct(&mut lat.clone(), 0.5),
-        pct(&mut lat, 0.95)
-    );
-    let mut lat = Vec::new();
-    for i in 0..300 {
-        let f = CiFilter { terms: vec![format!("srvg{}", rng.gen_range(0..servers.len()))], ..Default::default() };
-        let t = Instant::now();
-        let _ = store.list_cis(&f, None, 50).await.unwrap();
-        lat.push(ms(t.elapsed()));
-        let _ = i;
-    }
-    println!("list q=<serial> (300): p50 {:.2} ms, p95 {:.2} ms", pct(&mut lat.clone(), 0.5), pct(&mut lat, 0.95));
-    // As typed into the search box: the start of a word (`term_prefixes`),
-    // from 2 characters ("sr", which begins every server's serial) to 6.
-    for len in [2, 4, 6] {
+        // Impact: upstream from random servers and databases, depth 10.
+        let dbs = ids("Database").clone();
         let mut lat = Vec::new();
-        for _ in 0..300 {
-            let word: String = format!("srvg{}", rng.gen_range(0..servers.len())).chars().take(len).collect();
-            let f = CiFilter { terms: vec![word], term_prefixes: true, ..Default::default() };
+        let mut reached = Vec::new();
+        let mut services = Vec::new();
+        for i in 0..300 {
+            let start =
+                if i % 2 == 0 { servers[rng.gen_range(0..servers.len())] } else { dbs[rng.gen_range(0..dbs.len())] };
             let t = Instant::now();
-            let page = store.list_cis(&f, None, 50).await.unwrap();
+            let imp = store.impact(start, Direction::Up, 10, None).await.unwrap();
+            lat.push(ms(t.elapsed()));
+            reached.push(imp.reached as f64);
+            services.push(imp.services.len() as f64);
+        }
+        println!(
+            "impact up depth 10 (300 starts: servers, databases): p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms; reached p50 {} p95 {}; services p50 {} p95 {}",
+            pct(&mut lat.clone(), 0.5),
+            pct(&mut lat.clone(), 0.95),
+            pct(&mut lat, 1.0),
+            pct(&mut reached.clone(), 0.5),
+            pct(&mut reached, 0.95),
+            pct(&mut services.clone(), 0.5),
+            pct(&mut services, 0.95),
+        );
+        let biz = ids("Business service").clone();
+        let mut lat = Vec::new();
+        let mut reached = Vec::new();
+        for _ in 0..100 {
+            let start = biz[rng.gen_range(0..biz.len())];
+            let t = Instant::now();
+            let imp = store.impact(start, Direction::Down, 10, None).await.unwrap();
+            lat.push(ms(t.elapsed()));
+            reached.push(imp.reached as f64);
+        }
+        println!(
+            "impact down depth 10 (100 business services): p50 {:.2} ms, p95 {:.2} ms; reached p50 {} p95 {}",
+            pct(&mut lat.clone(), 0.5),
+            pct(&mut lat, 0.95),
+            pct(&mut reached.clone(), 0.5),
+            pct(&mut reached, 0.95)
+        );
+
+        // As-of: a CI and its relations at an instant inside the changes.
+        let mut lat = Vec::new();
+        for _ in 0..500 {
+            let id = servers[rng.gen_range(0..servers.len())];
+            let at = rng.gen_range(t0..t1);
+            let t = Instant::now();
+            let _ = store.ci_as_of(id, at).await.unwrap();
+            let _ = store.ci_relations(id, Some(at)).await.unwrap();
+            lat.push(ms(t.elapsed()));
+        }
+        println!(
+            "as-of CI + relations (500): p50 {:.2} ms, p95 {:.2} ms",
+            pct(&mut lat.clone(), 0.5),
+            pct(&mut lat, 0.95)
+        );
+
+        // Filtered list: class (with subclasses) + attribute, 50 rows, at random depths.
+        let computer = classes.subtree(classes.by_name("Computer").unwrap().id);
+        let mut lat = Vec::new();
+        for i in 0..300 {
+            let os = ["linux", "windows", "macos"][i % 3];
+            let f = CiFilter {
+                class_ids: computer.clone(),
+                attributes: vec![("os".into(), os.into())],
+                ..Default::default()
+            };
+            let after = if i % 2 == 0 { None } else { Some(servers[rng.gen_range(0..servers.len())]) };
+            let t = Instant::now();
+            let page = store.list_cis(&f, after, 50).await.unwrap();
             lat.push(ms(t.elapsed()));
             assert!(!page.is_empty());
         }
         println!(
-            "list q=<first {len} characters of a serial>, 50 rows (300): p50 {:.2} ms, p95 {:.2} ms",
+            "list class=Computer&attr.os=X, 50 rows (300): p50 {:.2} ms, p95 {:.2} ms",
             pct(&mut lat.clone(), 0.5),
             pct(&mut lat, 0.95)
         );
+        let mut lat = Vec::new();
+        for i in 0..300 {
+            let f = CiFilter { terms: vec![format!("srvg{}", rng.gen_range(0..servers.len()))], ..Default::default() };
+            let t = Instant::now();
+            let _ = store.list_cis(&f, None, 50).await.unwrap();
+            lat.push(ms(t.elapsed()));
+            let _ = i;
+        }
+        println!("list q=<serial> (300): p50 {:.2} ms, p95 {:.2} ms", pct(&mut lat.clone(), 0.5), pct(&mut lat, 0.95));
+        // As typed into the search box: the start of a word (`term_prefixes`),
+        // from 2 characters ("sr", which begins every server's serial) to 6.
+        for len in [2, 4, 6] {
+            let mut lat = Vec::new();
+            for _ in 0..300 {
+                let word: String = format!("srvg{}", rng.gen_range(0..servers.len())).chars().take(len).collect();
+                let f = CiFilter { terms: vec![word], term_prefixes: true, ..Default::default() };
+                let t = Instant::now();
+                let page = store.list_cis(&f, None, 50).await.unwrap();
+                lat.push(ms(t.elapsed()));
+                assert!(!page.is_empty());
+            }
+            println!(
+                "list q=<first {len} characters of a serial>, 50 rows (300): p50 {:.2} ms, p95 {:.2} ms",
+                pct(&mut lat.clone(), 0.5),
+                pct(&mut lat, 0.95)
+            );
+        }
     }
 
     // Import rate with reconciliation: 20,000 new servers, then the same again

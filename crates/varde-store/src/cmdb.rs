@@ -1,12 +1,16 @@
 //! Configuration management: CI classes, CIs, relations, their history and
 //! the impact walk.
 //!
-//! History is kept as versions with validity intervals: every change to a
-//! CI closes its current `ci_versions` row (valid_to = now) and opens a new
-//! one; a relation is never deleted, its interval is closed. "As of T" is
-//! then `valid_from <= T < valid_to`, an index range on both engines. The
-//! field-by-field change log (`ci_changes`) says who changed what, from what
-//! to what, and through which record.
+//! History is kept as versions with validity intervals. A CI's current
+//! version is its `cis` row, valid from its `updated_at` until further
+//! notice; every change writes the version it ends into `ci_versions`
+//! (valid_from = the old `updated_at`, valid_to = now), so a CI that never
+//! changed has no history row (ADR 0007, "The current version is the row").
+//! A relation is never deleted, its interval is closed. "As of T" is then
+//! `valid_from <= T < valid_to` among the closed versions, else the row if
+//! `updated_at <= T`: index lookups on both engines. The field-by-field
+//! change log (`ci_changes`) says who changed what, from what to what, and
+//! through which record.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -1087,23 +1091,6 @@ pub(crate) fn terms_of(name: &str, checked: &BTreeMap<String, CheckedValue>) -> 
     set
 }
 
-async fn write_version(conn: &mut AnyConnection, ci: &Ci, at: i64) -> Result<(), StoreError> {
-    let data = serde_json::to_string(ci).map_err(|e| StoreError::Database(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO ci_versions (ci_id, version, class_id, name, data, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(ci.id)
-    .bind(ci.version)
-    .bind(ci.class_id)
-    .bind(&ci.name)
-    .bind(data)
-    .bind(at)
-    .bind(FOREVER)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 pub(crate) async fn log_change(
     conn: &mut AnyConnection,
     ci_id: i64,
@@ -1166,7 +1153,6 @@ pub(crate) async fn insert_ci(
     .map_err(|e| StoreError::unique(e, "name"))?;
     index_ci(conn, id, &f.name, &p.checked, true).await?;
     let ci = ci_in(conn, id).await?;
-    write_version(conn, &ci, now).await?;
     log_change(conn, id, now, ctx, "created", None, Some(&ci.name)).await?;
     Ok(ci)
 }
@@ -1318,7 +1304,6 @@ pub(crate) async fn insert_rows_batch(
 
     let mut values: Vec<(i64, &str, &str)> = Vec::new();
     let mut terms: Vec<(String, i64)> = Vec::new();
-    let mut versions: Vec<(i64, i64, i64, &str, String, i64)> = Vec::with_capacity(batch.len());
     let mut changes: Vec<ChangeRow<&str>> = Vec::with_capacity(batch.len());
     for (p, id) in batch.iter().zip(&ids) {
         for (name, c) in &p.checked {
@@ -1328,32 +1313,10 @@ pub(crate) async fn insert_rows_batch(
         }
         terms.extend(terms_of(&p.fields.name, &p.checked).into_iter().map(|t| (t, *id)));
         let f = &p.fields;
-        let ci = Ci {
-            id: *id,
-            class_id: f.class_id,
-            name: f.name.clone(),
-            status: p.status,
-            owner_id: f.owner_id,
-            location_id: f.location_id,
-            supplier_id: f.supplier_id,
-            cost: f.cost,
-            purchased_on: f.purchased_on.clone(),
-            warranty_until: f.warranty_until.clone(),
-            end_of_life: f.end_of_life.clone(),
-            used_by_id: f.used_by_id,
-            organisation_id: f.organisation_id,
-            attributes: f.attributes.clone(),
-            service_id: None,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
-        let data = serde_json::to_string(&ci).map_err(|e| StoreError::Database(e.to_string()))?;
-        versions.push((*id, 1, f.class_id, f.name.as_str(), data, now));
         changes.push((*id, now, "created", None, Some(f.name.as_str())));
     }
+    // The new CIs' first versions are their rows (see the module's head).
     insert_index_rows(conn, engine, &values, &terms).await?;
-    insert_versions(conn, engine, &versions).await?;
     insert_changes(conn, engine, ctx, &changes).await?;
     Ok(ids)
 }
@@ -1476,33 +1439,26 @@ pub(crate) async fn replace_rows_batch(
             .await?;
         }
     }
-    // Index entries are rewritten whole; the current version is closed at
-    // the instant the next one opens.
-    let ids: Vec<(i64, i64)> = moved.iter().map(|(i, ..)| (out[*i].id, out[*i].updated_at)).collect();
-    let v = json_rows(engine, 1, &[("id", Int), ("at", Int)]);
+    // Index entries are rewritten whole; the version each CI had is kept,
+    // closed at the instant the next one opens.
+    let ids: Vec<(i64,)> = moved.iter().map(|(i, ..)| (out[*i].id,)).collect();
+    let v = json_rows(engine, 1, &[("id", Int)]);
     for table in ["ci_attr_values", "ci_terms"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE ci_id IN (SELECT id FROM {v} AS v)"))
             .bind(json_param(&ids))
             .execute(&mut *conn)
             .await?;
     }
-    sqlx::query(&format!(
-        "UPDATE ci_versions SET valid_to = v.at FROM {v} AS v WHERE ci_versions.ci_id = v.id AND ci_versions.valid_to = $2"
-    ))
-    .bind(json_param(&ids))
-    .bind(FOREVER)
-    .execute(&mut *conn)
-    .await?;
     let mut values: Vec<(i64, &str, &str)> = Vec::new();
     let mut terms: Vec<(String, i64)> = Vec::new();
-    let mut versions: Vec<(i64, i64, i64, &str, String, i64)> = Vec::with_capacity(moved.len());
+    let mut versions: Vec<VersionRow> = Vec::with_capacity(moved.len());
     let mut changes: Vec<ChangeRow<String>> = Vec::new();
     for (i, old, checked, _) in &moved {
         let next = &out[*i];
         values.extend(checked.iter().filter_map(|(k, c)| Some((next.id, k.as_str(), c.key.as_deref()?))));
         terms.extend(terms_of(&next.name, checked).into_iter().map(|t| (t, next.id)));
-        let data = serde_json::to_string(next).map_err(|e| StoreError::Database(e.to_string()))?;
-        versions.push((next.id, next.version, next.class_id, next.name.as_str(), data, next.updated_at));
+        let data = serde_json::to_string(old).map_err(|e| StoreError::Database(e.to_string()))?;
+        versions.push((old.id, old.version, old.class_id, old.name.as_str(), data, old.updated_at, next.updated_at));
         let before: HashMap<String, Option<String>> = old.field_texts().into_iter().collect();
         let after: HashMap<String, Option<String>> = next.field_texts().into_iter().collect();
         let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
@@ -1556,25 +1512,35 @@ async fn insert_index_rows(
     Ok(())
 }
 
-/// Current versions (`ci_id, version, class_id, name, data, valid_from`) of
-/// CIs, open until further notice, in one statement.
+/// A version a change ended: `ci_id, version, class_id, name, data,
+/// valid_from, valid_to`.
+type VersionRow<'a> = (i64, i64, i64, &'a str, String, i64, i64);
+
+/// Ended versions of CIs, in one statement.
 async fn insert_versions(
     conn: &mut AnyConnection,
     engine: crate::Engine,
-    rows: &[(i64, i64, i64, &str, String, i64)],
+    rows: &[VersionRow<'_>],
 ) -> Result<(), StoreError> {
     use crate::sql::JsonCol::{Int, Text};
     let v = json_rows(
         engine,
         1,
-        &[("ci_id", Int), ("version", Int), ("class_id", Int), ("name", Text), ("data", Text), ("at", Int)],
+        &[
+            ("ci_id", Int),
+            ("version", Int),
+            ("class_id", Int),
+            ("name", Text),
+            ("data", Text),
+            ("valid_from", Int),
+            ("valid_to", Int),
+        ],
     );
     sqlx::query(&format!(
         "INSERT INTO ci_versions (ci_id, version, class_id, name, data, valid_from, valid_to) \
-         SELECT v.ci_id, v.version, v.class_id, v.name, v.data, v.at, $2 FROM {v} AS v"
+         SELECT v.ci_id, v.version, v.class_id, v.name, v.data, v.valid_from, v.valid_to FROM {v} AS v"
     ))
     .bind(json_param(rows))
-    .bind(FOREVER)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -1780,13 +1746,24 @@ impl Store {
                 .bind(at)
                 .fetch_optional(self.pool())
                 .await?;
-        let data = data.ok_or(StoreError::NotFound)?;
-        serde_json::from_str(&data).map_err(|_| StoreError::corrupt(format!("ci_versions {id}")))
+        if let Some(data) = data {
+            return serde_json::from_str(&data).map_err(|_| StoreError::corrupt(format!("ci_versions {id}")));
+        }
+        // No ended version covers `at`: the current one, if it had begun.
+        let row: CiRow = sqlx::query_as(&format!("SELECT {CI_COLS} FROM cis WHERE id = $1 AND updated_at <= $2"))
+            .bind(id)
+            .bind(at)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        row.into_ci()
     }
 
     /// A page of CIs matching the filter, by id, after `after`.
     pub async fn list_cis(&self, f: &CiFilter, after: Option<i64>, limit: i64) -> Result<Vec<Ci>, StoreError> {
         if let Some(at) = f.as_of {
+            // A page of each kind of version (ended, current), merged: no CI
+            // has both at one instant.
             let mut q = Sql::new("SELECT data FROM ci_versions WHERE valid_to > ");
             q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at));
             if !f.class_ids.is_empty() {
@@ -1797,10 +1774,26 @@ impl Store {
             }
             q.push(" ORDER BY ci_id LIMIT ").bind(Arg::Int(limit));
             let rows: Vec<(String,)> = q.query_as().fetch_all(self.pool()).await?;
-            return rows
+            let mut out = rows
                 .into_iter()
                 .map(|(d,)| serde_json::from_str(&d).map_err(|_| StoreError::corrupt("ci_versions")))
-                .collect();
+                .collect::<Result<Vec<Ci>, _>>()?;
+            let mut q = Sql::new(&format!("SELECT {CI_COLS} FROM cis WHERE updated_at <= "));
+            q.bind(Arg::Int(at));
+            if !f.class_ids.is_empty() {
+                q.push(" AND class_id IN ").bind_list(f.class_ids.iter().map(|c| Arg::Int(*c)));
+            }
+            if let Some(a) = after {
+                q.push(" AND id > ").bind(Arg::Int(a));
+            }
+            q.push(" ORDER BY id LIMIT ").bind(Arg::Int(limit));
+            let rows: Vec<CiRow> = q.query_as().fetch_all(self.pool()).await?;
+            for r in rows {
+                out.push(r.into_ci()?);
+            }
+            out.sort_unstable_by_key(|c| c.id);
+            out.truncate(usize::try_from(limit).unwrap_or(0));
+            return Ok(out);
         }
         // With an attribute filter, the attribute index drives the query in
         // CI-id order and each candidate is looked up by primary key until
@@ -1889,7 +1882,7 @@ impl Store {
         names_in(&mut conn, ids, at.unwrap_or(CURRENT)).await
     }
 
-    /// Rebuilds the index, search words, identity and first version of CIs
+    /// Rebuilds the index, search words, identity and "created" line of CIs
     /// listed in `ci_reindex` (made by the migration from the services
     /// table, where only SQL ran). Idempotent; cheap when the list is empty.
     pub(crate) async fn cmdb_reindex(&self) -> Result<(), StoreError> {
@@ -1926,12 +1919,13 @@ impl Store {
                                 .execute(&mut *conn)
                                 .await?;
                             index_ci(conn, id, &ci.name, &p.checked, false).await?;
-                            let has: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ci_versions WHERE ci_id = $1")
+                            // Its first version is its row; what it lacks is
+                            // the line that says it was made.
+                            let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ci_changes WHERE ci_id = $1")
                                 .bind(id)
                                 .fetch_one(&mut *conn)
                                 .await?;
-                            if has == 0 {
-                                write_version(conn, &ci, ci.created_at).await?;
+                            if logged == 0 {
                                 log_change(
                                     conn,
                                     id,
@@ -1973,9 +1967,16 @@ async fn names_in(conn: &mut AnyConnection, ids: &[i64], at: i64) -> Result<Hash
     ids.sort_unstable();
     ids.dedup();
     for chunk in ids.chunks(CHUNK) {
-        let mut q = Sql::new("SELECT ci_id, name FROM ci_versions WHERE valid_to > ");
-        q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at)).push(" AND ci_id IN ");
-        q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+        // Ended versions end before now: the current names need only the rows.
+        if at < CURRENT {
+            let mut q = Sql::new("SELECT ci_id, name FROM ci_versions WHERE valid_to > ");
+            q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at)).push(" AND ci_id IN ");
+            q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+            let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
+            out.extend(rows);
+        }
+        let mut q = Sql::new("SELECT id, name FROM cis WHERE updated_at <= ");
+        q.bind(Arg::Int(at)).push(" AND id IN ").bind_list(chunk.iter().map(|i| Arg::Int(*i)));
         let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
         out.extend(rows);
     }
@@ -2256,10 +2257,15 @@ impl Store {
         let t = at.unwrap_or(CURRENT);
         let mut out = Vec::new();
         for (mine, other, outgoing) in [("from_id", "to_id", true), ("to_id", "from_id", false)] {
+            // The other end as of then: its ended version, else its row.
             let sql = format!(
-                "SELECT r.id, r.from_id, r.to_id, r.kind, r.attributes, r.valid_from, r.valid_to, v.name, v.class_id \
-                 FROM ci_relations r JOIN ci_versions v ON v.ci_id = r.{other} AND v.valid_to > $2 AND v.valid_from <= $2 \
-                 WHERE r.{mine} = $1 AND r.valid_to > $2 AND r.valid_from <= $2 ORDER BY r.id"
+                "SELECT r.id, r.from_id, r.to_id, r.kind, r.attributes, r.valid_from, r.valid_to, \
+                 COALESCE(v.name, c.name), COALESCE(v.class_id, c.class_id) \
+                 FROM ci_relations r \
+                 LEFT JOIN ci_versions v ON v.ci_id = r.{other} AND v.valid_to > $2 AND v.valid_from <= $2 \
+                 LEFT JOIN cis c ON c.id = r.{other} AND c.updated_at <= $2 \
+                 WHERE r.{mine} = $1 AND r.valid_to > $2 AND r.valid_from <= $2 \
+                 AND (v.ci_id IS NOT NULL OR c.id IS NOT NULL) ORDER BY r.id"
             );
             #[allow(clippy::type_complexity)]
             let rows: Vec<(i64, i64, i64, String, String, i64, i64, String, i64)> =
@@ -2375,6 +2381,14 @@ async fn then_in(
             let then: Then =
                 serde_json::from_str(&data).map_err(|e| StoreError::corrupt(format!("version of CI {id}: {e}")))?;
             out.insert(id, then);
+        }
+        // The CIs whose current version had begun.
+        let mut q = Sql::new("SELECT id, status, organisation_id, used_by_id FROM cis WHERE updated_at <= ");
+        q.bind(Arg::Int(at)).push(" AND id IN ").bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+        let rows: Vec<(i64, String, Option<i64>, Option<i64>)> = q.query_as().fetch_all(&mut *conn).await?;
+        for (id, status, organisation_id, used_by_id) in rows {
+            let status = CiStatus::parse("status", &status).map_err(|_| StoreError::corrupt(format!("cis {id}")))?;
+            out.insert(id, Then { status, organisation_id, used_by_id });
         }
     }
     Ok(out)

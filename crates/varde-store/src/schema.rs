@@ -167,6 +167,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: include_str!("../migrations/0022_ci_terms_by_code_point.postgres.sql"),
     },
+    Migration {
+        version: 23,
+        name: "a CI's current version is its row",
+        common: include_str!("../migrations/0023_ci_current_version_is_the_row.sql"),
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

@@ -300,6 +300,7 @@ async fn history_and_as_of() {
         let admin = user(s, "admin@example.org", Role::Agent).await;
         let db01 = ci(s, "Server", "db-01", json!({"hostname": "db-01", "domain": "corp", "os": "Linux"})).await;
         let san = ci(s, "Hardware", "SAN-2", json!({"serial_number": "SAN2"})).await;
+        let db02 = ci(s, "Server", "db-02", json!({"hostname": "db-02", "domain": "corp", "os": "BSD"})).await;
         let t0 = varde_store::now_micros();
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         let before = s.ci(db01).await.unwrap();
@@ -358,8 +359,24 @@ async fn history_and_as_of() {
             .list_cis(&CiFilter { class_ids: vec![server], as_of: Some(t0), ..Default::default() }, None, 10)
             .await
             .unwrap();
-        assert_eq!(then.len(), 1);
-        assert_eq!(then[0].attributes["os"], json!("Linux"));
+        // db-01 from the version its change ended, db-02 (never changed)
+        // from its row: merged in id order, a page at a time.
+        let oses: Vec<&Value> = then.iter().map(|c| &c.attributes["os"]).collect();
+        assert_eq!(oses, [&json!("Linux"), &json!("BSD")], "{}", db.engine);
+        let f = CiFilter { class_ids: vec![server], as_of: Some(t1), ..Default::default() };
+        let first = s.list_cis(&f, None, 1).await.unwrap();
+        assert_eq!((first.len(), first[0].id, &first[0].attributes["os"]), (1, db01, &json!("Debian")));
+        let next = s.list_cis(&f, Some(db01), 1).await.unwrap();
+        assert_eq!(next.iter().map(|c| c.id).collect::<Vec<_>>(), [db02], "{}", db.engine);
+        // Only what a change ended is a history row: the current version is
+        // the CI's row.
+        let ended = |id: i64| {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM ci_versions WHERE ci_id = $1")
+                .bind(id)
+                .fetch_one(s.pool())
+        };
+        assert_eq!((ended(db01).await.unwrap(), ended(db02).await.unwrap()), (1, 0), "{}", db.engine);
+        assert_eq!(s.ci_as_of(db02, t2).await.unwrap().attributes["os"], json!("BSD"));
     }
 }
 

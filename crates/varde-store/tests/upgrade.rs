@@ -428,3 +428,57 @@ async fn a_ci_that_cannot_be_reindexed_does_not_stop_the_start() {
         assert_eq!(left, 0, "{engine}");
     }
 }
+
+/// Version 23 keeps a CI's current version in its row only. What version 22
+/// stored as the open version row goes, the ended ones stay, and "as of"
+/// answers as before, also where the row's `updated_at` and its open
+/// version disagreed (the version's start wins).
+#[tokio::test]
+async fn version_22_open_versions_become_the_rows() {
+    for (engine, url, _dir) in empty_urls().await {
+        migrate_url_to(&url, 22).await;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let forever = i64::MAX;
+        let v1 = r#"{"id":901,"class_id":CLASS,"name":"app-old","status":"deployed","owner_id":null,"location_id":null,"supplier_id":null,"cost":null,"purchased_on":null,"warranty_until":null,"end_of_life":null,"used_by_id":null,"organisation_id":null,"attributes":{},"service_id":null,"version":1,"created_at":100,"updated_at":100}"#;
+        let v2 = v1
+            .replace("app-old", "app")
+            .replace("\"version\":1", "\"version\":2")
+            .replace("\"updated_at\":100", "\"updated_at\":200");
+        let class: i64 = sqlx::query_scalar("SELECT id FROM ci_classes WHERE name = 'Application'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let (v1, v2) = (v1.replace("CLASS", &class.to_string()), v2.replace("CLASS", &class.to_string()));
+        let stmts = [
+            // Its row says 190; its open version began at 200.
+            format!(
+                "INSERT INTO cis (id, class_id, name, status, attributes, version, created_at, updated_at)
+                 VALUES (901, {class}, 'app', 'deployed', '{{}}', 2, 100, 190)"
+            ),
+            format!(
+                "INSERT INTO ci_versions (ci_id, version, class_id, name, data, valid_from, valid_to) VALUES
+                 (901, 1, {class}, 'app-old', '{v1}', 100, 200),
+                 (901, 2, {class}, 'app', '{v2}', 200, {forever})"
+            ),
+        ];
+        for stmt in &stmts {
+            conn.execute(stmt.as_str()).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
+        let rows: Vec<(i64, i64, i64)> =
+            sqlx::query_as("SELECT version, valid_from, valid_to FROM ci_versions WHERE ci_id = 901")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(rows, [(1, 100, 200)], "{engine}: only the ended version is kept");
+        assert_eq!(store.ci(901).await.unwrap().updated_at, 200, "{engine}");
+        assert!(store.ci_as_of(901, 99).await.is_err(), "{engine}");
+        assert_eq!(store.ci_as_of(901, 150).await.unwrap().name, "app-old", "{engine}");
+        assert_eq!(store.ci_as_of(901, 195).await.unwrap().name, "app-old", "{engine}: the version's start wins");
+        assert_eq!(store.ci_as_of(901, 200).await.unwrap().name, "app", "{engine}");
+        assert_eq!(store.ci_names(&[901], Some(150)).await.unwrap()[&901], "app-old", "{engine}");
+        assert_eq!(store.ci_names(&[901], None).await.unwrap()[&901], "app", "{engine}");
+    }
+}
