@@ -219,11 +219,6 @@ async fn main() {
         sqlx::query("ANALYZE").execute(store.pool()).await.unwrap();
     }
 
-    if let Ok(sqls) = std::env::var("HACK_SQL") {
-        for q in sqls.split(';').filter(|q| !q.trim().is_empty()) {
-            sqlx::query(q).execute(store.pool()).await.unwrap();
-        }
-    }
     // `CMDB_BENCH_IMPORT_ONLY=1` goes straight from loading to the import
     // rates, for work on the import alone.
     if std::env::var_os("CMDB_BENCH_IMPORT_ONLY").is_none() {
