@@ -1071,7 +1071,21 @@ pub(crate) async fn index_ci(
     Ok(())
 }
 
+/// The search words of a CI that `ci_terms` holds: the words of its name
+/// and attribute values, less those that are whole attribute values (an
+/// attribute's index key, as `os` = `linux`). Those are found in
+/// `ci_attr_values` by value, which a search asks as well (`list_cis`), so
+/// that more than half of a typical CI's words are not written twice
+/// (ADR 0007, "Search words that are attribute values").
 pub(crate) fn terms_of(name: &str, checked: &BTreeMap<String, CheckedValue>) -> Vec<String> {
+    let keys: HashSet<&str> = checked.values().filter_map(|c| c.key.as_deref()).collect();
+    let mut words = words_of(name, checked);
+    words.retain(|w| !keys.contains(w.as_str()));
+    words
+}
+
+/// Every search word of a CI's name and attribute values, at most 200.
+fn words_of(name: &str, checked: &BTreeMap<String, CheckedValue>) -> Vec<String> {
     let mut set: Vec<String> = Vec::new();
     let mut add = |s: &str| {
         for t in search::tokens(s) {
@@ -1830,15 +1844,28 @@ impl Store {
             q.push(")");
         }
         for t in &f.terms {
-            q.push(" AND c.id IN (SELECT ci_id FROM ci_terms WHERE ");
-            match prefix_end(t).filter(|_| f.term_prefixes) {
-                // The words from `t` up to the first that cannot begin with
-                // it: an index range on both engines, as the words compare
-                // by code point (bytes on SQLite, `COLLATE "C"` on
-                // PostgreSQL, migration 22).
-                Some(end) => q.push("term >= ").bind(Arg::Text(t.clone())).push(" AND term < ").bind(Arg::Text(end)),
-                None => q.push("term = ").bind(Arg::Text(t.clone())),
-            };
+            // A word is in `ci_terms` or, where it is a whole attribute
+            // value, in `ci_attr_values` (see `terms_of`).
+            let end = prefix_end(t).filter(|_| f.term_prefixes);
+            for (i, (table, col)) in [("ci_terms", "term"), ("ci_attr_values", "value")].into_iter().enumerate() {
+                q.push(if i == 0 { " AND c.id IN (SELECT ci_id FROM " } else { " UNION ALL SELECT ci_id FROM " });
+                q.push(table).push(" WHERE ");
+                match &end {
+                    // The words from `t` up to the first that cannot begin
+                    // with it: an index range on both engines, as the words
+                    // and values compare by code point (bytes on SQLite,
+                    // `COLLATE "C"` on PostgreSQL, migrations 22 and 24).
+                    Some(end) => q
+                        .push(col)
+                        .push(" >= ")
+                        .bind(Arg::Text(t.clone()))
+                        .push(" AND ")
+                        .push(col)
+                        .push(" < ")
+                        .bind(Arg::Text(end.clone())),
+                    None => q.push(col).push(" = ").bind(Arg::Text(t.clone())),
+                };
+            }
             q.push(")");
         }
         if let Some(r) = f.related_to {

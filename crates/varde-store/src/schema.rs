@@ -174,6 +174,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: "",
     },
+    Migration {
+        version: 24,
+        name: "CI search words that are attribute values are found as values",
+        common: include_str!("../migrations/0024_ci_words_that_are_values.sql"),
+        sqlite: "",
+        postgres: include_str!("../migrations/0024_ci_words_that_are_values.postgres.sql"),
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

@@ -1123,6 +1123,24 @@ async fn searched_words_find_the_words_they_begin() {
         assert_eq!(found(&["malm"], true).await, [malmo], "{engine}");
         assert!(found(&["pay"], false).await.is_empty(), "{engine}");
         assert_eq!(found(&["a"], true).await, [a], "{engine}: one letter is a whole word");
+
+        // A word that is a whole attribute value is found as that value:
+        // whole, by its start, beside a word of the name, not as another
+        // attribute's value's start it is not.
+        let db = ci(&s, "Server", "db-07", json!({"hostname": "db-07", "domain": "corp", "os": "Linux"})).await;
+        let web = ci(&s, "Server", "web-07", json!({"hostname": "web-07", "domain": "corp", "os": "BSD"})).await;
+        assert_eq!(found(&["linux"], false).await, [db], "{engine}");
+        assert_eq!(found(&["lin"], true).await, [db], "{engine}");
+        assert_eq!(found(&["web", "corp"], false).await, [web], "{engine}");
+        assert_eq!(found(&["co", "07"], true).await, [db, web], "{engine}");
+        assert!(found(&["lin"], false).await.is_empty(), "{engine}");
+        assert!(found(&["linux", "bsd"], false).await.is_empty(), "{engine}: every word is asked");
+        let words: Vec<String> = sqlx::query_scalar("SELECT term FROM ci_terms WHERE ci_id = $1 ORDER BY term")
+            .bind(db)
+            .fetch_all(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(words, ["07", "db"], "{engine}: the values are not written twice");
     }
 }
 

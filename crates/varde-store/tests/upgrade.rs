@@ -482,3 +482,36 @@ async fn version_22_open_versions_become_the_rows() {
         assert_eq!(store.ci_names(&[901], None).await.unwrap()[&901], "app", "{engine}");
     }
 }
+
+/// Version 24 finds a CI's words that are whole attribute values in the
+/// attribute index: the search words version 23 wrote twice go, and the
+/// CI is found by each word as before.
+#[tokio::test]
+async fn version_23_search_words_that_are_values_are_found_as_values() {
+    for (engine, url, _dir) in empty_urls().await {
+        migrate_url_to(&url, 23).await;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        for stmt in [
+            "INSERT INTO cis (id, class_id, name, status, attributes, version, created_at, updated_at)
+             SELECT 901, id, 'web-07', 'deployed', '{\"os\":\"Linux\"}', 1, 1, 1 FROM ci_classes WHERE name = 'Application'",
+            "INSERT INTO ci_attr_values (ci_id, name, value) VALUES (901, 'os', 'linux')",
+            "INSERT INTO ci_terms (term, ci_id) VALUES ('web', 901), ('07', 901), ('linux', 901)",
+        ] {
+            conn.execute(stmt).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
+        let words: Vec<String> = sqlx::query_scalar("SELECT term FROM ci_terms WHERE ci_id = 901 ORDER BY term")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(words, ["07", "web"], "{engine}");
+        for (word, prefixes) in [("linux", false), ("li", true), ("web", false), ("we", true)] {
+            let f =
+                varde_store::cmdb::CiFilter { terms: vec![word.into()], term_prefixes: prefixes, ..Default::default() };
+            let ids: Vec<i64> = store.list_cis(&f, None, 10).await.unwrap().into_iter().map(|c| c.id).collect();
+            assert_eq!(ids, [901], "{engine}: {word}");
+        }
+    }
+}
