@@ -1131,7 +1131,8 @@ pub(crate) async fn log_change(
     Ok(())
 }
 
-/// Inserts a prepared CI with its index, first version and "created" entry.
+/// Inserts a prepared CI with its index; who made it and through what are
+/// on its row (see [`Store::ci_changes`]).
 pub(crate) async fn insert_ci(
     conn: &mut AnyConnection,
     p: Prepared,
@@ -1143,8 +1144,9 @@ pub(crate) async fn insert_ci(
     let attrs = Value::Object(f.attributes.clone()).to_string();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO cis (class_id, name, status, owner_id, location_id, supplier_id, cost, purchased_on, warranty_until, \
-         end_of_life, used_by_id, organisation_id, attributes, identity, service_id, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16) RETURNING id",
+         end_of_life, used_by_id, organisation_id, attributes, identity, service_id, version, created_at, updated_at, \
+         created_by, created_record_id, created_import_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16, $17, $18, $19) RETURNING id",
     )
     .bind(f.class_id)
     .bind(&f.name)
@@ -1162,13 +1164,14 @@ pub(crate) async fn insert_ci(
     .bind(p.identity.as_deref())
     .bind(service_id)
     .bind(now)
+    .bind(ctx.actor)
+    .bind(ctx.record_id)
+    .bind(ctx.import_id)
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| StoreError::unique(e, "name"))?;
     index_ci(conn, id, &f.name, &p.checked, true).await?;
-    let ci = ci_in(conn, id).await?;
-    log_change(conn, id, now, ctx, "created", None, Some(&ci.name)).await?;
-    Ok(ci)
+    ci_in(conn, id).await
 }
 
 /// The stored fields of a CI that the batch writers set, in the order of
@@ -1292,13 +1295,16 @@ pub(crate) async fn insert_rows_batch(
     let v = json_rows(engine, 1, &cols);
     let names = STORED_FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>();
     let made: Vec<(i64, String)> = sqlx::query_as(&format!(
-        "INSERT INTO cis (class_id, {}, version, created_at, updated_at) \
-         SELECT v.class_id, {}, 1, $2, $2 FROM {v} AS v RETURNING id, identity",
+        "INSERT INTO cis (class_id, {}, version, created_at, updated_at, created_by, created_record_id, created_import_id) \
+         SELECT v.class_id, {}, 1, $2, $2, $3, $4, $5 FROM {v} AS v RETURNING id, identity",
         names.join(", "),
         names.iter().map(|n| format!("v.{n}")).collect::<Vec<_>>().join(", ")
     ))
     .bind(json_param(&rows))
     .bind(now)
+    .bind(ctx.actor)
+    .bind(ctx.record_id)
+    .bind(ctx.import_id)
     .fetch_all(&mut *conn)
     .await
     // Another import made the same CIs meanwhile (PostgreSQL; see
@@ -1318,7 +1324,6 @@ pub(crate) async fn insert_rows_batch(
 
     let mut values: Vec<(i64, &str, &str)> = Vec::new();
     let mut terms: Vec<(String, i64)> = Vec::new();
-    let mut changes: Vec<ChangeRow<&str>> = Vec::with_capacity(batch.len());
     for (p, id) in batch.iter().zip(&ids) {
         for (name, c) in &p.checked {
             if let Some(key) = &c.key {
@@ -1326,12 +1331,10 @@ pub(crate) async fn insert_rows_batch(
             }
         }
         terms.extend(terms_of(&p.fields.name, &p.checked).into_iter().map(|t| (t, *id)));
-        let f = &p.fields;
-        changes.push((*id, now, "created", None, Some(f.name.as_str())));
     }
-    // The new CIs' first versions are their rows (see the module's head).
+    // The new CIs' first versions are their rows (see the module's head),
+    // and so is who made them (`Store::ci_changes`).
     insert_index_rows(conn, engine, &values, &terms).await?;
-    insert_changes(conn, engine, ctx, &changes).await?;
     Ok(ids)
 }
 
@@ -1888,15 +1891,40 @@ impl Store {
         rows.into_iter().map(CiRow::into_ci).collect()
     }
 
-    /// The change log of a CI, oldest first.
+    /// The change log of a CI, oldest first. Its first entry, "created"
+    /// (id 0), is read from the CI's row, which keeps who made it and
+    /// through what, and from its first version's name: an import of many
+    /// CIs writes no log row for each (ADR 0007, "Who made a CI").
     pub async fn ci_changes(&self, id: i64) -> Result<Vec<CiChange>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, at, actor_id, record_id, import_id, field, old_value, new_value FROM ci_changes \
-             WHERE ci_id = $1 ORDER BY id",
+        let mut conn = self.pool().acquire().await?;
+        let made: Option<(String, i64, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT COALESCE((SELECT name FROM ci_versions WHERE ci_id = $1 ORDER BY version LIMIT 1), name), \
+             created_at, created_by, created_record_id, created_import_id FROM cis WHERE id = $1",
         )
         .bind(id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((name, at, actor_id, record_id, import_id)) = made else { return Ok(Vec::new()) };
+        let mut log = vec![CiChange {
+            id: 0,
+            at,
+            actor_id,
+            record_id,
+            import_id,
+            field: "created".into(),
+            old_value: None,
+            new_value: Some(name),
+        }];
+        log.extend(
+            sqlx::query_as::<_, CiChange>(
+                "SELECT id, at, actor_id, record_id, import_id, field, old_value, new_value FROM ci_changes \
+                 WHERE ci_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?,
+        );
+        Ok(log)
     }
 
     /// Names of CIs as of `at`, for showing ids.
@@ -1909,7 +1937,7 @@ impl Store {
         names_in(&mut conn, ids, at.unwrap_or(CURRENT)).await
     }
 
-    /// Rebuilds the index, search words, identity and "created" line of CIs
+    /// Rebuilds the index, search words and identity of CIs
     /// listed in `ci_reindex` (made by the migration from the services
     /// table, where only SQL ran). Idempotent; cheap when the list is empty.
     pub(crate) async fn cmdb_reindex(&self) -> Result<(), StoreError> {
@@ -1946,24 +1974,6 @@ impl Store {
                                 .execute(&mut *conn)
                                 .await?;
                             index_ci(conn, id, &ci.name, &p.checked, false).await?;
-                            // Its first version is its row; what it lacks is
-                            // the line that says it was made.
-                            let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ci_changes WHERE ci_id = $1")
-                                .bind(id)
-                                .fetch_one(&mut *conn)
-                                .await?;
-                            if logged == 0 {
-                                log_change(
-                                    conn,
-                                    id,
-                                    ci.created_at,
-                                    ChangeContext::default(),
-                                    "created",
-                                    None,
-                                    Some(&ci.name),
-                                )
-                                .await?;
-                            }
                         }
                         sqlx::query("DELETE FROM ci_reindex WHERE ci_id = $1").bind(id).execute(&mut *conn).await?;
                     }

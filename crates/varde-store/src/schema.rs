@@ -181,6 +181,13 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sqlite: "",
         postgres: include_str!("../migrations/0024_ci_words_that_are_values.postgres.sql"),
     },
+    Migration {
+        version: 25,
+        name: "who made a CI is on its row",
+        common: include_str!("../migrations/0025_ci_made_by_on_the_row.sql"),
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 fn render(sql: &str, engine: Engine) -> String {

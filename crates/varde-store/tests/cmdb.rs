@@ -661,6 +661,11 @@ async fn a_reimport_updates_many_cis_with_full_history() {
             let then = s.ci_as_of(*id, before).await.unwrap();
             assert_eq!((then.version, then.attributes["ram_gb"].clone()), (1, json!(8)), "{engine}: as of before");
             let log = s.ci_changes(*id).await.unwrap();
+            // Made by the first import, under the name it had then.
+            let made = &log[0];
+            assert_eq!((made.id, made.field.as_str()), (0, "created"), "{engine}");
+            assert_eq!((made.import_id, made.actor_id), (first.import_id, Some(actor)), "{engine}");
+            assert_eq!(made.new_value.as_deref(), Some(format!("srv-{i}").as_str()), "{engine}: its first name");
             let fields: Vec<&str> = log.iter().skip(1).map(|c| c.field.as_str()).collect();
             match (changed, i % 4 == 0) {
                 (false, _) => assert!(fields.is_empty(), "{engine}: {fields:?}"),

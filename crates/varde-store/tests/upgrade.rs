@@ -515,3 +515,36 @@ async fn version_23_search_words_that_are_values_are_found_as_values() {
         }
     }
 }
+
+/// Version 25 keeps who made a CI on its row. The "created" lines version
+/// 24 logged move there and the change log reads as it did.
+#[tokio::test]
+async fn version_24_created_lines_move_to_the_ci() {
+    for (engine, url, _dir) in empty_urls().await {
+        migrate_url_to(&url, 24).await;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        for stmt in [
+            "INSERT INTO users (id, email, name, name_key, role, active, created_at, updated_at, version)
+             VALUES (77, 'ann@example.org', 'Ann', 'ann', 'agent', 1, 1, 1, 1)",
+            "INSERT INTO ci_imports (id, source, format, actor_id, created, updated, unchanged, relations, at)
+             VALUES (5, 'feed', 'csv', 77, 1, 0, 0, 0, 10)",
+            "INSERT INTO cis (id, class_id, name, status, attributes, version, created_at, updated_at)
+             SELECT 901, id, 'app', 'deployed', '{}', 1, 10, 10 FROM ci_classes WHERE name = 'Application'",
+            "INSERT INTO ci_changes (ci_id, at, actor_id, record_id, import_id, field, old_value, new_value) VALUES
+             (901, 10, 77, NULL, 5, 'created', NULL, 'app'),
+             (901, 20, 77, NULL, NULL, 'status', 'deployed', 'in_repair')",
+        ] {
+            conn.execute(stmt).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
+        }
+        conn.close().await.unwrap();
+
+        let store = Store::open(&StoreOptions { url: url.clone(), max_connections: 4 }).await.unwrap();
+        let log = store.ci_changes(901).await.unwrap();
+        let read: Vec<(i64, &str, Option<i64>, Option<i64>)> =
+            log.iter().map(|c| (c.at, c.field.as_str(), c.actor_id, c.import_id)).collect();
+        assert_eq!(read, [(10, "created", Some(77), Some(5)), (20, "status", Some(77), None)], "{engine}");
+        assert_eq!(log[0].new_value.as_deref(), Some("app"), "{engine}");
+        let lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ci_changes").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(lines, 1, "{engine}: the created line is on the row");
+    }
+}

@@ -423,6 +423,7 @@ pub async fn impact(
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ChangeView {
+    /// 0 for the first entry, "created", which the CI itself keeps.
     pub id: i64,
     pub at: String,
     pub actor_id: Option<i64>,
