@@ -1265,77 +1265,133 @@ fn field_values(f: &FieldView, identity: Option<&str>) -> Vec<Value> {
     ]
 }
 
-/// Inserts prepared new CIs, any number, with one statement per table (the
-/// CI rows, attribute index, search words, first versions and "created"
-/// entries), the rows bound as one JSON parameter each (`sql::json_rows`),
-/// and returns their ids in input order. Every CI must have an identity:
-/// rows are matched back to ids by it.
-pub(crate) async fn insert_rows_batch(
+/// Inserts prepared new CIs, any number, `per_statement` at a time with one
+/// statement per table (the CI rows, attribute index, search words), the
+/// rows bound as one JSON parameter each (`sql::json_rows`), and returns
+/// their ids in input order. The ids are taken first (`reserve_ci_ids`), so
+/// no statement's rows wait for the database: a thread makes each batch's
+/// parameters while the database writes the batch before. Made in turn, the
+/// client's work and the server's each waited for the other (BENCHMARKS.md,
+/// "Import, eleventh look").
+pub(crate) async fn insert_new_cis(
     conn: &mut AnyConnection,
-    batch: Vec<&Prepared>,
+    news: Vec<Prepared>,
+    per_statement: usize,
     ctx: ChangeContext,
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    use crate::sql::JsonCol::Int;
-    if batch.is_empty() {
+    use crate::sql::JsonCol::{Int, Text};
+    if news.is_empty() {
         return Ok(Vec::new());
     }
     let engine = engine_of(conn);
-    let rows: Vec<Vec<Value>> = batch
-        .iter()
-        .map(|p| {
-            let f = &p.fields;
-            let mut row = vec![Value::from(f.class_id)];
-            row.extend(field_values(&FieldView::of_fields(f, p.status), p.identity.as_deref()));
-            row
-        })
-        .collect();
-    let mut cols = vec![("class_id", Int)];
-    cols.extend(STORED_FIELDS);
-    let v = json_rows(engine, 1, &cols);
-    let names = STORED_FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>();
-    let made: Vec<(i64, String)> = sqlx::query_as(&format!(
-        "INSERT INTO cis (class_id, {}, version, created_at, updated_at, created_by, created_record_id, created_import_id) \
-         SELECT v.class_id, {}, 1, $2, $2, $3, $4, $5 FROM {v} AS v RETURNING id, identity",
-        names.join(", "),
-        names.iter().map(|n| format!("v.{n}")).collect::<Vec<_>>().join(", ")
-    ))
-    .bind(json_param(&rows))
-    .bind(now)
-    .bind(ctx.actor)
-    .bind(ctx.record_id)
-    .bind(ctx.import_id)
-    .fetch_all(&mut *conn)
-    .await
-    // Another import made the same CIs meanwhile (PostgreSQL; see
-    // `Store::import_cis`).
-    .map_err(|e| StoreError::unique(e, "identity"))?;
-    // RETURNING order is not promised: match by identity.
-    let by_identity: HashMap<&str, i64> = made.iter().map(|(id, k)| (k.as_str(), *id)).collect();
-    let ids: Vec<i64> = batch
-        .iter()
-        .map(|p| {
-            p.identity
-                .as_deref()
-                .and_then(|k| by_identity.get(k).copied())
-                .ok_or_else(|| StoreError::corrupt("import: a CI without its identity"))
-        })
-        .collect::<Result<_, _>>()?;
-
-    let mut values: Vec<(i64, &str, &str)> = Vec::new();
-    let mut terms: Vec<(String, i64)> = Vec::new();
-    for (p, id) in batch.iter().zip(&ids) {
-        for (name, c) in &p.checked {
-            if let Some(key) = &c.key {
-                values.push((*id, name.as_str(), key.as_str()));
+    let ids = reserve_ci_ids(conn, news.len()).await?;
+    let per_statement = per_statement.max(1);
+    let mut batches_left = news.len().div_ceil(per_statement);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<NewBatch>(1);
+    let given = ids.clone();
+    std::thread::spawn(move || {
+        for (batch, ids) in news.chunks(per_statement).zip(given.chunks(per_statement)) {
+            // The writer stopped (an error): nothing more is wanted.
+            if tx.blocking_send(NewBatch::of(batch, ids)).is_err() {
+                return;
             }
         }
-        terms.extend(terms_of(&p.fields.name, &p.checked).into_iter().map(|t| (t, *id)));
+    });
+    let mut cols = vec![("id", Int), ("class_id", Int)];
+    cols.extend(STORED_FIELDS);
+    let names = STORED_FIELDS.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+    let insert_cis = format!(
+        "INSERT INTO cis (id, class_id, {}, version, created_at, updated_at, created_by, created_record_id, created_import_id) \
+         SELECT v.id, v.class_id, {}, 1, $2, $2, $3, $4, $5 FROM {} AS v",
+        names.join(", "),
+        names.iter().map(|n| format!("v.{n}")).collect::<Vec<_>>().join(", "),
+        json_rows(engine, 1, &cols)
+    );
+    let insert_values = format!(
+        "INSERT INTO ci_attr_values (ci_id, name, value) SELECT v.ci_id, v.name, v.value FROM {} AS v",
+        json_rows(engine, 1, &[("ci_id", Int), ("name", Text), ("value", Text)])
+    );
+    let insert_terms = format!(
+        "INSERT INTO ci_terms (term, ci_id) SELECT v.term, v.ci_id FROM {} AS v",
+        json_rows(engine, 1, &[("term", Text), ("ci_id", Int)])
+    );
+    while let Some(batch) = rx.recv().await {
+        batches_left -= 1;
+        sqlx::query(&insert_cis)
+            .bind(batch.cis)
+            .bind(now)
+            .bind(ctx.actor)
+            .bind(ctx.record_id)
+            .bind(ctx.import_id)
+            .execute(&mut *conn)
+            .await
+            // Another import made the same CIs meanwhile (PostgreSQL; see
+            // `Store::import_cis`).
+            .map_err(|e| StoreError::unique(e, "identity"))?;
+        // The new CIs' first versions are their rows (see the module's
+        // head), and so is who made them (`Store::ci_changes`).
+        for (sql, rows) in [(&insert_values, batch.values), (&insert_terms, batch.terms)] {
+            if let Some(rows) = rows {
+                sqlx::query(sql).bind(rows).execute(&mut *conn).await?;
+            }
+        }
     }
-    // The new CIs' first versions are their rows (see the module's head),
-    // and so is who made them (`Store::ci_changes`).
-    insert_index_rows(conn, engine, &values, &terms).await?;
+    // A thread that stopped early (it panicked) must not pass for done.
+    if batches_left > 0 {
+        return Err(StoreError::Database("the rows of new CIs were not all made".into()));
+    }
     Ok(ids)
+}
+
+/// The parameters of one batch of [`insert_new_cis`]: its CI rows, and its
+/// attribute index and search words if it has any.
+struct NewBatch {
+    cis: String,
+    values: Option<String>,
+    terms: Option<String>,
+}
+
+impl NewBatch {
+    fn of(batch: &[Prepared], ids: &[i64]) -> Self {
+        let mut cis: Vec<Vec<Value>> = Vec::with_capacity(batch.len());
+        let mut values: Vec<(i64, &str, &str)> = Vec::new();
+        let mut terms: Vec<(String, i64)> = Vec::new();
+        for (p, id) in batch.iter().zip(ids) {
+            let f = &p.fields;
+            let mut row = vec![Value::from(*id), Value::from(f.class_id)];
+            row.extend(field_values(&FieldView::of_fields(f, p.status), p.identity.as_deref()));
+            cis.push(row);
+            values.extend(p.checked.iter().filter_map(|(name, c)| Some((*id, name.as_str(), c.key.as_deref()?))));
+            terms.extend(terms_of(&f.name, &p.checked).into_iter().map(|t| (t, *id)));
+        }
+        NewBatch {
+            cis: json_param(&cis),
+            values: (!values.is_empty()).then(|| json_param(&values)),
+            terms: (!terms.is_empty()).then(|| json_param(&terms)),
+        }
+    }
+}
+
+/// `n` ids for new CIs, taken before their rows are written. PostgreSQL
+/// hands them out from the column's sequence, also to writers side by side;
+/// on SQLite this transaction is the only writer, and the next ids are the
+/// ones after the highest (as SQLite itself would choose: CIs are never
+/// deleted).
+async fn reserve_ci_ids(conn: &mut AnyConnection, n: usize) -> Result<Vec<i64>, StoreError> {
+    let n = i64::try_from(n).map_err(|_| StoreError::Database("too many CIs at once".into()))?;
+    match engine_of(conn) {
+        crate::Engine::Postgres => Ok(sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence('cis', 'id')) FROM generate_series(1, CAST($1 AS BIGINT))",
+        )
+        .bind(n)
+        .fetch_all(&mut *conn)
+        .await?),
+        crate::Engine::Sqlite => {
+            let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM cis").fetch_one(&mut *conn).await?;
+            Ok((last + 1..=last + n).collect())
+        }
+    }
 }
 
 /// Replaces a CI's fields with prepared ones: closes the current version,
@@ -1897,7 +1953,7 @@ impl Store {
     /// CIs writes no log row for each (ADR 0007, "Who made a CI").
     pub async fn ci_changes(&self, id: i64) -> Result<Vec<CiChange>, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let made: Option<(String, i64, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        let made: Option<Made> = sqlx::query_as(
             "SELECT COALESCE((SELECT name FROM ci_versions WHERE ci_id = $1 ORDER BY version LIMIT 1), name), \
              created_at, created_by, created_record_id, created_import_id FROM cis WHERE id = $1",
         )
@@ -1985,6 +2041,10 @@ impl Store {
         }
     }
 }
+
+/// What a CI's row keeps of its making: its first name, when, who, and the
+/// record and import it came through.
+type Made = (String, i64, Option<i64>, Option<i64>, Option<i64>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
 pub struct CiChange {
@@ -2986,4 +3046,56 @@ fn page_after(q: &mut Sql, col: &str, after: Option<(String, i64)>, limit: i64) 
 pub enum PastWhat {
     EndOfLife,
     Warranty,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::databases;
+
+    /// New CIs written a few per statement, as an import of thousands is:
+    /// every batch goes in, with the ids given back in input order, and each
+    /// CI's attribute index and search words under its own id.
+    #[tokio::test]
+    async fn new_cis_go_in_batch_after_batch_under_the_ids_given_back() {
+        for db in databases().await {
+            let ids = db
+                .store
+                .write(|conn| {
+                    async move {
+                        let classes = classes_in(conn).await?;
+                        let server = classes.by_name("Server").expect("a default class").id;
+                        let mut news = Vec::new();
+                        for i in 0..7 {
+                            let mut attributes = Map::new();
+                            attributes.insert("hostname".into(), Value::from(format!("node-{i}")));
+                            attributes.insert("domain".into(), Value::from("corp"));
+                            attributes.insert("os".into(), Value::from(if i % 2 == 0 { "Linux" } else { "BSD" }));
+                            let fields = CiFields {
+                                class_id: server,
+                                name: format!("node-{i}"),
+                                attributes,
+                                ..Default::default()
+                            };
+                            news.push(prepare(conn, &classes, 0, fields, false).await?);
+                        }
+                        insert_new_cis(conn, news, 3, ChangeContext::default(), now_micros()).await
+                    }
+                    .boxed()
+                })
+                .await
+                .unwrap();
+            assert_eq!(ids.len(), 7, "{}", db.engine);
+            for (i, id) in ids.iter().enumerate() {
+                let ci = db.store.ci(*id).await.unwrap();
+                assert_eq!(ci.name, format!("node-{i}"), "{}", db.engine);
+                let f = CiFilter { terms: vec![i.to_string()], ..Default::default() };
+                let found: Vec<i64> = db.store.list_cis(&f, None, 10).await.unwrap().iter().map(|c| c.id).collect();
+                assert_eq!(found, [*id], "{}: its words", db.engine);
+            }
+            let f = CiFilter { attributes: vec![("os".into(), "bsd".into())], ..Default::default() };
+            let bsd: Vec<i64> = db.store.list_cis(&f, None, 10).await.unwrap().iter().map(|c| c.id).collect();
+            assert_eq!(bsd, [ids[1], ids[3], ids[5]], "{}: its attribute index", db.engine);
+        }
+    }
 }

@@ -20,8 +20,7 @@ use varde_domain::cmdb::{CiStatus, RelationKind};
 use varde_domain::DomainError;
 
 use crate::cmdb::{
-    classes_in, insert_rows_batch, prepare, prepare_as, replace_rows_batch, ChangeContext, Ci, CiFields, CiRow,
-    Prepared, CI_COLS,
+    classes_in, prepare, prepare_as, replace_rows_batch, ChangeContext, Ci, CiFields, CiRow, Prepared, CI_COLS,
 };
 use crate::sql::{engine_of, json_param, json_rows, JsonCol};
 use crate::{now_micros, Store, StoreError};
@@ -737,11 +736,10 @@ async fn import_in(conn: &mut AnyConnection, req: ImportRequest) -> Result<Impor
         let batch: Vec<(&Ci, Prepared)> = chunk.iter().map(AsRef::as_ref).zip(preps.drain(..chunk.len())).collect();
         replace_rows_batch(conn, batch, ctx, now).await?;
     }
-    for batch in creates.chunks(ROWS_PER_STATEMENT) {
-        let made = insert_rows_batch(conn, batch.iter().map(|(_, p)| p).collect(), ctx, now).await?;
-        for ((i, _), id) in batch.iter().zip(made) {
-            ids[*i] = id;
-        }
+    let (at, news): (Vec<usize>, Vec<Prepared>) = creates.into_iter().unzip();
+    let made = crate::cmdb::insert_new_cis(conn, news, ROWS_PER_STATEMENT, ctx, now).await?;
+    for (i, id) in at.into_iter().zip(made) {
+        ids[i] = id;
     }
     let mut pairs: Vec<(i64, i64, RelationKind)> = rels
         .iter()
