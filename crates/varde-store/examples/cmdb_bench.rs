@@ -311,6 +311,27 @@ async fn main() {
             pct(&mut lat, 0.95)
         );
 
+        // As-of list: a page of the servers at an instant inside the changes
+        // (some from ended versions, most from the rows), and at the instant
+        // the changes began (ended versions then are few).
+        let server_class = classes.by_name("Server").unwrap().id;
+        for (what, recent) in [("inside the changes", false), ("at their start", true)] {
+            let mut lat = Vec::new();
+            for _ in 0..100 {
+                let at = if recent { t0 } else { rng.gen_range(t0..t1) };
+                let f = CiFilter { class_ids: vec![server_class], as_of: Some(at), ..Default::default() };
+                let t = Instant::now();
+                let page = store.list_cis(&f, None, 50).await.unwrap();
+                lat.push(ms(t.elapsed()));
+                assert_eq!(page.len(), 50);
+            }
+            println!(
+                "list class=Server as of an instant {what}, 50 rows (100): p50 {:.2} ms, p95 {:.2} ms",
+                pct(&mut lat.clone(), 0.5),
+                pct(&mut lat, 0.95)
+            );
+        }
+
         // Filtered list: class (with subclasses) + attribute, 50 rows, at random depths.
         let computer = classes.subtree(classes.by_name("Computer").unwrap().id);
         let mut lat = Vec::new();

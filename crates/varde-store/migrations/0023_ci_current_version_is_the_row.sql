@@ -5,12 +5,15 @@
 -- "Import, eleventh look"). Where a CI's row and its open version disagree
 -- on when that version began, the version says it.
 UPDATE cis SET updated_at = (
-    SELECT v.valid_from FROM ci_versions v WHERE v.ci_id = cis.id AND v.valid_to = 9223372036854775807
+    SELECT MIN(v.valid_from) FROM ci_versions v WHERE v.ci_id = cis.id AND v.valid_to = 9223372036854775807
 ) WHERE EXISTS (
     SELECT 1 FROM ci_versions v
     WHERE v.ci_id = cis.id AND v.valid_to = 9223372036854775807 AND v.valid_from <> cis.updated_at
 );
 DELETE FROM ci_versions WHERE valid_to = 9223372036854775807;
+-- A list "as of" a recent instant asks for the few versions ended since:
+-- without this index it walked every CI's history to find them.
+CREATE INDEX ci_versions_ended ON ci_versions (valid_to, ci_id);
 -- Most CIs have no owner, user, service, warranty or end of life: their
 -- indexes need not list the CIs that have none (every query on them names a
 -- value, which implies NOT NULL on both engines).

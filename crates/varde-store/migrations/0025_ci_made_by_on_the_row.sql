@@ -9,9 +9,11 @@
 ALTER TABLE cis ADD COLUMN created_by BIGINT;
 ALTER TABLE cis ADD COLUMN created_record_id BIGINT;
 ALTER TABLE cis ADD COLUMN created_import_id BIGINT;
-UPDATE cis SET
-    created_by = (SELECT MIN(g.actor_id) FROM ci_changes g WHERE g.ci_id = cis.id AND g.field = 'created'),
-    created_record_id = (SELECT MIN(g.record_id) FROM ci_changes g WHERE g.ci_id = cis.id AND g.field = 'created'),
-    created_import_id = (SELECT MIN(g.import_id) FROM ci_changes g WHERE g.ci_id = cis.id AND g.field = 'created')
-WHERE EXISTS (SELECT 1 FROM ci_changes g WHERE g.ci_id = cis.id AND g.field = 'created');
+-- From each CI's first "created" line, whole.
+UPDATE cis SET created_by = g.actor_id, created_record_id = g.record_id, created_import_id = g.import_id
+FROM (
+    SELECT ci_id, actor_id, record_id, import_id FROM ci_changes
+    WHERE id IN (SELECT MIN(id) FROM ci_changes WHERE field = 'created' GROUP BY ci_id)
+) AS g
+WHERE g.ci_id = cis.id;
 DELETE FROM ci_changes WHERE field = 'created';

@@ -40,6 +40,13 @@ const CURRENT: i64 = i64::MAX - 1;
 /// Ids per `IN (...)` list in batched queries.
 const CHUNK: usize = 500;
 
+// AS_OF_ORDER: a read "as of T" asks the `cis` rows (the current versions)
+// before `ci_versions` (the ended ones), in two statements that may see the
+// database at two moments. A change committed between them moves a CI's
+// version from the row into `ci_versions`, with the same interval up to
+// now: read in this order, the CI is found once or twice, never lost;
+// callers keep the first answer. The other order could miss it in both.
+
 // ---------------------------------------------------------------- classes
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -1394,9 +1401,9 @@ async fn reserve_ci_ids(conn: &mut AnyConnection, n: usize) -> Result<Vec<i64>, 
     }
 }
 
-/// Replaces a CI's fields with prepared ones: closes the current version,
-/// opens the next, logs each changed field. Nothing changes (not even the
-/// version) when the fields are the same.
+/// Replaces a CI's fields with prepared ones: keeps the version it had as
+/// an ended one, makes the row the next, logs each changed field. Nothing
+/// changes (not even the version) when the fields are the same.
 pub(crate) async fn replace_ci(
     conn: &mut AnyConnection,
     old: &Ci,
@@ -1813,44 +1820,34 @@ impl Store {
 
     /// The CI as it was at `at`, or `NotFound` if it did not exist then.
     pub async fn ci_as_of(&self, id: i64, at: i64) -> Result<Ci, StoreError> {
-        let data: Option<String> =
-            sqlx::query_scalar("SELECT data FROM ci_versions WHERE ci_id = $1 AND valid_to > $2 AND valid_from <= $2")
+        // The current version if it had begun, else the ended one: in that
+        // order, as the two reads see the database at two moments. A change
+        // between them ends a version that covers `at` too; it never takes
+        // one away (see `AS_OF_ORDER`).
+        let row: Option<CiRow> =
+            sqlx::query_as(&format!("SELECT {CI_COLS} FROM cis WHERE id = $1 AND updated_at <= $2"))
                 .bind(id)
                 .bind(at)
                 .fetch_optional(self.pool())
                 .await?;
-        if let Some(data) = data {
-            return serde_json::from_str(&data).map_err(|_| StoreError::corrupt(format!("ci_versions {id}")));
+        if let Some(row) = row {
+            return row.into_ci();
         }
-        // No ended version covers `at`: the current one, if it had begun.
-        let row: CiRow = sqlx::query_as(&format!("SELECT {CI_COLS} FROM cis WHERE id = $1 AND updated_at <= $2"))
-            .bind(id)
-            .bind(at)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        row.into_ci()
+        let data: String =
+            sqlx::query_scalar("SELECT data FROM ci_versions WHERE ci_id = $1 AND valid_to > $2 AND valid_from <= $2")
+                .bind(id)
+                .bind(at)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        serde_json::from_str(&data).map_err(|_| StoreError::corrupt(format!("ci_versions {id}")))
     }
 
     /// A page of CIs matching the filter, by id, after `after`.
     pub async fn list_cis(&self, f: &CiFilter, after: Option<i64>, limit: i64) -> Result<Vec<Ci>, StoreError> {
         if let Some(at) = f.as_of {
-            // A page of each kind of version (ended, current), merged: no CI
-            // has both at one instant.
-            let mut q = Sql::new("SELECT data FROM ci_versions WHERE valid_to > ");
-            q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at));
-            if !f.class_ids.is_empty() {
-                q.push(" AND class_id IN ").bind_list(f.class_ids.iter().map(|c| Arg::Int(*c)));
-            }
-            if let Some(a) = after {
-                q.push(" AND ci_id > ").bind(Arg::Int(a));
-            }
-            q.push(" ORDER BY ci_id LIMIT ").bind(Arg::Int(limit));
-            let rows: Vec<(String,)> = q.query_as().fetch_all(self.pool()).await?;
-            let mut out = rows
-                .into_iter()
-                .map(|(d,)| serde_json::from_str(&d).map_err(|_| StoreError::corrupt("ci_versions")))
-                .collect::<Result<Vec<Ci>, _>>()?;
+            // A page of each kind of version, current first (`AS_OF_ORDER`),
+            // merged by id: a CI changed between the two reads is in both.
             let mut q = Sql::new(&format!("SELECT {CI_COLS} FROM cis WHERE updated_at <= "));
             q.bind(Arg::Int(at));
             if !f.class_ids.is_empty() {
@@ -1861,8 +1858,23 @@ impl Store {
             }
             q.push(" ORDER BY id LIMIT ").bind(Arg::Int(limit));
             let rows: Vec<CiRow> = q.query_as().fetch_all(self.pool()).await?;
-            for r in rows {
-                out.push(r.into_ci()?);
+            let mut out = rows.into_iter().map(CiRow::into_ci).collect::<Result<Vec<Ci>, _>>()?;
+            let mut q = Sql::new("SELECT data FROM ci_versions WHERE valid_to > ");
+            q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at));
+            if !f.class_ids.is_empty() {
+                q.push(" AND class_id IN ").bind_list(f.class_ids.iter().map(|c| Arg::Int(*c)));
+            }
+            if let Some(a) = after {
+                q.push(" AND ci_id > ").bind(Arg::Int(a));
+            }
+            q.push(" ORDER BY ci_id LIMIT ").bind(Arg::Int(limit));
+            let rows: Vec<(String,)> = q.query_as().fetch_all(self.pool()).await?;
+            let current: HashSet<i64> = out.iter().map(|c| c.id).collect();
+            for (d,) in rows {
+                let ci: Ci = serde_json::from_str(&d).map_err(|_| StoreError::corrupt("ci_versions"))?;
+                if !current.contains(&ci.id) {
+                    out.push(ci);
+                }
             }
             out.sort_unstable_by_key(|c| c.id);
             out.truncate(usize::try_from(limit).unwrap_or(0));
@@ -2064,18 +2076,21 @@ async fn names_in(conn: &mut AnyConnection, ids: &[i64], at: i64) -> Result<Hash
     ids.sort_unstable();
     ids.dedup();
     for chunk in ids.chunks(CHUNK) {
+        // Current versions first (`AS_OF_ORDER`).
+        let mut q = Sql::new("SELECT id, name FROM cis WHERE updated_at <= ");
+        q.bind(Arg::Int(at)).push(" AND id IN ").bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+        let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
+        out.extend(rows);
         // Ended versions end before now: the current names need only the rows.
         if at < CURRENT {
             let mut q = Sql::new("SELECT ci_id, name FROM ci_versions WHERE valid_to > ");
             q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at)).push(" AND ci_id IN ");
             q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
             let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
-            out.extend(rows);
+            for (id, name) in rows {
+                out.entry(id).or_insert(name);
+            }
         }
-        let mut q = Sql::new("SELECT id, name FROM cis WHERE updated_at <= ");
-        q.bind(Arg::Int(at)).push(" AND id IN ").bind_list(chunk.iter().map(|i| Arg::Int(*i)));
-        let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
-        out.extend(rows);
     }
     Ok(out)
 }
@@ -2470,22 +2485,26 @@ async fn then_in(
     ids.dedup();
     let mut out = HashMap::new();
     for chunk in ids.chunks(CHUNK) {
-        let mut q = Sql::new("SELECT ci_id, data FROM ci_versions WHERE valid_to > ");
-        q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at)).push(" AND ci_id IN ");
-        q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
-        let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
-        for (id, data) in rows {
-            let then: Then =
-                serde_json::from_str(&data).map_err(|e| StoreError::corrupt(format!("version of CI {id}: {e}")))?;
-            out.insert(id, then);
-        }
-        // The CIs whose current version had begun.
+        // The CIs whose current version had begun, then the ended versions
+        // of the others (`AS_OF_ORDER`).
         let mut q = Sql::new("SELECT id, status, organisation_id, used_by_id FROM cis WHERE updated_at <= ");
         q.bind(Arg::Int(at)).push(" AND id IN ").bind_list(chunk.iter().map(|i| Arg::Int(*i)));
         let rows: Vec<(i64, String, Option<i64>, Option<i64>)> = q.query_as().fetch_all(&mut *conn).await?;
         for (id, status, organisation_id, used_by_id) in rows {
             let status = CiStatus::parse("status", &status).map_err(|_| StoreError::corrupt(format!("cis {id}")))?;
             out.insert(id, Then { status, organisation_id, used_by_id });
+        }
+        let mut q = Sql::new("SELECT ci_id, data FROM ci_versions WHERE valid_to > ");
+        q.bind(Arg::Int(at)).push(" AND valid_from <= ").bind(Arg::Int(at)).push(" AND ci_id IN ");
+        q.bind_list(chunk.iter().map(|i| Arg::Int(*i)));
+        let rows: Vec<(i64, String)> = q.query_as().fetch_all(&mut *conn).await?;
+        for (id, data) in rows {
+            if out.contains_key(&id) {
+                continue;
+            }
+            let then: Then =
+                serde_json::from_str(&data).map_err(|e| StoreError::corrupt(format!("version of CI {id}: {e}")))?;
+            out.insert(id, then);
         }
     }
     Ok(out)

@@ -530,9 +530,13 @@ async fn version_24_created_lines_move_to_the_ci() {
              VALUES (5, 'feed', 'csv', 77, 1, 0, 0, 0, 10)",
             "INSERT INTO cis (id, class_id, name, status, attributes, version, created_at, updated_at)
              SELECT 901, id, 'app', 'deployed', '{}', 1, 10, 10 FROM ci_classes WHERE name = 'Application'",
+            "INSERT INTO cis (id, class_id, name, status, attributes, version, created_at, updated_at)
+             SELECT 902, id, 'db', 'deployed', '{}', 1, 10, 10 FROM ci_classes WHERE name = 'Application'",
             "INSERT INTO ci_changes (ci_id, at, actor_id, record_id, import_id, field, old_value, new_value) VALUES
              (901, 10, 77, NULL, 5, 'created', NULL, 'app'),
-             (901, 20, 77, NULL, NULL, 'status', 'deployed', 'in_repair')",
+             (901, 20, 77, NULL, NULL, 'status', 'deployed', 'in_repair'),
+             (902, 10, NULL, NULL, NULL, 'created', NULL, 'db'),
+             (902, 11, 77, NULL, 5, 'created', NULL, 'db')",
         ] {
             conn.execute(stmt).await.unwrap_or_else(|e| panic!("{engine}: {e}\n{stmt}"));
         }
@@ -545,6 +549,10 @@ async fn version_24_created_lines_move_to_the_ci() {
         assert_eq!(read, [(10, "created", Some(77), Some(5)), (20, "status", Some(77), None)], "{engine}");
         assert_eq!(log[0].new_value.as_deref(), Some("app"), "{engine}");
         let lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ci_changes").fetch_one(store.pool()).await.unwrap();
-        assert_eq!(lines, 1, "{engine}: the created line is on the row");
+        assert_eq!(lines, 1, "{engine}: the created lines are on the rows");
+        // Of two lines, the first, whole: not a maker from one and an
+        // import from the other.
+        let made = &store.ci_changes(902).await.unwrap()[0];
+        assert_eq!((made.actor_id, made.import_id), (None, None), "{engine}");
     }
 }
