@@ -2265,6 +2265,54 @@ pub(crate) async fn add_relation_in(
     Ok(rel)
 }
 
+/// New relations between CIs that exist and are not disposed, none of
+/// them current (the caller has checked all three, as an import does), with
+/// one statement per thousands of relations and one for their change-log
+/// lines: an import of thousands of relations must not pay six round trips
+/// for each (`add_relation_in`). A relation made meanwhile by another writer
+/// fails the whole set as a duplicate, which an import runs again.
+pub(crate) async fn add_relations_in(
+    conn: &mut AnyConnection,
+    rels: &[(i64, i64, RelationKind)],
+    ctx: ChangeContext,
+    now: i64,
+) -> Result<(), StoreError> {
+    use crate::sql::JsonCol::{Int, Text};
+    if rels.is_empty() {
+        return Ok(());
+    }
+    let engine = engine_of(conn);
+    let ends: Vec<i64> = rels.iter().flat_map(|(a, b, _)| [*a, *b]).collect();
+    let names = names_in(conn, &ends, CURRENT).await?;
+    let name = |id: &i64| names.get(id).map(String::as_str).unwrap_or_default();
+    let v = json_rows(engine, 1, &[("from_id", Int), ("to_id", Int), ("kind", Text)]);
+    let insert = format!(
+        "INSERT INTO ci_relations (from_id, to_id, kind, attributes, valid_from, valid_to, created_by) \
+         SELECT v.from_id, v.to_id, v.kind, '{{}}', $2, $3, $4 FROM {v} AS v"
+    );
+    for chunk in rels.chunks(5_000) {
+        let rows: Vec<(i64, i64, &str)> = chunk.iter().map(|(a, b, k)| (*a, *b, k.as_str())).collect();
+        sqlx::query(&insert)
+            .bind(json_param(&rows))
+            .bind(now)
+            .bind(FOREVER)
+            .bind(ctx.actor)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| StoreError::unique(e, "relation"))?;
+    }
+    let mut lines: Vec<ChangeRow<String>> = Vec::with_capacity(rels.len() * 2);
+    for (from, to, kind) in rels {
+        lines.push((*from, now, "relation".into(), None, Some(relation_text(*kind, *to, name(to)))));
+        let back = format!("{} {} ({})", kind.reverse_name(), name(from), from);
+        lines.push((*to, now, "relation".into(), None, Some(back)));
+    }
+    for chunk in lines.chunks(5_000) {
+        insert_changes(conn, engine, ctx, chunk).await?;
+    }
+    Ok(())
+}
+
 /// A relation seen from one of its CIs.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RelationView {
