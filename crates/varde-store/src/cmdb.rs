@@ -1056,25 +1056,9 @@ pub(crate) async fn index_ci(
         sqlx::query("DELETE FROM ci_attr_values WHERE ci_id = $1").bind(id).execute(&mut *conn).await?;
         sqlx::query("DELETE FROM ci_terms WHERE ci_id = $1").bind(id).execute(&mut *conn).await?;
     }
-    let values: Vec<(&String, &String)> = checked.iter().filter_map(|(k, v)| Some((k, v.key.as_ref()?))).collect();
-    if !values.is_empty() {
-        let mut q = Sql::new("INSERT INTO ci_attr_values (ci_id, name, value) VALUES ");
-        for (i, (k, v)) in values.iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" });
-            q.bind(Arg::Int(id)).push(", ").bind(Arg::Text((*k).clone())).push(", ").bind(Arg::Text((*v).clone()));
-            q.push(")");
-        }
-        q.query().execute(&mut *conn).await?;
-    }
-    let terms = terms_of(name, checked);
-    if !terms.is_empty() {
-        let mut q = Sql::new("INSERT INTO ci_terms (term, ci_id) VALUES ");
-        for (i, t) in terms.into_iter().enumerate() {
-            q.push(if i == 0 { "(" } else { ", (" });
-            q.bind(Arg::Text(t)).push(", ").bind(Arg::Int(id)).push(")");
-        }
-        q.query().execute(&mut *conn).await?;
-    }
+    let (mut values, mut terms) = (Vec::new(), Vec::new());
+    index_rows_of(id, name, checked, &mut values, &mut terms);
+    insert_index_rows(conn, engine_of(conn), &values, &terms).await?;
     Ok(())
 }
 
@@ -1287,7 +1271,7 @@ pub(crate) async fn insert_new_cis(
     ctx: ChangeContext,
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    use crate::sql::JsonCol::{Int, Text};
+    use crate::sql::JsonCol::Int;
     if news.is_empty() {
         return Ok(Vec::new());
     }
@@ -1315,14 +1299,6 @@ pub(crate) async fn insert_new_cis(
         names.iter().map(|n| format!("v.{n}")).collect::<Vec<_>>().join(", "),
         json_rows(engine, 1, &cols)
     );
-    let insert_values = format!(
-        "INSERT INTO ci_attr_values (ci_id, name, value) SELECT v.ci_id, v.name, v.value FROM {} AS v",
-        json_rows(engine, 1, &[("ci_id", Int), ("name", Text), ("value", Text)])
-    );
-    let insert_terms = format!(
-        "INSERT INTO ci_terms (term, ci_id) SELECT v.term, v.ci_id FROM {} AS v",
-        json_rows(engine, 1, &[("term", Text), ("ci_id", Int)])
-    );
     while let Some(batch) = rx.recv().await {
         batches_left -= 1;
         sqlx::query(&insert_cis)
@@ -1338,11 +1314,7 @@ pub(crate) async fn insert_new_cis(
             .map_err(|e| StoreError::unique(e, "identity"))?;
         // The new CIs' first versions are their rows (see the module's
         // head), and so is who made them (`Store::ci_changes`).
-        for (sql, rows) in [(&insert_values, batch.values), (&insert_terms, batch.terms)] {
-            if let Some(rows) = rows {
-                sqlx::query(sql).bind(rows).execute(&mut *conn).await?;
-            }
-        }
+        insert_index_json(conn, engine, batch.values, batch.terms).await?;
     }
     // A thread that stopped early (it panicked) must not pass for done.
     if batches_left > 0 {
@@ -1369,8 +1341,7 @@ impl NewBatch {
             let mut row = vec![Value::from(*id), Value::from(f.class_id)];
             row.extend(field_values(&FieldView::of_fields(f, p.status), p.identity.as_deref()));
             cis.push(row);
-            values.extend(p.checked.iter().filter_map(|(name, c)| Some((*id, name.as_str(), c.key.as_deref()?))));
-            terms.extend(terms_of(&f.name, &p.checked).into_iter().map(|t| (t, *id)));
+            index_rows_of(*id, &f.name, &p.checked, &mut values, &mut terms);
         }
         NewBatch {
             cis: json_param(&cis),
@@ -1535,8 +1506,7 @@ pub(crate) async fn replace_rows_batch(
     let mut changes: Vec<ChangeRow<String>> = Vec::new();
     for (i, old, checked, _) in &moved {
         let next = &out[*i];
-        values.extend(checked.iter().filter_map(|(k, c)| Some((next.id, k.as_str(), c.key.as_deref()?))));
-        terms.extend(terms_of(&next.name, checked).into_iter().map(|t| (t, next.id)));
+        index_rows_of(next.id, &next.name, checked, &mut values, &mut terms);
         let data = serde_json::to_string(old).map_err(|e| StoreError::Database(e.to_string()))?;
         versions.push((old.id, old.version, old.class_id, old.name.as_str(), data, old.updated_at, next.updated_at));
         let before: HashMap<String, Option<String>> = old.field_texts().into_iter().collect();
@@ -1564,28 +1534,54 @@ type ChangeRow<S> = (i64, i64, S, Option<S>, Option<S>);
 /// its index entries and identity.
 type Moved<'a> = (usize, &'a Ci, BTreeMap<String, CheckedValue>, Option<String>);
 
-/// Attribute values (`ci_id, name, key`) and search words (`term, ci_id`)
-/// of CIs, one statement each.
+/// Adds a CI's attribute index rows (`ci_id, name, key`) and search words
+/// (`term, ci_id`) to those of a batch.
+fn index_rows_of<'a>(
+    id: i64,
+    name: &str,
+    checked: &'a BTreeMap<String, CheckedValue>,
+    values: &mut Vec<(i64, &'a str, &'a str)>,
+    terms: &mut Vec<(String, i64)>,
+) {
+    values.extend(checked.iter().filter_map(|(k, c)| Some((id, k.as_str(), c.key.as_deref()?))));
+    terms.extend(terms_of(name, checked).into_iter().map(|t| (t, id)));
+}
+
+/// Attribute index rows and search words of CIs ([`index_rows_of`]), one
+/// statement each.
 async fn insert_index_rows(
     conn: &mut AnyConnection,
     engine: crate::Engine,
     values: &[(i64, &str, &str)],
     terms: &[(String, i64)],
 ) -> Result<(), StoreError> {
+    let values = (!values.is_empty()).then(|| json_param(values));
+    let terms = (!terms.is_empty()).then(|| json_param(terms));
+    insert_index_json(conn, engine, values, terms).await
+}
+
+/// [`insert_index_rows`] with the rows bound as JSON already
+/// (`sql::json_param`), for a writer that makes them ahead of the database.
+async fn insert_index_json(
+    conn: &mut AnyConnection,
+    engine: crate::Engine,
+    values: Option<String>,
+    terms: Option<String>,
+) -> Result<(), StoreError> {
     use crate::sql::JsonCol::{Int, Text};
-    if !values.is_empty() {
+    if let Some(rows) = values {
         let v = json_rows(engine, 1, &[("ci_id", Int), ("name", Text), ("value", Text)]);
         sqlx::query(&format!(
             "INSERT INTO ci_attr_values (ci_id, name, value) SELECT v.ci_id, v.name, v.value FROM {v} AS v"
         ))
-        .bind(json_param(values))
+        .bind(rows)
         .execute(&mut *conn)
         .await?;
     }
-    if !terms.is_empty() {
+    if let Some(rows) = terms {
         let v = json_rows(engine, 1, &[("term", Text), ("ci_id", Int)]);
         sqlx::query(&format!("INSERT INTO ci_terms (term, ci_id) SELECT v.term, v.ci_id FROM {v} AS v"))
-            .bind(json_param(terms))
+            .bind(rows)
             .execute(&mut *conn)
             .await?;
     }
@@ -2115,6 +2111,16 @@ fn relation_text(kind: RelationKind, other: i64, name: &str) -> String {
     format!("{} {} ({})", kind.name(), name, other)
 }
 
+/// The change-log lines of a new relation, one at each end, each naming the
+/// other: "runs on db-01 (7)" and "hosts app (3)".
+fn relation_made_lines(from: (i64, &str), to: (i64, &str), kind: RelationKind, now: i64) -> [ChangeRow<String>; 2] {
+    let back = format!("{} {} ({})", kind.reverse_name(), from.1, from.0);
+    [
+        (from.0, now, "relation".into(), None, Some(relation_text(kind, to.0, to.1))),
+        (to.0, now, "relation".into(), None, Some(back)),
+    ]
+}
+
 /// The record a change is made under, if it names one, must exist: a
 /// change log entry pointing nowhere would be refused by the database as a
 /// server error, where the caller deserves a field error.
@@ -2259,9 +2265,8 @@ pub(crate) async fn add_relation_in(
     // Made by another writer since the check above (PostgreSQL): the
     // caller runs again and finds it (`ci_relations_current`).
     .map_err(|e| StoreError::unique(e, "relation"))?;
-    log_change(conn, from, now, ctx, "relation", None, Some(&relation_text(kind, to, &to_name))).await?;
-    let back = format!("{} {} ({})", kind.reverse_name(), from_name, from);
-    log_change(conn, to, now, ctx, "relation", None, Some(&back)).await?;
+    let lines = relation_made_lines((from, &from_name), (to, &to_name), kind, now);
+    insert_changes(conn, engine_of(conn), ctx, &lines).await?;
     Ok(rel)
 }
 
@@ -2301,12 +2306,10 @@ pub(crate) async fn add_relations_in(
             .await
             .map_err(|e| StoreError::unique(e, "relation"))?;
     }
-    let mut lines: Vec<ChangeRow<String>> = Vec::with_capacity(rels.len() * 2);
-    for (from, to, kind) in rels {
-        lines.push((*from, now, "relation".into(), None, Some(relation_text(*kind, *to, name(to)))));
-        let back = format!("{} {} ({})", kind.reverse_name(), name(from), from);
-        lines.push((*to, now, "relation".into(), None, Some(back)));
-    }
+    let lines: Vec<ChangeRow<String>> = rels
+        .iter()
+        .flat_map(|(from, to, kind)| relation_made_lines((*from, name(from)), (*to, name(to)), *kind, now))
+        .collect();
     for chunk in lines.chunks(5_000) {
         insert_changes(conn, engine, ctx, chunk).await?;
     }
