@@ -926,6 +926,51 @@ async fn identities_of_several_values_do_not_run_together() {
 
 /// The same new CIs imported several times at once are made once: the
 /// imports that lose the race find them and report them unchanged.
+/// Imports at once that relate the same CIs make each relation once: the
+/// later ones find it made (on PostgreSQL by running again when their set
+/// of relations meets it) and count it unchanged, with one pair of
+/// change-log lines for it.
+#[tokio::test]
+async fn simultaneous_imports_of_the_same_relations_make_them_once() {
+    for db in databases().await {
+        let (s, engine) = (db.store.clone(), db.engine);
+        let admin = user(&s, "admin@example.org", Role::Admin).await;
+        let app = ci(&s, "Application", "shop", json!({})).await;
+        let dbs: Vec<i64> = {
+            let mut v = Vec::new();
+            for n in 0..50 {
+                v.push(ci(&s, "Application", &format!("part-{n}"), json!({})).await);
+            }
+            v
+        };
+        let relations: Vec<ImportRelation> = dbs
+            .iter()
+            .enumerate()
+            .map(|(n, id)| ImportRelation {
+                line: n + 2,
+                from: format!("#{app}"),
+                to: format!("#{id}"),
+                kind: RelationKind::DependsOn,
+            })
+            .collect();
+        let runs = spawn_all((0..3).map(|_| {
+            let (s, relations) = (s.clone(), relations.clone());
+            async move { s.import_cis(ImportRequest { relations, ..import_of(admin, Vec::new()) }).await }
+        }));
+        let mut created = 0;
+        for done in joined(runs).await {
+            let done = done.unwrap_or_else(|e| panic!("{engine}: {e:?}"));
+            assert!(done.problems.is_empty(), "{engine}: {done:?}");
+            assert_eq!(done.relations_created + done.relations_unchanged, 50, "{engine}: {done:?}");
+            created += done.relations_created;
+        }
+        assert_eq!(created, 50, "{engine}");
+        assert_eq!(s.ci_relations(app, None).await.unwrap().len(), 50, "{engine}");
+        let lines = s.ci_changes(dbs[0]).await.unwrap().iter().filter(|c| c.field == "relation").count();
+        assert_eq!(lines, 1, "{engine}: one line at each end");
+    }
+}
+
 #[tokio::test]
 async fn simultaneous_imports_of_the_same_cis_make_them_once() {
     for db in databases().await {
